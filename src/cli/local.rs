@@ -1,0 +1,123 @@
+//! `dataforge local`: the PostgreSQL cluster dataforge runs itself under ./.dataforge/pg,
+//! made with the installed server binaries, listening on 127.0.0.1 and a socket in that
+//! folder, trusting local connections. For development data only.
+
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::{emit, say, EXIT_FOUND};
+use crate::pg::local::{self, Cluster, Status};
+
+const AFTER_HELP: &str = "\
+Examples:
+  dataforge local start      create (first time) and start the cluster
+  psql \"$(dataforge local url)\"
+  dataforge local destroy    stop it and delete ./.dataforge/pg with all its data
+
+The server binaries are found through $DATAFORGE_PG_BIN, PATH, or /usr/lib/postgresql/*/bin.
+When run as root, the server runs as the `postgres` OS account.";
+
+#[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
+pub struct LocalArgs {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Create the cluster if needed and start it; prints its URL
+    Start,
+    /// Stop the cluster (its data stays)
+    Stop,
+    /// Say whether it runs, where and on which port (exit 1 when it is not running)
+    Status,
+    /// Print the connection URL of the `dataforge` database (psql accepts it)
+    Url,
+    /// Stop the cluster and delete it with all its data
+    Destroy,
+}
+
+pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
+    let cluster = Cluster::for_project(&std::env::current_dir()?);
+    let blocking = |f: fn(&Cluster) -> anyhow::Result<ExitCode>| {
+        let c = cluster.clone();
+        tokio::task::spawn_blocking(move || f(&c))
+    };
+    match args.action {
+        Action::Start => {
+            let c = cluster.clone();
+            let (port, already) = tokio::task::spawn_blocking(move || c.start()).await??;
+            local::ensure_database(&cluster, local::DEFAULT_DATABASE).await?;
+            say(&if already {
+                format!("the local cluster is already running on port {port}")
+            } else {
+                format!(
+                    "started the local cluster in {} on port {port}",
+                    cluster.root().display()
+                )
+            });
+            emit(&format!("{}\n", cluster.url(local::DEFAULT_DATABASE)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Stop => {
+            blocking(|c| {
+                if c.stop()? {
+                    say("stopped the local cluster");
+                } else {
+                    say("the local cluster was not running");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+            .await?
+        }
+        Action::Status => {
+            blocking(|c| {
+                Ok(match c.status()? {
+                    Status::NotCreated => {
+                        emit(&format!(
+                            "not created ({}); `dataforge local start` makes it\n",
+                            c.root().display()
+                        ))?;
+                        ExitCode::from(EXIT_FOUND)
+                    }
+                    Status::Stopped { port } => {
+                        emit(&format!(
+                            "stopped (port {port}, data in {})\n",
+                            c.data_dir().display()
+                        ))?;
+                        ExitCode::from(EXIT_FOUND)
+                    }
+                    Status::Running { port, pid } => {
+                        emit(&format!(
+                            "running (pid {pid}, port {port}, data in {})\n{}\n",
+                            c.data_dir().display(),
+                            c.url(local::DEFAULT_DATABASE)?
+                        ))?;
+                        ExitCode::SUCCESS
+                    }
+                })
+            })
+            .await?
+        }
+        Action::Url => {
+            emit(&format!("{}\n", cluster.url(local::DEFAULT_DATABASE)?))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Destroy => {
+            blocking(|c| {
+                if c.destroy()? {
+                    say(&format!(
+                        "destroyed the local cluster in {}",
+                        c.root().display()
+                    ));
+                } else {
+                    say("there was no local cluster to destroy");
+                }
+                Ok(ExitCode::SUCCESS)
+            })
+            .await?
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The command line: clap definitions and one module per subcommand, each with its own
+//! `run(args) -> Result<ExitCode>`. Results go to stdout, messages to stderr.
+//!
+//! Exit codes: 0 ok, 1 a check found something (pending or failed migrations, a stopped
+//! cluster for `local status`), 2 an error.
+
+pub mod local;
+pub mod migrate;
+pub mod seed;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::pg::{self, local::Cluster};
+
+/// Exit code when a check found something that needs attention.
+pub const EXIT_FOUND: u8 = 1;
+/// Exit code for an error.
+pub const EXIT_ERROR: u8 = 2;
+
+const ABOUT: &str =
+    "Safe, realistic PostgreSQL data: reproducible seeds and a Prisma-compatible migration runner";
+
+const LONG_ABOUT: &str = "\
+dataforge gives PostgreSQL teams safe, realistic data.
+
+Without --database-url or DATABASE_URL, commands use a local PostgreSQL cluster that
+dataforge runs itself under ./.dataforge/pg (see `dataforge local --help`).";
+
+const AFTER_HELP: &str = "\
+Examples:
+  dataforge seed demo-firm                      seed the demo law firm into the local cluster
+  dataforge seed demo-firm --scale 100 --json   a hundred times bigger, counts as JSON
+  dataforge seed demo-firm --out seeds/demo-firm   CSV files + load.sql instead of a database
+  dataforge migrate status --dir prisma/migrations
+  dataforge local url                           print the local cluster's connection URL
+
+Exit codes: 0 ok, 1 a check found something, 2 an error.";
+
+#[derive(Debug, Parser)]
+#[command(name = "dataforge", version, about = ABOUT, long_about = LONG_ABOUT, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Seed a database (or files) from a profile, idempotently
+    Seed(seed::SeedArgs),
+    /// Apply and inspect Prisma-layout migrations
+    Migrate(migrate::MigrateArgs),
+    /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
+    Local(local::LocalArgs),
+}
+
+/// Where data goes: `--database-url`, else `DATABASE_URL`, else the local cluster.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// PostgreSQL connection URL, e.g. postgresql://user:pass@host:5432/db.
+    /// Default: $DATABASE_URL, else the local cluster (started when needed)
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+impl Target {
+    /// The URL to connect to, starting the local cluster when no URL was given.
+    pub async fn resolve(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        let cwd = std::env::current_dir()?;
+        let cluster = Cluster::for_project(&cwd);
+        let (_, already) = tokio::task::spawn_blocking({
+            let c = cluster.clone();
+            move || c.start()
+        })
+        .await??;
+        let url = cluster.url(pg::local::DEFAULT_DATABASE)?;
+        pg::local::ensure_database(&cluster, pg::local::DEFAULT_DATABASE).await?;
+        if !already {
+            say(&format!(
+                "started the local PostgreSQL cluster in {}",
+                cluster.root().display()
+            ));
+        }
+        say(&format!("using the local cluster: psql {url}"));
+        Ok(url)
+    }
+}
+
+/// One message line on stderr, prefixed like every other.
+pub fn say(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "dataforge: {msg}");
+}
+
+/// Writes results to stdout; a closed pipe (`dataforge … | head`) ends quietly.
+pub fn emit(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Seed(a) => seed::run(a).await,
+        Command::Migrate(a) => migrate::run(a).await,
+        Command::Local(a) => local::run(a).await,
+    }
+}

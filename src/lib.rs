@@ -1,0 +1,14 @@
+//! dataforge: safe, realistic data for PostgreSQL.
+//!
+//! - [`seed`]: reproducible, idempotent seeds from profiles (`dataforge seed`).
+//! - [`migrate`]: Prisma-compatible migrations (`dataforge migrate`).
+//! - [`pg`]: connections, the COPY codec and the local cluster (`dataforge local`).
+//! - [`fixtures`]: fresh seeded databases for tests, cloned from templates.
+//!
+//! The binary is a thin layer over this library ([`cli`]).
+
+pub mod cli;
+pub mod fixtures;
+pub mod migrate;
+pub mod pg;
+pub mod seed;

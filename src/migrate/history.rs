@@ -1,0 +1,146 @@
+//! The `_prisma_migrations` table, with Prisma's exact columns and meaning, so a database
+//! migrated by Prisma reads correctly here and one migrated here reads correctly in Prisma.
+//!
+//! A row with `finished_at` set and `rolled_back_at` NULL is applied; `finished_at` NULL
+//! and `rolled_back_at` NULL is a failed migration; `rolled_back_at` set means the
+//! attempt no longer counts (Prisma's `migrate resolve --rolled-back`).
+
+use tokio_postgres::GenericClient;
+
+use crate::pg::{PgContext as _, PgError};
+
+/// Prisma's own DDL for its history table.
+pub const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)"#;
+
+/// Prisma's advisory lock key: holding the same one keeps dataforge and Prisma from
+/// migrating one database at the same time.
+pub const ADVISORY_LOCK_KEY: i64 = 72707369;
+
+/// One row of `_prisma_migrations`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub id: String,
+    pub checksum: String,
+    pub migration_name: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub rolled_back_at: Option<String>,
+    pub logs: Option<String>,
+    pub applied_steps_count: i32,
+}
+
+impl HistoryRow {
+    pub fn is_applied(&self) -> bool {
+        self.finished_at.is_some() && self.rolled_back_at.is_none()
+    }
+
+    pub fn is_failed(&self) -> bool {
+        self.finished_at.is_none() && self.rolled_back_at.is_none()
+    }
+}
+
+pub async fn ensure_table(client: &impl GenericClient) -> Result<(), PgError> {
+    client
+        .batch_execute(CREATE_TABLE)
+        .await
+        .pg(|| "creating _prisma_migrations".into())
+}
+
+/// Whether the history table exists (without creating it).
+pub async fn exists(client: &impl GenericClient) -> Result<bool, PgError> {
+    let row = client
+        .query_one(
+            "SELECT to_regclass('public._prisma_migrations') IS NOT NULL",
+            &[],
+        )
+        .await
+        .pg(|| "looking for _prisma_migrations".into())?;
+    Ok(row.get(0))
+}
+
+/// Every row, oldest first. Empty when the table does not exist.
+pub async fn read(client: &impl GenericClient) -> Result<Vec<HistoryRow>, PgError> {
+    if !exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            r#"SELECT id, checksum, migration_name, started_at::text, finished_at::text,
+                      rolled_back_at::text, logs, applied_steps_count
+               FROM "_prisma_migrations" ORDER BY started_at, migration_name"#,
+            &[],
+        )
+        .await
+        .pg(|| "reading _prisma_migrations".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| HistoryRow {
+            id: r.get(0),
+            checksum: r.get(1),
+            migration_name: r.get(2),
+            started_at: r.get(3),
+            finished_at: r.get(4),
+            rolled_back_at: r.get(5),
+            logs: r.get(6),
+            applied_steps_count: r.get(7),
+        })
+        .collect())
+}
+
+/// Records a started migration; returns its id.
+pub async fn insert_started(
+    client: &impl GenericClient,
+    name: &str,
+    checksum: &str,
+) -> Result<String, PgError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    client
+        .execute(
+            r#"INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count)
+               VALUES ($1, $2, $3, clock_timestamp(), 0)"#,
+            &[&id, &checksum, &name],
+        )
+        .await
+        .pg(|| format!("recording the start of migration {name}"))?;
+    Ok(id)
+}
+
+pub async fn mark_finished(client: &impl GenericClient, id: &str) -> Result<(), PgError> {
+    client
+        .execute(
+            r#"UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1
+               WHERE id = $1"#,
+            &[&id],
+        )
+        .await
+        .pg(|| "recording a finished migration".into())?;
+    Ok(())
+}
+
+/// Records a failed attempt as Prisma does: no `finished_at`, the error in `logs`.
+pub async fn insert_failed(
+    client: &impl GenericClient,
+    name: &str,
+    checksum: &str,
+    logs: &str,
+) -> Result<(), PgError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    client
+        .execute(
+            r#"INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, logs, applied_steps_count)
+               VALUES ($1, $2, $3, clock_timestamp(), $4, 0)"#,
+            &[&id, &checksum, &name, &logs],
+        )
+        .await
+        .pg(|| format!("recording the failure of migration {name}"))?;
+    Ok(())
+}

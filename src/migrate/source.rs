@@ -1,0 +1,135 @@
+//! Reading migrations in Prisma's layout: `DIR/<timestamp>_<name>/migration.sql`, an
+//! optional `down.sql` beside it, and `migration_lock.toml` at the top. Folders sort by
+//! name, which starts with the timestamp, so that is the order they apply in.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::MigrateError;
+
+/// One migration as found on disk (or embedded in the binary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Migration {
+    /// The folder name, e.g. `20250101000000_init`: Prisma's `migration_name`.
+    pub name: String,
+    pub sql: String,
+    /// Lowercase hex SHA-256 of `migration.sql`, as Prisma records it.
+    pub checksum: String,
+    pub down: Option<String>,
+}
+
+impl Migration {
+    pub fn new(name: impl Into<String>, sql: impl Into<String>, down: Option<String>) -> Self {
+        let sql = sql.into();
+        Migration {
+            name: name.into(),
+            checksum: checksum(&sql),
+            sql,
+            down,
+        }
+    }
+}
+
+/// Prisma's migration checksum: lowercase hex SHA-256 of the file's bytes.
+pub fn checksum(sql: &str) -> String {
+    let digest = Sha256::digest(sql.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The folder `migrate` uses when `--dir` is not given: `prisma/migrations` if it exists,
+/// else `migrations`.
+pub fn default_dir() -> PathBuf {
+    let prisma = PathBuf::from("prisma/migrations");
+    if prisma.is_dir() {
+        prisma
+    } else {
+        PathBuf::from("migrations")
+    }
+}
+
+/// Reads every `<name>/migration.sql` under `dir`, sorted by folder name.
+pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
+    let entries = fs::read_dir(dir).map_err(|source| MigrateError::ReadDir {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| MigrateError::ReadDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let file = path.join("migration.sql");
+        if !file.exists() {
+            return Err(MigrateError::MissingScript { path: file });
+        }
+        let sql = fs::read_to_string(&file).map_err(|source| MigrateError::ReadFile {
+            path: file.clone(),
+            source,
+        })?;
+        let down_path = path.join("down.sql");
+        let down = if down_path.exists() {
+            Some(
+                fs::read_to_string(&down_path).map_err(|source| MigrateError::ReadFile {
+                    path: down_path.clone(),
+                    source,
+                })?,
+            )
+        } else {
+            None
+        };
+        out.push(Migration::new(name, sql, down));
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_is_lowercase_hex_sha256() {
+        // sha256("") is a well-known constant
+        assert_eq!(
+            checksum(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn loads_folders_in_name_order_with_down_scripts() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, sql) in [("20250102_b", "SELECT 2;"), ("20250101_a", "SELECT 1;")] {
+            fs::create_dir(dir.path().join(name)).unwrap();
+            fs::write(dir.path().join(name).join("migration.sql"), sql).unwrap();
+        }
+        fs::write(dir.path().join("20250101_a/down.sql"), "SELECT 0;").unwrap();
+        fs::write(
+            dir.path().join("migration_lock.toml"),
+            "provider = \"postgresql\"",
+        )
+        .unwrap();
+        let m = load_dir(dir.path()).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].name, "20250101_a");
+        assert_eq!(m[0].down.as_deref(), Some("SELECT 0;"));
+        assert_eq!(m[1].down, None);
+        assert_eq!(m[1].checksum, checksum("SELECT 2;"));
+    }
+
+    #[test]
+    fn folder_without_script_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("20250101_a")).unwrap();
+        let err = load_dir(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("20250101_a/migration.sql"), "{err}");
+    }
+}

@@ -1,0 +1,291 @@
+//! Everything that talks to PostgreSQL: connecting with the session settings dataforge
+//! relies on, turning server errors into messages that show PostgreSQL's own diagnostics,
+//! the COPY text codec, and the local cluster dataforge manages.
+//!
+//! Connection URLs are never printed as given: [`mask_url`] hides the password first.
+
+pub mod copy;
+pub mod local;
+
+use std::fmt;
+
+use tokio_postgres::{Client, NoTls};
+
+/// Session settings pinned on every connection, as pg_dump does, so text renderings of
+/// dates, intervals and floats are the same whatever the server's defaults are.
+const SESSION_SETUP: &str = "SET client_encoding = 'UTF8'; SET DateStyle = 'ISO, YMD'; \
+     SET IntervalStyle = 'postgres'; SET extra_float_digits = 3; SET TimeZone = 'UTC'";
+
+/// A failure talking to PostgreSQL, carrying what we were doing and where.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("{what}: {}", describe(.source))]
+    Query {
+        what: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("invalid database URL {url}: {reason}")]
+    BadUrl { url: String, reason: String },
+}
+
+impl PgError {
+    /// Wraps a driver error with a description of what was being done.
+    pub fn query(what: impl Into<String>, source: tokio_postgres::Error) -> Self {
+        PgError::Query {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// The SQLSTATE of the server error behind this one, if the server said something.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            PgError::Query { source, .. } => source.as_db_error().map(|e| e.code().code()),
+            _ => None,
+        }
+    }
+}
+
+/// Shorthand used throughout the crate: attach a description to a driver error.
+pub trait PgContext<T> {
+    fn pg(self, what: impl FnOnce() -> String) -> Result<T, PgError>;
+}
+
+impl<T> PgContext<T> for Result<T, tokio_postgres::Error> {
+    fn pg(self, what: impl FnOnce() -> String) -> Result<T, PgError> {
+        self.map_err(|e| PgError::query(what(), e))
+    }
+}
+
+/// Renders a driver error the way a person needs it: the server's message with its
+/// SQLSTATE, the table, column and constraint it names, detail, hint and COPY context.
+/// For non-server errors, the driver's own message and its cause.
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+        let mut at = Vec::new();
+        if let Some(t) = db.table() {
+            match db.column() {
+                Some(c) => at.push(format!("column {t}.{c}")),
+                None => at.push(format!("table {t}")),
+            }
+        } else if let Some(c) = db.column() {
+            at.push(format!("column {c}"));
+        }
+        if let Some(c) = db.constraint() {
+            at.push(format!("constraint {c}"));
+        }
+        if !at.is_empty() {
+            s.push_str(&format!(" [{}]", at.join(", ")));
+        }
+        if let Some(d) = db.detail() {
+            s.push_str(&format!("; DETAIL: {d}"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; HINT: {h}"));
+        }
+        if let Some(w) = db.where_() {
+            s.push_str(&format!("; CONTEXT: {}", w.replace('\n', " / ")));
+        }
+        return s;
+    }
+    let mut s = err.to_string();
+    let mut src = std::error::Error::source(err);
+    while let Some(e) = src {
+        s.push_str(": ");
+        s.push_str(&e.to_string());
+        src = e.source();
+    }
+    s
+}
+
+/// Returns `url` with any password replaced by `***`, for every message that shows a URL.
+/// Works on `postgres://user:pw@host/db` URLs and on `key=value` strings (`password=…`).
+pub fn mask_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let masked_authority = match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
+                    None => authority.to_string(),
+                }
+            }
+            None => authority.to_string(),
+        };
+        let mut tail = rest[authority_end..].to_string();
+        // password may also travel as a query parameter
+        if let Some(q) = tail.find('?') {
+            let (path, query) = tail.split_at(q + 1);
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            tail = format!("{path}{}", masked.join("&"));
+        }
+        return format!("{}{}{}", &url[..scheme_end + 3], masked_authority, tail);
+    }
+    url.split_whitespace()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Opens a connection, spawns its driver task on the current runtime and pins the
+/// session settings. Errors name the URL with its password masked.
+pub async fn connect(url: &str) -> Result<Client, PgError> {
+    let config: tokio_postgres::Config =
+        url.parse()
+            .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
+                url: mask_url(url),
+                reason: describe(&e),
+            })?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
+        url: mask_url(url),
+        reason: connect_reason(&e),
+    })?;
+    tokio::spawn(async move {
+        // Errors surface on the client's next call; nothing to report here.
+        let _ = connection.await;
+    });
+    client
+        .batch_execute(SESSION_SETUP)
+        .await
+        .pg(|| "setting session parameters".into())?;
+    Ok(client)
+}
+
+fn connect_reason(e: &tokio_postgres::Error) -> String {
+    let base = describe(e);
+    let lower = base.to_lowercase();
+    if lower.contains("connection refused") {
+        format!(
+            "{base} (is the server running and listening there? `dataforge local start` runs one)"
+        )
+    } else if lower.contains("password authentication failed") || lower.contains("28p01") {
+        format!("{base} (check the user name and password in the URL)")
+    } else if lower.contains("does not exist") && lower.contains("database") {
+        format!("{base} (create it with `createdb`, or point the URL at an existing database)")
+    } else {
+        base
+    }
+}
+
+/// Creates database `name` through the server at `admin_url` unless it exists.
+pub async fn ensure_database(admin_url: &str, name: &str) -> Result<(), PgError> {
+    let client = connect(admin_url).await?;
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await
+        .pg(|| format!("looking for database {name}"))?
+        .get(0);
+    if !exists {
+        match client
+            .batch_execute(&format!("CREATE DATABASE {}", quote_ident(name)))
+            .await
+        {
+            // another process created it in the meantime
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            other => other.pg(|| format!("creating database {name}"))?,
+        }
+    }
+    Ok(())
+}
+
+/// Quotes an identifier for SQL, doubling embedded quotes.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes a string literal for SQL.
+pub fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// A URL with its database name replaced, keeping host, port, user and options.
+pub fn with_database(url: &str, db: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let path_start = rest.find('/').map(|p| p + scheme_end + 3);
+        let query_start = url.find('?');
+        let (base, query) = match query_start {
+            Some(q) => (&url[..q], &url[q..]),
+            None => (url, ""),
+        };
+        let base = match path_start {
+            Some(p) if query_start.map(|q| p < q).unwrap_or(true) => &base[..p],
+            _ => base,
+        };
+        return format!("{base}/{db}{query}");
+    }
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|kv| !kv.starts_with("dbname="))
+        .collect();
+    format!("{} dbname={db}", kept.join(" "))
+}
+
+/// A URL safe to print: wraps [`mask_url`] for use in `format!`.
+pub struct Masked<'a>(pub &'a str);
+
+impl fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&mask_url(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_password_in_url_forms() {
+        assert_eq!(
+            mask_url("postgres://app:s3cret@db.internal:5432/prod"),
+            "postgres://app:***@db.internal:5432/prod"
+        );
+        assert_eq!(
+            mask_url("postgresql://app@localhost/x?password=s3cret&sslmode=disable"),
+            "postgresql://app@localhost/x?password=***&sslmode=disable"
+        );
+        assert_eq!(
+            mask_url("host=localhost user=app password=s3cret dbname=x"),
+            "host=localhost user=app password=*** dbname=x"
+        );
+        assert_eq!(
+            mask_url("postgresql://127.0.0.1:5/db"),
+            "postgresql://127.0.0.1:5/db"
+        );
+    }
+
+    #[test]
+    fn replaces_database_name() {
+        assert_eq!(
+            with_database("postgresql://u@h:1/a?sslmode=disable", "b"),
+            "postgresql://u@h:1/b?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgresql://u@h:1", "b"),
+            "postgresql://u@h:1/b"
+        );
+        assert_eq!(
+            with_database("host=h dbname=a user=u", "b"),
+            "host=h user=u dbname=b"
+        );
+    }
+}
