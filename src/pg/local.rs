@@ -15,6 +15,9 @@ use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A role that throwaway test clusters check by password (all others are trusted).
+pub const AUTH_PROBE_ROLE: &str = "dataforge_auth_probe";
+
 /// The database `dataforge local` creates and points its URL at.
 pub const DEFAULT_DATABASE: &str = "dataforge";
 
@@ -67,11 +70,14 @@ fn io_err<'a>(
 /// PATH, then the newest `/usr/lib/postgresql/<version>/bin`.
 pub fn find_bin_dir() -> Result<PathBuf, LocalError> {
     let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    if let Some(d) = std::env::var_os("DATAFORGE_PG_BIN") {
+    // An explicit setting wins, with no silent fallback to other installs.
+    if let Some(d) = std::env::var_os("DATAFORGE_PG_BIN").filter(|d| !d.is_empty()) {
         let d = PathBuf::from(d);
-        if has_tools(&d) {
-            return Ok(d);
-        }
+        return if has_tools(&d) {
+            Ok(d)
+        } else {
+            Err(LocalError::NoBinaries)
+        };
     }
     if let Some(path) = std::env::var_os("PATH") {
         for d in std::env::split_paths(&path) {
@@ -319,6 +325,17 @@ impl Cluster {
             .map_err(io_err("cannot run", &bin.join("initdb")))?;
         if !out.status.success() {
             return Err(self.command_failed("initdb", &out));
+        }
+        if self.durability == Durability::Throwaway {
+            // Throwaway clusters also check one password-protected role, so tests can
+            // show what a failed login looks like; everyone else is trusted.
+            let hba = self.data_dir().join("pg_hba.conf");
+            let old = fs::read_to_string(&hba).map_err(io_err("cannot read", &hba))?;
+            fs::write(
+                &hba,
+                format!("host all {AUTH_PROBE_ROLE} 127.0.0.1/32 scram-sha-256\n{old}"),
+            )
+            .map_err(io_err("cannot write", &hba))?;
         }
         let conf = self.data_dir().join("postgresql.conf");
         let mut f = fs::OpenOptions::new()

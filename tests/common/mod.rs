@@ -1,0 +1,48 @@
+//! Helpers shared by the integration tests: running the real binary and reporting
+//! everything about a run that went differently than expected.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The built `dataforge` binary, run with a clean environment for the variables it reads.
+pub fn dataforge(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_dataforge"));
+    c.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("DATAFORGE_PG_BIN");
+    c
+}
+
+/// Runs `cmd` and returns its output; panics with the command line, exit status, stdout
+/// and stderr when the exit code is not `expected`.
+pub fn run(cmd: &mut Command, expected: i32) -> Output {
+    let out = cmd.output().expect("the dataforge binary runs");
+    if out.status.code() != Some(expected) {
+        panic!(
+            "{cmd:?}\nexpected exit {expected}, got {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A temporary folder the `postgres` OS account can enter too (the server runs as that
+/// account when the tests run as root).
+pub fn shared_tempdir() -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt as _;
+    let d = tempfile::Builder::new().prefix("dataforge-it-").tempdir().expect("tempdir");
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    d
+}

@@ -1,0 +1,162 @@
+//! Determinism is a contract: these pin the generated data, so a dependency bump or a
+//! code change that alters any seeded value fails here, loudly. No database needed.
+//!
+//! When a change to generated data is intended, update the hashes below and say so in
+//! the CHANGELOG: every committed seed and every test fixture changes with them.
+
+use dataforge::seed::{self, out, profile, Dataset, SeedOptions};
+
+fn demo(seed: u64, scale: u32) -> (profile::Profile, SeedOptions, Dataset) {
+    let p = profile::resolve("demo-firm").unwrap();
+    let o = SeedOptions {
+        seed,
+        scale,
+        anchor: p.anchor,
+    };
+    let d = seed::generate(&p, &o).unwrap();
+    (p, o, d)
+}
+
+/// blake3 of each table's CSV, as `--out` writes it.
+fn table_hashes(d: &Dataset) -> Vec<(String, String)> {
+    d.tables
+        .iter()
+        .map(|t| {
+            let mut buf = Vec::new();
+            out::write_table_csv(&mut buf, &t.columns, &t.rows).unwrap();
+            (
+                t.name.clone(),
+                blake3::hash(&buf).to_hex()[..16].to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn demo_firm_seed_1_is_pinned() {
+    let (_, _, d) = demo(1, 1);
+    let got = table_hashes(&d);
+    let want = [
+        ("firms", "8e22f0cf12e9a5e3"),
+        ("users", "5c5bb1e367f54441"),
+        ("clients", "c85c6560a5331f1a"),
+        ("cases", "fcf6b27b6f575e48"),
+        ("documents", "1920b4fbed25b358"),
+        ("tasks", "959f3d2af60128f3"),
+    ];
+    let got_ref: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(got_ref, want, "generated demo-firm data changed");
+}
+
+#[test]
+fn pinned_ids_are_uuidv5_of_the_natural_key() {
+    let (_, _, d) = demo(1, 1);
+    let firm = &d.table("firms").unwrap().rows[0];
+    let expected = uuid::Uuid::new_v5(
+        &dataforge::seed::gen::ID_NAMESPACE,
+        b"demo-firm/firms/RO12345678",
+    );
+    assert_eq!(firm[0].as_deref(), Some(expected.to_string().as_str()));
+}
+
+#[test]
+fn same_seed_same_data_other_seed_other_data() {
+    let (_, _, a) = demo(1, 1);
+    let (_, _, b) = demo(1, 1);
+    let (_, _, c) = demo(2, 1);
+    assert_eq!(a, b);
+    assert_ne!(
+        table_hashes(&a)[3],
+        table_hashes(&c)[3],
+        "seed 2 made the same cases"
+    );
+    // fixed rows stay fixed whatever the seed
+    assert_eq!(a.table("firms"), c.table("firms"));
+}
+
+#[test]
+fn scaling_keeps_the_mixes_exact_and_unique_fields_unique() {
+    let (_, _, d) = demo(1, 30);
+    let cases = d.table("cases").unwrap();
+    assert_eq!(cases.rows.len(), 300);
+    let status = cases.columns.iter().position(|c| c == "status").unwrap();
+    let n = |v: &str| {
+        cases
+            .rows
+            .iter()
+            .filter(|r| r[status].as_deref() == Some(v))
+            .count()
+    };
+    assert_eq!(
+        (n("Active"), n("OnHold"), n("Closed"), n("Archived")),
+        (120, 60, 60, 60)
+    );
+    for (table, col) in [
+        ("cases", "case_number"),
+        ("users", "email"),
+        ("users", "azure_ad_id"),
+        ("clients", "email"),
+    ] {
+        let t = d.table(table).unwrap();
+        let ci = t.columns.iter().position(|c| c == col).unwrap();
+        let mut vals: Vec<&str> = t.rows.iter().filter_map(|r| r[ci].as_deref()).collect();
+        let before = vals.len();
+        vals.sort_unstable();
+        vals.dedup();
+        assert_eq!(vals.len(), before, "{table}.{col} has duplicates");
+    }
+    let users = d.table("users").unwrap();
+    assert_eq!(users.rows.len(), 5 + 29); // 5 + 5 x 29 x 0.2
+    let email = users.columns.iter().position(|c| c == "email").unwrap();
+    assert!(users
+        .rows
+        .iter()
+        .all(|r| r[email].as_deref().unwrap().ends_with("@demo.lawfirm.ro")));
+}
+
+#[test]
+fn adding_an_entity_leaves_every_other_row_unchanged() {
+    let base = profile::resolve("demo-firm").unwrap();
+    // a new entity in the middle of the profile, before clients
+    let text = base.source_text.replace(
+        "[[entity]]\nname = \"clients\"",
+        "[[entity]]\nname = \"offices\"\ncount = 3\n[entity.columns]\ncity = { template = \"{fake:city}\" }\n\n\
+         [[entity]]\nname = \"clients\"",
+    );
+    assert_ne!(
+        text, base.source_text,
+        "the profile text changed shape; update this test"
+    );
+    let grown = profile::parse(&text, "grown.toml", base.migrations.clone()).unwrap();
+    let o = SeedOptions {
+        seed: 1,
+        scale: 1,
+        anchor: base.anchor,
+    };
+    let a = seed::generate(&base, &o).unwrap();
+    let b = seed::generate(&grown, &o).unwrap();
+    assert_eq!(b.tables.len(), a.tables.len() + 1);
+    for t in &a.tables {
+        assert_eq!(Some(t), b.table(&t.name), "{} changed", t.name);
+    }
+}
+
+#[test]
+fn the_embedded_migrations_match_the_files() {
+    let on_disk =
+        dataforge::migrate::load_dir(std::path::Path::new("profiles/demo-firm/migrations"))
+            .unwrap();
+    let builtin = &profile::BUILTINS
+        .iter()
+        .find(|b| b.name == "demo-firm")
+        .unwrap()
+        .migrations;
+    let names: Vec<&str> = on_disk.iter().map(|m| m.name.as_str()).collect();
+    let embedded: Vec<&str> = builtin.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        names, embedded,
+        "register new migrations in src/seed/profile.rs BUILTINS"
+    );
+    let toml = std::fs::read_to_string("profiles/demo-firm.toml").unwrap();
+    assert_eq!(profile::BUILTINS[0].toml, toml);
+}
