@@ -398,8 +398,18 @@ impl Ctx<'_> {
     /// The span of `key` inside a table that starts at `table_span`: toml::Table keeps no
     /// spans for its values, so find the key's own text.
     fn key_span(&self, table_span: &Range<usize>, key: &str) -> Range<usize> {
-        let hay =
-            &self.text[table_span.start.min(self.text.len())..table_span.end.min(self.text.len())];
+        // A table's span may cover only part of it: search on to the next header.
+        let start = table_span.start.min(self.text.len());
+        let rest = &self.text[start..];
+        let next_header = rest
+            .match_indices("\n[")
+            .map(|(i, _)| i)
+            .find(|&i| i > 0)
+            .unwrap_or(rest.len());
+        let end = next_header
+            .max(table_span.end.saturating_sub(start))
+            .min(rest.len());
+        let hay = &rest[..end];
         let mut search_from = 0;
         while let Some(pos) = hay[search_from..].find(key) {
             let at = search_from + pos;
@@ -408,7 +418,7 @@ impl Ctx<'_> {
                     && hay.as_bytes()[at - 1] != b'_';
             let after = hay[at + key.len()..].trim_start_matches([' ', '"']);
             if before_ok && after.starts_with('=') {
-                return table_span.start + at..table_span.start + at + key.len();
+                return start + at..start + at + key.len();
             }
             search_from = at + key.len();
         }

@@ -42,7 +42,10 @@ pub fn stderr(o: &Output) -> String {
 /// account when the tests run as root).
 pub fn shared_tempdir() -> tempfile::TempDir {
     use std::os::unix::fs::PermissionsExt as _;
-    let d = tempfile::Builder::new().prefix("dataforge-it-").tempdir().expect("tempdir");
+    let d = tempfile::Builder::new()
+        .prefix("dataforge-it-")
+        .tempdir()
+        .expect("tempdir");
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     d
 }

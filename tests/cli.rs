@@ -1,0 +1,350 @@
+//! The real binary, run as a user runs it: help, bad input and its messages, files out,
+//! JSON out, and the local cluster.
+
+mod common;
+
+use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::{empty_database, server_url, Fixture};
+
+#[test]
+fn every_command_explains_itself_with_examples() {
+    let dir = shared_tempdir();
+    for args in [
+        vec!["--help"],
+        vec!["seed", "--help"],
+        vec!["migrate", "--help"],
+        vec!["migrate", "up", "--help"],
+        vec!["migrate", "status", "--help"],
+        vec!["local", "--help"],
+    ] {
+        let out = run(dataforge(dir.path()).args(&args), 0);
+        let text = stdout(&out);
+        assert!(text.contains("Usage: dataforge"), "{args:?}: {text}");
+        if !args.contains(&"up") && !args.contains(&"status") {
+            assert!(
+                text.contains("Examples:"),
+                "{args:?} has no examples: {text}"
+            );
+        }
+    }
+    let seed_help = stdout(&run(dataforge(dir.path()).args(["seed", "--help"]), 0));
+    for flag in [
+        "--seed",
+        "--scale",
+        "--now",
+        "--dry-run",
+        "--prune",
+        "--json",
+        "--out",
+        "--database-url",
+    ] {
+        assert!(seed_help.contains(flag), "seed --help lacks {flag}");
+    }
+}
+
+#[test]
+fn an_unknown_profile_lists_the_available_ones() {
+    let dir = shared_tempdir();
+    let out = run(
+        dataforge(dir.path()).args(["seed", "no-such-firm", "--out", "x"]),
+        2,
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        err.trim(),
+        "dataforge: unknown profile `no-such-firm`; available profiles: demo-firm. \
+         A path to a profile .toml file works too"
+    );
+    assert!(stdout(&out).is_empty());
+}
+
+#[test]
+fn a_malformed_profile_points_at_file_line_and_column() {
+    let dir = shared_tempdir();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[profile]\nname = \"bad\"\nanchor = \"2026-01-01\"\n[[entity]]\nname = \"t\"\ncount = \"many\"\n",
+    )
+    .unwrap();
+    let err = stderr(&run(
+        dataforge(dir.path()).args(["seed", "./bad.toml", "--out", "o"]),
+        2,
+    ));
+    assert!(err.starts_with("dataforge: ./bad.toml:6:9: "), "{err}");
+    assert!(err.contains("expected"), "{err}");
+    assert!(
+        !dir.path().join("o").exists(),
+        "files were written for a bad profile"
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_one_line_with_the_password_masked() {
+    let dir = shared_tempdir();
+    let out = run(
+        dataforge(dir.path()).args([
+            "seed",
+            "demo-firm",
+            "--database-url",
+            "postgresql://app:hunter2@127.0.0.1:1/prod",
+        ]),
+        2,
+    );
+    let err = stderr(&out);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with("dataforge: cannot connect to postgresql://app:***@127.0.0.1:1/prod"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    assert!(
+        err.contains("connection refused") || err.contains("Connection refused"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn failed_authentication_is_one_clear_line_with_the_password_masked() {
+    let admin = dataforge::pg::connect(&server_url().unwrap())
+        .await
+        .unwrap();
+    let role = dataforge::pg::local::AUTH_PROBE_ROLE;
+    admin
+        .batch_execute(&format!(
+            "DO $$ BEGIN CREATE ROLE {role} LOGIN PASSWORD 'right'; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        ))
+        .await
+        .unwrap();
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        eprintln!("skipped: TEST_DATABASE_URL's server decides its own authentication rules");
+        return;
+    }
+    let url = server_url()
+        .unwrap()
+        .replace("postgres@", &format!("{role}:wrong-secret@"));
+    let dir = shared_tempdir();
+    let err = stderr(&run(
+        dataforge(dir.path())
+            .args(["migrate", "status", "--dir", "."])
+            .env("DATABASE_URL", &url),
+        2,
+    ));
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains(&format!("{role}:***@")), "{err}");
+    assert!(!err.contains("wrong-secret"), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(err.contains("SQLSTATE 28P01"), "{err}");
+}
+
+#[test]
+fn no_server_binaries_and_no_url_says_how_to_get_one() {
+    let dir = shared_tempdir();
+    let out = run(
+        dataforge(dir.path())
+            .args(["seed", "demo-firm"])
+            .env("DATAFORGE_PG_BIN", dir.path().join("nothing-here")),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("no PostgreSQL server binaries found"), "{err}");
+    assert!(err.contains("apt-get install postgresql"), "{err}");
+    assert!(err.contains("DATABASE_URL"), "{err}");
+}
+
+#[tokio::test]
+async fn seed_json_then_rerun_then_dry_run_through_the_binary() {
+    let db = empty_database().await.unwrap();
+    let dir = shared_tempdir();
+    let first = run(
+        dataforge(dir.path())
+            .args(["seed", "demo-firm", "--json"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(v["tables"]["users"]["inserted"], 5);
+    assert_eq!(v["tables"]["tasks"]["inserted"], 30);
+    assert_eq!(v["migrations_applied"].as_array().unwrap().len(), 2);
+    let again = run(
+        dataforge(dir.path()).args(["seed", "demo-firm", "--json", "--database-url", db.url()]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    for t in ["firms", "users", "clients", "cases", "documents", "tasks"] {
+        assert_eq!(v["tables"][t]["inserted"], 0, "{t}");
+        assert_eq!(v["tables"][t]["updated"], 0, "{t}");
+        assert_eq!(v["tables"][t]["deleted"], 0, "{t}");
+    }
+    let dry = run(
+        dataforge(dir.path()).args([
+            "seed",
+            "demo-firm",
+            "--seed",
+            "2",
+            "--dry-run",
+            "--database-url",
+            db.url(),
+        ]),
+        0,
+    );
+    let table = stdout(&dry);
+    assert!(table.starts_with("table "), "{table}");
+    assert!(stderr(&dry).contains("dry run: nothing was written"));
+    let client = db.connect().await.unwrap();
+    let title: String = client
+        .query_one(
+            "SELECT title FROM cases WHERE case_number LIKE 'DLF-%-00002'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let fresh = run(
+        dataforge(dir.path()).args(["seed", "demo-firm", "--json", "--database-url", db.url()]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert_eq!(
+        v["tables"]["cases"]["updated"], 0,
+        "the dry run with another seed changed rows: {title}"
+    );
+}
+
+#[tokio::test]
+async fn out_files_load_with_psql_into_the_same_rows_as_dataforge_writes() {
+    let psql_ok = std::process::Command::new("psql")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !psql_ok {
+        eprintln!("skipped: psql is not installed");
+        return;
+    }
+    let dir = shared_tempdir();
+    run(
+        dataforge(dir.path()).args(["seed", "demo-firm", "--out", "seeds/demo-firm"]),
+        0,
+    );
+    let seeds = dir.path().join("seeds/demo-firm");
+    for f in [
+        "firms.csv",
+        "users.csv",
+        "cases.csv",
+        "documents.csv",
+        "tasks.csv",
+        "clients.csv",
+        "load.sql",
+        "schema.sql",
+    ] {
+        assert!(seeds.join(f).is_file(), "{f} missing");
+    }
+    let mut rdr = csv::Reader::from_path(seeds.join("users.csv")).unwrap();
+    assert_eq!(rdr.headers().unwrap().get(0), Some("id"));
+    assert_eq!(rdr.records().count(), 5);
+
+    let by_psql = empty_database().await.unwrap();
+    for script in ["schema.sql", "load.sql"] {
+        let out = std::process::Command::new("psql")
+            .args([
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                by_psql.url(),
+                "-f",
+                script,
+            ])
+            .current_dir(&seeds)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "psql -f {script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let by_dataforge = Fixture::new("demo-firm").create().await.unwrap();
+    let digest = "SELECT md5(string_agg(x, E'\\n' ORDER BY x)) FROM (\
+        SELECT t::text x FROM firms t UNION ALL SELECT t::text FROM users t \
+        UNION ALL SELECT t::text FROM clients t UNION ALL SELECT t::text FROM cases t \
+        UNION ALL SELECT t::text FROM documents t UNION ALL SELECT t::text FROM tasks t) s";
+    let a: String = by_psql
+        .connect()
+        .await
+        .unwrap()
+        .query_one(digest, &[])
+        .await
+        .unwrap()
+        .get(0);
+    let b: String = by_dataforge
+        .connect()
+        .await
+        .unwrap()
+        .query_one(digest, &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        a, b,
+        "psql -f load.sql and dataforge seed produced different rows"
+    );
+}
+
+#[test]
+fn local_cluster_start_status_url_stop_destroy() {
+    let dir = shared_tempdir();
+    let status = run(dataforge(dir.path()).args(["local", "status"]), 1);
+    assert!(stdout(&status).starts_with("not created"));
+    let started = run(dataforge(dir.path()).args(["local", "start"]), 0);
+    let url = stdout(&started).trim().to_string();
+    assert!(
+        url.starts_with("postgresql://postgres@127.0.0.1:") && url.ends_with("/dataforge"),
+        "{url}"
+    );
+    assert_eq!(
+        stdout(&run(dataforge(dir.path()).args(["local", "url"]), 0)).trim(),
+        url
+    );
+    assert!(
+        stdout(&run(dataforge(dir.path()).args(["local", "status"]), 0)).starts_with("running")
+    );
+    if std::process::Command::new("psql")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let q = std::process::Command::new("psql")
+            .args(["-X", "-Atc", "SELECT 1", &url])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&q.stdout).trim(),
+            "1",
+            "psql does not accept {url}"
+        );
+    }
+    // seed with no URL uses the running cluster and says where
+    let seeded = run(dataforge(dir.path()).args(["seed", "demo-firm"]), 0);
+    assert!(
+        stderr(&seeded).contains(&format!("psql {url}")),
+        "{}",
+        stderr(&seeded)
+    );
+    let gitignore = std::fs::read_to_string(dir.path().join(".dataforge/.gitignore")).unwrap();
+    assert_eq!(gitignore.trim(), "*");
+    run(dataforge(dir.path()).args(["local", "stop"]), 0);
+    assert!(
+        stdout(&run(dataforge(dir.path()).args(["local", "status"]), 1)).starts_with("stopped")
+    );
+    // a stopped cluster starts again with its data
+    run(dataforge(dir.path()).args(["local", "start"]), 0);
+    let rerun = run(
+        dataforge(dir.path()).args(["seed", "demo-firm", "--json"]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
+    assert_eq!(v["tables"]["cases"]["unchanged"], 10);
+    run(dataforge(dir.path()).args(["local", "destroy"]), 0);
+    assert!(!dir.path().join(".dataforge/pg").exists());
+}

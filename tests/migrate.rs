@@ -1,0 +1,257 @@
+//! `dataforge migrate up | status` against a real server, through the binary.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::empty_database;
+
+fn write_migration(dir: &Path, name: &str, sql: &str) {
+    fs::create_dir_all(dir.join(name)).unwrap();
+    fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+}
+
+#[tokio::test]
+async fn up_records_history_exactly_as_prisma_does_and_is_idempotent() {
+    let db = empty_database().await.unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let dir = Path::new(repo).join("profiles/demo-firm/migrations");
+    let tmp = shared_tempdir();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--dir"])
+            .arg(&dir)
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert_eq!(
+        stdout(&out),
+        "applied 20250101000000_init\napplied 20250101000100_cases_documents_tasks\n"
+    );
+    let c = db.connect().await.unwrap();
+    let cols: Vec<String> = c
+        .query(
+            "SELECT column_name || ' ' || data_type || ' ' || is_nullable FROM information_schema.columns \
+             WHERE table_name = '_prisma_migrations' ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        cols,
+        [
+            "id character varying NO",
+            "checksum character varying NO",
+            "finished_at timestamp with time zone YES",
+            "migration_name character varying NO",
+            "logs text YES",
+            "rolled_back_at timestamp with time zone YES",
+            "started_at timestamp with time zone NO",
+            "applied_steps_count integer NO",
+        ]
+    );
+    let rows = c
+        .query(
+            "SELECT migration_name, checksum, applied_steps_count, finished_at IS NOT NULL, length(id) \
+             FROM _prisma_migrations ORDER BY migration_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    let sql = fs::read_to_string(dir.join("20250101000000_init/migration.sql")).unwrap();
+    assert_eq!(
+        rows[0].get::<_, String>(1),
+        dataforge::migrate::checksum(&sql)
+    );
+    assert_eq!(rows[0].get::<_, String>(1).len(), 64);
+    assert_eq!(rows[0].get::<_, i32>(2), 1);
+    assert!(rows[0].get::<_, bool>(3));
+    assert_eq!(rows[0].get::<_, i32>(4), 36);
+
+    let again = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--dir"])
+            .arg(&dir)
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert!(stdout(&again).is_empty());
+    assert!(
+        stderr(&again).contains("is up to date (2 migrations)"),
+        "{}",
+        stderr(&again)
+    );
+    let status = run(
+        dataforge(tmp.path())
+            .args(["migrate", "status", "--dir"])
+            .arg(&dir)
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert_eq!(
+        stdout(&status).matches(" applied ").count(),
+        2,
+        "{}",
+        stdout(&status)
+    );
+}
+
+#[tokio::test]
+async fn status_reads_a_prisma_history_and_flags_pending_modified_and_missing() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("prisma/migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE a (id int);");
+    write_migration(&dir, "20240102000000_b", "CREATE TABLE b (id int);");
+    write_migration(&dir, "20240103000000_c", "CREATE TABLE c (id int);");
+    // history as Prisma writes it: a applied, b applied from an older file, gone applied
+    let c = db.connect().await.unwrap();
+    c.batch_execute(dataforge::migrate::history::CREATE_TABLE)
+        .await
+        .unwrap();
+    let ck = dataforge::migrate::checksum("CREATE TABLE a (id int);");
+    c.execute(
+        "INSERT INTO _prisma_migrations (id, checksum, finished_at, migration_name, applied_steps_count) VALUES
+         ('0c5e2d6f-0000-4000-8000-000000000001', $1, now(), '20240101000000_a', 1),
+         ('0c5e2d6f-0000-4000-8000-000000000002', 'deadbeef', now(), '20240102000000_b', 1),
+         ('0c5e2d6f-0000-4000-8000-000000000003', 'cafe', now(), '20231231000000_gone', 1)",
+        &[&ck],
+    )
+    .await
+    .unwrap();
+    // no --dir: prisma/migrations is the default
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "status", "--json"])
+            .env("DATABASE_URL", db.url()),
+        1,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let states: Vec<(String, String)> = v["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("20240101000000_a".to_string(), "applied".to_string()),
+            ("20240102000000_b".to_string(), "modified".to_string()),
+            ("20240103000000_c".to_string(), "pending".to_string()),
+            (
+                "20231231000000_gone".to_string(),
+                "missing_on_disk".to_string()
+            ),
+        ]
+    );
+    let up = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&up);
+    assert!(
+        err.contains("migration 20240102000000_b was changed after it was applied"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_failing_migration_is_rolled_back_recorded_and_blocks_the_next_run() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_ok", "CREATE TABLE ok (id int);");
+    write_migration(
+        &dir,
+        "20240102000000_bad",
+        "CREATE TABLE half (id int);\nSELECT * FROM no_such_table;",
+    );
+    let up = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&up);
+    assert!(err.contains("migration 20240102000000_bad failed"), "{err}");
+    assert!(
+        err.contains("relation \"no_such_table\" does not exist (SQLSTATE 42P01)"),
+        "{err}"
+    );
+    assert_eq!(stdout(&up), "");
+    let c = db.connect().await.unwrap();
+    let half: bool = c
+        .query_one("SELECT to_regclass('half') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(half, "the failed migration's first statement was kept");
+    let ok: bool = c
+        .query_one("SELECT to_regclass('ok') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ok);
+    let failed = c
+        .query_one(
+            "SELECT finished_at IS NULL, logs FROM _prisma_migrations WHERE migration_name = '20240102000000_bad'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(failed.get::<_, bool>(0));
+    assert!(failed.get::<_, String>(1).contains("no_such_table"));
+
+    let again = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    assert!(
+        stderr(&again).contains("failed earlier"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(stderr(&again).contains("prisma migrate resolve --rolled-back 20240102000000_bad"));
+    let status = run(
+        dataforge(tmp.path())
+            .args(["migrate", "status"])
+            .env("DATABASE_URL", db.url()),
+        1,
+    );
+    assert!(stdout(&status).contains("FAILED"), "{}", stdout(&status));
+}
+
+#[test]
+fn a_missing_migrations_folder_says_which_and_how_to_choose() {
+    let tmp = shared_tempdir();
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "status",
+            "--database-url",
+            "postgresql://x@127.0.0.1:1/x",
+        ]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot read the migrations folder migrations"),
+        "{err}"
+    );
+    assert!(err.contains("--dir DIR"), "{err}");
+}
