@@ -37,8 +37,6 @@ pub enum FixtureError {
     #[error(transparent)]
     Profile(#[from] seed::ProfileError),
     #[error(transparent)]
-    Generate(#[from] seed::gen::GenError),
-    #[error(transparent)]
     Load(#[from] seed::LoadError),
     #[error(transparent)]
     Pg(#[from] PgError),
@@ -198,9 +196,8 @@ async fn build_template_locked(
         .await
         .pg(|| format!("creating template database {building}"))?;
     {
-        let data = seed::generate(profile, opts)?;
         let mut client = pg::connect(&pg::with_database(&server.admin_url, &building)).await?;
-        seed::apply(&mut client, profile, &data, ApplyOptions::default()).await?;
+        seed::apply(&mut client, profile, opts, ApplyOptions::default()).await?;
     }
     // The seeding connection closes asynchronously; retry while it lingers.
     retry_in_use(|| async {

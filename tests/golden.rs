@@ -38,11 +38,11 @@ fn demo_firm_seed_1_is_pinned() {
     let got = table_hashes(&d);
     let want = [
         ("firms", "8e22f0cf12e9a5e3"),
-        ("users", "5c5bb1e367f54441"),
-        ("clients", "c85c6560a5331f1a"),
-        ("cases", "fcf6b27b6f575e48"),
-        ("documents", "1920b4fbed25b358"),
-        ("tasks", "959f3d2af60128f3"),
+        ("users", "af69db7eda8736d8"),
+        ("clients", "96ffaf420da3d1d3"),
+        ("cases", "c5d65cb389380a6d"),
+        ("documents", "350176b4adebe6c5"),
+        ("tasks", "2d291e0affef4140"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got_ref, want, "generated demo-firm data changed");

@@ -200,14 +200,13 @@ async fn demo_firm_has_its_edge_cases_and_coherent_timelines() {
             > 0
     );
     // a task due on the anchor date
-    assert_eq!(
+    assert!(
         count(
             &c,
             "SELECT count(*) FROM tasks WHERE due_date = '2026-01-15'"
         )
         .await
-            >= 1,
-        true
+            >= 1
     );
     // timelines
     assert_eq!(
@@ -263,8 +262,7 @@ async fn a_second_run_writes_nothing_and_rows_keep_their_xmin() {
         UNION ALL SELECT 'documents', xmin::text FROM documents) s";
     let before: String = c.query_one(xmins, &[]).await.unwrap().get(0);
     let (p, o) = demo();
-    let data = seed::generate(&p, &o).unwrap();
-    let outcome = seed::apply(&mut c, &p, &data, ApplyOptions::default())
+    let outcome = seed::apply(&mut c, &p, &o, ApplyOptions::default())
         .await
         .unwrap();
     for (table, counts) in &outcome.tables {
@@ -287,7 +285,7 @@ async fn a_row_edited_by_hand_is_restored_and_extra_rows_go_only_with_prune() {
     let db = Fixture::new("demo-firm").create().await.unwrap();
     let mut c = db.connect().await.unwrap();
     c.batch_execute(
-        "UPDATE cases SET title = 'edited by hand' WHERE case_number = 'DLF-2025-00002';
+        "UPDATE cases SET title = 'edited by hand' WHERE case_number LIKE 'DLF-%-00002';
          INSERT INTO tasks (id, case_id, assignee_id, title, task_type, status, due_date)
          SELECT gen_random_uuid(), case_id, assignee_id, 'hand-made task', task_type, status, due_date
          FROM tasks LIMIT 1;",
@@ -295,8 +293,7 @@ async fn a_row_edited_by_hand_is_restored_and_extra_rows_go_only_with_prune() {
     .await
     .unwrap();
     let (p, o) = demo();
-    let data = seed::generate(&p, &o).unwrap();
-    let outcome = seed::apply(&mut c, &p, &data, ApplyOptions::default())
+    let outcome = seed::apply(&mut c, &p, &o, ApplyOptions::default())
         .await
         .unwrap();
     let cases = outcome.tables.iter().find(|(t, _)| t == "cases").unwrap().1;
@@ -323,7 +320,7 @@ async fn a_row_edited_by_hand_is_restored_and_extra_rows_go_only_with_prune() {
     let pruned = seed::apply(
         &mut c,
         &p,
-        &data,
+        &o,
         ApplyOptions {
             prune: true,
             ..Default::default()
@@ -341,11 +338,10 @@ async fn dry_run_reports_the_plan_and_writes_nothing() {
     let db = empty_database().await.unwrap();
     let mut c = db.connect().await.unwrap();
     let (p, o) = demo();
-    let data = seed::generate(&p, &o).unwrap();
     let outcome = seed::apply(
         &mut c,
         &p,
-        &data,
+        &o,
         ApplyOptions {
             dry_run: true,
             ..Default::default()
@@ -387,8 +383,7 @@ async fn a_constraint_violation_names_the_table_and_writes_nothing() {
     let before: String = c.query_one(snapshot, &[]).await.unwrap().get(0);
     let (p, mut o) = demo();
     o.scale = 6;
-    let data = seed::generate(&p, &o).unwrap();
-    let err = seed::apply(&mut c, &p, &data, ApplyOptions::default())
+    let err = seed::apply(&mut c, &p, &o, ApplyOptions::default())
         .await
         .unwrap_err();
     let msg = format!("{err:#}");
@@ -425,10 +420,9 @@ async fn a_failed_first_seed_rolls_back_the_schema_too() {
     };
     let db = empty_database().await.unwrap();
     let mut c = db.connect().await.unwrap();
-    let data = seed::generate(&p, &o).unwrap();
     let msg = format!(
         "{:#}",
-        seed::apply(&mut c, &p, &data, ApplyOptions::default())
+        seed::apply(&mut c, &p, &o, ApplyOptions::default())
             .await
             .unwrap_err()
     );
@@ -453,8 +447,7 @@ async fn a_different_schema_is_refused_naming_what_is_missing() {
         .await
         .unwrap();
     let (p, o) = demo();
-    let data = seed::generate(&p, &o).unwrap();
-    let msg = seed::apply(&mut c, &p, &data, ApplyOptions::default())
+    let msg = seed::apply(&mut c, &p, &o, ApplyOptions::default())
         .await
         .unwrap_err()
         .to_string();

@@ -90,19 +90,15 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<ExitCode> {
         scale: args.scale,
         anchor: args.now.unwrap_or(profile.anchor),
     };
-    let data = seed::generate(&profile, &opts)?;
-
     if let Some(dir) = &args.out {
-        let files = seed::out::write_dir(dir, &profile, &opts, &data)
-            .map_err(|e| anyhow::anyhow!("cannot write seed files into {}: {e}", dir.display()))?;
+        let (files, rows) = seed::out::write_dir(dir, &profile, &opts)?;
         let mut s = String::new();
         for f in files {
             s.push_str(&format!("{}\n", f.display()));
         }
         emit(&s)?;
         say(&format!(
-            "wrote {} rows of {} into {}; load with: cd {} && psql \"$DATABASE_URL\" -f load.sql",
-            data.row_count(),
+            "wrote {rows} rows of {} into {}; load with: cd {} && psql \"$DATABASE_URL\" -f load.sql",
             profile.name,
             dir.display(),
             dir.display()
@@ -115,7 +111,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<ExitCode> {
     let outcome = seed::apply(
         &mut client,
         &profile,
-        &data,
+        &opts,
         ApplyOptions {
             dry_run: args.dry_run,
             prune: args.prune,

@@ -14,7 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tokio_postgres::{Client, Transaction};
 
-use super::gen::{Dataset, Table};
+use tokio::sync::mpsc::Receiver;
+
+use super::gen::{Event, GenError, SeedOptions};
 use super::profile::Profile;
 use crate::migrate::{self, MigrateError};
 use crate::pg::{copy, quote_ident, PgContext as _, PgError};
@@ -44,6 +46,8 @@ pub enum LoadError {
     },
     #[error("{0}; nothing was written")]
     Migrate(#[from] MigrateError),
+    #[error("{0}; nothing was written")]
+    Gen(GenError),
     #[error(transparent)]
     Pg(#[from] PgError),
 }
@@ -98,20 +102,19 @@ async fn read_catalog(client: &Client, tables: &[&str]) -> Result<Catalog, PgErr
 
 /// What the target lacks of the profile: `Ok(true)` when it has none of the tables (so
 /// the migrations should run), `Ok(false)` when it has them all.
-fn check_schema(profile: &Profile, data: &Dataset, cat: &Catalog) -> Result<bool, LoadError> {
-    let present = data
-        .tables
-        .iter()
-        .filter(|t| cat.contains_key(&t.name))
-        .count();
+fn check_schema(
+    profile: &Profile,
+    tables: &[(String, Vec<String>)],
+    cat: &Catalog,
+) -> Result<bool, LoadError> {
+    let present = tables.iter().filter(|(t, _)| cat.contains_key(t)).count();
     if present == 0 {
         if profile.migrations.is_empty() {
             return Err(LoadError::NoSchema {
                 profile: profile.name.clone(),
-                tables: data
-                    .tables
+                tables: tables
                     .iter()
-                    .map(|t| t.name.as_str())
+                    .map(|(t, _)| t.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
             });
@@ -119,13 +122,13 @@ fn check_schema(profile: &Profile, data: &Dataset, cat: &Catalog) -> Result<bool
         return Ok(true);
     }
     let mut missing = Vec::new();
-    for t in &data.tables {
-        match cat.get(&t.name) {
-            None => missing.push(format!("table {} is missing", t.name)),
+    for (t, columns) in tables {
+        match cat.get(t) {
+            None => missing.push(format!("table {t} is missing")),
             Some(cols) => {
-                for c in &t.columns {
+                for c in columns {
                     if !cols.contains_key(c) {
-                        missing.push(format!("column {}.{} is missing", t.name, c));
+                        missing.push(format!("column {t}.{c} is missing"));
                     }
                 }
             }
@@ -150,16 +153,27 @@ fn check_schema(profile: &Profile, data: &Dataset, cat: &Catalog) -> Result<bool
     })
 }
 
-/// Applies `data` to the database behind `client` in one transaction.
+/// What the generator thread sends the loader.
+enum Msg {
+    Begin,
+    /// COPY text for some rows, and how many.
+    Chunk(bytes::Bytes, u64),
+    End,
+}
+
+/// Generates the profile and applies it to the database behind `client` in one
+/// transaction. Generation runs on its own thread and streams COPY text through a
+/// bounded channel, so memory holds only the entities other entities refer to.
 pub async fn apply(
     client: &mut Client,
     profile: &Profile,
-    data: &Dataset,
+    seed: &SeedOptions,
     opts: ApplyOptions,
 ) -> Result<Outcome, LoadError> {
-    let names: Vec<&str> = data.tables.iter().map(|t| t.name.as_str()).collect();
+    let tables = profile.tables();
+    let names: Vec<&str> = tables.iter().map(|(t, _)| t.as_str()).collect();
     let cat = read_catalog(client, &names).await?;
-    let needs_schema = check_schema(profile, data, &cat)?;
+    let needs_schema = check_schema(profile, &tables, &cat)?;
     let tx = client
         .transaction()
         .await
@@ -174,7 +188,7 @@ pub async fn apply(
     } else {
         cat
     };
-    check_schema(profile, data, &cat)?;
+    check_schema(profile, &tables, &cat)?;
     let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
     tx.batch_execute(&format!(
         "LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE",
@@ -183,41 +197,102 @@ pub async fn apply(
     .await
     .pg(|| "locking the seeded tables".into())?;
 
-    let bar = progress_bar(opts.progress, data.row_count() as u64);
+    let total: u64 = profile
+        .entities
+        .iter()
+        .map(|e| e.count_at(seed.scale))
+        .sum();
+    let bar = progress_bar(opts.progress, total);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Msg>(8);
+    let generator = {
+        let profile = profile.clone();
+        let seed = *seed;
+        tokio::task::spawn_blocking(move || -> Result<(), GenError> {
+            let mut buf = BytesMut::with_capacity(1 << 18);
+            let mut pending = 0u64;
+            // A closed channel means the loader failed; it reports why.
+            let closed = || GenError::Stopped;
+            super::gen::stream(&profile, &seed, |ev| {
+                match ev {
+                    Event::Begin { .. } => {
+                        sender.blocking_send(Msg::Begin).map_err(|_| closed())?
+                    }
+                    Event::Row(r) => {
+                        copy::put_row(&mut buf, r.iter().map(|v| v.as_deref()));
+                        pending += 1;
+                        if buf.len() >= 1 << 18 {
+                            sender
+                                .blocking_send(Msg::Chunk(buf.split().freeze(), pending))
+                                .map_err(|_| closed())?;
+                            pending = 0;
+                        }
+                    }
+                    Event::End => {
+                        if !buf.is_empty() {
+                            sender
+                                .blocking_send(Msg::Chunk(buf.split().freeze(), pending))
+                                .map_err(|_| closed())?;
+                            pending = 0;
+                        }
+                        sender.blocking_send(Msg::End).map_err(|_| closed())?;
+                    }
+                }
+                Ok(())
+            })
+        })
+    };
+
     let mut staged = Vec::new();
-    for t in &data.tables {
-        let counts = upsert_table(&tx, t, &cat[&t.name], &bar)
-            .await
-            .map_err(|source| LoadError::Table {
-                table: t.name.clone(),
-                source,
-            })?;
-        staged.push(counts.1);
-        outcome.tables.push((t.name.clone(), counts.0));
+    for (table, columns) in &tables {
+        let loaded = upsert_table(&tx, table, columns, &cat[table], &mut receiver, &bar).await;
+        let (counts, stage) = match loaded {
+            Ok(v) => v,
+            Err(source) => {
+                drop(receiver);
+                let gen_result = generator.await;
+                // A generator error is the cause when it stopped first.
+                if let Ok(Err(e)) = gen_result {
+                    if !matches!(e, GenError::Stopped) {
+                        return Err(LoadError::Gen(e));
+                    }
+                }
+                return Err(LoadError::Table {
+                    table: table.clone(),
+                    source,
+                });
+            }
+        };
+        staged.push(stage);
+        outcome.tables.push((table.clone(), counts));
+    }
+    match generator.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(LoadError::Gen(e)),
+        Err(join) => return Err(LoadError::Gen(GenError::Panicked(join.to_string()))),
     }
     // Deletes run children first, against the same staged ids.
-    for (idx, t) in data.tables.iter().enumerate().rev() {
+    for (idx, (table, columns)) in tables.iter().enumerate().rev() {
         let Some(stage) = &staged[idx] else { continue };
-        let id = quote_ident(&t.columns[0]);
+        let id = quote_ident(&columns[0]);
         let orphan_filter = format!(
             "FROM {tbl} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE s.{id} = t.{id})",
-            tbl = quote_ident(&t.name),
+            tbl = quote_ident(table),
         );
         let counts = &mut outcome.tables[idx].1;
         if opts.prune {
             counts.deleted = tx
                 .execute(&format!("DELETE {orphan_filter}"), &[])
                 .await
-                .pg(|| format!("deleting rows of {} that the seed does not make", t.name))
+                .pg(|| format!("deleting rows of {table} that the seed does not make"))
                 .map_err(|source| LoadError::Table {
-                    table: t.name.clone(),
+                    table: table.clone(),
                     source,
                 })?;
         } else {
             let row = tx
                 .query_one(&format!("SELECT count(*) {orphan_filter}"), &[])
                 .await
-                .pg(|| format!("counting rows of {} that the seed does not make", t.name))?;
+                .pg(|| format!("counting rows of {table} that the seed does not make"))?;
             counts.kept_extra = row.get::<_, i64>(0) as u64;
         }
     }
@@ -247,42 +322,57 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
     bar
 }
 
-/// Loads one table; returns its counts and, when rows went through a staging table,
-/// that table's name (for pruning).
+/// Loads one table from the generator's stream; returns its counts and, when rows went
+/// through a staging table, that table's name (for pruning).
 async fn upsert_table(
     tx: &Transaction<'_>,
-    t: &Table,
+    table: &str,
+    columns: &[String],
     types: &BTreeMap<String, String>,
+    rx: &mut Receiver<Msg>,
     bar: &ProgressBar,
 ) -> Result<(TableCounts, Option<String>), PgError> {
-    bar.set_message(t.name.clone());
-    let tbl = quote_ident(&t.name);
-    let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
+    bar.set_message(table.to_string());
+    let tbl = quote_ident(table);
+    let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
     let col_list = cols.join(", ");
     let empty: bool = tx
         .query_one(&format!("SELECT NOT EXISTS (SELECT 1 FROM {tbl})"), &[])
         .await
-        .pg(|| format!("looking into {}", t.name))?
+        .pg(|| format!("looking into {table}"))?
         .get(0);
-    let total = t.rows.len() as u64;
     if empty {
-        copy_rows(tx, &format!("COPY {tbl} ({col_list}) FROM STDIN"), t, bar).await?;
+        let total = copy_rows(
+            tx,
+            &format!("COPY {tbl} ({col_list}) FROM STDIN"),
+            table,
+            rx,
+            bar,
+        )
+        .await?;
         let counts = TableCounts {
             inserted: total,
             ..TableCounts::default()
         };
         return Ok((counts, None));
     }
-    let stage = quote_ident(&format!("_dataforge_stage_{}", t.name));
+    let stage = quote_ident(&format!("_dataforge_stage_{table}"));
     tx.batch_execute(&format!(
         "CREATE TEMP TABLE {stage} ON COMMIT DROP AS SELECT {col_list} FROM {tbl} WITH NO DATA"
     ))
     .await
-    .pg(|| format!("creating a staging table for {}", t.name))?;
-    copy_rows(tx, &format!("COPY {stage} ({col_list}) FROM STDIN"), t, bar).await?;
+    .pg(|| format!("creating a staging table for {table}"))?;
+    let total = copy_rows(
+        tx,
+        &format!("COPY {stage} ({col_list}) FROM STDIN"),
+        table,
+        rx,
+        bar,
+    )
+    .await?;
     tx.batch_execute(&format!("ANALYZE {stage}"))
         .await
-        .pg(|| format!("analyzing the staging table for {}", t.name))?;
+        .pg(|| format!("analyzing the staging table for {table}"))?;
     let id = &cols[0];
     // Types without an equality operator compare by their text form.
     let cmp = |side: &str, c: &str, name: &str| -> String {
@@ -298,12 +388,12 @@ async fn upsert_table(
     };
     let lhs: Vec<String> = cols
         .iter()
-        .zip(&t.columns)
+        .zip(columns)
         .map(|(c, n)| cmp("t", c, n))
         .collect();
     let rhs: Vec<String> = cols
         .iter()
-        .zip(&t.columns)
+        .zip(columns)
         .map(|(c, n)| cmp("s", c, n))
         .collect();
     let sets: Vec<String> = cols[1..].iter().map(|c| format!("{c} = s.{c}")).collect();
@@ -321,7 +411,7 @@ async fn upsert_table(
             &[],
         )
         .await
-        .pg(|| format!("updating changed rows of {}", t.name))?
+        .pg(|| format!("updating changed rows of {table}"))?
     };
     let inserted = tx
         .execute(
@@ -336,7 +426,7 @@ async fn upsert_table(
             &[],
         )
         .await
-        .pg(|| format!("inserting new rows into {}", t.name))?;
+        .pg(|| format!("inserting new rows into {table}"))?;
     let counts = TableCounts {
         inserted,
         updated,
@@ -346,38 +436,35 @@ async fn upsert_table(
     Ok((counts, Some(stage)))
 }
 
+/// Copies one table's stream (Begin, chunks, End) into `stmt`; returns the rows copied.
 async fn copy_rows(
     tx: &Transaction<'_>,
     stmt: &str,
-    t: &Table,
+    table: &str,
+    rx: &mut Receiver<Msg>,
     bar: &ProgressBar,
 ) -> Result<u64, PgError> {
     let sink = tx
         .copy_in(stmt)
         .await
-        .pg(|| format!("starting COPY into {}", t.name))?;
+        .pg(|| format!("starting COPY into {table}"))?;
     futures_util::pin_mut!(sink);
-    let mut buf = BytesMut::with_capacity(1 << 18);
-    let mut pending = 0u64;
-    for row in &t.rows {
-        copy::put_row(&mut buf, row.iter().map(|v| v.as_deref()));
-        pending += 1;
-        if buf.len() >= (1 << 18) {
-            sink.send(buf.split().freeze())
-                .await
-                .pg(|| format!("sending rows of {}", t.name))?;
-            bar.inc(pending);
-            pending = 0;
+    let mut began = false;
+    while let Some(msg) = rx.recv().await {
+        match msg {
+            Msg::Begin => began = true,
+            Msg::Chunk(bytes, rows) => {
+                sink.send(bytes)
+                    .await
+                    .pg(|| format!("sending rows of {table}"))?;
+                bar.inc(rows);
+            }
+            Msg::End => break,
         }
     }
-    if !buf.is_empty() {
-        sink.send(buf.split().freeze())
-            .await
-            .pg(|| format!("sending rows of {}", t.name))?;
-    }
-    bar.inc(pending);
+    debug_assert!(began, "the generator sends Begin first");
     sink.as_mut()
         .finish()
         .await
-        .pg(|| format!("finishing COPY into {}", t.name))
+        .pg(|| format!("finishing COPY into {table}"))
 }

@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::gen::{format_date, Dataset, SeedOptions};
+use super::gen::{format_date, stream, Event, GenError, SeedOptions};
 use super::profile::Profile;
 use crate::pg::quote_ident;
 
@@ -19,8 +19,11 @@ use crate::pg::quote_ident;
 /// CR or LF, is empty, or is `\.` (COPY's end-of-data marker).
 pub fn put_csv_field(out: &mut Vec<u8>, value: Option<&str>) {
     let Some(v) = value else { return };
-    let needs_quotes =
-        v.is_empty() || v == "\\." || v.bytes().any(|b| matches!(b, b',' | b'"' | b'\r' | b'\n'));
+    let bytes = v.as_bytes();
+    let needs_quotes = v.is_empty()
+        || v == "\\."
+        || memchr::memchr3(b',', b'"', b'\n', bytes).is_some()
+        || memchr::memchr(b'\r', bytes).is_some();
     if !needs_quotes {
         out.extend_from_slice(v.as_bytes());
         return;
@@ -35,29 +38,28 @@ pub fn put_csv_field(out: &mut Vec<u8>, value: Option<&str>) {
     out.push(b'"');
 }
 
-/// Writes one table as CSV with a header row; CRLF-free, `\n` line ends (RFC 4180 allows
-/// both for readers; PostgreSQL and every CSV reader accept it).
+/// Appends one CSV record and its `\n` (RFC 4180 allows it; PostgreSQL and every CSV
+/// reader accept it).
+pub fn put_csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&'a str>>) {
+    for (k, v) in fields.into_iter().enumerate() {
+        if k > 0 {
+            out.push(b',');
+        }
+        put_csv_field(out, v);
+    }
+    out.push(b'\n');
+}
+
+/// Writes one table as CSV with a header row.
 pub fn write_table_csv<W: Write>(
     w: &mut W,
     columns: &[String],
     rows: &[Vec<Option<String>>],
 ) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
-    for (k, c) in columns.iter().enumerate() {
-        if k > 0 {
-            buf.push(b',');
-        }
-        put_csv_field(&mut buf, Some(c));
-    }
-    buf.push(b'\n');
+    put_csv_record(&mut buf, columns.iter().map(|c| Some(c.as_str())));
     for row in rows {
-        for (k, v) in row.iter().enumerate() {
-            if k > 0 {
-                buf.push(b',');
-            }
-            put_csv_field(&mut buf, v.as_deref());
-        }
-        buf.push(b'\n');
+        put_csv_record(&mut buf, row.iter().map(|v| v.as_deref()));
         if buf.len() > (1 << 16) {
             w.write_all(&buf)?;
             buf.clear();
@@ -66,18 +68,32 @@ pub fn write_table_csv<W: Write>(
     w.write_all(&buf)
 }
 
-/// Writes `<table>.csv` for every table, `schema.sql` and `load.sql` into `dir`.
-/// Returns the files written, in load order.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("cannot write {}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Gen(#[from] GenError),
+}
+
+/// Generates the profile straight into `<table>.csv` files, then writes `schema.sql` and
+/// `load.sql`, all in `dir`. Returns the files written (in load order) and the row count.
 pub fn write_dir(
     dir: &Path,
     profile: &Profile,
     opts: &SeedOptions,
-    data: &Dataset,
-) -> io::Result<Vec<PathBuf>> {
-    fs::create_dir_all(dir)?;
+) -> Result<(Vec<PathBuf>, u64), WriteError> {
+    let io_at = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| WriteError::Io { path, source }
+    };
+    fs::create_dir_all(dir).map_err(io_at(dir))?;
     let mut written = Vec::new();
-    let mut load = String::new();
-    load.push_str(&format!(
+    let mut load = format!(
         "-- dataforge seed of profile {} (seed {}, scale {}, anchor {}).\n\
          -- Load it from this folder into a database that has the schema:\n\
          --   psql \"$DATABASE_URL\" -f schema.sql   # only if the tables do not exist yet\n\
@@ -88,21 +104,46 @@ pub fn write_dir(
         opts.seed,
         opts.scale,
         format_date(opts.anchor)
-    ));
-    for t in &data.tables {
-        let file = dir.join(format!("{}.csv", t.name));
-        let mut w = BufWriter::with_capacity(1 << 20, File::create(&file)?);
-        write_table_csv(&mut w, &t.columns, &t.rows)?;
-        w.flush()?;
-        let cols: Vec<String> = t.columns.iter().map(|c| quote_ident(c)).collect();
-        load.push_str(&format!(
-            "\\copy {} ({}) FROM '{}.csv' WITH (FORMAT csv, HEADER true)\n",
-            quote_ident(&t.name),
-            cols.join(", "),
-            t.name.replace('\'', "''")
-        ));
-        written.push(file);
-    }
+    );
+    let mut current: Option<(PathBuf, BufWriter<File>)> = None;
+    let mut buf = Vec::with_capacity(1 << 17);
+    let mut rows = 0u64;
+    stream(profile, opts, |ev| -> Result<(), WriteError> {
+        match ev {
+            Event::Begin { table, columns, .. } => {
+                let file = dir.join(format!("{table}.csv"));
+                let w =
+                    BufWriter::with_capacity(1 << 20, File::create(&file).map_err(io_at(&file))?);
+                put_csv_record(&mut buf, columns.iter().map(|c| Some(c.as_str())));
+                let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+                load.push_str(&format!(
+                    "\\copy {} ({}) FROM '{}.csv' WITH (FORMAT csv, HEADER true)\n",
+                    quote_ident(table),
+                    cols.join(", "),
+                    table.replace('\'', "''")
+                ));
+                current = Some((file, w));
+            }
+            Event::Row(r) => {
+                rows += 1;
+                put_csv_record(&mut buf, r.iter().map(|v| v.as_deref()));
+                if buf.len() >= 1 << 16 {
+                    let (file, w) = current.as_mut().expect("begun");
+                    w.write_all(&buf).map_err(io_at(file))?;
+                    buf.clear();
+                }
+            }
+            Event::End => {
+                let (file, mut w) = current.take().expect("begun");
+                w.write_all(&buf)
+                    .and_then(|_| w.flush())
+                    .map_err(io_at(&file))?;
+                buf.clear();
+                written.push(file);
+            }
+        }
+        Ok(())
+    })?;
     load.push_str("COMMIT;\n");
     let mut schema = String::from(
         "-- The schema of the profile's migrations, in order.\n\\set ON_ERROR_STOP on\n",
@@ -115,12 +156,12 @@ pub fn write_dir(
         ));
     }
     let schema_path = dir.join("schema.sql");
-    fs::write(&schema_path, schema)?;
+    fs::write(&schema_path, schema).map_err(io_at(&schema_path))?;
     written.push(schema_path);
     let load_path = dir.join("load.sql");
-    fs::write(&load_path, load)?;
+    fs::write(&load_path, load).map_err(io_at(&load_path))?;
     written.push(load_path);
-    Ok(written)
+    Ok((written, rows))
 }
 
 #[cfg(test)]

@@ -102,6 +102,20 @@ pub struct Entity {
     pub overrides: Vec<BTreeMap<usize, Column>>,
 }
 
+impl Profile {
+    /// Each entity's table and its columns (the id column first), in load order.
+    pub fn tables(&self) -> Vec<(String, Vec<String>)> {
+        self.entities
+            .iter()
+            .map(|e| {
+                let mut cols = vec![e.id_column.clone()];
+                cols.extend(e.columns.iter().map(|c| c.name.clone()));
+                (e.table.clone(), cols)
+            })
+            .collect()
+    }
+}
+
 impl Entity {
     /// Row count at `--scale N`: `count + round(count × (N − 1) × scale)`.
     pub fn count_at(&self, scale: u32) -> u64 {
