@@ -38,11 +38,11 @@ fn demo_firm_seed_1_is_pinned() {
     let got = table_hashes(&d);
     let want = [
         ("firms", "8e22f0cf12e9a5e3"),
-        ("users", "af69db7eda8736d8"),
-        ("clients", "96ffaf420da3d1d3"),
-        ("cases", "c5d65cb389380a6d"),
-        ("documents", "350176b4adebe6c5"),
-        ("tasks", "2d291e0affef4140"),
+        ("users", "697ad834b3a4a69e"),
+        ("clients", "e6f24d87e662d596"),
+        ("cases", "de85e93153970134"),
+        ("documents", "4f1fdec4c4adb734"),
+        ("tasks", "bfb459b04641508f"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got_ref, want, "generated demo-firm data changed");

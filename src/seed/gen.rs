@@ -7,7 +7,7 @@
 //! key). Mixes are exact: every cycle of `sum(weights)` rows holds each value exactly
 //! `weight` times, in an order shuffled per cycle.
 
-use rand::{RngExt, SeedableRng};
+use rand::{Rng as _, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use uuid::Uuid;
 
@@ -165,6 +165,8 @@ struct EntityRun<'a> {
     null_cycles: Vec<Option<CycleState>>,
     /// One ChaCha8 generator per column, keyed by the entity, on the column's stream.
     column_rngs: Vec<ChaCha8Rng>,
+    row_block: Option<RowBlock>,
+    slots: Vec<Option<usize>>,
     anchor_secs: i64,
     /// Rows this entity gets.
     count: usize,
@@ -243,6 +245,16 @@ fn generate_entity<E: From<GenError>>(
         cycles: entity.columns.iter().map(|_| None).collect(),
         null_cycles: entity.columns.iter().map(|_| None).collect(),
         column_rngs,
+        row_block: Some(RowBlock {
+            rng: {
+                let mut r = ChaCha8Rng::from_seed(key);
+                r.set_stream(u64::MAX);
+                r
+            },
+            words: [0; 64],
+            row: None,
+        }),
+        slots: assign_slots(&entity.columns),
         anchor_secs: opts.anchor * 86_400,
         count: entity.count_at(opts.scale) as usize,
     };
@@ -258,12 +270,15 @@ fn generate_entity<E: From<GenError>>(
     let mut rows = Vec::with_capacity(if keep { count } else { 0 });
     let mut scratch = RowScratch {
         parent_rows: vec![None; entity.columns.len()],
+        spare: Vec::new(),
     };
+    // Rows nobody refers to are made in one reused buffer: no allocation per value.
+    let mut row = Vec::new();
     for i in 0..count {
-        let row = run.row(i, &mut scratch);
+        run.row_into(i, &mut scratch, &mut row);
         sink(Event::Row(&row))?;
         if keep {
-            rows.push(row);
+            rows.push(std::mem::take(&mut row));
         }
     }
     sink(Event::End)?;
@@ -286,23 +301,31 @@ struct CycleState {
 struct RowScratch {
     /// For each ref column of the current row: the parent row chosen.
     parent_rows: Vec<Option<usize>>,
+    /// Buffers of NULL values, kept for the next row.
+    spare: Vec<String>,
 }
 
 impl EntityRun<'_> {
-    fn row(&mut self, i: usize, scratch: &mut RowScratch) -> Vec<Option<String>> {
+    /// Makes row `i` in `values` (`values[0]` the id), reusing its buffers.
+    fn row_into(&mut self, i: usize, scratch: &mut RowScratch, values: &mut Vec<Option<String>>) {
         let mut rngs = std::mem::take(&mut self.column_rngs);
+        let mut block = self.row_block.take().expect("one row at a time");
         let n_cols = self.entity.columns.len();
-        // values[0] is the id, filled once the key is known
-        let mut values: Vec<Option<String>> = Vec::with_capacity(n_cols + 1);
-        values.push(None);
+        values.resize_with(n_cols + 1, || None);
+        if let Some(old_id) = values[0].take() {
+            scratch.spare.push(old_id);
+        }
         scratch.parent_rows.iter_mut().for_each(|p| *p = None);
         let entity = self.entity;
         for (ci, column) in entity.columns.iter().enumerate() {
             if entity.key.is_some_and(|k| k + 1 == ci) || (entity.key.is_none() && ci == 0) {
-                values[0] = Some(self.id(i, &values));
+                values[0] = Some(self.id(i, values, scratch));
             }
-            let mut rng = LazyRng {
-                rng: &mut rngs[ci],
+            let mut rng = ColumnRng {
+                block: &mut block,
+                slot: self.slots[ci],
+                used: 0,
+                own: &mut rngs[ci],
                 row: i as u64,
                 positioned: false,
             };
@@ -311,19 +334,30 @@ impl EntityRun<'_> {
                 .get(i)
                 .and_then(|o| o.get(&ci))
                 .unwrap_or(column);
-            let v = self.value(i, ci, column, &values, scratch, &mut rng);
-            values.push(v);
+            // Only earlier columns are read while this one is made (checked when the
+            // profile is compiled), so this slot's old value can be recycled.
+            let mut out = values[ci + 1]
+                .take()
+                .or_else(|| scratch.spare.pop())
+                .unwrap_or_default();
+            out.clear();
+            if self.value(i, ci, column, values, scratch, &mut rng, &mut out) {
+                values[ci + 1] = Some(out);
+            } else {
+                scratch.spare.push(out);
+            }
         }
         if values[0].is_none() {
-            values[0] = Some(self.id(i, &values));
+            values[0] = Some(self.id(i, values, scratch));
         }
         self.column_rngs = rngs;
-        values
+        self.row_block = Some(block);
     }
 
     /// UUIDv5 of `profile/entity/natural key` (the key column's value, else `#n`).
-    fn id(&self, i: usize, values: &[Option<String>]) -> String {
-        let mut name = String::with_capacity(64);
+    fn id(&self, i: usize, values: &[Option<String>], scratch: &mut RowScratch) -> String {
+        let mut name = scratch.spare.pop().unwrap_or_default();
+        name.clear();
         name.push_str(&self.profile.name);
         name.push('/');
         name.push_str(&self.entity.name);
@@ -340,13 +374,15 @@ impl EntityRun<'_> {
                 push_padded(&mut name, (i + 1) as u64, 0);
             }
         }
+        let uuid = uuid_v5(name.as_bytes());
+        name.clear();
         let mut buf = [0u8; 36];
-        uuid_v5(name.as_bytes())
-            .hyphenated()
-            .encode_lower(&mut buf)
-            .to_string()
+        name.push_str(uuid.hyphenated().encode_lower(&mut buf));
+        name
     }
 
+    /// Writes column `ci` of row `i` into `out`; false for NULL.
+    #[allow(clippy::too_many_arguments)]
     fn value(
         &mut self,
         i: usize,
@@ -354,35 +390,27 @@ impl EntityRun<'_> {
         column: &Column,
         values: &[Option<String>],
         scratch: &mut RowScratch,
-        rng: &mut LazyRng,
-    ) -> Option<String> {
+        rng: &mut ColumnRng,
+        out: &mut String,
+    ) -> bool {
         if let Some((wc, allowed)) = &column.when {
-            let v = values[wc + 1].as_deref()?;
-            if !allowed.iter().any(|a| a == v) {
-                return None;
+            match values[wc + 1].as_deref() {
+                Some(v) if allowed.iter().any(|a| a == v) => {}
+                _ => return false,
             }
         }
         if let Some((num, den)) = column.nulls {
-            if num > 0 {
-                let slot = self.cycle_slot(ci, true, den, i);
-                if slot < num {
-                    return None;
-                }
+            if num > 0 && self.cycle_slot(ci, true, den, i) < num {
+                return false;
             }
         }
-        let mut out = match &column.gen {
-            Gen::Null => return None,
-            Gen::Const(s) => s.clone(),
-            Gen::Template(t) => {
-                let mut s = String::with_capacity(32);
-                self.render(t, i, values, scratch, rng, &mut s);
-                s
-            }
+        match &column.gen {
+            Gen::Null => return false,
+            Gen::Const(s) => out.push_str(s),
+            Gen::Template(t) => self.render(t, i, values, scratch, rng, out),
             Gen::OneOf(ts) => {
-                let t = &ts[rng.get().random_range(0..ts.len())];
-                let mut s = String::with_capacity(32);
-                self.render(t, i, values, scratch, rng, &mut s);
-                s
+                let t = &ts[rng.random_range(0..ts.len())];
+                self.render(t, i, values, scratch, rng, out);
             }
             Gen::Mix(items) => {
                 let total: u32 = items.iter().map(|(_, w)| w).sum();
@@ -395,7 +423,7 @@ impl EntityRun<'_> {
                     }
                     slot -= w;
                 }
-                chosen.clone()
+                out.push_str(chosen);
             }
             Gen::Ref { entity: pe, .. } => {
                 let eligible = &self.eligible[ci];
@@ -403,41 +431,56 @@ impl EntityRun<'_> {
                 let pick = if n == 1 {
                     eligible[0]
                 } else if n <= 2 * REF_WINDOW {
-                    eligible[rng.get().random_range(0..n)]
+                    eligible[rng.random_range(0..n)]
                 } else {
                     // A random parent near this row's share of the parents: every parent
                     // gets children, the spread is still random, and the parents a run
                     // reads stay in cache at any scale.
                     let centre = (i as u128 * n as u128 / self.count.max(1) as u128) as usize;
                     let lo = centre.saturating_sub(REF_WINDOW).min(n - 2 * REF_WINDOW);
-                    eligible[lo + rng.get().random_range(0..2 * REF_WINDOW)]
+                    eligible[lo + rng.random_range(0..2 * REF_WINDOW)]
                 };
                 scratch.parent_rows[ci] = Some(pick);
-                return self.parents[*pe].rows[pick][0].clone();
+                match self.parents[*pe].rows[pick][0].as_deref() {
+                    Some(id) => out.push_str(id),
+                    None => return false,
+                }
+                return true;
             }
             Gen::Time { from, to, kind } => {
-                let lo = self.bound(from, values, scratch)?;
-                let hi = self.bound(to, values, scratch)?.max(lo);
+                let (Some(lo), Some(hi)) = (
+                    self.bound(from, values, scratch),
+                    self.bound(to, values, scratch),
+                ) else {
+                    return false;
+                };
+                let hi = hi.max(lo);
                 match kind {
                     TimeKind::Date => {
                         let (dlo, dhi) = (lo.div_euclid(86_400), hi.div_euclid(86_400));
-                        format_date(rng.get().random_range(dlo..=dhi))
+                        push_date(out, rng.random_range(dlo..=dhi));
                     }
-                    TimeKind::Timestamp => format_timestamp(rng.get().random_range(lo..=hi)),
+                    TimeKind::Timestamp => push_timestamp(out, rng.random_range(lo..=hi)),
                 }
             }
-            Gen::Lorem { unit, range } => lorem(*unit, range.clone(), rng.get()),
-            Gen::Integer { range } => rng.get().random_range(range.clone()).to_string(),
-        };
+            Gen::Lorem { unit, range } => lorem_into(out, *unit, range.clone(), rng),
+            Gen::Integer { range } => {
+                let n = rng.random_range(range.clone());
+                if n < 0 {
+                    out.push('-');
+                }
+                push_padded(out, n.unsigned_abs(), 0);
+            }
+        }
         if let Some(len) = column.length {
-            fit_length(&mut out, len, rng.get());
+            fit_length(out, len, rng);
         }
         if let Some(max) = column.max_length {
             if let Some((cut, _)) = out.char_indices().nth(max) {
                 out.truncate(cut);
             }
         }
-        Some(out)
+        true
     }
 
     /// The position of row `i` within its shuffled cycle of `len` slots. Cycle `c`'s
@@ -508,7 +551,7 @@ impl EntityRun<'_> {
         i: usize,
         values: &[Option<String>],
         scratch: &RowScratch,
-        rng: &mut LazyRng,
+        rng: &mut ColumnRng,
         out: &mut String,
     ) {
         for part in &t.parts {
@@ -549,7 +592,7 @@ impl EntityRun<'_> {
         i: usize,
         values: &[Option<String>],
         scratch: &RowScratch,
-        rng: &mut LazyRng,
+        rng: &mut ColumnRng,
         v: &mut String,
     ) {
         match var {
@@ -562,12 +605,11 @@ impl EntityRun<'_> {
             ),
             Var::List(name) => {
                 if let Some(list) = self.profile.lists.get(name).filter(|l| !l.is_empty()) {
-                    v.push_str(&list[rng.get().random_range(0..list.len())]);
+                    v.push_str(&list[rng.random_range(0..list.len())]);
                 }
             }
-            Var::Fake(kind) => locale::fake_into(v, *kind, self.profile.locale, rng.get()),
+            Var::Fake(kind) => locale::fake_into(v, *kind, self.profile.locale, rng),
             Var::Digits(n) => {
-                let rng = rng.get();
                 for _ in 0..*n {
                     v.push(char::from(b'0' + rng.random_range(0..10u8)));
                 }
@@ -590,25 +632,95 @@ pub fn uuid_v5(name: &[u8]) -> Uuid {
     uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
-/// Row `i`'s randomness for one column: the ChaCha8 keystream of the entity's key, on
-/// the column's stream, from word `i × 2^20`. Positioned only when the column draws from
-/// it, so constants, mixes and templates of other columns cost no cipher blocks; no
-/// value depends on another row's or another column's draws.
-struct LazyRng<'a> {
-    rng: &'a mut ChaCha8Rng,
+/// The first 64 words of row `i`'s keystream (the entity's key, a stream of its own, at
+/// word `i × 64`), shared by the row's columns: most columns draw a word or two, and one
+/// cipher refill serves them all.
+struct RowBlock {
+    rng: ChaCha8Rng,
+    words: [u32; 64],
+    row: Option<u64>,
+}
+
+impl RowBlock {
+    fn word(&mut self, row: u64, k: usize) -> u32 {
+        if self.row != Some(row) {
+            self.rng.set_word_pos(u128::from(row) * 64);
+            for w in &mut self.words {
+                *w = self.rng.next_u32();
+            }
+            self.row = Some(row);
+        }
+        self.words[k]
+    }
+}
+
+/// Row `i`'s randomness for one column: first the column's 4 words of the row block (its
+/// slot, fixed by its name), then the column's own ChaCha8 stream from word `i × 2^20`.
+/// Nothing is computed until the column draws, and no value depends on another row's or
+/// another column's draws.
+struct ColumnRng<'a> {
+    block: &'a mut RowBlock,
+    slot: Option<usize>,
+    used: usize,
+    own: &'a mut ChaCha8Rng,
     row: u64,
     positioned: bool,
 }
 
-impl LazyRng<'_> {
-    fn get(&mut self) -> &mut ChaCha8Rng {
+impl rand::TryRng for ColumnRng<'_> {
+    type Error = std::convert::Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        if let Some(slot) = self.slot {
+            if self.used < SLOT_WORDS {
+                let w = self.block.word(self.row, slot * SLOT_WORDS + self.used);
+                self.used += 1;
+                return Ok(w);
+            }
+        }
         if !self.positioned {
-            self.rng
+            self.own
                 .set_word_pos(u128::from(self.row) << ROW_WORDS_LOG2);
             self.positioned = true;
         }
-        self.rng
+        Ok(self.own.next_u32())
     }
+
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let lo = u64::from(self.try_next_u32()?);
+        let hi = u64::from(self.try_next_u32()?);
+        Ok(hi << 32 | lo)
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        for chunk in dst.chunks_mut(4) {
+            let w = self.try_next_u32()?.to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+/// Words of the shared row block each column may take before its own stream.
+const SLOT_WORDS: usize = 4;
+/// Columns with a slot in the row block (64 words / 4).
+const SLOTS: usize = 16;
+
+/// Row-block slots for an entity's columns: each column's name hashes to a slot, and a
+/// column finding it taken probes onward in declaration order; past 16, columns draw from
+/// their own streams only. Adding a column after the others leaves their slots alone.
+fn assign_slots(columns: &[Column]) -> Vec<Option<usize>> {
+    let mut taken = [false; SLOTS];
+    columns
+        .iter()
+        .map(|c| {
+            let h = blake3::hash(c.name.as_bytes()).as_bytes()[0] as usize;
+            (0..SLOTS)
+                .map(|k| (h + k) % SLOTS)
+                .find(|&s| !taken[s])
+                .inspect(|&s| taken[s] = true)
+        })
+        .collect()
 }
 
 /// Each row may draw up to 2^20 32-bit words per column before reaching the next row's.
@@ -636,11 +748,11 @@ fn push_padded(out: &mut String, n: u64, width: usize) {
 /// The pinned `fake` crate's lorem word list.
 const LOREM_WORDS: &[&str] = <fake::locales::EN as fake::locales::Data>::LOREM_WORD;
 
-fn word(rng: &mut ChaCha8Rng) -> &'static str {
+fn word(rng: &mut impl RngExt) -> &'static str {
     LOREM_WORDS[rng.random_range(0..LOREM_WORDS.len())]
 }
 
-fn sentence(rng: &mut ChaCha8Rng, out: &mut String) {
+fn sentence(rng: &mut impl RngExt, out: &mut String) {
     let n = rng.random_range(4..10);
     for k in 0..n {
         let w = word(rng);
@@ -658,14 +770,19 @@ fn sentence(rng: &mut ChaCha8Rng, out: &mut String) {
     out.push('.');
 }
 
-fn lorem(unit: LoremUnit, range: std::ops::Range<usize>, rng: &mut ChaCha8Rng) -> String {
+fn lorem_into(
+    out: &mut String,
+    unit: LoremUnit,
+    range: std::ops::Range<usize>,
+    rng: &mut impl RngExt,
+) {
     let n = rng.random_range(range);
     let per_unit = match unit {
         LoremUnit::Words => 8,
         LoremUnit::Sentences => 60,
         LoremUnit::Paragraphs => 300,
     };
-    let mut out = String::with_capacity(n * per_unit);
+    out.reserve(n * per_unit);
     match unit {
         LoremUnit::Words => {
             for k in 0..n {
@@ -680,7 +797,7 @@ fn lorem(unit: LoremUnit, range: std::ops::Range<usize>, rng: &mut ChaCha8Rng) -
                 if k > 0 {
                     out.push(' ');
                 }
-                sentence(rng, &mut out);
+                sentence(rng, out);
             }
         }
         LoremUnit::Paragraphs => {
@@ -693,16 +810,15 @@ fn lorem(unit: LoremUnit, range: std::ops::Range<usize>, rng: &mut ChaCha8Rng) -
                     if s > 0 {
                         out.push(' ');
                     }
-                    sentence(rng, &mut out);
+                    sentence(rng, out);
                 }
             }
         }
     }
-    out
 }
 
 /// Pads `s` with words, or cuts it, to exactly `len` characters (never ending in a space).
-fn fit_length(s: &mut String, len: usize, rng: &mut ChaCha8Rng) {
+fn fit_length(s: &mut String, len: usize, rng: &mut impl RngExt) {
     while s.chars().count() < len {
         s.push(' ');
         s.push_str(word(rng));
@@ -752,16 +868,20 @@ pub fn format_date(days: i64) -> String {
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS+00` (UTC, as COPY reads timestamptz).
 pub fn format_timestamp(secs: i64) -> String {
     let mut s = String::with_capacity(22);
-    push_date(&mut s, secs.div_euclid(86_400));
+    push_timestamp(&mut s, secs);
+    s
+}
+
+fn push_timestamp(s: &mut String, secs: i64) {
+    push_date(s, secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400) as u64;
     s.push(' ');
-    push_padded(&mut s, rem / 3600, 2);
+    push_padded(s, rem / 3600, 2);
     s.push(':');
-    push_padded(&mut s, rem % 3600 / 60, 2);
+    push_padded(s, rem % 3600 / 60, 2);
     s.push(':');
-    push_padded(&mut s, rem % 60, 2);
+    push_padded(s, rem % 60, 2);
     s.push_str("+00");
-    s
 }
 
 /// Reads back a date or timestamp this module wrote, as seconds since the epoch.

@@ -7,7 +7,6 @@ use fake::faker::company::en::CompanyName;
 use fake::faker::name::en::{FirstName, LastName};
 use fake::Fake;
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 
 use super::profile::{FakeKind, Locale};
 
@@ -142,12 +141,12 @@ const RO_COMPANY_WORD: &[&str] = &[
 
 const RO_COMPANY_FORM: &[&str] = &["S.R.L.", "S.A.", "S.R.L.", "S.R.L.-D"];
 
-fn pick<'a>(rng: &mut ChaCha8Rng, list: &[&'a str]) -> &'a str {
+fn pick<'a>(rng: &mut impl RngExt, list: &[&'a str]) -> &'a str {
     list[rng.random_range(0..list.len())]
 }
 
 /// One value of `kind` in `locale`, appended to `out`.
-pub fn fake_into(out: &mut String, kind: FakeKind, locale: Locale, rng: &mut ChaCha8Rng) {
+pub fn fake_into(out: &mut String, kind: FakeKind, locale: Locale, rng: &mut impl RngExt) {
     match locale {
         Locale::Ro => match kind {
             FakeKind::FirstName => out.push_str(pick(rng, RO_FIRST)),
