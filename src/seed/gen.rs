@@ -74,6 +74,50 @@ pub enum GenError {
     },
 }
 
+/// The rows of an entity that later entities refer to, packed in one buffer: a large
+/// parent table costs two allocations, not one per value.
+struct Retained {
+    entity: String,
+    width: usize,
+    text: String,
+    /// Per value: its end offset in `text` (a NULL ends where it starts).
+    ends: Vec<u64>,
+    nulls: Vec<bool>,
+}
+
+impl Retained {
+    fn new(entity: &str, width: usize, rows: usize) -> Self {
+        Retained {
+            entity: entity.to_string(),
+            width,
+            text: String::with_capacity(rows * width * 12),
+            ends: Vec::with_capacity(rows * width),
+            nulls: Vec::with_capacity(rows * width),
+        }
+    }
+
+    fn push(&mut self, row: &[Option<String>]) {
+        for v in row {
+            self.text.push_str(v.as_deref().unwrap_or_default());
+            self.ends.push(self.text.len() as u64);
+            self.nulls.push(v.is_none());
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ends.len() / self.width.max(1)
+    }
+
+    fn get(&self, row: usize, col: usize) -> Option<&str> {
+        let k = row * self.width + col;
+        if self.nulls[k] {
+            return None;
+        }
+        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
+        Some(&self.text[start..self.ends[k] as usize])
+    }
+}
+
 /// One step of a generation stream.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -110,7 +154,7 @@ pub fn stream<E: From<GenError>>(
             })
         })
         .collect();
-    let mut tables: Vec<Table> = Vec::with_capacity(profile.entities.len());
+    let mut tables: Vec<Retained> = Vec::with_capacity(profile.entities.len());
     for (e, entity) in profile.entities.iter().enumerate() {
         let table = generate_entity(
             profile,
@@ -157,7 +201,7 @@ struct EntityRun<'a> {
     profile: &'a Profile,
     entity: &'a Entity,
     key: [u8; 32],
-    parents: &'a [Table],
+    parents: &'a [Retained],
     /// Per column: eligible parent rows for a ref column.
     eligible: Vec<Vec<usize>>,
     /// Per column: the cached shuffled cycle for mixes and NULL shares.
@@ -177,10 +221,10 @@ fn generate_entity<E: From<GenError>>(
     entity: &Entity,
     opts: &SeedOptions,
     master: &[u8; 32],
-    parents: &[Table],
+    parents: &[Retained],
     keep: bool,
     sink: &mut impl FnMut(Event<'_>) -> Result<(), E>,
-) -> Result<Table, E> {
+) -> Result<Retained, E> {
     let key = *blake3::keyed_hash(master, entity.name.as_bytes()).as_bytes();
     let mut eligible = Vec::with_capacity(entity.columns.len());
     for c in &entity.columns {
@@ -192,15 +236,15 @@ fn generate_entity<E: From<GenError>>(
             } => {
                 let parent = &parents[*pe];
                 let mut rows: Vec<usize> = match filter {
-                    Some((pc, values)) => (0..parent.rows.len())
+                    Some((pc, values)) => (0..parent.len())
                         .filter(|&r| {
-                            parent.rows[r][pc + 1]
-                                .as_deref()
+                            parent
+                                .get(r, pc + 1)
                                 .map(|v| values.iter().any(|w| w == v))
                                 .unwrap_or(false)
                         })
                         .collect(),
-                    None => (0..parent.rows.len()).collect(),
+                    None => (0..parent.len()).collect(),
                 };
                 let keep = rows.len().saturating_sub(*childless as usize);
                 rows.truncate(keep);
@@ -267,27 +311,22 @@ fn generate_entity<E: From<GenError>>(
         columns: &columns,
         rows: count as u64,
     })?;
-    let mut rows = Vec::with_capacity(if keep { count } else { 0 });
+    let mut kept = Retained::new(&entity.name, columns.len(), if keep { count } else { 0 });
     let mut scratch = RowScratch {
         parent_rows: vec![None; entity.columns.len()],
         spare: Vec::new(),
     };
-    // Rows nobody refers to are made in one reused buffer: no allocation per value.
+    // Every row is made in one reused buffer: no allocation per value.
     let mut row = Vec::new();
     for i in 0..count {
         run.row_into(i, &mut scratch, &mut row);
         sink(Event::Row(&row))?;
         if keep {
-            rows.push(std::mem::take(&mut row));
+            kept.push(&row);
         }
     }
     sink(Event::End)?;
-    Ok(Table {
-        entity: entity.name.clone(),
-        name: entity.table.clone(),
-        columns,
-        rows,
-    })
+    Ok(kept)
 }
 
 /// The shuffles of one mix (or NULL share) column.
@@ -441,7 +480,7 @@ impl EntityRun<'_> {
                     eligible[lo + rng.random_range(0..2 * REF_WINDOW)]
                 };
                 scratch.parent_rows[ci] = Some(pick);
-                match self.parents[*pe].rows[pick][0].as_deref() {
+                match self.parents[*pe].get(pick, 0) {
                     Some(id) => out.push_str(id),
                     None => return false,
                 }
@@ -542,7 +581,7 @@ impl EntityRun<'_> {
             return None;
         };
         let row = scratch.parent_rows[via]?;
-        self.parents[*pe].rows[row][column + 1].as_deref()
+        self.parents[*pe].get(row, column + 1)
     }
 
     fn render(
