@@ -160,3 +160,28 @@ fn the_embedded_migrations_match_the_files() {
     let toml = std::fs::read_to_string("profiles/demo-firm.toml").unwrap();
     assert_eq!(profile::BUILTINS[0].toml, toml);
 }
+
+#[test]
+fn the_committed_seed_files_are_what_the_generator_makes() {
+    // seeds/demo-firm is `dataforge seed demo-firm --out seeds/demo-firm`, committed so a
+    // team can load it with psql alone; it must never drift from the generator.
+    let dir = tempfile::tempdir().unwrap();
+    let p = profile::resolve("demo-firm").unwrap();
+    let o = SeedOptions {
+        seed: p.default_seed,
+        scale: 1,
+        anchor: p.anchor,
+    };
+    let (files, _) = out::write_dir(dir.path(), &p, &o).unwrap();
+    for f in files {
+        let name = f.file_name().unwrap();
+        let committed = std::path::Path::new("seeds/demo-firm").join(name);
+        assert_eq!(
+            std::fs::read(&committed).unwrap_or_default(),
+            std::fs::read(&f).unwrap(),
+            "{} differs from the generator's output; regenerate it with \
+             `dataforge seed demo-firm --out seeds/demo-firm`",
+            committed.display()
+        );
+    }
+}

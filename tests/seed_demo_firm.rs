@@ -389,6 +389,7 @@ async fn a_constraint_violation_names_the_table_and_writes_nothing() {
     let msg = format!("{err:#}");
     assert!(msg.contains("loading table users"), "{msg}");
     assert!(msg.contains("users_email_key"), "{msg}");
+    assert!(msg.contains("Key (email)=(user6@demo.lawfirm.ro)"), "{msg}");
     assert!(msg.contains("SQLSTATE 23505"), "{msg}");
     assert!(msg.contains("nothing was written"), "{msg}");
     let after: String = c.query_one(snapshot, &[]).await.unwrap().get(0);
