@@ -269,22 +269,12 @@ async fn out_files_load_with_psql_into_the_same_rows_as_dataforge_writes() {
         SELECT t::text x FROM firms t UNION ALL SELECT t::text FROM users t \
         UNION ALL SELECT t::text FROM clients t UNION ALL SELECT t::text FROM cases t \
         UNION ALL SELECT t::text FROM documents t UNION ALL SELECT t::text FROM tasks t) s";
-    let a: String = by_psql
-        .connect()
-        .await
-        .unwrap()
-        .query_one(digest, &[])
-        .await
-        .unwrap()
-        .get(0);
-    let b: String = by_dataforge
-        .connect()
-        .await
-        .unwrap()
-        .query_one(digest, &[])
-        .await
-        .unwrap()
-        .get(0);
+    async fn digest_of(db: &dataforge::fixtures::TestDb, sql: &str) -> String {
+        let client = db.connect().await.unwrap();
+        client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+    let a = digest_of(&by_psql, digest).await;
+    let b = digest_of(&by_dataforge, digest).await;
     assert_eq!(
         a, b,
         "psql -f load.sql and dataforge seed produced different rows"
