@@ -781,7 +781,15 @@ fn push_padded(out: &mut String, n: u64, width: usize) {
     for _ in (digits.len() - k)..width {
         out.push('0');
     }
-    out.push_str(std::str::from_utf8(&digits[k..]).unwrap_or_default());
+    for &d in &digits[k..] {
+        out.push(char::from(d));
+    }
+}
+
+/// Appends `n` (below 100) as exactly two digits.
+fn push_2(out: &mut String, n: u32) {
+    out.push(char::from(b'0' + (n / 10 % 10) as u8));
+    out.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// The pinned `fake` crate's lorem word list.
@@ -892,9 +900,9 @@ fn push_date(out: &mut String, days: i64) {
     let (y, m, d) = civil_from_days(days);
     push_padded(out, y.max(0) as u64, 4);
     out.push('-');
-    push_padded(out, u64::from(m), 2);
+    push_2(out, m);
     out.push('-');
-    push_padded(out, u64::from(d), 2);
+    push_2(out, d);
 }
 
 /// Days since 1970-01-01 as `YYYY-MM-DD`.
@@ -915,11 +923,11 @@ fn push_timestamp(s: &mut String, secs: i64) {
     push_date(s, secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400) as u64;
     s.push(' ');
-    push_padded(s, rem / 3600, 2);
+    push_2(s, (rem / 3600) as u32);
     s.push(':');
-    push_padded(s, rem % 3600 / 60, 2);
+    push_2(s, (rem % 3600 / 60) as u32);
     s.push(':');
-    push_padded(s, rem % 60, 2);
+    push_2(s, (rem % 60) as u32);
     s.push_str("+00");
 }
 
