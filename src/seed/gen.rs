@@ -79,6 +79,9 @@ pub enum GenError {
 struct Retained {
     entity: String,
     width: usize,
+    /// Per value: the instant a date or timestamp generator made, so children read it
+    /// without parsing text (`i64::MIN` where there is none).
+    times: Vec<i64>,
     text: String,
     /// Per value: its end offset in `text` (a NULL ends where it starts).
     ends: Vec<u64>,
@@ -90,17 +93,27 @@ impl Retained {
         Retained {
             entity: entity.to_string(),
             width,
+            times: Vec::with_capacity(rows * width),
             text: String::with_capacity(rows * width * 12),
             ends: Vec::with_capacity(rows * width),
             nulls: Vec::with_capacity(rows * width),
         }
     }
 
-    fn push(&mut self, row: &[Option<String>]) {
-        for v in row {
+    fn push(&mut self, row: &[Option<String>], times: &[i64]) {
+        for (v, t) in row.iter().zip(times) {
             self.text.push_str(v.as_deref().unwrap_or_default());
             self.ends.push(self.text.len() as u64);
             self.nulls.push(v.is_none());
+            self.times.push(*t);
+        }
+    }
+
+    /// The instant in a date or timestamp value, from the generator or parsed.
+    fn time(&self, row: usize, col: usize) -> Option<i64> {
+        match self.times[row * self.width + col] {
+            i64::MIN => self.get(row, col).and_then(parse_time),
+            t => Some(t),
         }
     }
 
@@ -315,6 +328,7 @@ fn generate_entity<E: From<GenError>>(
     let mut scratch = RowScratch {
         parent_rows: vec![None; entity.columns.len()],
         spare: Vec::new(),
+        times: vec![i64::MIN; entity.columns.len() + 1],
     };
     // Every row is made in one reused buffer: no allocation per value.
     let mut row = Vec::new();
@@ -322,7 +336,7 @@ fn generate_entity<E: From<GenError>>(
         run.row_into(i, &mut scratch, &mut row);
         sink(Event::Row(&row))?;
         if keep {
-            kept.push(&row);
+            kept.push(&row, &scratch.times);
         }
     }
     sink(Event::End)?;
@@ -342,6 +356,9 @@ struct RowScratch {
     parent_rows: Vec<Option<usize>>,
     /// Buffers of NULL values, kept for the next row.
     spare: Vec<String>,
+    /// Per value of the current row (id first): the instant a date or timestamp
+    /// generator made, `i64::MIN` otherwise.
+    times: Vec<i64>,
 }
 
 impl EntityRun<'_> {
@@ -355,6 +372,7 @@ impl EntityRun<'_> {
             scratch.spare.push(old_id);
         }
         scratch.parent_rows.iter_mut().for_each(|p| *p = None);
+        scratch.times.iter_mut().for_each(|t| *t = i64::MIN);
         let entity = self.entity;
         for (ci, column) in entity.columns.iter().enumerate() {
             if entity.key.is_some_and(|k| k + 1 == ci) || (entity.key.is_none() && ci == 0) {
@@ -395,29 +413,32 @@ impl EntityRun<'_> {
 
     /// UUIDv5 of `profile/entity/natural key` (the key column's value, else `#n`).
     fn id(&self, i: usize, values: &[Option<String>], scratch: &mut RowScratch) -> String {
-        let mut name = scratch.spare.pop().unwrap_or_default();
-        name.clear();
-        name.push_str(&self.profile.name);
-        name.push('/');
-        name.push_str(&self.entity.name);
-        name.push('/');
-        match self
+        let mut number = String::new();
+        let natural = match self
             .entity
             .key
             .and_then(|k| values.get(k + 1))
             .and_then(|v| v.as_deref())
         {
-            Some(natural) => name.push_str(natural),
+            Some(natural) => natural,
             None => {
-                name.push('#');
-                push_padded(&mut name, (i + 1) as u64, 0);
+                number.push('#');
+                push_padded(&mut number, (i + 1) as u64, 0);
+                &number
             }
-        }
-        let uuid = uuid_v5(name.as_bytes());
-        name.clear();
+        };
+        let uuid = uuid_v5(&[
+            self.profile.name.as_bytes(),
+            b"/",
+            self.entity.name.as_bytes(),
+            b"/",
+            natural.as_bytes(),
+        ]);
+        let mut out = scratch.spare.pop().unwrap_or_default();
+        out.clear();
         let mut buf = [0u8; 36];
-        name.push_str(uuid.hyphenated().encode_lower(&mut buf));
-        name
+        out.push_str(uuid.hyphenated().encode_lower(&mut buf));
+        out
     }
 
     /// Writes column `ci` of row `i` into `out`; false for NULL.
@@ -494,12 +515,21 @@ impl EntityRun<'_> {
                     return false;
                 };
                 let hi = hi.max(lo);
-                match kind {
+                let at = match kind {
                     TimeKind::Date => {
                         let (dlo, dhi) = (lo.div_euclid(86_400), hi.div_euclid(86_400));
-                        push_date(out, rng.random_range(dlo..=dhi));
+                        let day = rng.random_range(dlo..=dhi);
+                        push_date(out, day);
+                        day * 86_400
                     }
-                    TimeKind::Timestamp => push_timestamp(out, rng.random_range(lo..=hi)),
+                    TimeKind::Timestamp => {
+                        let at = rng.random_range(lo..=hi);
+                        push_timestamp(out, at);
+                        at
+                    }
+                };
+                if column.length.is_none() && column.max_length.is_none() {
+                    scratch.times[ci + 1] = at;
                 }
             }
             Gen::Lorem { unit, range } => lorem_into(out, *unit, range.clone(), rng),
@@ -564,10 +594,15 @@ impl EntityRun<'_> {
         for (base, offset) in &b.alternatives {
             let at = match base {
                 BoundBase::Anchor => Some(self.anchor_secs),
-                BoundBase::Column(c) => values[c + 1].as_deref().and_then(parse_time),
-                BoundBase::Parent { via, column } => self
-                    .parent_value(*via, *column, scratch)
-                    .and_then(parse_time),
+                BoundBase::Column(c) => match scratch.times[c + 1] {
+                    i64::MIN => values[c + 1].as_deref().and_then(parse_time),
+                    t => Some(t),
+                },
+                BoundBase::Parent { via, column } => match &self.entity.columns[*via].gen {
+                    Gen::Ref { entity: pe, .. } => scratch.parent_rows[*via]
+                        .and_then(|row| self.parents[*pe].time(row, column + 1)),
+                    _ => None,
+                },
             };
             if let Some(t) = at {
                 return Some(t + offset);
@@ -657,14 +692,16 @@ impl EntityRun<'_> {
     }
 }
 
-/// UUIDv5 (RFC 9562) of `name` in [`ID_NAMESPACE`]: the same value as
+/// UUIDv5 (RFC 9562) of the concatenated `name_parts` in [`ID_NAMESPACE`]: the same value as
 /// `Uuid::new_v5`, computed with the `sha1` crate, whose hardware-accelerated SHA-1 is
 /// several times faster on the millions of ids a large seed needs.
-pub fn uuid_v5(name: &[u8]) -> Uuid {
+pub fn uuid_v5(name_parts: &[&[u8]]) -> Uuid {
     use sha1::Digest as _;
     let mut h = sha1::Sha1::new();
     h.update(ID_NAMESPACE.as_bytes());
-    h.update(name);
+    for part in name_parts {
+        h.update(part);
+    }
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
@@ -795,24 +832,27 @@ fn push_2(out: &mut String, n: u32) {
 /// The pinned `fake` crate's lorem word list.
 const LOREM_WORDS: &[&str] = <fake::locales::EN as fake::locales::Data>::LOREM_WORD;
 
+/// An index below `len` from one 32-bit draw (multiply-shift; the bias, below
+/// `len / 2^32`, is nothing for picking filler words).
+fn pick_index(rng: &mut impl RngExt, len: usize) -> usize {
+    ((u64::from(rng.next_u32()) * len as u64) >> 32) as usize
+}
+
 fn word(rng: &mut impl RngExt) -> &'static str {
-    LOREM_WORDS[rng.random_range(0..LOREM_WORDS.len())]
+    LOREM_WORDS[pick_index(rng, LOREM_WORDS.len())]
 }
 
 fn sentence(rng: &mut impl RngExt, out: &mut String) {
-    let n = rng.random_range(4..10);
-    for k in 0..n {
-        let w = word(rng);
-        if k == 0 {
-            let mut cs = w.chars();
-            if let Some(first) = cs.next() {
-                out.push(first.to_ascii_uppercase());
-                out.push_str(cs.as_str());
-            }
-        } else {
-            out.push(' ');
-            out.push_str(w);
-        }
+    let n = 4 + pick_index(rng, 6);
+    let first = word(rng);
+    let mut cs = first.chars();
+    if let Some(c) = cs.next() {
+        out.push(c.to_ascii_uppercase());
+        out.push_str(cs.as_str());
+    }
+    for _ in 1..n {
+        out.push(' ');
+        out.push_str(word(rng));
     }
     out.push('.');
 }
@@ -852,7 +892,7 @@ fn lorem_into(
                 if k > 0 {
                     out.push_str("\n\n");
                 }
-                let sentences = rng.random_range(3..6);
+                let sentences = 3 + pick_index(rng, 3);
                 for s in 0..sentences {
                     if s > 0 {
                         out.push(' ');
@@ -982,8 +1022,9 @@ mod tests {
     #[test]
     fn uuid_v5_matches_the_uuid_crate() {
         for name in ["demo-firm/firms/RO12345678", "", "ș/ț/#42"] {
+            let (a, b) = name.as_bytes().split_at(name.len() / 2);
             assert_eq!(
-                uuid_v5(name.as_bytes()),
+                uuid_v5(&[a, b]),
                 Uuid::new_v5(&ID_NAMESPACE, name.as_bytes())
             );
         }
