@@ -15,11 +15,13 @@ const AFTER_HELP: &str = "\
 Examples:
   dataforge seed demo-firm                         into $DATABASE_URL, else the local cluster
   dataforge seed demo-firm --dry-run               show the plan, write nothing
+  dataforge seed demo-firm --json                  the plan's counts as JSON, for scripts
   dataforge seed demo-firm --seed 7 --scale 100    other data, a hundred times more of it
   dataforge seed demo-firm --now 2027-03-01        move every date with the anchor
   dataforge seed demo-firm --prune                 also delete rows the seed no longer makes
   dataforge seed demo-firm --out seeds/demo-firm   CSV per table + load.sql for psql
   dataforge seed ./my-profile.toml                 a profile of your own
+  dataforge seed --list                            the profiles there are
 
 The same profile, --seed, --scale and --now give the same rows on every run and machine.
 A second run writes nothing: it reports every row unchanged. Rows edited by hand are put
