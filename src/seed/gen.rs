@@ -1,11 +1,17 @@
 //! Row generation: a pure function of (profile, seed, scale, anchor).
 //!
-//! Every value of row `i` of entity `e`, column `c` comes from a ChaCha8 stream keyed by
-//! blake3(seed, profile, e, i) on a stream chosen by `c`, so a value never depends on
-//! another entity, another row or another column's draws: adding an entity, a column or a
-//! row leaves every other value as it was. Ids are UUIDv5 of (profile, entity, natural
-//! key). Mixes are exact: every cycle of `sum(weights)` rows holds each value exactly
-//! `weight` times, in an order shuffled per cycle.
+//! Each entity has a ChaCha8 key derived with blake3 from (seed, profile, entity). Row
+//! `i`'s values draw first from their column's slot in the row's shared 64-word block,
+//! then from the column's own stream at word `i × 2^20`: no value depends on another
+//! entity's draws, another row's, or another column's, so adding an entity leaves every
+//! other row as it was, and adding a column leaves the others' values alone. Ids are
+//! UUIDv5 of (profile, entity, natural key). Mixes are exact: every cycle of
+//! `sum(weights)` rows holds each value exactly `weight` times, in an order shuffled per
+//! cycle. Children pick parents in a window around their share of the parent rows, so a
+//! different `--scale` re-deals them.
+//!
+//! Rows stream to a sink ([`stream`]); only entities that others refer to are kept, packed
+//! in one buffer each.
 
 use rand::{Rng as _, RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
