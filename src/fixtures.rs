@@ -20,8 +20,9 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio_postgres::error::SqlState;
@@ -48,6 +49,10 @@ struct Server {
 }
 
 static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+
+/// Templates this process has already found or built: later clones skip the lock and
+/// the look-up.
+static BUILT: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 fn server() -> Result<&'static Server, FixtureError> {
     let s = SERVER.get_or_init(|| {
@@ -117,14 +122,23 @@ impl Fixture {
             anchor: self.now.unwrap_or(profile.anchor),
         };
         let template = template_name(&profile, &opts);
-        ensure_template(server, &template, &profile, &opts).await?;
-        clone_database(server, Some(&template)).await
+        let admin = pg::connect(&server.admin_url).await?;
+        let known = BUILT.lock().map(|b| b.contains(&template)).unwrap_or(false);
+        if !known {
+            ensure_template(&admin, server, &template, &profile, &opts).await?;
+            if let Ok(mut b) = BUILT.lock() {
+                b.insert(template.clone());
+            }
+        }
+        clone_database(&admin, server, Some(&template)).await
     }
 }
 
 /// A fresh empty database on the test server.
 pub async fn empty_database() -> Result<TestDb, FixtureError> {
-    clone_database(server()?, None).await
+    let server = server()?;
+    let admin = pg::connect(&server.admin_url).await?;
+    clone_database(&admin, server, None).await
 }
 
 /// The template's name: a hash of everything that decides its content.
@@ -144,18 +158,18 @@ pub fn template_name(profile: &profile::Profile, opts: &SeedOptions) -> String {
 }
 
 async fn ensure_template(
+    admin: &Client,
     server: &Server,
     template: &str,
     profile: &profile::Profile,
     opts: &SeedOptions,
 ) -> Result<(), FixtureError> {
-    let admin = pg::connect(&server.admin_url).await?;
     // One builder per template across threads and processes.
     admin
         .execute("SELECT pg_advisory_lock(hashtext($1))", &[&template])
         .await
         .pg(|| "taking the fixture template lock".into())?;
-    let result = build_template_locked(&admin, server, template, profile, opts).await;
+    let result = build_template_locked(admin, server, template, profile, opts).await;
     let _ = admin
         .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&template])
         .await;
@@ -233,7 +247,11 @@ where
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-async fn clone_database(server: &Server, template: Option<&str>) -> Result<TestDb, FixtureError> {
+async fn clone_database(
+    admin: &Client,
+    server: &Server,
+    template: Option<&str>,
+) -> Result<TestDb, FixtureError> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -244,7 +262,6 @@ async fn clone_database(server: &Server, template: Option<&str>) -> Result<TestD
         COUNTER.fetch_add(1, Ordering::Relaxed),
         nanos
     );
-    let admin = pg::connect(&server.admin_url).await?;
     let stmt = match template {
         Some(t) => format!(
             "CREATE DATABASE {} TEMPLATE {}",
