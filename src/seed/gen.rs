@@ -29,7 +29,7 @@ pub const ID_NAMESPACE: Uuid = Uuid::from_bytes([
 ]);
 
 /// Half the width of the window of parents a child row picks from (see `Gen::Ref`).
-const REF_WINDOW: usize = 256;
+const REF_WINDOW: usize = 16;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SeedOptions {
@@ -144,6 +144,9 @@ pub enum Event<'a> {
     Begin {
         table: &'a str,
         columns: &'a [String],
+        /// Per column: its values never hold a delimiter, quote, backslash, tab or line
+        /// break and are never empty, so encoders may copy them as they are.
+        plain: &'a [bool],
         rows: u64,
     },
     /// One row: text as COPY takes it, `None` for NULL.
@@ -199,6 +202,7 @@ pub fn generate(profile: &Profile, opts: &SeedOptions) -> Result<Dataset, GenErr
                 table,
                 columns,
                 rows,
+                ..
             } => tables.push(Table {
                 entity: String::new(),
                 name: table.to_string(),
@@ -325,9 +329,18 @@ fn generate_entity<E: From<GenError>>(
     let mut columns = Vec::with_capacity(entity.columns.len() + 1);
     columns.push(entity.id_column.clone());
     columns.extend(entity.columns.iter().map(|c| c.name.clone()));
+    let mut plain = vec![true];
+    plain.extend(entity.columns.iter().enumerate().map(|(ci, c)| {
+        is_plain(c)
+            && entity
+                .overrides
+                .iter()
+                .all(|o| o.get(&ci).is_none_or(is_plain))
+    }));
     sink(Event::Begin {
         table: &entity.table,
         columns: &columns,
+        plain: &plain,
         rows: count as u64,
     })?;
     let mut kept = Retained::new(&entity.name, columns.len(), if keep { count } else { 0 });
@@ -347,6 +360,22 @@ fn generate_entity<E: From<GenError>>(
     }
     sink(Event::End)?;
     Ok(kept)
+}
+
+/// Whether every value `c` can make is free of the bytes CSV and COPY escape, and not
+/// empty: ids, dates, numbers, and literals that are so.
+fn is_plain(c: &Column) -> bool {
+    let plain_text = |v: &str| {
+        !v.is_empty() && !v.bytes().any(|b| matches!(b, b',' | b'"' | b'\\' | b'\t' | b'\n' | b'\r'))
+    };
+    c.length.is_none()
+        && c.max_length.is_none()
+        && match &c.gen {
+            Gen::Null | Gen::Ref { .. } | Gen::Time { .. } | Gen::Integer { .. } => true,
+            Gen::Const(v) => plain_text(v),
+            Gen::Mix(items) => items.iter().all(|(v, _)| plain_text(v)),
+            Gen::Template(_) | Gen::OneOf(_) | Gen::Lorem { .. } => false,
+        }
 }
 
 /// The shuffles of one mix (or NULL share) column.
@@ -810,23 +839,12 @@ const ROW_WORDS_LOG2: u32 = 20;
 
 /// Appends `n` in decimal, zero-padded to `width`.
 fn push_padded(out: &mut String, n: u64, width: usize) {
-    let mut digits = [0u8; 20];
-    let mut k = digits.len();
-    let mut n = n;
-    loop {
-        k -= 1;
-        digits[k] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for _ in (digits.len() - k)..width {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(n);
+    for _ in digits.len()..width {
         out.push('0');
     }
-    for &d in &digits[k..] {
-        out.push(char::from(d));
-    }
+    out.push_str(digits);
 }
 
 /// Appends `n` (below 100) as exactly two digits.

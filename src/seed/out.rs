@@ -107,11 +107,18 @@ pub fn write_dir(
     );
     // Records gather in `buf` and go to the file in 1 MiB writes: no second buffer.
     let mut current: Option<(PathBuf, File)> = None;
+    let mut plain_cols: Vec<bool> = Vec::new();
     let mut buf = Vec::with_capacity(1 << 21);
     let mut rows = 0u64;
     stream(profile, opts, |ev| -> Result<(), WriteError> {
         match ev {
-            Event::Begin { table, columns, .. } => {
+            Event::Begin {
+                table,
+                columns,
+                plain,
+                ..
+            } => {
+                plain_cols = plain.to_vec();
                 let file = dir.join(format!("{table}.csv"));
                 let w = File::create(&file).map_err(io_at(&file))?;
                 put_csv_record(&mut buf, columns.iter().map(|c| Some(c.as_str())));
@@ -126,7 +133,16 @@ pub fn write_dir(
             }
             Event::Row(r) => {
                 rows += 1;
-                put_csv_record(&mut buf, r.iter().map(|v| v.as_deref()));
+                for (k, (v, &plain)) in r.iter().zip(&plain_cols).enumerate() {
+                    if k > 0 {
+                        buf.push(b',');
+                    }
+                    match v {
+                        Some(v) if plain => buf.extend_from_slice(v.as_bytes()),
+                        v => put_csv_field(&mut buf, v.as_deref()),
+                    }
+                }
+                buf.push(b'\n');
                 if buf.len() >= 1 << 20 {
                     let (file, w) = current.as_mut().expect("begun");
                     w.write_all(&buf).map_err(io_at(file))?;
