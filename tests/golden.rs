@@ -38,11 +38,11 @@ fn demo_firm_seed_1_is_pinned() {
     let got = table_hashes(&d);
     let want = [
         ("firms", "8e22f0cf12e9a5e3"),
-        ("users", "697ad834b3a4a69e"),
-        ("clients", "e6f24d87e662d596"),
-        ("cases", "de85e93153970134"),
-        ("documents", "4f1fdec4c4adb734"),
-        ("tasks", "bfb459b04641508f"),
+        ("users", "2c0edeb1907adb1e"),
+        ("clients", "1f4f4eb0303bc6e0"),
+        ("cases", "5752860446b5e324"),
+        ("documents", "89d02b8a8e0a6ed5"),
+        ("tasks", "f68036fba7fd2f2a"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
     assert_eq!(got_ref, want, "generated demo-firm data changed");
@@ -176,12 +176,20 @@ fn the_committed_seed_files_are_what_the_generator_makes() {
     for f in files {
         let name = f.file_name().unwrap();
         let committed = std::path::Path::new("seeds/demo-firm").join(name);
-        assert_eq!(
-            std::fs::read(&committed).unwrap_or_default(),
-            std::fs::read(&f).unwrap(),
-            "{} differs from the generator's output; regenerate it with \
-             `dataforge seed demo-firm --out seeds/demo-firm`",
-            committed.display()
-        );
+        let want = std::fs::read_to_string(&f).unwrap();
+        let have = std::fs::read_to_string(&committed).unwrap_or_default();
+        if have != want {
+            let line = have
+                .lines()
+                .zip(want.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| have.lines().count().min(want.lines().count()));
+            panic!(
+                "{} differs from the generator's output from line {}; regenerate it with \
+                 `dataforge seed demo-firm --out seeds/demo-firm`",
+                committed.display(),
+                line + 1
+            );
+        }
     }
 }

@@ -319,7 +319,7 @@ fn generate_entity<E: From<GenError>>(
                 r
             },
             words: [0; 64],
-            row: None,
+            group: None,
         }),
         slots: assign_slots(&entity.columns),
         anchor_secs: opts.anchor * 86_400,
@@ -366,7 +366,10 @@ fn generate_entity<E: From<GenError>>(
 /// empty: ids, dates, numbers, and literals that are so.
 fn is_plain(c: &Column) -> bool {
     let plain_text = |v: &str| {
-        !v.is_empty() && !v.bytes().any(|b| matches!(b, b',' | b'"' | b'\\' | b'\t' | b'\n' | b'\r'))
+        !v.is_empty()
+            && !v
+                .bytes()
+                .any(|b| matches!(b, b',' | b'"' | b'\\' | b'\t' | b'\n' | b'\r'))
     };
     c.length.is_none()
         && c.max_length.is_none()
@@ -743,30 +746,32 @@ pub fn uuid_v5(name_parts: &[&[u8]]) -> Uuid {
     uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
-/// The first 64 words of row `i`'s keystream (the entity's key, a stream of its own, at
-/// word `i × 64`), shared by the row's columns: most columns draw a word or two, and one
-/// cipher refill serves them all.
+/// Row `i`'s shared words: 16 words of a stream of the entity's own, at word `i × 16`,
+/// which one cipher refill (64 words) makes for four consecutive rows at once. Most
+/// columns draw a word or two, so most rows cost a quarter of a refill.
 struct RowBlock {
     rng: ChaCha8Rng,
     words: [u32; 64],
-    row: Option<u64>,
+    group: Option<u64>,
 }
 
 impl RowBlock {
+    #[inline]
     fn word(&mut self, row: u64, k: usize) -> u32 {
-        if self.row != Some(row) {
-            self.rng.set_word_pos(u128::from(row) * 64);
+        let group = row / 4;
+        if self.group != Some(group) {
+            self.rng.set_word_pos(u128::from(group) * 64);
             for w in &mut self.words {
                 *w = self.rng.next_u32();
             }
-            self.row = Some(row);
+            self.group = Some(group);
         }
-        self.words[k]
+        self.words[(row % 4) as usize * ROW_WORDS + k]
     }
 }
 
-/// Row `i`'s randomness for one column: first the column's 4 words of the row block (its
-/// slot, fixed by its name), then the column's own ChaCha8 stream from word `i × 2^20`.
+/// Row `i`'s randomness for one column: first the column's 2 shared words (its slot,
+/// fixed by its name), then the column's own ChaCha8 stream from word `i × 2^20`.
 /// Nothing is computed until the column draws, and no value depends on another row's or
 /// another column's draws.
 struct ColumnRng<'a> {
@@ -781,6 +786,7 @@ struct ColumnRng<'a> {
 impl rand::TryRng for ColumnRng<'_> {
     type Error = std::convert::Infallible;
 
+    #[inline]
     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         if let Some(slot) = self.slot {
             if self.used < SLOT_WORDS {
@@ -812,13 +818,15 @@ impl rand::TryRng for ColumnRng<'_> {
     }
 }
 
-/// Words of the shared row block each column may take before its own stream.
-const SLOT_WORDS: usize = 4;
-/// Columns with a slot in the row block (64 words / 4).
-const SLOTS: usize = 16;
+/// Shared words per row.
+const ROW_WORDS: usize = 16;
+/// Words of the row's shared words each column may take before its own stream.
+const SLOT_WORDS: usize = 2;
+/// Columns with a slot in the row's shared words.
+const SLOTS: usize = ROW_WORDS / SLOT_WORDS;
 
 /// Row-block slots for an entity's columns: each column's name hashes to a slot, and a
-/// column finding it taken probes onward in declaration order; past 16, columns draw from
+/// column finding it taken probes onward in declaration order; past 8, columns draw from
 /// their own streams only. Adding a column after the others leaves their slots alone.
 fn assign_slots(columns: &[Column]) -> Vec<Option<usize>> {
     let mut taken = [false; SLOTS];
@@ -856,29 +864,48 @@ fn push_2(out: &mut String, n: u32) {
 /// The pinned `fake` crate's lorem word list.
 const LOREM_WORDS: &[&str] = <fake::locales::EN as fake::locales::Data>::LOREM_WORD;
 
-/// An index below `len` from one 32-bit draw (multiply-shift; the bias, below
-/// `len / 2^32`, is nothing for picking filler words).
-fn pick_index(rng: &mut impl RngExt, len: usize) -> usize {
-    ((u64::from(rng.next_u32()) * len as u64) >> 32) as usize
+/// Filler-text picks, two from each 32-bit draw: an index below `len` is the high bits of
+/// `half × len` for a 16-bit half (multiply-shift; for lists of a few hundred words the
+/// bias is a fraction of a percent, which filler text does not mind).
+struct Picks<'r, R> {
+    rng: &'r mut R,
+    spare: Option<u16>,
 }
 
-fn word(rng: &mut impl RngExt) -> &'static str {
-    LOREM_WORDS[pick_index(rng, LOREM_WORDS.len())]
-}
+impl<'r, R: RngExt> Picks<'r, R> {
+    fn new(rng: &'r mut R) -> Self {
+        Picks { rng, spare: None }
+    }
 
-fn sentence(rng: &mut impl RngExt, out: &mut String) {
-    let n = 4 + pick_index(rng, 6);
-    let first = word(rng);
-    let mut cs = first.chars();
-    if let Some(c) = cs.next() {
-        out.push(c.to_ascii_uppercase());
-        out.push_str(cs.as_str());
+    fn index(&mut self, len: usize) -> usize {
+        let half = match self.spare.take() {
+            Some(h) => h,
+            None => {
+                let x = self.rng.next_u32();
+                self.spare = Some((x >> 16) as u16);
+                x as u16
+            }
+        };
+        (usize::from(half) * len) >> 16
     }
-    for _ in 1..n {
-        out.push(' ');
-        out.push_str(word(rng));
+
+    fn word(&mut self) -> &'static str {
+        LOREM_WORDS[self.index(LOREM_WORDS.len())]
     }
-    out.push('.');
+
+    fn sentence(&mut self, out: &mut String) {
+        let n = 4 + self.index(6);
+        let mut cs = self.word().chars();
+        if let Some(c) = cs.next() {
+            out.push(c.to_ascii_uppercase());
+            out.push_str(cs.as_str());
+        }
+        for _ in 1..n {
+            out.push(' ');
+            out.push_str(self.word());
+        }
+        out.push('.');
+    }
 }
 
 fn lorem_into(
@@ -894,13 +921,14 @@ fn lorem_into(
         LoremUnit::Paragraphs => 300,
     };
     out.reserve(n * per_unit);
+    let mut picks = Picks::new(rng);
     match unit {
         LoremUnit::Words => {
             for k in 0..n {
                 if k > 0 {
                     out.push(' ');
                 }
-                out.push_str(word(rng));
+                out.push_str(picks.word());
             }
         }
         LoremUnit::Sentences => {
@@ -908,7 +936,7 @@ fn lorem_into(
                 if k > 0 {
                     out.push(' ');
                 }
-                sentence(rng, out);
+                picks.sentence(out);
             }
         }
         LoremUnit::Paragraphs => {
@@ -916,12 +944,12 @@ fn lorem_into(
                 if k > 0 {
                     out.push_str("\n\n");
                 }
-                let sentences = 3 + pick_index(rng, 3);
+                let sentences = 3 + picks.index(3);
                 for s in 0..sentences {
                     if s > 0 {
                         out.push(' ');
                     }
-                    sentence(rng, out);
+                    picks.sentence(out);
                 }
             }
         }
@@ -930,9 +958,10 @@ fn lorem_into(
 
 /// Pads `s` with words, or cuts it, to exactly `len` characters (never ending in a space).
 fn fit_length(s: &mut String, len: usize, rng: &mut impl RngExt) {
+    let mut picks = Picks::new(rng);
     while s.chars().count() < len {
         s.push(' ');
-        s.push_str(word(rng));
+        s.push_str(picks.word());
     }
     if let Some((cut, _)) = s.char_indices().nth(len) {
         s.truncate(cut);

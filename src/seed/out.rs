@@ -29,12 +29,13 @@ pub fn put_csv_field(out: &mut Vec<u8>, value: Option<&str>) {
         return;
     }
     out.push(b'"');
-    for b in v.bytes() {
-        if b == b'"' {
-            out.push(b'"');
-        }
-        out.push(b);
+    let mut rest = bytes;
+    while let Some(q) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=q]);
+        out.push(b'"');
+        rest = &rest[q + 1..];
     }
+    out.extend_from_slice(rest);
     out.push(b'"');
 }
 
