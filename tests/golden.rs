@@ -40,8 +40,8 @@ fn demo_firm_seed_1_is_pinned() {
         ("firms", "8e22f0cf12e9a5e3"),
         ("users", "2c0edeb1907adb1e"),
         ("clients", "1f4f4eb0303bc6e0"),
-        ("cases", "5752860446b5e324"),
-        ("documents", "89d02b8a8e0a6ed5"),
+        ("cases", "c5c56d64b88e6ed8"),
+        ("documents", "905a230280fe1fd5"),
         ("tasks", "f68036fba7fd2f2a"),
     ];
     let got_ref: Vec<(&str, &str)> = got.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();

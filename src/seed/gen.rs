@@ -229,6 +229,8 @@ struct EntityRun<'a> {
     eligible: Vec<Vec<usize>>,
     /// Per column: the cached shuffled cycle for mixes and NULL shares.
     cycles: Vec<Option<CycleState>>,
+    /// Per lorem column: its pool of sentences, made on first use.
+    sentence_pools: Vec<Option<Vec<String>>>,
     null_cycles: Vec<Option<CycleState>>,
     /// One ChaCha8 generator per column, keyed by the entity, on the column's stream.
     column_rngs: Vec<ChaCha8Rng>,
@@ -310,6 +312,7 @@ fn generate_entity<E: From<GenError>>(
         parents,
         eligible,
         cycles: entity.columns.iter().map(|_| None).collect(),
+        sentence_pools: entity.columns.iter().map(|_| None).collect(),
         null_cycles: entity.columns.iter().map(|_| None).collect(),
         column_rngs,
         row_block: Some(RowBlock {
@@ -570,7 +573,11 @@ impl EntityRun<'_> {
                     scratch.times[ci + 1] = at;
                 }
             }
-            Gen::Lorem { unit, range } => lorem_into(out, *unit, range.clone(), rng),
+            Gen::Lorem { unit, range } => {
+                let key = &self.key;
+                let pool = self.sentence_pools[ci].get_or_insert_with(|| sentence_pool(key, ci));
+                lorem_into(out, *unit, range.clone(), pool, rng);
+            }
             Gen::Integer { range } => {
                 let n = rng.random_range(range.clone());
                 if n < 0 {
@@ -908,10 +915,30 @@ impl<'r, R: RngExt> Picks<'r, R> {
     }
 }
 
+/// Sentences a lorem column draws from: 1024 made from the column's own seed, so a row
+/// picks whole sentences (one draw for two) instead of word by word.
+const SENTENCE_POOL: usize = 1024;
+
+fn sentence_pool(key: &[u8; 32], column: usize) -> Vec<String> {
+    let mut input = [0u8; 16];
+    input[..8].copy_from_slice(b"sentence");
+    input[8..].copy_from_slice(&(column as u64).to_le_bytes());
+    let mut rng = ChaCha8Rng::from_seed(*blake3::keyed_hash(key, &input).as_bytes());
+    let mut picks = Picks::new(&mut rng);
+    (0..SENTENCE_POOL)
+        .map(|_| {
+            let mut s = String::with_capacity(64);
+            picks.sentence(&mut s);
+            s
+        })
+        .collect()
+}
+
 fn lorem_into(
     out: &mut String,
     unit: LoremUnit,
     range: std::ops::Range<usize>,
+    pool: &[String],
     rng: &mut impl RngExt,
 ) {
     let n = rng.random_range(range);
@@ -936,7 +963,7 @@ fn lorem_into(
                 if k > 0 {
                     out.push(' ');
                 }
-                picks.sentence(out);
+                out.push_str(&pool[picks.index(pool.len())]);
             }
         }
         LoremUnit::Paragraphs => {
@@ -949,7 +976,7 @@ fn lorem_into(
                     if s > 0 {
                         out.push(' ');
                     }
-                    picks.sentence(out);
+                    out.push_str(&pool[picks.index(pool.len())]);
                 }
             }
         }
