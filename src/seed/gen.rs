@@ -80,46 +80,54 @@ pub enum GenError {
     },
 }
 
-/// The rows of an entity that later entities refer to, packed in one buffer: a large
-/// parent table costs two allocations, not one per value.
+/// The values of an entity that later entities read (ids, and the columns their
+/// templates, date bounds and filters name), packed in one buffer: a large parent table
+/// costs a few allocations, not one per value, and keeps none of the text nobody reads.
 struct Retained {
     entity: String,
+    /// Per row value (the id first): its place among the kept values of a row.
+    slot: Vec<Option<usize>>,
     width: usize,
-    /// Per value: the instant a date or timestamp generator made, so children read it
-    /// without parsing text (`i64::MIN` where there is none).
+    /// Per kept value: the instant a date or timestamp generator made, so children read
+    /// it without parsing text (`i64::MIN` where there is none).
     times: Vec<i64>,
     text: String,
-    /// Per value: its end offset in `text` (a NULL ends where it starts).
+    /// Per kept value: its end offset in `text` (a NULL ends where it starts).
     ends: Vec<u64>,
     nulls: Vec<bool>,
 }
 
 impl Retained {
-    fn new(entity: &str, width: usize, rows: usize) -> Self {
+    fn new(entity: &str, keep: &[bool], rows: usize) -> Self {
+        let mut width = 0;
+        let slot = keep
+            .iter()
+            .map(|&k| {
+                k.then(|| {
+                    width += 1;
+                    width - 1
+                })
+            })
+            .collect();
         Retained {
             entity: entity.to_string(),
+            slot,
             width,
             times: Vec::with_capacity(rows * width),
-            text: String::with_capacity(rows * width * 12),
+            text: String::with_capacity(rows * width * 24),
             ends: Vec::with_capacity(rows * width),
             nulls: Vec::with_capacity(rows * width),
         }
     }
 
     fn push(&mut self, row: &[Option<String>], times: &[i64]) {
-        for (v, t) in row.iter().zip(times) {
-            self.text.push_str(v.as_deref().unwrap_or_default());
-            self.ends.push(self.text.len() as u64);
-            self.nulls.push(v.is_none());
-            self.times.push(*t);
-        }
-    }
-
-    /// The instant in a date or timestamp value, from the generator or parsed.
-    fn time(&self, row: usize, col: usize) -> Option<i64> {
-        match self.times[row * self.width + col] {
-            i64::MIN => self.get(row, col).and_then(parse_time),
-            t => Some(t),
+        for ((v, t), slot) in row.iter().zip(times).zip(&self.slot) {
+            if slot.is_some() {
+                self.text.push_str(v.as_deref().unwrap_or_default());
+                self.ends.push(self.text.len() as u64);
+                self.nulls.push(v.is_none());
+                self.times.push(*t);
+            }
         }
     }
 
@@ -127,14 +135,86 @@ impl Retained {
         self.ends.len() / self.width.max(1)
     }
 
+    fn index(&self, row: usize, col: usize) -> usize {
+        let slot = self.slot[col].expect("children read only the values kept for them");
+        row * self.width + slot
+    }
+
+    /// The instant in a date or timestamp value, from the generator or parsed.
+    fn time(&self, row: usize, col: usize) -> Option<i64> {
+        match self.times[self.index(row, col)] {
+            i64::MIN => self.get(row, col).and_then(parse_time),
+            t => Some(t),
+        }
+    }
+
     fn get(&self, row: usize, col: usize) -> Option<&str> {
-        let k = row * self.width + col;
+        let k = self.index(row, col);
         if self.nulls[k] {
             return None;
         }
         let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
         Some(&self.text[start..self.ends[k] as usize])
     }
+}
+
+/// Which values of each entity later entities read: for entity `e`, a flag per row value
+/// (the id first). An entity nobody refers to keeps nothing.
+fn values_read_by_children(profile: &Profile) -> Vec<Vec<bool>> {
+    let mut read: Vec<Vec<bool>> = profile
+        .entities
+        .iter()
+        .map(|e| vec![false; e.columns.len() + 1])
+        .collect();
+    for child in &profile.entities {
+        let parent_of = |via: usize| match &child.columns[via].gen {
+            Gen::Ref { entity, .. } => Some(*entity),
+            _ => None,
+        };
+        let columns = child
+            .columns
+            .iter()
+            .chain(child.overrides.iter().flat_map(|o| o.values()));
+        for c in columns {
+            // (parent entity, parent value) pairs this column reads
+            let mut reads: Vec<(usize, usize)> = Vec::new();
+            let mut mark = |via: usize, column: usize| {
+                if let Some(pe) = parent_of(via) {
+                    reads.push((pe, column + 1));
+                }
+            };
+            let mut templates: Vec<&Template> = Vec::new();
+            match &c.gen {
+                Gen::Ref { entity, filter, .. } => {
+                    read[*entity][0] = true;
+                    if let Some((pc, _)) = filter {
+                        read[*entity][pc + 1] = true;
+                    }
+                }
+                Gen::Template(t) => templates.push(t),
+                Gen::OneOf(ts) => templates.extend(ts),
+                Gen::Time { from, to, .. } => {
+                    for (base, _) in from.alternatives.iter().chain(&to.alternatives) {
+                        if let BoundBase::Parent { via, column } = base {
+                            mark(*via, *column);
+                        }
+                    }
+                }
+                _ => {}
+            }
+            for t in templates {
+                for part in &t.parts {
+                    if let Part::Var(Var::Parent { via, column }, _) = part {
+                        mark(*via, *column);
+                    }
+                }
+            }
+            for (pe, v) in reads {
+                read[pe][v] = true;
+            }
+        }
+    }
+    read
 }
 
 /// One step of a generation stream.
@@ -167,26 +247,10 @@ pub fn stream<E: From<GenError>>(
         "dataforge seed v1 row streams",
         format!("{}\0{}", profile.name, opts.seed).as_bytes(),
     );
-    let referenced: Vec<bool> = (0..profile.entities.len())
-        .map(|e| {
-            profile.entities.iter().any(|other| {
-                let refers = |c: &Column| matches!(c.gen, Gen::Ref { entity, .. } if entity == e);
-                other.columns.iter().any(refers)
-                    || other.overrides.iter().any(|o| o.values().any(refers))
-            })
-        })
-        .collect();
+    let read = values_read_by_children(profile);
     let mut tables: Vec<Retained> = Vec::with_capacity(profile.entities.len());
     for (e, entity) in profile.entities.iter().enumerate() {
-        let table = generate_entity(
-            profile,
-            entity,
-            opts,
-            &master,
-            &tables,
-            referenced[e],
-            &mut sink,
-        )?;
+        let table = generate_entity(profile, entity, opts, &master, &tables, &read[e], &mut sink)?;
         tables.push(table);
     }
     Ok(())
@@ -247,7 +311,7 @@ fn generate_entity<E: From<GenError>>(
     opts: &SeedOptions,
     master: &[u8; 32],
     parents: &[Retained],
-    keep: bool,
+    keep: &[bool],
     sink: &mut impl FnMut(Event<'_>) -> Result<(), E>,
 ) -> Result<Retained, E> {
     let key = *blake3::keyed_hash(master, entity.name.as_bytes()).as_bytes();
@@ -346,7 +410,8 @@ fn generate_entity<E: From<GenError>>(
         plain: &plain,
         rows: count as u64,
     })?;
-    let mut kept = Retained::new(&entity.name, columns.len(), if keep { count } else { 0 });
+    let keeps_any = keep.iter().any(|&k| k);
+    let mut kept = Retained::new(&entity.name, keep, if keeps_any { count } else { 0 });
     let mut scratch = RowScratch {
         parent_rows: vec![None; entity.columns.len()],
         spare: Vec::new(),
@@ -357,7 +422,7 @@ fn generate_entity<E: From<GenError>>(
     for i in 0..count {
         run.row_into(i, &mut scratch, &mut row);
         sink(Event::Row(&row))?;
-        if keep {
+        if keeps_any {
             kept.push(&row, &scratch.times);
         }
     }
