@@ -1165,6 +1165,32 @@ mod tests {
     }
 
     #[test]
+    fn parents_keep_just_what_children_read() {
+        let p = crate::seed::profile::resolve("demo-firm").unwrap();
+        let read = values_read_by_children(&p);
+        let kept = |entity: &str| -> Vec<String> {
+            let e = p.entities.iter().position(|x| x.name == entity).unwrap();
+            let mut names = vec![p.entities[e].id_column.clone()];
+            names.extend(p.entities[e].columns.iter().map(|c| c.name.clone()));
+            names
+                .into_iter()
+                .zip(&read[e])
+                .filter(|(_, &r)| r)
+                .map(|(n, _)| n)
+                .collect()
+        };
+        assert_eq!(kept("firms"), ["id"]);
+        assert_eq!(kept("users"), ["id", "role"]);
+        assert_eq!(kept("clients"), ["id", "name"]);
+        assert_eq!(
+            kept("cases"),
+            ["id", "opened_at", "closed_at", "case_number"]
+        );
+        assert!(kept("tasks").is_empty());
+        assert!(kept("documents").is_empty());
+    }
+
+    #[test]
     fn uuid_v5_matches_the_uuid_crate() {
         for name in ["demo-firm/firms/RO12345678", "", "ș/ț/#42"] {
             let (a, b) = name.as_bytes().split_at(name.len() / 2);
