@@ -193,3 +193,33 @@ fn the_committed_seed_files_are_what_the_generator_makes() {
         }
     }
 }
+
+#[test]
+fn now_moves_every_date_with_the_anchor() {
+    let p = profile::resolve("demo-firm").unwrap();
+    let later = p.anchor + 400;
+    let o = SeedOptions {
+        seed: p.default_seed,
+        scale: 1,
+        anchor: later,
+    };
+    let d = seed::generate(&p, &o).unwrap();
+    let col = |t: &seed::Table, c: &str| t.columns.iter().position(|x| x == c).unwrap();
+    let cases = d.table("cases").unwrap();
+    let opened = col(cases, "opened_at");
+    for r in &cases.rows {
+        let at = seed::gen::parse_time(r[opened].as_deref().unwrap()).unwrap();
+        assert!(
+            at < later * 86_400 && at >= (later - 730) * 86_400,
+            "{:?}",
+            r[opened]
+        );
+    }
+    let tasks = d.table("tasks").unwrap();
+    let due = col(tasks, "due_date");
+    assert_eq!(
+        tasks.rows[0][due].as_deref(),
+        Some(seed::gen::format_date(later).as_str()),
+        "the first task is due on the moved anchor"
+    );
+}

@@ -485,3 +485,44 @@ async fn fixture_databases_are_independent_and_dropped_after_a_passing_test() {
         .get(0);
     assert_eq!(left, 0, "the test database was not dropped");
 }
+
+#[test]
+fn a_failing_test_keeps_its_database_and_says_where() {
+    // A test body that panics while holding a TestDb, on a thread of its own.
+    let handle = std::thread::spawn(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = rt.block_on(Fixture::new("demo-firm").create()).unwrap();
+        let name = db.name().to_string();
+        std::panic::panic_any(name);
+    });
+    let name = *handle
+        .join()
+        .expect_err("the test body panicked")
+        .downcast::<String>()
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let admin = dataforge::pg::connect(&dataforge::fixtures::server_url().unwrap())
+            .await
+            .unwrap();
+        let kept: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_database WHERE datname = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 1, "the failed test's database {name} was dropped");
+        admin
+            .batch_execute(&format!("DROP DATABASE \"{name}\" WITH (FORCE)"))
+            .await
+            .unwrap();
+    });
+}
