@@ -14,7 +14,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 
 pub use source::{checksum, load_dir, Migration};
 
-use crate::pg::{self, PgContext as _, PgError};
+use crate::pg::{PgContext as _, PgError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
@@ -292,9 +292,6 @@ pub async fn apply_in_transaction(
     }
     Ok(applied)
 }
-
-/// Re-exported for callers that print connection targets.
-pub use pg::mask_url;
 
 #[cfg(test)]
 mod tests {

@@ -39,14 +39,6 @@ impl PgError {
             source,
         }
     }
-
-    /// The SQLSTATE of the server error behind this one, if the server said something.
-    pub fn sqlstate(&self) -> Option<&str> {
-        match self {
-            PgError::Query { source, .. } => source.as_db_error().map(|e| e.code().code()),
-            _ => None,
-        }
-    }
 }
 
 /// Shorthand used throughout the crate: attach a description to a driver error.
@@ -210,11 +202,6 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> Result<(), PgError>
 /// Quotes an identifier for SQL, doubling embedded quotes.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Quotes a string literal for SQL.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// A URL with its database name replaced, keeping host, port, user and options.

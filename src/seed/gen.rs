@@ -56,10 +56,6 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    pub fn row_count(&self) -> usize {
-        self.tables.iter().map(|t| t.rows.len()).sum()
-    }
-
     pub fn table(&self, name: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.name == name)
     }
