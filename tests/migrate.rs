@@ -255,3 +255,278 @@ fn a_missing_migrations_folder_says_which_and_how_to_choose() {
     );
     assert!(err.contains("--dir DIR"), "{err}");
 }
+
+fn write_with_down(dir: &Path, name: &str, up: &str, down: &str) {
+    write_migration(dir, name, up);
+    fs::write(dir.join(name).join("down.sql"), down).unwrap();
+}
+
+#[tokio::test]
+async fn up_down_round_trips_record_history_for_prisma_and_dataforge() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_with_down(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
+    write_with_down(
+        &dir,
+        "20240102000000_b",
+        "CREATE TABLE b (id int);",
+        "DROP TABLE b;",
+    );
+    write_with_down(
+        &dir,
+        "20240103000000_c",
+        "CREATE TABLE c (id int);",
+        "DROP TABLE c;",
+    );
+    let df = |args: &[&str]| {
+        let mut c = dataforge(tmp.path());
+        c.args(args).env("DATABASE_URL", db.url());
+        c
+    };
+    // up --to stops after the named migration
+    let out = run(
+        &mut df(&["migrate", "up", "--to", "20240102000000_b", "--json"]),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        v["applied"],
+        serde_json::json!(["20240101000000_a", "20240102000000_b"])
+    );
+    run(&mut df(&["migrate", "up"]), 0);
+    let c = db.connect().await.unwrap();
+    let exists = |t: &'static str| {
+        let c = &c;
+        async move {
+            c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    assert!(exists("c").await);
+
+    // down: one step by default, newest first
+    assert_eq!(
+        stdout(&run(&mut df(&["migrate", "down"]), 0)),
+        "rolled back 20240103000000_c\n"
+    );
+    assert!(!exists("c").await);
+    let status = run(&mut df(&["migrate", "status"]), 1);
+    assert!(stdout(&status).contains("20240103000000_c") && stdout(&status).contains("pending"));
+    // down --to keeps the named one
+    run(&mut df(&["migrate", "down", "--to", "20240101000000_a"]), 0);
+    assert!(exists("a").await && !exists("b").await);
+    // and everything comes back
+    run(&mut df(&["migrate", "up"]), 0);
+    assert!(exists("b").await && exists("c").await);
+
+    // Prisma's view: rolled-back rows are marked, current ones are finished
+    let rows: Vec<(String, bool)> = c
+        .query(
+            "SELECT migration_name, rolled_back_at IS NOT NULL FROM _prisma_migrations ORDER BY started_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(
+        rows.iter().filter(|(_, rolled)| *rolled).count(),
+        2,
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows.iter().filter(|(_, rolled)| !*rolled).count(),
+        3,
+        "{rows:?}"
+    );
+    // dataforge's own log: 3 + 2 ups, 2 downs, with who ran them
+    let log: Vec<(String, String)> = c
+        .query(
+            "SELECT action, run_by FROM _dataforge_migration_log ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(log.iter().filter(|(a, _)| a == "up").count(), 5, "{log:?}");
+    assert_eq!(
+        log.iter().filter(|(a, _)| a == "down").count(),
+        2,
+        "{log:?}"
+    );
+    assert!(log[0].1.starts_with("postgres (os user "), "{log:?}");
+
+    // history lists every attempt with its checksum state
+    let h = run(&mut df(&["migrate", "history", "--json"]), 0);
+    let v: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    let items = v["history"].as_array().unwrap();
+    assert_eq!(items.len(), 5);
+    assert!(items.iter().all(|i| i["checksum_ok"] == true));
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| !i["rolled_back_at"].is_null())
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn down_without_down_sql_is_refused_before_anything_changes() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_with_down(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE a (id int);",
+        "DROP TABLE a;",
+    );
+    write_migration(&dir, "20240102000000_b", "CREATE TABLE b (id int);");
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "down", "--steps", "2"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("cannot roll back 20240102000000_b: it has no down.sql"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was rolled back"), "{err}");
+    let c = db.connect().await.unwrap();
+    let both: bool = c
+        .query_one(
+            "SELECT to_regclass('a') IS NOT NULL AND to_regclass('b') IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(both);
+}
+
+#[tokio::test]
+async fn crlf_checkouts_still_match_and_verify_gates_modified_files() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE a (id int);\nCREATE TABLE a2 (id int);\n",
+    );
+    write_migration(&dir, "20240102000000_b", "CREATE TABLE b (id int);\n");
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    // the same files checked out on Windows
+    fs::write(
+        dir.join("20240101000000_a/migration.sql"),
+        "CREATE TABLE a (id int);\r\nCREATE TABLE a2 (id int);\r\n",
+    )
+    .unwrap();
+    let ok = run(
+        dataforge(tmp.path())
+            .args(["migrate", "verify"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert_eq!(
+        stdout(&ok),
+        "ok: 2 migrations, checksums match, 0 pending\n"
+    );
+    // a real edit is caught
+    fs::write(
+        dir.join("20240102000000_b/migration.sql"),
+        "CREATE TABLE b (id bigint);\n",
+    )
+    .unwrap();
+    let bad = run(
+        dataforge(tmp.path())
+            .args(["migrate", "verify", "--json"])
+            .env("DATABASE_URL", db.url()),
+        1,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["name"], "20240102000000_b");
+    assert_eq!(v["problems"][0]["state"], "modified");
+}
+
+#[test]
+fn new_makes_a_timestamped_folder_with_both_scripts() {
+    let tmp = shared_tempdir();
+    let out = run(
+        dataforge(tmp.path()).args(["migrate", "new", "Add case priority", "--dir", "migrations"]),
+        0,
+    );
+    let folder = std::path::PathBuf::from(stdout(&out).trim());
+    let name = folder.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.ends_with("_add_case_priority"), "{name}");
+    assert_eq!(
+        name.len(),
+        "20260101000000_add_case_priority".len(),
+        "{name}"
+    );
+    let folder = tmp.path().join(&folder);
+    assert!(folder.join("migration.sql").is_file());
+    assert!(folder.join("down.sql").is_file());
+    assert!(tmp.path().join("migrations/migration_lock.toml").is_file());
+    let bad = run(
+        dataforge(tmp.path()).args(["migrate", "new", "--", "---"]),
+        2,
+    );
+    assert!(
+        stderr(&bad).contains("is not a migration name"),
+        "{}",
+        stderr(&bad)
+    );
+}
+
+#[test]
+fn up_to_an_unknown_migration_names_the_ones_there_are() {
+    let tmp = shared_tempdir();
+    write_migration(
+        &tmp.path().join("migrations"),
+        "20240101000000_a",
+        "SELECT 1;",
+    );
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "up",
+            "--to",
+            "nope",
+            "--database-url",
+            "postgresql://x@127.0.0.1:1/x",
+        ]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("no migration nope in the folder (there are: 20240101000000_a)"),
+        "{err}"
+    );
+}

@@ -1,5 +1,6 @@
-//! `dataforge migrate`: Prisma-layout migrations (`DIR/<timestamp>_<name>/migration.sql`)
-//! recorded in `_prisma_migrations` exactly as Prisma records them.
+//! `dataforge migrate`: Prisma-layout migrations (`DIR/<timestamp>_<name>/migration.sql`,
+//! optional `down.sql`) recorded in `_prisma_migrations` exactly as Prisma records them,
+//! with dataforge's own log of each run in `_dataforge_migration_log`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -7,17 +8,21 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::{emit, say, Target, EXIT_FOUND};
-use crate::migrate::{self, source, State};
+use crate::migrate::{self, source, DownTo, Entry, State};
 use crate::pg::{self, Masked};
 
 const AFTER_HELP: &str = "\
 Examples:
+  dataforge migrate new add_case_priority          a timestamped folder with migration.sql and down.sql
   dataforge migrate status                         the default folder: prisma/migrations, else migrations
   dataforge migrate up --dir profiles/demo-firm/migrations
-  DATABASE_URL=postgresql://app@db/app dataforge migrate status --json
+  dataforge migrate up --to 20250101000000_init    stop after that migration
+  dataforge migrate down --steps 1                 undo the newest applied migration with its down.sql
+  dataforge migrate verify                         the pre-deploy gate: exit 1 on failed, modified or missing
+  dataforge migrate history --json                 what the database records, for machines
 
 Exit codes: 0 ok; 1 something needs attention (pending, failed, modified or missing
-migrations for `status`); 2 an error (a failed migration for `up`).";
+migrations for `status`; failed, modified or missing for `verify`); 2 an error.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -41,10 +46,32 @@ impl DirArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
-    /// Apply every pending migration, each in its own transaction, under Prisma's advisory lock
+    /// Apply pending migrations, each in its own transaction, under Prisma's advisory lock
     Up {
         #[command(flatten)]
         dir: DirArg,
+        /// Stop after this migration (its folder name)
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+        /// Print what was applied as JSON
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Roll back applied migrations with their down.sql, newest first (default: one)
+    Down {
+        #[command(flatten)]
+        dir: DirArg,
+        /// How many of the newest applied migrations to roll back
+        #[arg(long, value_name = "N", conflicts_with = "to")]
+        steps: Option<usize>,
+        /// Roll back every migration applied after this one, which stays applied
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+        /// Print what was rolled back as JSON
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -58,26 +85,120 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// The pre-deploy gate: checksums match, nothing failed, nothing missing (exit 1 if not)
+    Verify {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        target: Target,
+        /// Print the findings as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// What the database records: name, applied at, duration, checksum ok, rolled back
+    History {
+        #[command(flatten)]
+        dir: DirArg,
+        #[command(flatten)]
+        target: Target,
+        /// Print the history as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create DIR/<timestamp>_<NAME>/ with migration.sql and a down.sql template
+    New {
+        #[command(flatten)]
+        dir: DirArg,
+        /// What the migration does, e.g. add_case_priority
+        name: String,
+    },
+}
+
+fn state_text(state: &State) -> String {
+    match state {
+        State::Applied { finished_at } => format!("applied {finished_at}"),
+        State::Pending => "pending".into(),
+        State::Failed { started_at, .. } => format!("FAILED (started {started_at})"),
+        State::Modified { .. } => "MODIFIED after it was applied (checksum differs)".into(),
+        State::MissingOnDisk { .. } => "applied, but MISSING from the folder".into(),
+    }
+}
+
+fn entries_text(entries: &[&Entry]) -> String {
+    let mut s = String::new();
+    for e in entries {
+        s.push_str(&format!("{:<50} {}\n", e.name, state_text(&e.state)));
+    }
+    s
+}
+
+fn names_out(names: &[String], verb: &str, json: bool) -> anyhow::Result<()> {
+    if json {
+        emit(&format!("{}\n", serde_json::json!({ verb: names })))
+    } else {
+        emit(
+            &names
+                .iter()
+                .map(|n| format!("{verb} {n}\n"))
+                .collect::<String>(),
+        )
+    }
 }
 
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     match args.action {
-        Action::Up { dir, target } => {
+        Action::New { dir, name } => {
+            let folder = migrate::new_migration(&dir.path(), &name)?;
+            emit(&format!("{}\n", folder.display()))?;
+            say("write the change in migration.sql and its undo in down.sql");
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Up {
+            dir,
+            to,
+            json,
+            target,
+        } => {
             // read and check the folder before connecting
             let migrations = migrate::load_dir(&dir.path())?;
+            if let Some(name) = &to {
+                migrate::find(&migrations, name)?;
+            }
             let url = target.resolve().await?;
             let mut client = pg::connect(&url).await?;
-            let applied = migrate::up(&mut client, &migrations).await?;
-            if applied.is_empty() {
+            let applied = migrate::up(&mut client, &migrations, to.as_deref()).await?;
+            if applied.is_empty() && !json {
                 say(&format!(
                     "{} is up to date ({} migrations)",
                     Masked(&url),
                     migrations.len()
                 ));
             }
-            for name in &applied {
-                emit(&format!("applied {name}\n"))?;
+            names_out(&applied, "applied", json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Down {
+            dir,
+            steps,
+            to,
+            json,
+            target,
+        } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            let how = match to {
+                Some(name) => {
+                    migrate::find(&migrations, &name)?;
+                    DownTo::After(name)
+                }
+                None => DownTo::Steps(steps.unwrap_or(1)),
+            };
+            let url = target.resolve().await?;
+            let mut client = pg::connect(&url).await?;
+            let done = migrate::down(&mut client, &migrations, how).await?;
+            if done.is_empty() && !json {
+                say("nothing to roll back");
             }
+            names_out(&done, "rolled back", json)?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Status { dir, target, json } => {
@@ -90,34 +211,85 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                     "{}\n",
                     serde_json::to_string_pretty(&serde_json::json!({ "migrations": entries }))?
                 ))?;
+            } else if entries.is_empty() {
+                emit("no migrations\n")?;
             } else {
-                let mut s = String::new();
-                for e in &entries {
-                    let state = match &e.state {
-                        State::Applied { finished_at } => format!("applied {finished_at}"),
-                        State::Pending => "pending".into(),
-                        State::Failed { started_at, .. } => {
-                            format!("FAILED (started {started_at})")
-                        }
-                        State::Modified { .. } => {
-                            "MODIFIED after it was applied (checksum differs)".into()
-                        }
-                        State::MissingOnDisk { .. } => {
-                            "applied, but MISSING from the folder".into()
-                        }
-                    };
-                    s.push_str(&format!("{:<50} {state}\n", e.name));
-                }
-                if entries.is_empty() {
-                    s.push_str("no migrations\n");
-                }
-                emit(&s)?;
+                emit(&entries_text(&entries.iter().collect::<Vec<_>>()))?;
             }
             Ok(if entries.iter().any(|e| e.needs_attention()) {
                 ExitCode::from(EXIT_FOUND)
             } else {
                 ExitCode::SUCCESS
             })
+        }
+        Action::Verify { dir, target, json } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            let url = target.resolve().await?;
+            let client = pg::connect(&url).await?;
+            let entries = migrate::status(&client, &migrations).await?;
+            let problems = migrate::verify_problems(&entries);
+            let pending = entries.iter().filter(|e| e.state == State::Pending).count();
+            if json {
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "ok": problems.is_empty(),
+                        "problems": problems,
+                        "pending": pending,
+                    }))?
+                ))?;
+            } else if problems.is_empty() {
+                emit(&format!(
+                    "ok: {} migrations, checksums match, {pending} pending\n",
+                    entries.len()
+                ))?;
+            } else {
+                emit(&entries_text(&problems))?;
+            }
+            Ok(if problems.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_FOUND)
+            })
+        }
+        Action::History { dir, target, json } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            let url = target.resolve().await?;
+            let client = pg::connect(&url).await?;
+            let items = migrate::history_report(&client, &migrations).await?;
+            if json {
+                emit(&format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&serde_json::json!({ "history": items }))?
+                ))?;
+            } else if items.is_empty() {
+                emit("no history: nothing was ever applied here\n")?;
+            } else {
+                let mut s = format!(
+                    "{:<45} {:<25} {:>9}  {:<9} {}\n",
+                    "migration", "applied at", "ms", "checksum", "rolled back"
+                );
+                for i in &items {
+                    s.push_str(&format!(
+                        "{:<45} {:<25} {:>9}  {:<9} {}\n",
+                        i.name,
+                        i.finished_at
+                            .as_deref()
+                            .unwrap_or(if i.failed { "FAILED" } else { "-" }),
+                        i.duration_ms
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        match i.checksum_ok {
+                            Some(true) => "ok",
+                            Some(false) => "MODIFIED",
+                            None => "MISSING",
+                        },
+                        i.rolled_back_at.as_deref().unwrap_or("-")
+                    ));
+                }
+                emit(&s)?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

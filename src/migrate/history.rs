@@ -144,3 +144,83 @@ pub async fn insert_failed(
         .pg(|| format!("recording the failure of migration {name}"))?;
     Ok(())
 }
+
+/// dataforge's own facts about each run, beside Prisma's table (which it leaves exactly
+/// as Prisma defines it): what was done, by whom, how long it took.
+pub const CREATE_LOG_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_dataforge_migration_log" (
+    "id"                BIGSERIAL PRIMARY KEY,
+    "migration_name"    VARCHAR(255) NOT NULL,
+    "action"            TEXT NOT NULL,
+    "checksum"          VARCHAR(64) NOT NULL,
+    "started_at"        TIMESTAMPTZ NOT NULL,
+    "finished_at"       TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+    "duration_ms"       BIGINT NOT NULL,
+    "run_by"            TEXT NOT NULL,
+    "dataforge_version" TEXT NOT NULL
+)"#;
+
+/// What a log row records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Up,
+    Down,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Up => "up",
+            Action::Down => "down",
+        }
+    }
+}
+
+pub async fn ensure_log_table(client: &impl GenericClient) -> Result<(), PgError> {
+    client
+        .batch_execute(CREATE_LOG_TABLE)
+        .await
+        .pg(|| "creating _dataforge_migration_log".into())
+}
+
+/// The OS account running dataforge, for the log.
+fn os_user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+/// Records one finished action, in the caller's transaction.
+pub async fn log(
+    client: &impl GenericClient,
+    name: &str,
+    action: Action,
+    checksum: &str,
+    started: std::time::Instant,
+) -> Result<(), PgError> {
+    let ms = started.elapsed().as_millis() as i64;
+    let by = os_user();
+    client
+        .execute(
+            r#"INSERT INTO "_dataforge_migration_log"
+                 (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version)
+               VALUES ($1, $2, $3, clock_timestamp() - make_interval(secs => $4::bigint / 1000.0),
+                       $4, current_user || ' (os user ' || $5 || ')', $6)"#,
+            &[&name, &action.as_str(), &checksum, &ms, &by, &env!("CARGO_PKG_VERSION")],
+        )
+        .await
+        .pg(|| format!("logging {} of {name}", action.as_str()))?;
+    Ok(())
+}
+
+/// Marks the applied row of `name` rolled back, as `prisma migrate resolve --rolled-back`
+/// does for failed ones: Prisma and dataforge then both see the migration as pending.
+pub async fn mark_rolled_back(client: &impl GenericClient, name: &str) -> Result<u64, PgError> {
+    client
+        .execute(
+            r#"UPDATE "_prisma_migrations" SET rolled_back_at = clock_timestamp()
+               WHERE migration_name = $1 AND rolled_back_at IS NULL"#,
+            &[&name],
+        )
+        .await
+        .pg(|| format!("recording the rollback of {name}"))
+}

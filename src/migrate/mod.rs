@@ -59,6 +59,20 @@ pub enum MigrateError {
         #[source]
         source: PgError,
     },
+    #[error("`{name}` is not a migration name: use letters, digits and underscores, e.g. add_users_email_index")]
+    BadName { name: String },
+    #[error("{} exists already", .path.display())]
+    Exists { path: PathBuf },
+    #[error("no migration {name} in the folder (there are: {known})")]
+    Unknown { name: String, known: String },
+    #[error("cannot roll back {name}: {why}; nothing was rolled back")]
+    CannotRollBack { name: String, why: String },
+    #[error("rolling back {name} failed: {source}; that migration is still applied (its down.sql was rolled back)")]
+    DownFailed {
+        name: String,
+        #[source]
+        source: PgError,
+    },
     #[error(transparent)]
     Pg(#[from] PgError),
 }
@@ -107,7 +121,7 @@ pub fn plan_status(migrations: &[Migration], history: &[history::HistoryRow]) ->
             .filter(|r| r.migration_name == m.name && r.rolled_back_at.is_none())
             .collect();
         let state = if let Some(r) = rows.iter().find(|r| r.is_applied()) {
-            if r.checksum != m.checksum {
+            if !m.matches_checksum(&r.checksum) {
                 State::Modified {
                     recorded: r.checksum.clone(),
                     on_disk: m.checksum.clone(),
@@ -192,14 +206,7 @@ fn pending<'a>(
         .collect())
 }
 
-/// Applies every pending migration, each with its history row in one transaction, holding
-/// Prisma's advisory lock on this connection for the whole run and releasing it on every
-/// path. Returns the names applied. A failure leaves that migration's changes rolled back
-/// and a failed row in the history, as Prisma does.
-pub async fn up(
-    client: &mut Client,
-    migrations: &[Migration],
-) -> Result<Vec<String>, MigrateError> {
+async fn lock(client: &Client) -> Result<(), PgError> {
     client
         .execute(
             "SELECT pg_advisory_lock($1)",
@@ -207,28 +214,69 @@ pub async fn up(
         )
         .await
         .pg(|| "taking the migration lock".into())?;
-    let result = up_locked(client, migrations).await;
-    let unlock = client
+    Ok(())
+}
+
+async fn unlock(client: &Client) -> Result<(), PgError> {
+    client
         .execute(
             "SELECT pg_advisory_unlock($1)",
             &[&history::ADVISORY_LOCK_KEY],
         )
         .await
-        .pg(|| "releasing the migration lock".into());
+        .pg(|| "releasing the migration lock".into())?;
+    Ok(())
+}
+
+/// Applies pending migrations (all, or up to and including `to`), each with its history
+/// row in one transaction, holding Prisma's advisory lock on this connection for the whole
+/// run and releasing it on every path. Returns the names applied. A failure leaves that
+/// migration's changes rolled back and a failed row in the history, as Prisma does.
+pub async fn up(
+    client: &mut Client,
+    migrations: &[Migration],
+    to: Option<&str>,
+) -> Result<Vec<String>, MigrateError> {
+    if let Some(name) = to {
+        find(migrations, name)?;
+    }
+    lock(client).await?;
+    let result = up_locked(client, migrations, to).await;
+    let unlocked = unlock(client).await;
     let applied = result?;
-    unlock?;
+    unlocked?;
     Ok(applied)
+}
+
+/// The migration named `name`, or an error listing the ones there are.
+pub fn find<'a>(migrations: &'a [Migration], name: &str) -> Result<&'a Migration, MigrateError> {
+    migrations
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| MigrateError::Unknown {
+            name: name.to_string(),
+            known: migrations
+                .iter()
+                .map(|m| m.name.clone())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
 }
 
 async fn up_locked(
     client: &mut Client,
     migrations: &[Migration],
+    to: Option<&str>,
 ) -> Result<Vec<String>, MigrateError> {
     history::ensure_table(&*client).await?;
+    history::ensure_log_table(&*client).await?;
     let entries = status(&*client, migrations).await?;
     let todo = pending(migrations, &entries)?;
     let mut applied = Vec::new();
     for m in todo {
+        if to.is_some_and(|t| m.name.as_str() > t) {
+            break;
+        }
         let tx = client
             .transaction()
             .await
@@ -258,12 +306,239 @@ async fn up_locked(
     Ok(applied)
 }
 
+/// How far `down` goes back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownTo {
+    /// The newest N applied migrations.
+    Steps(usize),
+    /// Every applied migration after this one (which stays applied).
+    After(String),
+}
+
+/// Rolls back applied migrations, newest first, each by its `down.sql` in one transaction
+/// with its history: the `_prisma_migrations` row is marked rolled back (so Prisma and
+/// dataforge both see it pending again) and the rollback is logged. Refuses, before
+/// touching anything, when a migration to roll back has no `down.sql` or is missing from
+/// the folder. Returns the names rolled back.
+pub async fn down(
+    client: &mut Client,
+    migrations: &[Migration],
+    to: DownTo,
+) -> Result<Vec<String>, MigrateError> {
+    if let DownTo::After(name) = &to {
+        find(migrations, name)?;
+    }
+    lock(client).await?;
+    let result = down_locked(client, migrations, &to).await;
+    let unlocked = unlock(client).await;
+    let done = result?;
+    unlocked?;
+    Ok(done)
+}
+
+async fn down_locked(
+    client: &mut Client,
+    migrations: &[Migration],
+    to: &DownTo,
+) -> Result<Vec<String>, MigrateError> {
+    history::ensure_log_table(&*client).await?;
+    let entries = status(&*client, migrations).await?;
+    let applied: Vec<&Entry> = entries
+        .iter()
+        .filter(|e| matches!(e.state, State::Applied { .. } | State::MissingOnDisk { .. }))
+        .collect();
+    // newest first
+    let mut targets: Vec<&Entry> = applied.into_iter().rev().collect();
+    match to {
+        DownTo::Steps(n) => targets.truncate(*n),
+        DownTo::After(name) => targets.retain(|e| e.name.as_str() > name.as_str()),
+    }
+    // check every target before changing anything
+    let mut plan = Vec::new();
+    for e in &targets {
+        let Some(m) = migrations.iter().find(|m| m.name == e.name) else {
+            return Err(MigrateError::CannotRollBack {
+                name: e.name.clone(),
+                why: "it is applied but missing from the migrations folder".into(),
+            });
+        };
+        let Some(down_sql) = &m.down else {
+            return Err(MigrateError::CannotRollBack {
+                name: e.name.clone(),
+                why: format!("it has no down.sql (write {}/down.sql to undo it)", m.name),
+            });
+        };
+        plan.push((m, down_sql));
+    }
+    let mut done = Vec::new();
+    for (m, down_sql) in plan {
+        let started = std::time::Instant::now();
+        let tx = client
+            .transaction()
+            .await
+            .pg(|| format!("starting a transaction for {}", m.name))?;
+        let step = async {
+            tx.batch_execute(down_sql)
+                .await
+                .pg(|| format!("running {}/down.sql", m.name))?;
+            history::mark_rolled_back(&tx, &m.name).await?;
+            history::log(&tx, &m.name, history::Action::Down, &m.checksum, started).await
+        }
+        .await;
+        match step {
+            Ok(()) => {
+                tx.commit()
+                    .await
+                    .pg(|| format!("committing the rollback of {}", m.name))?;
+                done.push(m.name.clone());
+            }
+            Err(source) => {
+                return Err(MigrateError::DownFailed {
+                    name: m.name.clone(),
+                    source,
+                })
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// One row of `migrate history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryItem {
+    pub name: String,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    /// Whether the file on disk still has the recorded checksum; None when it is gone.
+    pub checksum_ok: Option<bool>,
+    pub rolled_back_at: Option<String>,
+    pub failed: bool,
+}
+
+/// Every row of `_prisma_migrations`, oldest first, compared with the folder.
+pub async fn history_report(
+    client: &impl GenericClient,
+    migrations: &[Migration],
+) -> Result<Vec<HistoryItem>, MigrateError> {
+    if !history::exists(client).await? {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            r#"SELECT migration_name, checksum, started_at::text, finished_at::text,
+                      (extract(epoch FROM finished_at - started_at) * 1000)::bigint,
+                      rolled_back_at::text
+               FROM "_prisma_migrations" ORDER BY started_at, migration_name"#,
+            &[],
+        )
+        .await
+        .pg(|| "reading _prisma_migrations".into())?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let name: String = r.get(0);
+            let checksum: String = r.get(1);
+            let finished_at: Option<String> = r.get(3);
+            let rolled_back_at: Option<String> = r.get(5);
+            HistoryItem {
+                checksum_ok: migrations
+                    .iter()
+                    .find(|m| m.name == name)
+                    .map(|m| m.matches_checksum(&checksum)),
+                failed: finished_at.is_none() && rolled_back_at.is_none(),
+                name,
+                started_at: r.get(2),
+                finished_at,
+                duration_ms: r.get(4),
+                rolled_back_at,
+            }
+        })
+        .collect())
+}
+
+/// Creates `DIR/<UTC timestamp>_<name>/` with `migration.sql` and a `down.sql` template
+/// (and `migration_lock.toml` when the folder is new). Returns the new folder.
+pub fn new_migration(dir: &std::path::Path, name: &str) -> Result<PathBuf, MigrateError> {
+    let slug: String = name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let slug = slug.trim_matches('_').to_string();
+    if slug.is_empty() {
+        return Err(MigrateError::BadName {
+            name: name.to_string(),
+        });
+    }
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let folder = dir.join(format!("{stamp}_{slug}"));
+    let io = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| MigrateError::ReadFile { path, source }
+    };
+    std::fs::create_dir_all(&folder).map_err(io(&folder))?;
+    let lock = dir.join("migration_lock.toml");
+    if !lock.exists() {
+        std::fs::write(
+            &lock,
+            "# Prisma reads this too; keep it in version control.\nprovider = \"postgresql\"\n",
+        )
+        .map_err(io(&lock))?;
+    }
+    let up = folder.join("migration.sql");
+    if up.exists() {
+        return Err(MigrateError::Exists { path: up });
+    }
+    std::fs::write(
+        &up,
+        format!("-- {slug}: the schema change, applied by `dataforge migrate up`.\n"),
+    )
+    .map_err(io(&up))?;
+    std::fs::write(
+        folder.join("down.sql"),
+        format!("-- Undo {slug}: statements that reverse migration.sql, run by `dataforge migrate down`.\n"),
+    )
+    .map_err(io(&folder.join("down.sql")))?;
+    Ok(folder)
+}
+
+/// What the pre-deploy gate found: entries that must be fixed before a deploy.
+pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
+    entries
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.state,
+                State::Failed { .. } | State::Modified { .. } | State::MissingOnDisk { .. }
+            )
+        })
+        .collect()
+}
+
 async fn apply_one(tx: &Transaction<'_>, m: &Migration) -> Result<(), PgError> {
+    let started = std::time::Instant::now();
     let id = history::insert_started(tx, &m.name, &m.checksum).await?;
     tx.batch_execute(&m.sql)
         .await
         .pg(|| format!("running {}/migration.sql", m.name))?;
-    history::mark_finished(tx, &id).await
+    history::mark_finished(tx, &id).await?;
+    history::log(tx, &m.name, history::Action::Up, &m.checksum, started).await
 }
 
 /// Applies pending migrations inside a transaction the caller owns, so that schema and
@@ -279,6 +554,7 @@ pub async fn apply_in_transaction(
     .await
     .pg(|| "taking the migration lock".into())?;
     history::ensure_table(tx).await?;
+    history::ensure_log_table(tx).await?;
     let entries = status(tx, migrations).await?;
     let mut applied = Vec::new();
     for m in pending(migrations, &entries)? {

@@ -38,6 +38,18 @@ pub fn checksum(sql: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+impl Migration {
+    /// Whether a recorded checksum is this file's, ignoring line endings as Prisma does:
+    /// a file checked out with CRLF (or LF) still matches a checksum taken of the other.
+    pub fn matches_checksum(&self, recorded: &str) -> bool {
+        if recorded == self.checksum {
+            return true;
+        }
+        let lf = self.sql.replace("\r\n", "\n");
+        recorded == checksum(&lf) || recorded == checksum(&lf.replace('\n', "\r\n"))
+    }
+}
+
 /// The folder `migrate` uses when `--dir` is not given: `prisma/migrations` if it exists,
 /// else `migrations`.
 pub fn default_dir() -> PathBuf {
@@ -102,6 +114,15 @@ mod tests {
             checksum(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[test]
+    fn checksums_match_across_line_endings() {
+        let lf = Migration::new("1_a", "CREATE TABLE a (id int);\nSELECT 1;\n", None);
+        let crlf = Migration::new("1_a", "CREATE TABLE a (id int);\r\nSELECT 1;\r\n", None);
+        assert!(crlf.matches_checksum(&lf.checksum));
+        assert!(lf.matches_checksum(&crlf.checksum));
+        assert!(!lf.matches_checksum(&checksum("CREATE TABLE b (id int);\n")));
     }
 
     #[test]
