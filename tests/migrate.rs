@@ -530,3 +530,85 @@ fn up_to_an_unknown_migration_names_the_ones_there_are() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn resolve_and_baseline_settle_history_without_running_sql() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE a (id int);");
+    write_migration(&dir, "20240102000000_b", "CREATE TABLE b (id int);");
+    write_migration(
+        &dir,
+        "20240103000000_c",
+        "CREATE TABLE c (id int); SELECT * FROM nope;",
+    );
+    let df = |args: &[&str]| {
+        let mut c = dataforge(tmp.path());
+        c.args(args).env("DATABASE_URL", db.url());
+        c
+    };
+    // an existing database that already has a and b
+    let c = db.connect().await.unwrap();
+    c.batch_execute("CREATE TABLE a (id int); CREATE TABLE b (id int);")
+        .await
+        .unwrap();
+    let out = run(
+        &mut df(&["migrate", "baseline", "--to", "20240102000000_b"]),
+        0,
+    );
+    assert_eq!(
+        stdout(&out),
+        "recorded as applied 20240101000000_a\nrecorded as applied 20240102000000_b\n"
+    );
+    // c fails, is recorded failed, and blocks
+    run(&mut df(&["migrate", "up"]), 2);
+    let refused = run(
+        &mut df(&["migrate", "resolve", "--rolled-back", "20240101000000_a"]),
+        2,
+    );
+    assert!(
+        stderr(&refused).contains("cannot resolve 20240101000000_a: it is not a failed migration")
+    );
+    // fix the script, resolve the failed attempt, apply
+    write_migration(&dir, "20240103000000_c", "CREATE TABLE c (id int);");
+    run(
+        &mut df(&["migrate", "resolve", "--rolled-back", "20240103000000_c"]),
+        0,
+    );
+    run(&mut df(&["migrate", "up"]), 0);
+    let verified = run(&mut df(&["migrate", "verify"]), 0);
+    assert_eq!(
+        stdout(&verified),
+        "ok: 3 migrations, checksums match, 0 pending\n"
+    );
+    // resolve --applied refuses an applied migration
+    let again = run(
+        &mut df(&["migrate", "resolve", "--applied", "20240103000000_c"]),
+        2,
+    );
+    assert!(
+        stderr(&again).contains("it is already applied"),
+        "{}",
+        stderr(&again)
+    );
+    let actions: Vec<String> = c
+        .query(
+            "SELECT action FROM _dataforge_migration_log ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "resolve-applied",
+            "resolve-applied",
+            "resolve-rolled-back",
+            "up"
+        ]
+    );
+}

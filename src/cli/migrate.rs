@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use super::{emit, say, Target, EXIT_FOUND};
-use crate::migrate::{self, source, DownTo, Entry, State};
+use crate::migrate::{self, source, DownTo, Entry, Resolution, State};
 use crate::pg::{self, Masked};
 
 const AFTER_HELP: &str = "\
@@ -20,6 +20,8 @@ Examples:
   dataforge migrate down --steps 1                 undo the newest applied migration with its down.sql
   dataforge migrate verify                         the pre-deploy gate: exit 1 on failed, modified or missing
   dataforge migrate history --json                 what the database records, for machines
+  dataforge migrate resolve --rolled-back NAME     after cleaning up a failed migration by hand
+  dataforge migrate baseline --to NAME             an existing database that already has the schema
 
 Exit codes: 0 ok; 1 something needs attention (pending, failed, modified or missing
 migrations for `status`; failed, modified or missing for `verify`); 2 an error.";
@@ -104,6 +106,34 @@ pub enum Action {
         /// Print the history as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Settle a migration by hand without running it, as `prisma migrate resolve` does
+    Resolve {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Record NAME as applied (its change is already in the database)
+        #[arg(
+            long,
+            value_name = "NAME",
+            required_unless_present = "rolled_back",
+            conflicts_with = "rolled_back"
+        )]
+        applied: Option<String>,
+        /// Stop counting NAME's failed attempt, after cleaning it up by hand, so `up` retries it
+        #[arg(long, value_name = "NAME")]
+        rolled_back: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Record the pending migrations (up to --to) as applied, for a database that already has the schema
+    Baseline {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The last migration the database already has
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+        #[command(flatten)]
+        target: Target,
     },
     /// Create DIR/<timestamp>_<NAME>/ with migration.sql and a down.sql template
     New {
@@ -199,6 +229,47 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 say("nothing to roll back");
             }
             names_out(&done, "rolled back", json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Resolve {
+            dir,
+            applied,
+            rolled_back,
+            target,
+        } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            let (name, how) = match (applied, rolled_back) {
+                (Some(n), _) => (n, Resolution::Applied),
+                (None, Some(n)) => (n, Resolution::RolledBack),
+                (None, None) => unreachable!("clap requires one"),
+            };
+            migrate::find(&migrations, &name)?;
+            let url = target.resolve().await?;
+            let mut client = pg::connect(&url).await?;
+            migrate::resolve(&mut client, &migrations, std::slice::from_ref(&name), how).await?;
+            emit(&format!(
+                "{name} {}\n",
+                match how {
+                    Resolution::Applied => "recorded as applied",
+                    Resolution::RolledBack => "recorded as rolled back",
+                }
+            ))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Baseline { dir, to, target } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            if let Some(name) = &to {
+                migrate::find(&migrations, name)?;
+            }
+            let url = target.resolve().await?;
+            let mut client = pg::connect(&url).await?;
+            let entries = migrate::status(&client, &migrations).await?;
+            let names = migrate::baseline_targets(&migrations, &entries, to.as_deref());
+            migrate::resolve(&mut client, &migrations, &names, Resolution::Applied).await?;
+            if names.is_empty() {
+                say("nothing to baseline: no pending migrations");
+            }
+            names_out(&names, "recorded as applied", false)?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Status { dir, target, json } => {

@@ -164,6 +164,8 @@ pub const CREATE_LOG_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_dataforge_mig
 pub enum Action {
     Up,
     Down,
+    ResolveApplied,
+    ResolveRolledBack,
 }
 
 impl Action {
@@ -171,6 +173,8 @@ impl Action {
         match self {
             Action::Up => "up",
             Action::Down => "down",
+            Action::ResolveApplied => "resolve-applied",
+            Action::ResolveRolledBack => "resolve-rolled-back",
         }
     }
 }
@@ -223,4 +227,38 @@ pub async fn mark_rolled_back(client: &impl GenericClient, name: &str) -> Result
         )
         .await
         .pg(|| format!("recording the rollback of {name}"))
+}
+
+/// Records `name` as applied without running it, as `prisma migrate resolve --applied`
+/// does: a finished row with no steps.
+pub async fn insert_applied_without_running(
+    client: &impl GenericClient,
+    name: &str,
+    checksum: &str,
+) -> Result<(), PgError> {
+    let id = uuid::Uuid::new_v4().to_string();
+    client
+        .execute(
+            r#"INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+               VALUES ($1, $2, $3, clock_timestamp(), clock_timestamp(), 0)"#,
+            &[&id, &checksum, &name],
+        )
+        .await
+        .pg(|| format!("recording {name} as applied"))?;
+    Ok(())
+}
+
+/// Marks the failed attempts of `name` rolled back; returns how many there were.
+pub async fn mark_failed_rolled_back(
+    client: &impl GenericClient,
+    name: &str,
+) -> Result<u64, PgError> {
+    client
+        .execute(
+            r#"UPDATE "_prisma_migrations" SET rolled_back_at = clock_timestamp()
+               WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL"#,
+            &[&name],
+        )
+        .await
+        .pg(|| format!("marking the failed attempt of {name} rolled back"))
 }

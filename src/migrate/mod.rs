@@ -34,10 +34,9 @@ pub enum MigrateError {
     MissingScript { path: PathBuf },
     #[error(
         "migration {name} failed earlier and is recorded as failed in _prisma_migrations \
-         (started {started_at}{logs}). Fix the database and the script by hand, then mark \
-         the attempt rolled back (`prisma migrate resolve --rolled-back {name}`, or \
-         UPDATE \"_prisma_migrations\" SET rolled_back_at = now() WHERE migration_name = '{name}' \
-         AND finished_at IS NULL) and run `dataforge migrate up` again"
+         (started {started_at}{logs}). Undo what it changed by hand and fix the script, then \
+         run `dataforge migrate resolve --rolled-back {name}` (or Prisma's \
+         `prisma migrate resolve --rolled-back {name}`) and `dataforge migrate up` again"
     )]
     PreviouslyFailed {
         name: String,
@@ -63,6 +62,8 @@ pub enum MigrateError {
     BadName { name: String },
     #[error("{} exists already", .path.display())]
     Exists { path: PathBuf },
+    #[error("cannot resolve {name}: {why}")]
+    Resolve { name: String, why: String },
     #[error("no migration {name} in the folder (there are: {known})")]
     Unknown { name: String, known: String },
     #[error("cannot roll back {name}: {why}; nothing was rolled back")]
@@ -401,6 +402,110 @@ async fn down_locked(
         }
     }
     Ok(done)
+}
+
+/// How `resolve` settles a migration by hand, as `prisma migrate resolve` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    /// The change is in the database (applied by hand, or a baseline): record it applied.
+    Applied,
+    /// A failed attempt was cleaned up by hand: stop counting it, so `up` can retry.
+    RolledBack,
+}
+
+/// Settles `names` without running any SQL, under the migration lock, each with its
+/// history in one transaction. `Applied` refuses a migration already applied;
+/// `RolledBack` refuses one that is not failed.
+pub async fn resolve(
+    client: &mut Client,
+    migrations: &[Migration],
+    names: &[String],
+    how: Resolution,
+) -> Result<(), MigrateError> {
+    let targets: Vec<&Migration> = names
+        .iter()
+        .map(|n| find(migrations, n))
+        .collect::<Result<_, _>>()?;
+    lock(client).await?;
+    let result = resolve_locked(client, migrations, &targets, how).await;
+    let unlocked = unlock(client).await;
+    result?;
+    unlocked?;
+    Ok(())
+}
+
+async fn resolve_locked(
+    client: &mut Client,
+    migrations: &[Migration],
+    targets: &[&Migration],
+    how: Resolution,
+) -> Result<(), MigrateError> {
+    history::ensure_table(&*client).await?;
+    history::ensure_log_table(&*client).await?;
+    let entries = status(&*client, migrations).await?;
+    for m in targets {
+        let state = &entries
+            .iter()
+            .find(|e| e.name == m.name)
+            .expect("listed")
+            .state;
+        match (how, state) {
+            (Resolution::Applied, State::Applied { .. } | State::Modified { .. }) => {
+                return Err(MigrateError::Resolve {
+                    name: m.name.clone(),
+                    why: "it is already applied".into(),
+                })
+            }
+            (Resolution::RolledBack, s) if !matches!(s, State::Failed { .. }) => {
+                return Err(MigrateError::Resolve {
+                    name: m.name.clone(),
+                    why: "it is not a failed migration (only failed ones can be resolved as rolled back; \
+                          `dataforge migrate down` undoes applied ones)"
+                        .into(),
+                })
+            }
+            _ => {}
+        }
+    }
+    for m in targets {
+        let started = std::time::Instant::now();
+        let tx = client
+            .transaction()
+            .await
+            .pg(|| format!("starting a transaction for {}", m.name))?;
+        history::mark_failed_rolled_back(&tx, &m.name).await?;
+        let action = match how {
+            Resolution::Applied => {
+                history::insert_applied_without_running(&tx, &m.name, &m.checksum).await?;
+                history::Action::ResolveApplied
+            }
+            Resolution::RolledBack => history::Action::ResolveRolledBack,
+        };
+        history::log(&tx, &m.name, action, &m.checksum, started).await?;
+        tx.commit()
+            .await
+            .pg(|| format!("committing the resolution of {}", m.name))?;
+    }
+    Ok(())
+}
+
+/// The pending migrations up to and including `to` (all when None): what a baseline of a
+/// database that already has the schema records as applied.
+pub fn baseline_targets(
+    migrations: &[Migration],
+    entries: &[Entry],
+    to: Option<&str>,
+) -> Vec<String> {
+    migrations
+        .iter()
+        .filter(|m| to.is_none_or(|t| m.name.as_str() <= t))
+        .filter(|m| {
+            entries
+                .iter()
+                .any(|e| e.name == m.name && e.state == State::Pending)
+        })
+        .map(|m| m.name.clone())
+        .collect()
 }
 
 /// One row of `migrate history`.
