@@ -612,3 +612,108 @@ async fn resolve_and_baseline_settle_history_without_running_sql() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_second_runner_waits_for_the_lock_then_gives_up_naming_the_holder() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    write_migration(
+        &tmp.path().join("migrations"),
+        "20240101000000_a",
+        "CREATE TABLE a (id int);",
+    );
+    // another runner (here: this test) holds Prisma's migration lock
+    let holder = db.connect().await.unwrap();
+    let pid: i32 = holder
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&72707369i64])
+        .await
+        .unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--lock-wait", "1s"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "waiting for the migration lock, held by pid {pid}"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "gave up waiting for the migration lock after 1s: pid {pid}"
+        )),
+        "{err}"
+    );
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&72707369i64])
+        .await
+        .unwrap();
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+}
+
+#[tokio::test]
+async fn a_lock_timeout_is_retried_and_names_who_blocked_it() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE t (id int);");
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    write_migration(&dir, "20240102000000_b", "ALTER TABLE t ADD COLUMN x int;");
+    // a long transaction holds the table
+    let mut blocker = db.connect().await.unwrap();
+    let pid: i32 = blocker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let tx = blocker.transaction().await.unwrap();
+    tx.batch_execute("LOCK TABLE t IN ACCESS SHARE MODE")
+        .await
+        .unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--lock-timeout", "500ms", "--retries", "1"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("20240102000000_b: lock timeout after 500ms"),
+        "{err}"
+    );
+    assert!(err.contains("retry 1 of 1"), "{err}");
+    assert!(err.contains(&format!("blocked by pid {pid}")), "{err}");
+    assert!(err.contains("SQLSTATE 55P03"), "{err}");
+    tx.commit().await.unwrap();
+    // recorded as failed; once the blocker is gone, resolve and retry
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "resolve", "--rolled-back", "20240102000000_b"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+}

@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
 use super::{emit, say, Target, EXIT_FOUND};
-use crate::migrate::{self, source, DownTo, Entry, Resolution, State};
+use crate::migrate::{self, source, DownTo, Entry, Resolution, RunOptions, State};
 use crate::pg::{self, Masked};
 
 const AFTER_HELP: &str = "\
@@ -46,6 +47,36 @@ impl DirArg {
     }
 }
 
+/// How a run treats locks.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// How long to wait for another migration run (dataforge or Prisma) to finish, e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = migrate::parse_duration)]
+    pub lock_wait: Duration,
+    /// lock_timeout for each migration: give up a statement that waits this long for a table lock
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = migrate::parse_duration)]
+    pub lock_timeout: Duration,
+    /// statement_timeout for each migration (default: none)
+    #[arg(long, value_name = "DURATION", value_parser = migrate::parse_duration)]
+    pub statement_timeout: Option<Duration>,
+    /// How often to retry a migration that hit its lock_timeout (waits 1s, 2s, 4s, … between)
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+}
+
+impl RunArgs {
+    fn options(&self, url: &str) -> RunOptions {
+        RunOptions {
+            lock_wait: self.lock_wait,
+            lock_timeout: self.lock_timeout,
+            statement_timeout: self.statement_timeout,
+            retries: self.retries,
+            monitor_url: Some(url.to_string()),
+            notify: say,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Apply pending migrations, each in its own transaction, under Prisma's advisory lock
@@ -60,6 +91,8 @@ pub enum Action {
         json: bool,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Roll back applied migrations with their down.sql, newest first (default: one)
     Down {
@@ -76,6 +109,8 @@ pub enum Action {
         json: bool,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// List migrations: applied, pending, failed, modified after apply, missing on disk
     Status {
@@ -124,6 +159,8 @@ pub enum Action {
         rolled_back: Option<String>,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Record the pending migrations (up to --to) as applied, for a database that already has the schema
     Baseline {
@@ -134,6 +171,8 @@ pub enum Action {
         to: Option<String>,
         #[command(flatten)]
         target: Target,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// Create DIR/<timestamp>_<NAME>/ with migration.sql and a down.sql template
     New {
@@ -188,6 +227,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             to,
             json,
             target,
+            run,
         } => {
             // read and check the folder before connecting
             let migrations = migrate::load_dir(&dir.path())?;
@@ -196,7 +236,8 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             }
             let url = target.resolve().await?;
             let mut client = pg::connect(&url).await?;
-            let applied = migrate::up(&mut client, &migrations, to.as_deref()).await?;
+            let applied =
+                migrate::up(&mut client, &migrations, to.as_deref(), &run.options(&url)).await?;
             if applied.is_empty() && !json {
                 say(&format!(
                     "{} is up to date ({} migrations)",
@@ -213,6 +254,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             to,
             json,
             target,
+            run,
         } => {
             let migrations = migrate::load_dir(&dir.path())?;
             let how = match to {
@@ -224,7 +266,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             };
             let url = target.resolve().await?;
             let mut client = pg::connect(&url).await?;
-            let done = migrate::down(&mut client, &migrations, how).await?;
+            let done = migrate::down(&mut client, &migrations, how, &run.options(&url)).await?;
             if done.is_empty() && !json {
                 say("nothing to roll back");
             }
@@ -236,6 +278,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             applied,
             rolled_back,
             target,
+            run,
         } => {
             let migrations = migrate::load_dir(&dir.path())?;
             let (name, how) = match (applied, rolled_back) {
@@ -246,7 +289,15 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             migrate::find(&migrations, &name)?;
             let url = target.resolve().await?;
             let mut client = pg::connect(&url).await?;
-            migrate::resolve(&mut client, &migrations, std::slice::from_ref(&name), how).await?;
+            let opts = run.options(&url);
+            migrate::resolve(
+                &mut client,
+                &migrations,
+                std::slice::from_ref(&name),
+                how,
+                &opts,
+            )
+            .await?;
             emit(&format!(
                 "{name} {}\n",
                 match how {
@@ -256,7 +307,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             ))?;
             Ok(ExitCode::SUCCESS)
         }
-        Action::Baseline { dir, to, target } => {
+        Action::Baseline {
+            dir,
+            to,
+            target,
+            run,
+        } => {
             let migrations = migrate::load_dir(&dir.path())?;
             if let Some(name) = &to {
                 migrate::find(&migrations, name)?;
@@ -265,7 +321,14 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let mut client = pg::connect(&url).await?;
             let entries = migrate::status(&client, &migrations).await?;
             let names = migrate::baseline_targets(&migrations, &entries, to.as_deref());
-            migrate::resolve(&mut client, &migrations, &names, Resolution::Applied).await?;
+            migrate::resolve(
+                &mut client,
+                &migrations,
+                &names,
+                Resolution::Applied,
+                &run.options(&url),
+            )
+            .await?;
             if names.is_empty() {
                 say("nothing to baseline: no pending migrations");
             }

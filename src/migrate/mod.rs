@@ -8,6 +8,8 @@ pub mod history;
 pub mod source;
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio_postgres::{Client, GenericClient, Transaction};
@@ -52,12 +54,16 @@ pub enum MigrateError {
         recorded: String,
         on_disk: String,
     },
-    #[error("migration {name} failed: {source}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
+    #[error("migration {name} failed: {source}{blocked_by}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
     Failed {
         name: String,
         #[source]
         source: PgError,
+        /// Who blocked it, when a lock timeout ended it.
+        blocked_by: String,
     },
+    #[error("gave up waiting for the migration lock after {waited:?}: {holder} still holds it (raise --lock-wait, or stop the other run)")]
+    LockWait { waited: Duration, holder: String },
     #[error("`{name}` is not a migration name: use letters, digits and underscores, e.g. add_users_email_index")]
     BadName { name: String },
     #[error("{} exists already", .path.display())]
@@ -207,15 +213,115 @@ fn pending<'a>(
         .collect())
 }
 
-async fn lock(client: &Client) -> Result<(), PgError> {
-    client
-        .execute(
-            "SELECT pg_advisory_lock($1)",
+/// How a run behaves around locks: how long to wait for another runner, the per-migration
+/// `lock_timeout` and `statement_timeout`, and how often a migration that timed out on a
+/// lock is retried.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub lock_wait: Duration,
+    pub lock_timeout: Duration,
+    pub statement_timeout: Option<Duration>,
+    pub retries: u32,
+    /// Where to open a second connection that names the sessions blocking a migration.
+    pub monitor_url: Option<String>,
+    /// Where progress messages go (the CLI prints them on stderr).
+    pub notify: fn(&str),
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            lock_wait: Duration::from_secs(300),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            retries: 3,
+            monitor_url: None,
+            notify: |_| {},
+        }
+    }
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 500ms, 5s, 2m"))?;
+    Ok(match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{s}` is not a duration like 500ms, 5s, 2m")),
+    })
+}
+
+async fn try_lock(client: &Client) -> Result<bool, PgError> {
+    Ok(client
+        .query_one(
+            "SELECT pg_try_advisory_lock($1)",
             &[&history::ADVISORY_LOCK_KEY],
         )
         .await
-        .pg(|| "taking the migration lock".into())?;
-    Ok(())
+        .pg(|| "taking the migration lock".into())?
+        .get(0))
+}
+
+/// Who holds the migration lock, for messages.
+async fn lock_holder(client: &Client) -> String {
+    // A bigint advisory key shows in pg_locks as classid (high half), objid (low half).
+    let key = history::ADVISORY_LOCK_KEY;
+    let sql = format!(
+        "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.usename::text,
+                date_trunc('second', a.backend_start)::text
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {}
+           AND l.objsubid = 1
+         LIMIT 1",
+        key >> 32,
+        key & 0xffff_ffff
+    );
+    match client.query(&sql, &[]).await {
+        Ok(rows) if !rows.is_empty() => {
+            let r = &rows[0];
+            format!(
+                "pid {} ({}, user {}, connected {})",
+                r.get::<_, i32>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3)
+            )
+        }
+        _ => "another session".into(),
+    }
+}
+
+/// Takes Prisma's advisory lock on this connection, waiting up to `opts.lock_wait` for
+/// another runner (Prisma or dataforge) and saying who it waits for.
+async fn lock(client: &Client, opts: &RunOptions) -> Result<(), MigrateError> {
+    if try_lock(client).await? {
+        return Ok(());
+    }
+    let holder = lock_holder(client).await;
+    (opts.notify)(&format!(
+        "waiting for the migration lock, held by {holder} (up to {:?})",
+        opts.lock_wait
+    ));
+    let deadline = Instant::now() + opts.lock_wait;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if try_lock(client).await? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(MigrateError::LockWait {
+                waited: opts.lock_wait,
+                holder: lock_holder(client).await,
+            });
+        }
+    }
 }
 
 async fn unlock(client: &Client) -> Result<(), PgError> {
@@ -229,6 +335,57 @@ async fn unlock(client: &Client) -> Result<(), PgError> {
     Ok(())
 }
 
+/// A second connection that, while a migration runs, notes the sessions blocking it.
+struct Monitor {
+    task: tokio::task::JoinHandle<()>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    async fn start(url: &str, pid: i32) -> Option<Monitor> {
+        let client = crate::pg::connect(url).await.ok()?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(rows) = client
+                    .query(
+                        "SELECT pid, usename::text, coalesce(state, '?'), left(query, 120)
+                         FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids($1))",
+                        &[&pid],
+                    )
+                    .await
+                {
+                    if !rows.is_empty() {
+                        let found: Vec<String> = rows
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "pid {} (user {}, {}: {})",
+                                    r.get::<_, i32>(0),
+                                    r.get::<_, String>(1),
+                                    r.get::<_, String>(2),
+                                    r.get::<_, String>(3).replace('\n', " ")
+                                )
+                            })
+                            .collect();
+                        if let Ok(mut s) = out.lock() {
+                            *s = found;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Some(Monitor { task, seen })
+    }
+
+    fn stop(self) -> Vec<String> {
+        self.task.abort();
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
 /// Applies pending migrations (all, or up to and including `to`), each with its history
 /// row in one transaction, holding Prisma's advisory lock on this connection for the whole
 /// run and releasing it on every path. Returns the names applied. A failure leaves that
@@ -237,12 +394,13 @@ pub async fn up(
     client: &mut Client,
     migrations: &[Migration],
     to: Option<&str>,
+    opts: &RunOptions,
 ) -> Result<Vec<String>, MigrateError> {
     if let Some(name) = to {
         find(migrations, name)?;
     }
-    lock(client).await?;
-    let result = up_locked(client, migrations, to).await;
+    lock(client, opts).await?;
+    let result = up_locked(client, migrations, to, opts).await;
     let unlocked = unlock(client).await;
     let applied = result?;
     unlocked?;
@@ -268,39 +426,83 @@ async fn up_locked(
     client: &mut Client,
     migrations: &[Migration],
     to: Option<&str>,
+    opts: &RunOptions,
 ) -> Result<Vec<String>, MigrateError> {
     history::ensure_table(&*client).await?;
     history::ensure_log_table(&*client).await?;
     let entries = status(&*client, migrations).await?;
     let todo = pending(migrations, &entries)?;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .pg(|| "asking for this session's pid".into())?
+        .get(0);
     let mut applied = Vec::new();
     for m in todo {
         if to.is_some_and(|t| m.name.as_str() > t) {
             break;
         }
-        let tx = client
-            .transaction()
-            .await
-            .pg(|| format!("starting a transaction for {}", m.name))?;
-        match apply_one(&tx, m).await {
-            Ok(()) => {
-                tx.commit()
-                    .await
-                    .pg(|| format!("committing migration {}", m.name))
-                    .map_err(|source| MigrateError::Failed {
+        let mut attempt = 0;
+        loop {
+            let tx = client
+                .transaction()
+                .await
+                .pg(|| format!("starting a transaction for {}", m.name))?;
+            let monitor = match &opts.monitor_url {
+                Some(url) => Monitor::start(url, pid).await,
+                None => None,
+            };
+            let result = async {
+                tx.batch_execute(&format!(
+                    "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                    opts.lock_timeout.as_millis(),
+                    opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0)
+                ))
+                .await
+                .pg(|| "setting lock_timeout and statement_timeout".into())?;
+                apply_one(&tx, m).await
+            }
+            .await;
+            let blockers = monitor.map(Monitor::stop).unwrap_or_default();
+            match result {
+                Ok(()) => {
+                    tx.commit()
+                        .await
+                        .pg(|| format!("committing migration {}", m.name))
+                        .map_err(|source| MigrateError::Failed {
+                            name: m.name.clone(),
+                            source,
+                            blocked_by: String::new(),
+                        })?;
+                    applied.push(m.name.clone());
+                    break;
+                }
+                Err(source) => {
+                    drop(tx);
+                    let lock_timeout = source.sqlstate() == Some("55P03");
+                    let blocked_by = if blockers.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; blocked by {}", blockers.join(", "))
+                    };
+                    if lock_timeout && attempt < opts.retries {
+                        attempt += 1;
+                        let wait = Duration::from_secs(1 << (attempt - 1).min(5));
+                        (opts.notify)(&format!(
+                            "{}: lock timeout after {:?}{blocked_by}; retry {attempt} of {} in {wait:?}",
+                            m.name, opts.lock_timeout, opts.retries
+                        ));
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    let logs = format!("{source}{blocked_by}");
+                    history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
+                    return Err(MigrateError::Failed {
                         name: m.name.clone(),
                         source,
-                    })?;
-                applied.push(m.name.clone());
-            }
-            Err(source) => {
-                drop(tx);
-                let logs = source.to_string();
-                history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
-                return Err(MigrateError::Failed {
-                    name: m.name.clone(),
-                    source,
-                });
+                        blocked_by,
+                    });
+                }
             }
         }
     }
@@ -325,11 +527,12 @@ pub async fn down(
     client: &mut Client,
     migrations: &[Migration],
     to: DownTo,
+    opts: &RunOptions,
 ) -> Result<Vec<String>, MigrateError> {
     if let DownTo::After(name) = &to {
         find(migrations, name)?;
     }
-    lock(client).await?;
+    lock(client, opts).await?;
     let result = down_locked(client, migrations, &to).await;
     let unlocked = unlock(client).await;
     let done = result?;
@@ -421,12 +624,13 @@ pub async fn resolve(
     migrations: &[Migration],
     names: &[String],
     how: Resolution,
+    opts: &RunOptions,
 ) -> Result<(), MigrateError> {
     let targets: Vec<&Migration> = names
         .iter()
         .map(|n| find(migrations, n))
         .collect::<Result<_, _>>()?;
-    lock(client).await?;
+    lock(client, opts).await?;
     let result = resolve_locked(client, migrations, &targets, how).await;
     let unlocked = unlock(client).await;
     result?;
@@ -668,6 +872,7 @@ pub async fn apply_in_transaction(
             .map_err(|source| MigrateError::Failed {
                 name: m.name.clone(),
                 source,
+                blocked_by: String::new(),
             })?;
         applied.push(m.name.clone());
     }
@@ -722,6 +927,6 @@ mod tests {
         let s = plan_status(&ms, &[row("1_a", &checksum("A"), false, false)]);
         let err = pending(&ms, &s).unwrap_err().to_string();
         assert!(err.contains("migration 1_a failed earlier"), "{err}");
-        assert!(err.contains("rolled_back_at"), "{err}");
+        assert!(err.contains("dataforge migrate resolve --rolled-back 1_a"), "{err}");
     }
 }

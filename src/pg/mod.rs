@@ -39,6 +39,14 @@ impl PgError {
             source,
         }
     }
+
+    /// The SQLSTATE of the server error behind this one, if the server said something.
+    pub fn sqlstate(&self) -> Option<&str> {
+        match self {
+            PgError::Query { source, .. } => source.as_db_error().map(|e| e.code().code()),
+            _ => None,
+        }
+    }
 }
 
 /// Shorthand used throughout the crate: attach a description to a driver error.
