@@ -271,7 +271,8 @@ async fn try_lock(client: &Client) -> Result<bool, PgError> {
 
 /// Who holds the migration lock, for messages.
 async fn lock_holder(client: &Client) -> String {
-    // A bigint advisory key shows in pg_locks as classid (high half), objid (low half).
+    // A bigint advisory key shows in pg_locks as classid (high half), objid (low half);
+    // advisory locks are per database, so only this database's holder counts.
     let key = history::ADVISORY_LOCK_KEY;
     let sql = format!(
         "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.usename::text,
@@ -279,6 +280,7 @@ async fn lock_holder(client: &Client) -> String {
          FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
          WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {}
            AND l.objsubid = 1
+           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
          LIMIT 1",
         key >> 32,
         key & 0xffff_ffff
