@@ -929,6 +929,9 @@ mod tests {
         let s = plan_status(&ms, &[row("1_a", &checksum("A"), false, false)]);
         let err = pending(&ms, &s).unwrap_err().to_string();
         assert!(err.contains("migration 1_a failed earlier"), "{err}");
-        assert!(err.contains("dataforge migrate resolve --rolled-back 1_a"), "{err}");
+        assert!(
+            err.contains("dataforge migrate resolve --rolled-back 1_a"),
+            "{err}"
+        );
     }
 }
