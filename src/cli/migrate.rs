@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
+use tokio_postgres::Client;
 
 use super::{emit, say, Target, EXIT_FOUND};
-use crate::migrate::{self, source, DownTo, Entry, Resolution, RunOptions, State};
+use crate::migrate::{self, source, DownTo, Entry, Migration, Resolution, RunOptions, State};
 use crate::pg::{self, Masked};
 
 const AFTER_HELP: &str = "\
@@ -214,6 +215,18 @@ fn names_out(names: &[String], verb: &str, json: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Reads and checks the folder (before connecting), then connects.
+async fn open(dir: &DirArg, target: &Target) -> anyhow::Result<(Vec<Migration>, String, Client)> {
+    let migrations = migrate::load_dir(&dir.path())?;
+    let url = target.resolve().await?;
+    let client = pg::connect(&url).await?;
+    Ok((migrations, url, client))
+}
+
+fn emit_json(value: serde_json::Value) -> anyhow::Result<()> {
+    emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))
+}
+
 pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
     match args.action {
         Action::New { dir, name } => {
@@ -336,15 +349,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Status { dir, target, json } => {
-            let migrations = migrate::load_dir(&dir.path())?;
-            let url = target.resolve().await?;
-            let client = pg::connect(&url).await?;
+            let (migrations, _url, client) = open(&dir, &target).await?;
             let entries = migrate::status(&client, &migrations).await?;
             if json {
-                emit(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&serde_json::json!({ "migrations": entries }))?
-                ))?;
+                emit_json(serde_json::json!({ "migrations": entries }))?;
             } else if entries.is_empty() {
                 emit("no migrations\n")?;
             } else {
@@ -357,21 +365,16 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Action::Verify { dir, target, json } => {
-            let migrations = migrate::load_dir(&dir.path())?;
-            let url = target.resolve().await?;
-            let client = pg::connect(&url).await?;
+            let (migrations, _url, client) = open(&dir, &target).await?;
             let entries = migrate::status(&client, &migrations).await?;
             let problems = migrate::verify_problems(&entries);
             let pending = entries.iter().filter(|e| e.state == State::Pending).count();
             if json {
-                emit(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "ok": problems.is_empty(),
-                        "problems": problems,
-                        "pending": pending,
-                    }))?
-                ))?;
+                emit_json(serde_json::json!({
+                    "ok": problems.is_empty(),
+                    "problems": problems,
+                    "pending": pending,
+                }))?;
             } else if problems.is_empty() {
                 emit(&format!(
                     "ok: {} migrations, checksums match, {pending} pending\n",
@@ -387,15 +390,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Action::History { dir, target, json } => {
-            let migrations = migrate::load_dir(&dir.path())?;
-            let url = target.resolve().await?;
-            let client = pg::connect(&url).await?;
+            let (migrations, _url, client) = open(&dir, &target).await?;
             let items = migrate::history_report(&client, &migrations).await?;
             if json {
-                emit(&format!(
-                    "{}\n",
-                    serde_json::to_string_pretty(&serde_json::json!({ "history": items }))?
-                ))?;
+                emit_json(serde_json::json!({ "history": items }))?;
             } else if items.is_empty() {
                 emit("no history: nothing was ever applied here\n")?;
             } else {
