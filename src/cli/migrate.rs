@@ -215,9 +215,17 @@ fn names_out(names: &[String], verb: &str, json: bool) -> anyhow::Result<()> {
     }
 }
 
-/// Reads and checks the folder (before connecting), then connects.
-async fn open(dir: &DirArg, target: &Target) -> anyhow::Result<(Vec<Migration>, String, Client)> {
+/// Reads and checks the folder and the migration `to` names (before connecting), then
+/// connects.
+async fn open(
+    dir: &DirArg,
+    to: Option<&str>,
+    target: &Target,
+) -> anyhow::Result<(Vec<Migration>, String, Client)> {
     let migrations = migrate::load_dir(&dir.path())?;
+    if let Some(name) = to {
+        migrate::find(&migrations, name)?;
+    }
     let url = target.resolve().await?;
     let client = pg::connect(&url).await?;
     Ok((migrations, url, client))
@@ -242,13 +250,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             target,
             run,
         } => {
-            // read and check the folder before connecting
-            let migrations = migrate::load_dir(&dir.path())?;
-            if let Some(name) = &to {
-                migrate::find(&migrations, name)?;
-            }
-            let url = target.resolve().await?;
-            let mut client = pg::connect(&url).await?;
+            let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let applied =
                 migrate::up(&mut client, &migrations, to.as_deref(), &run.options(&url)).await?;
             if applied.is_empty() && !json {
@@ -269,16 +271,11 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             target,
             run,
         } => {
-            let migrations = migrate::load_dir(&dir.path())?;
+            let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let how = match to {
-                Some(name) => {
-                    migrate::find(&migrations, &name)?;
-                    DownTo::After(name)
-                }
+                Some(name) => DownTo::After(name),
                 None => DownTo::Steps(steps.unwrap_or(1)),
             };
-            let url = target.resolve().await?;
-            let mut client = pg::connect(&url).await?;
             let done = migrate::down(&mut client, &migrations, how, &run.options(&url)).await?;
             if done.is_empty() && !json {
                 say("nothing to roll back");
@@ -293,15 +290,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             target,
             run,
         } => {
-            let migrations = migrate::load_dir(&dir.path())?;
             let (name, how) = match (applied, rolled_back) {
                 (Some(n), _) => (n, Resolution::Applied),
                 (None, Some(n)) => (n, Resolution::RolledBack),
                 (None, None) => unreachable!("clap requires one"),
             };
-            migrate::find(&migrations, &name)?;
-            let url = target.resolve().await?;
-            let mut client = pg::connect(&url).await?;
+            let (migrations, url, mut client) = open(&dir, Some(&name), &target).await?;
             let opts = run.options(&url);
             migrate::resolve(
                 &mut client,
@@ -326,12 +320,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             target,
             run,
         } => {
-            let migrations = migrate::load_dir(&dir.path())?;
-            if let Some(name) = &to {
-                migrate::find(&migrations, name)?;
-            }
-            let url = target.resolve().await?;
-            let mut client = pg::connect(&url).await?;
+            let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let entries = migrate::status(&client, &migrations).await?;
             let names = migrate::baseline_targets(&migrations, &entries, to.as_deref());
             migrate::resolve(
@@ -349,7 +338,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Status { dir, target, json } => {
-            let (migrations, _url, client) = open(&dir, &target).await?;
+            let (migrations, _url, client) = open(&dir, None, &target).await?;
             let entries = migrate::status(&client, &migrations).await?;
             if json {
                 emit_json(serde_json::json!({ "migrations": entries }))?;
@@ -365,7 +354,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Action::Verify { dir, target, json } => {
-            let (migrations, _url, client) = open(&dir, &target).await?;
+            let (migrations, _url, client) = open(&dir, None, &target).await?;
             let entries = migrate::status(&client, &migrations).await?;
             let problems = migrate::verify_problems(&entries);
             let pending = entries.iter().filter(|e| e.state == State::Pending).count();
@@ -390,7 +379,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             })
         }
         Action::History { dir, target, json } => {
-            let (migrations, _url, client) = open(&dir, &target).await?;
+            let (migrations, _url, client) = open(&dir, None, &target).await?;
             let items = migrate::history_report(&client, &migrations).await?;
             if json {
                 emit_json(serde_json::json!({ "history": items }))?;

@@ -36,6 +36,8 @@ pub struct HistoryRow {
     pub rolled_back_at: Option<String>,
     pub logs: Option<String>,
     pub applied_steps_count: i32,
+    /// finished_at − started_at, for applied rows.
+    pub duration_ms: Option<i64>,
 }
 
 impl HistoryRow {
@@ -75,7 +77,8 @@ pub async fn read(client: &impl GenericClient) -> Result<Vec<HistoryRow>, PgErro
     let rows = client
         .query(
             r#"SELECT id, checksum, migration_name, started_at::text, finished_at::text,
-                      rolled_back_at::text, logs, applied_steps_count
+                      rolled_back_at::text, logs, applied_steps_count,
+                      (extract(epoch FROM finished_at - started_at) * 1000)::bigint
                FROM "_prisma_migrations" ORDER BY started_at, migration_name"#,
             &[],
         )
@@ -92,6 +95,7 @@ pub async fn read(client: &impl GenericClient) -> Result<Vec<HistoryRow>, PgErro
             rolled_back_at: r.get(5),
             logs: r.get(6),
             applied_steps_count: r.get(7),
+            duration_ms: r.get(8),
         })
         .collect())
 }

@@ -112,6 +112,16 @@ pub struct Entry {
     pub state: State,
 }
 
+impl MigrateError {
+    fn failed(name: &str, source: PgError) -> Self {
+        MigrateError::Failed {
+            name: name.to_string(),
+            source,
+            blocked_by: String::new(),
+        }
+    }
+}
+
 impl Entry {
     /// Whether this entry needs someone's attention (exit code 1 for `status`).
     pub fn needs_attention(&self) -> bool {
@@ -471,11 +481,7 @@ async fn up_locked(
                     tx.commit()
                         .await
                         .pg(|| format!("committing migration {}", m.name))
-                        .map_err(|source| MigrateError::Failed {
-                            name: m.name.clone(),
-                            source,
-                            blocked_by: String::new(),
-                        })?;
+                        .map_err(|source| MigrateError::failed(&m.name, source))?;
                     applied.push(m.name.clone());
                     break;
                 }
@@ -732,38 +738,20 @@ pub async fn history_report(
     client: &impl GenericClient,
     migrations: &[Migration],
 ) -> Result<Vec<HistoryItem>, MigrateError> {
-    if !history::exists(client).await? {
-        return Ok(Vec::new());
-    }
-    let rows = client
-        .query(
-            r#"SELECT migration_name, checksum, started_at::text, finished_at::text,
-                      (extract(epoch FROM finished_at - started_at) * 1000)::bigint,
-                      rolled_back_at::text
-               FROM "_prisma_migrations" ORDER BY started_at, migration_name"#,
-            &[],
-        )
-        .await
-        .pg(|| "reading _prisma_migrations".into())?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let name: String = r.get(0);
-            let checksum: String = r.get(1);
-            let finished_at: Option<String> = r.get(3);
-            let rolled_back_at: Option<String> = r.get(5);
-            HistoryItem {
-                checksum_ok: migrations
-                    .iter()
-                    .find(|m| m.name == name)
-                    .map(|m| m.matches_checksum(&checksum)),
-                failed: finished_at.is_none() && rolled_back_at.is_none(),
-                name,
-                started_at: r.get(2),
-                finished_at,
-                duration_ms: r.get(4),
-                rolled_back_at,
-            }
+    Ok(history::read(client)
+        .await?
+        .into_iter()
+        .map(|r| HistoryItem {
+            checksum_ok: migrations
+                .iter()
+                .find(|m| m.name == r.migration_name)
+                .map(|m| m.matches_checksum(&r.checksum)),
+            failed: r.is_failed(),
+            name: r.migration_name,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            duration_ms: r.duration_ms,
+            rolled_back_at: r.rolled_back_at,
         })
         .collect())
 }
@@ -871,11 +859,7 @@ pub async fn apply_in_transaction(
     for m in pending(migrations, &entries)? {
         apply_one(tx, m)
             .await
-            .map_err(|source| MigrateError::Failed {
-                name: m.name.clone(),
-                source,
-                blocked_by: String::new(),
-            })?;
+            .map_err(|source| MigrateError::failed(&m.name, source))?;
         applied.push(m.name.clone());
     }
     Ok(applied)
@@ -896,6 +880,7 @@ mod tests {
             rolled_back_at: rolled_back.then(|| "2025-01-02 00:00:00+00".into()),
             logs: (!finished).then(|| "boom".into()),
             applied_steps_count: finished as i32,
+            duration_ms: finished.then_some(1000),
         }
     }
 
