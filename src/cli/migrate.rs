@@ -24,9 +24,16 @@ Examples:
   dataforge migrate history --json                 what the database records, for machines
   dataforge migrate resolve --rolled-back NAME     after cleaning up a failed migration by hand
   dataforge migrate baseline --to NAME             an existing database that already has the schema
+  dataforge migrate lint                           destructive and locking changes, with safer ways
+  dataforge migrate approve NAME --reason \"…\"     let `up` run NAME's destructive change (approval.toml)
+  dataforge migrate up --allow-destructive NAME    …or allow it for this one run
+
+Lint rules, their risks and fixes: docs/lint-rules.md. `up` refuses a migration with
+high-risk findings (data loss, broken running code) unless it is approved.
 
 Exit codes: 0 ok; 1 something needs attention (pending, failed, modified or missing
-migrations for `status`; failed, modified or missing for `verify`); 2 an error.";
+migrations for `status`; failed, modified or missing for `verify`; unapproved high-risk
+findings for `lint`); 2 an error.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -74,6 +81,8 @@ impl RunArgs {
             retries: self.retries,
             monitor_url: Some(url.to_string()),
             notify: say,
+            allow_destructive: Vec::new(),
+            backup: None,
         }
     }
 }
@@ -90,10 +99,35 @@ pub enum Action {
         /// Print what was applied as JSON
         #[arg(long)]
         json: bool,
+        /// Run this migration despite high-risk lint findings, this once (repeatable);
+        /// `migrate approve` records a lasting approval instead
+        #[arg(long, value_name = "NAME")]
+        allow_destructive: Vec<String>,
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
         run: RunArgs,
+    },
+    /// Check migrations for destructive and locking changes, with what to do instead
+    Lint {
+        /// Files or migration folders to check (default: every migration in --dir)
+        #[arg(value_name = "PATH")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        dir: DirArg,
+        /// Print the findings as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
+    Approve {
+        #[command(flatten)]
+        dir: DirArg,
+        /// The migration (its folder name)
+        name: String,
+        /// Why the change is acceptable; recorded in approval.toml and the migration log
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
     },
     /// Roll back applied migrations with their down.sql, newest first (default: one)
     Down {
@@ -231,6 +265,116 @@ async fn open(
     Ok((migrations, url, client))
 }
 
+/// Runs `work` until it ends or Ctrl-C. On Ctrl-C the running statement is cancelled on the
+/// server and the connection is closed, which rolls back the open transaction and releases
+/// the advisory lock at once, instead of leaving a statement running without its client.
+async fn interruptible<T>(
+    cancel: tokio_postgres::CancelToken,
+    work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
+) -> anyhow::Result<T> {
+    tokio::select! {
+        r = work => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+            anyhow::bail!(
+                "interrupted: the running migration was cancelled and rolled back, and the \
+                 migration lock released (a migration that runs outside a transaction keeps \
+                 the statements it finished: see `dataforge migrate status`)"
+            )
+        }
+    }
+}
+
+/// `migrate lint`: every migration in the folder, or the given files and folders.
+fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCode> {
+    let files: Vec<PathBuf> = if paths.is_empty() {
+        migrate::load_dir(&dir.path())?
+            .iter()
+            .map(Migration::file)
+            .collect()
+    } else {
+        paths
+            .into_iter()
+            .map(|p| {
+                if p.is_dir() {
+                    p.join("migration.sql")
+                } else {
+                    p
+                }
+            })
+            .collect()
+    };
+    let mut report = Vec::new();
+    let mut text = String::new();
+    let mut worst = None;
+    for file in &files {
+        let sql = std::fs::read_to_string(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+        let findings =
+            migrate::lint::lint_sql(&sql).map_err(|e| migrate::MigrateError::Syntax {
+                file: file.clone(),
+                line: e.line,
+                col: e.column,
+                message: e.message,
+            })?;
+        let approved = file
+            .parent()
+            .map(|folder| -> anyhow::Result<bool> {
+                let a = migrate::approval::read(folder)?;
+                Ok(a.is_some_and(|a| {
+                    Migration::new("", sql.as_str(), None).matches_checksum(&a.checksum)
+                }))
+            })
+            .transpose()?
+            .unwrap_or(false);
+        for f in &findings {
+            text.push_str(&format!(
+                "{}:{}:{}: {} risk: {} [{}]{}\n  fix: {}\n",
+                file.display(),
+                f.line,
+                f.column,
+                f.risk,
+                f.message,
+                f.rule,
+                if approved && f.risk == migrate::lint::Risk::High {
+                    " (approved)"
+                } else {
+                    ""
+                },
+                f.advice
+            ));
+            if !(approved && f.risk == migrate::lint::Risk::High) {
+                worst = worst.max(Some(f.risk));
+            }
+        }
+        report.push(serde_json::json!({
+            "file": file,
+            "approved": approved,
+            "risk": migrate::lint::overall_risk(&findings),
+            "findings": findings,
+        }));
+    }
+    if json {
+        emit_json(serde_json::json!({ "files": report }))?;
+    } else {
+        emit(&text)?;
+        say(&format!(
+            "{} file(s) checked, {}",
+            files.len(),
+            match worst {
+                None => "no findings that need attention".to_string(),
+                Some(r) => format!("highest unapproved risk: {r}"),
+            }
+        ));
+    }
+    // High-risk findings that are not approved need attention; medium and low inform.
+    Ok(if worst == Some(migrate::lint::Risk::High) {
+        ExitCode::from(EXIT_FOUND)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn emit_json(value: serde_json::Value) -> anyhow::Result<()> {
     emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))
 }
@@ -243,16 +387,41 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             say("write the change in migration.sql and its undo in down.sql");
             Ok(ExitCode::SUCCESS)
         }
+        Action::Lint { paths, dir, json } => lint(paths, &dir, json),
+        Action::Approve { dir, name, reason } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            let m = migrate::find(&migrations, &name)?;
+            let (path, approval) = migrate::approval::approve(m, &reason)?;
+            emit(&format!("{}\n", path.display()))?;
+            say(&format!(
+                "approved {} ({}) for checksum {}: commit {} with the migration; editing \
+                 migration.sql voids it",
+                name,
+                approval.rules.join(", "),
+                &approval.checksum[..12],
+                migrate::approval::FILE
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
         Action::Up {
             dir,
             to,
             json,
+            allow_destructive,
             target,
             run,
         } => {
+            for name in &allow_destructive {
+                migrate::find(&migrate::load_dir(&dir.path())?, name)?;
+            }
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
-            let applied =
-                migrate::up(&mut client, &migrations, to.as_deref(), &run.options(&url)).await?;
+            let mut opts = run.options(&url);
+            opts.allow_destructive = allow_destructive;
+            let applied = interruptible(
+                client.cancel_token(),
+                migrate::up(&mut client, &migrations, to.as_deref(), &opts),
+            )
+            .await?;
             if applied.is_empty() && !json {
                 say(&format!(
                     "{} is up to date ({} migrations)",
@@ -276,7 +445,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 Some(name) => DownTo::After(name),
                 None => DownTo::Steps(steps.unwrap_or(1)),
             };
-            let done = migrate::down(&mut client, &migrations, how, &run.options(&url)).await?;
+            let opts = run.options(&url);
+            let done = interruptible(
+                client.cancel_token(),
+                migrate::down(&mut client, &migrations, how, &opts),
+            )
+            .await?;
             if done.is_empty() && !json {
                 say("nothing to roll back");
             }

@@ -130,6 +130,23 @@ pub async fn mark_finished(client: &impl GenericClient, id: &str) -> Result<(), 
     Ok(())
 }
 
+/// Records the error of a started attempt (a migration run outside a transaction, whose
+/// started row is already committed): `finished_at` stays NULL, as Prisma leaves it.
+pub async fn record_failure(
+    client: &impl GenericClient,
+    id: &str,
+    logs: &str,
+) -> Result<(), PgError> {
+    client
+        .execute(
+            r#"UPDATE "_prisma_migrations" SET logs = $2 WHERE id = $1"#,
+            &[&id, &logs],
+        )
+        .await
+        .pg(|| "recording a failed migration".into())?;
+    Ok(())
+}
+
 /// Records a failed attempt as Prisma does: no `finished_at`, the error in `logs`.
 pub async fn insert_failed(
     client: &impl GenericClient,
@@ -160,8 +177,25 @@ pub const CREATE_LOG_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_dataforge_mig
     "finished_at"       TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     "duration_ms"       BIGINT NOT NULL,
     "run_by"            TEXT NOT NULL,
-    "dataforge_version" TEXT NOT NULL
-)"#;
+    "dataforge_version" TEXT NOT NULL,
+    "lint_findings"     JSONB,
+    "approval"          TEXT,
+    "backup"            TEXT
+);
+ALTER TABLE "_dataforge_migration_log"
+    ADD COLUMN IF NOT EXISTS "lint_findings" JSONB,
+    ADD COLUMN IF NOT EXISTS "approval" TEXT,
+    ADD COLUMN IF NOT EXISTS "backup" TEXT"#;
+
+/// What else a log row records about an `up`: the lint findings, the approval it ran
+/// under, and the backup taken before it (by `deploy`).
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// JSON array of findings.
+    pub findings: Option<String>,
+    pub approval: Option<String>,
+    pub backup: Option<String>,
+}
 
 /// What a log row records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +225,7 @@ pub async fn ensure_log_table(client: &impl GenericClient) -> Result<(), PgError
 }
 
 /// The OS account running dataforge, for the log.
-fn os_user() -> String {
+pub fn os_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into())
@@ -204,16 +238,19 @@ pub async fn log(
     action: Action,
     checksum: &str,
     started: std::time::Instant,
+    facts: &Facts,
 ) -> Result<(), PgError> {
     let ms = started.elapsed().as_millis() as i64;
     let by = os_user();
     client
         .execute(
             r#"INSERT INTO "_dataforge_migration_log"
-                 (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version)
+                 (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version,
+                  lint_findings, approval, backup)
                VALUES ($1, $2, $3, clock_timestamp() - make_interval(secs => $4::bigint / 1000.0),
-                       $4, current_user || ' (os user ' || $5 || ')', $6)"#,
-            &[&name, &action.as_str(), &checksum, &ms, &by, &env!("CARGO_PKG_VERSION")],
+                       $4, current_user || ' (os user ' || $5 || ')', $6, $7::text::jsonb, $8, $9)"#,
+            &[&name, &action.as_str(), &checksum, &ms, &by, &env!("CARGO_PKG_VERSION"),
+              &facts.findings, &facts.approval, &facts.backup],
         )
         .await
         .pg(|| format!("logging {} of {name}", action.as_str()))?;

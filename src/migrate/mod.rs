@@ -4,7 +4,9 @@
 //! The algorithm is written once over small primitives ([`source`], [`history`],
 //! [`plan_status`]) so that linting, approval and rollback can be added around it.
 
+pub mod approval;
 pub mod history;
+pub mod lint;
 pub mod source;
 
 use std::path::PathBuf;
@@ -62,6 +64,20 @@ pub enum MigrateError {
         /// Who blocked it, when a lock timeout ended it.
         blocked_by: String,
     },
+    #[error(
+        "migration {name} failed at {at}: {source}{blocked_by}. It runs outside a transaction, \
+         so the statements before that one stayed applied; a failed row is recorded in \
+         _prisma_migrations. Make the migration safe to re-run (IF NOT EXISTS), fix the failing \
+         statement, then run `dataforge migrate resolve --rolled-back {name}` and `dataforge \
+         migrate up` (an INVALID index left by a failed concurrent build is dropped before the retry)"
+    )]
+    FailedOutside {
+        name: String,
+        at: String,
+        #[source]
+        source: Box<PgError>,
+        blocked_by: String,
+    },
     #[error("gave up waiting for the migration lock after {waited:?}: {holder} still holds it (raise --lock-wait, or stop the other run)")]
     LockWait { waited: Duration, holder: String },
     #[error("`{name}` is not a migration name: use letters, digits and underscores, e.g. add_users_email_index")]
@@ -80,6 +96,24 @@ pub enum MigrateError {
         #[source]
         source: PgError,
     },
+    #[error("{}:{line}:{col}: {message} (PostgreSQL's grammar rejects this migration; nothing was run)", .file.display())]
+    Syntax {
+        file: PathBuf,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+    #[error("{}:{line}:{col}: {why} (fix the file, or delete it and run `dataforge migrate approve` again)", .path.display())]
+    BadApproval {
+        path: PathBuf,
+        line: usize,
+        col: usize,
+        why: String,
+    },
+    #[error("refusing to run unapproved destructive migrations; nothing was run:{}", approval::refusal_text(.0))]
+    Unapproved(Vec<approval::Refusal>),
+    #[error("nothing to approve in {name}: it has no high-risk findings (`dataforge migrate lint` shows all findings)")]
+    NothingToApprove { name: String },
     #[error(transparent)]
     Pg(#[from] PgError),
 }
@@ -236,6 +270,10 @@ pub struct RunOptions {
     pub monitor_url: Option<String>,
     /// Where progress messages go (the CLI prints them on stderr).
     pub notify: fn(&str),
+    /// Migrations allowed to run with high-risk findings this once (`--allow-destructive`).
+    pub allow_destructive: Vec<String>,
+    /// The backup taken before this run (by `deploy`), recorded in the log.
+    pub backup: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -247,6 +285,8 @@ impl Default for RunOptions {
             retries: 3,
             monitor_url: None,
             notify: |_| {},
+            allow_destructive: Vec::new(),
+            backup: None,
         }
     }
 }
@@ -449,10 +489,27 @@ async fn up_locked(
         .await
         .pg(|| "asking for this session's pid".into())?
         .get(0);
+    let todo: Vec<&Migration> = todo
+        .into_iter()
+        .take_while(|m| to.is_none_or(|t| m.name.as_str() <= t))
+        .collect();
+    approval::gate(&todo, &opts.allow_destructive)?;
+    let server_version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .pg(|| "asking for the server version".into())?
+        .get(0);
     let mut applied = Vec::new();
     for m in todo {
-        if to.is_some_and(|t| m.name.as_str() > t) {
-            break;
+        let facts = facts_for(m, opts);
+        if let Some(why) = outside_transaction(m, server_version) {
+            (opts.notify)(&format!(
+                "{}: runs statement by statement outside a transaction ({why})",
+                m.name
+            ));
+            run_outside_transaction(client, m, opts, pid, &facts).await?;
+            applied.push(m.name.clone());
+            continue;
         }
         let mut attempt = 0;
         loop {
@@ -472,7 +529,7 @@ async fn up_locked(
                 ))
                 .await
                 .pg(|| "setting lock_timeout and statement_timeout".into())?;
-                apply_one(&tx, m).await
+                apply_one(&tx, m, &facts).await
             }
             .await;
             let blockers = monitor.map(Monitor::stop).unwrap_or_default();
@@ -594,7 +651,15 @@ async fn down_locked(
                 .await
                 .pg(|| format!("running {}/down.sql", m.name))?;
             history::mark_rolled_back(&tx, &m.name).await?;
-            history::log(&tx, &m.name, history::Action::Down, &m.checksum, started).await
+            history::log(
+                &tx,
+                &m.name,
+                history::Action::Down,
+                &m.checksum,
+                started,
+                &history::Facts::default(),
+            )
+            .await
         }
         .await;
         match step {
@@ -693,7 +758,15 @@ async fn resolve_locked(
             }
             Resolution::RolledBack => history::Action::ResolveRolledBack,
         };
-        history::log(&tx, &m.name, action, &m.checksum, started).await?;
+        history::log(
+            &tx,
+            &m.name,
+            action,
+            &m.checksum,
+            started,
+            &history::Facts::default(),
+        )
+        .await?;
         tx.commit()
             .await
             .pg(|| format!("committing the resolution of {}", m.name))?;
@@ -830,14 +903,227 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
         .collect()
 }
 
-async fn apply_one(tx: &Transaction<'_>, m: &Migration) -> Result<(), PgError> {
+async fn apply_one(
+    tx: &Transaction<'_>,
+    m: &Migration,
+    facts: &history::Facts,
+) -> Result<(), PgError> {
     let started = std::time::Instant::now();
     let id = history::insert_started(tx, &m.name, &m.checksum).await?;
     tx.batch_execute(&m.sql)
         .await
-        .pg(|| format!("running {}/migration.sql", m.name))?;
+        .pg(|| format!("running {}", m.file().display()))?;
     history::mark_finished(tx, &id).await?;
-    history::log(tx, &m.name, history::Action::Up, &m.checksum, started).await
+    history::log(
+        tx,
+        &m.name,
+        history::Action::Up,
+        &m.checksum,
+        started,
+        facts,
+    )
+    .await
+}
+
+/// What the log records about an `up` of `m`: its findings, approval and backup.
+fn facts_for(m: &Migration, opts: &RunOptions) -> history::Facts {
+    let findings = lint::lint_sql(&m.sql).unwrap_or_default();
+    let approval = if let Some(a) = m.approval.as_ref().filter(|_| m.approval_valid()) {
+        Some(format!(
+            "approved by {} at {}: {}",
+            a.approved_by, a.approved_at, a.reason
+        ))
+    } else if opts.allow_destructive.contains(&m.name) {
+        Some(format!(
+            "allowed for one run with --allow-destructive by {}",
+            history::os_user()
+        ))
+    } else {
+        None
+    };
+    history::Facts {
+        findings: (!findings.is_empty())
+            .then(|| serde_json::to_string(&findings).unwrap_or_default()),
+        approval,
+        backup: opts.backup.clone(),
+    }
+}
+
+/// Why `m` cannot run inside a transaction, if it cannot: PostgreSQL refuses some
+/// statements in a transaction block.
+pub fn outside_transaction(m: &Migration, server_version: i32) -> Option<String> {
+    let statements = lint::split(&m.sql).ok()?;
+    statements.iter().find_map(|s| {
+        s.node
+            .as_ref()
+            .and_then(|n| needs_autocommit(n, server_version))
+    })
+}
+
+fn needs_autocommit(node: &pg_query::NodeEnum, server_version: i32) -> Option<String> {
+    use pg_query::NodeEnum as N;
+    let has_concurrently = |params: &[pg_query::Node]| {
+        params.iter().any(|p| {
+            matches!(p.node.as_ref(), Some(N::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
+        })
+    };
+    let what = match node {
+        N::IndexStmt(i) if i.concurrent => "CREATE INDEX CONCURRENTLY",
+        N::DropStmt(d) if d.concurrent => "DROP INDEX CONCURRENTLY",
+        N::ReindexStmt(r) if has_concurrently(&r.params) => "REINDEX CONCURRENTLY",
+        N::VacuumStmt(v) if v.is_vacuumcmd => "VACUUM",
+        N::CreatedbStmt(_) => "CREATE DATABASE",
+        N::DropdbStmt(_) => "DROP DATABASE",
+        N::AlterSystemStmt(_) => "ALTER SYSTEM",
+        N::CreateTableSpaceStmt(_) => "CREATE TABLESPACE",
+        N::DropTableSpaceStmt(_) => "DROP TABLESPACE",
+        N::AlterEnumStmt(e)
+            if server_version < 120000 && !e.new_val.is_empty() && e.old_val.is_empty() =>
+        {
+            "ALTER TYPE … ADD VALUE before PostgreSQL 12"
+        }
+        _ => return None,
+    };
+    Some(what.to_string())
+}
+
+/// Runs a migration that cannot run in a transaction: statement by statement, each
+/// committed on its own, with the started history row committed first (so a crash midway
+/// leaves a failed row, as Prisma would). Before a `CREATE INDEX CONCURRENTLY`, an INVALID
+/// index of the same name, left by an earlier failed build, is dropped. A statement that
+/// times out on a lock is retried from that statement.
+async fn run_outside_transaction(
+    client: &mut Client,
+    m: &Migration,
+    opts: &RunOptions,
+    pid: i32,
+    facts: &history::Facts,
+) -> Result<(), MigrateError> {
+    let started = Instant::now();
+    let statements = lint::split(&m.sql).map_err(|e| MigrateError::Syntax {
+        file: m.file(),
+        line: e.line,
+        col: e.column,
+        message: e.message,
+    })?;
+    let id = history::insert_started(&*client, &m.name, &m.checksum).await?;
+    let fail = |source: PgError, at: String, blocked_by: String| MigrateError::FailedOutside {
+        name: m.name.clone(),
+        at,
+        source: Box::new(source),
+        blocked_by,
+    };
+    client
+        .batch_execute(&format!(
+            "SET lock_timeout = {}; SET statement_timeout = {}",
+            opts.lock_timeout.as_millis(),
+            opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0)
+        ))
+        .await
+        .pg(|| "setting lock_timeout and statement_timeout".into())?;
+    let result: Result<(), MigrateError> = async {
+        for (i, st) in statements.iter().enumerate() {
+            let (line, col) = lint::line_col(&m.sql, st.offset);
+            let at = format!(
+                "statement {} of {} ({}:{line}:{col})",
+                i + 1,
+                statements.len(),
+                m.file().display()
+            );
+            let mut attempt = 0;
+            loop {
+                if let Some(pg_query::NodeEnum::IndexStmt(ix)) = st.node.as_ref() {
+                    if ix.concurrent {
+                        drop_invalid_index(&*client, &ix.idxname, opts)
+                            .await
+                            .map_err(|e| fail(e, at.clone(), String::new()))?;
+                    }
+                }
+                let monitor = match &opts.monitor_url {
+                    Some(url) => Monitor::start(url, pid).await,
+                    None => None,
+                };
+                let result = client
+                    .batch_execute(&st.text)
+                    .await
+                    .pg(|| format!("running {at}"));
+                let blockers = monitor.map(Monitor::stop).unwrap_or_default();
+                let Err(source) = result else { break };
+                let blocked_by = if blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; blocked by {}", blockers.join(", "))
+                };
+                if source.sqlstate() == Some("55P03") && attempt < opts.retries {
+                    attempt += 1;
+                    let wait = Duration::from_secs(1 << (attempt - 1).min(5));
+                    (opts.notify)(&format!(
+                        "{}: {at}: lock timeout{blocked_by}; retry {attempt} of {} in {wait:?}",
+                        m.name, opts.retries
+                    ));
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                return Err(fail(source, at, blocked_by));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let reset = client
+        .batch_execute("RESET lock_timeout; RESET statement_timeout")
+        .await
+        .pg(|| "resetting lock_timeout and statement_timeout".into());
+    if let Err(e) = result {
+        history::record_failure(&*client, &id, &e.to_string()).await?;
+        return Err(e);
+    }
+    reset?;
+    let tx = client
+        .transaction()
+        .await
+        .pg(|| format!("recording {}", m.name))?;
+    history::mark_finished(&tx, &id).await?;
+    history::log(
+        &tx,
+        &m.name,
+        history::Action::Up,
+        &m.checksum,
+        started,
+        facts,
+    )
+    .await?;
+    tx.commit().await.pg(|| format!("recording {}", m.name))?;
+    Ok(())
+}
+
+/// Drops the index `name` if it exists and is INVALID (what a failed or cancelled
+/// `CREATE INDEX CONCURRENTLY` leaves behind), so the build can be retried.
+async fn drop_invalid_index(client: &Client, name: &str, opts: &RunOptions) -> Result<(), PgError> {
+    if name.is_empty() {
+        return Ok(());
+    }
+    let rows = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relname = $1 AND NOT i.indisvalid AND pg_table_is_visible(c.oid)",
+            &[&name],
+        )
+        .await
+        .pg(|| format!("looking for an invalid index {name}"))?;
+    for row in rows {
+        let qualified: String = row.get(0);
+        (opts.notify)(&format!(
+            "dropping INVALID index {qualified} left by an earlier failed concurrent build"
+        ));
+        client
+            .batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {qualified}"))
+            .await
+            .pg(|| format!("dropping the invalid index {qualified}"))?;
+    }
+    Ok(())
 }
 
 /// Applies pending migrations inside a transaction the caller owns, so that schema and
@@ -857,7 +1143,7 @@ pub async fn apply_in_transaction(
     let entries = status(tx, migrations).await?;
     let mut applied = Vec::new();
     for m in pending(migrations, &entries)? {
-        apply_one(tx, m)
+        apply_one(tx, m, &history::Facts::default())
             .await
             .map_err(|source| MigrateError::failed(&m.name, source))?;
         applied.push(m.name.clone());

@@ -18,6 +18,10 @@ pub struct Migration {
     /// Lowercase hex SHA-256 of `migration.sql`, as Prisma records it.
     pub checksum: String,
     pub down: Option<String>,
+    /// The folder it was read from (`None` when built in memory).
+    pub dir: Option<PathBuf>,
+    /// `approval.toml` beside it, if any (see [`super::approval`]).
+    pub approval: Option<super::approval::Approval>,
 }
 
 impl Migration {
@@ -28,7 +32,21 @@ impl Migration {
             checksum: checksum(&sql),
             sql,
             down,
+            dir: None,
+            approval: None,
         }
+    }
+
+    /// The migration's folder (its name alone when built in memory).
+    pub fn folder(&self) -> PathBuf {
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&self.name))
+    }
+
+    /// Its `migration.sql`, for messages.
+    pub fn file(&self) -> PathBuf {
+        self.folder().join("migration.sql")
     }
 }
 
@@ -97,7 +115,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
         } else {
             None
         };
-        out.push(Migration::new(name, sql, down));
+        let mut m = Migration::new(name, sql, down);
+        m.approval = super::approval::read(&path)?;
+        m.dir = Some(path);
+        out.push(m);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)

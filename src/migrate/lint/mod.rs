@@ -1,0 +1,279 @@
+//! The gate on destructive and locking changes: migrations are parsed with PostgreSQL's
+//! own grammar (libpg_query, through the `pg_query` crate) and checked statement by
+//! statement against [`rules::ALL`], one rule per file, each with a stable kebab-case name
+//! documented in `docs/lint-rules.md`.
+//!
+//! Why libpg_query rather than a hand-written SQL grammar: it is the server's parser, so
+//! every statement PostgreSQL accepts parses here too (`DO` blocks, `REINDEX`,
+//! `ALTER TABLE … ATTACH PARTITION`, pg_dump output), and what it rejects is what the server
+//! would reject.
+
+pub mod rules;
+mod statements;
+
+use std::collections::HashSet;
+use std::fmt;
+
+use pg_query::protobuf::RangeVar;
+use pg_query::NodeEnum;
+use serde::Serialize;
+
+pub use statements::{line_col, split, Statement, SyntaxError};
+
+/// How much a finding can hurt production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Worth knowing; nothing blocks.
+    Low,
+    /// Locks or scans a table that may be large: plan the deploy window.
+    Medium,
+    /// Loses data or breaks the running application: `up` and `deploy` refuse it unless
+    /// the migration is approved.
+    High,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+        }
+    }
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a rule sees: one statement and what the file did before it.
+pub struct Ctx<'a> {
+    pub node: &'a NodeEnum,
+    /// Tables created earlier in the same file (lowercase, schema-less): changes to them
+    /// lock nobody out.
+    pub created: &'a HashSet<String>,
+    /// Whether the file set `lock_timeout` before this statement.
+    pub lock_timeout_set: bool,
+}
+
+impl Ctx<'_> {
+    /// Whether `rv` names a table this file created, so nothing else can be using it.
+    pub fn is_new(&self, rv: Option<&RangeVar>) -> bool {
+        rv.is_some_and(|rv| self.created.contains(&rv.relname.to_lowercase()))
+    }
+}
+
+/// One lint rule: a stable name, a risk, what to do instead, examples, and the check.
+pub struct Rule {
+    /// Stable kebab-case name, used in approvals, `--json` and the docs.
+    pub name: &'static str,
+    pub risk: Risk,
+    /// What to do instead.
+    pub advice: &'static str,
+    /// A migration this rule flags, and the safe way to write it (both are tests).
+    pub bad: &'static str,
+    pub good: &'static str,
+    /// Returns one message per problem in the statement.
+    pub check: fn(&Ctx<'_>) -> Vec<String>,
+}
+
+/// One problem found in a migration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub rule: &'static str,
+    pub risk: Risk,
+    /// 1-based line and column of the statement in the file.
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    pub advice: &'static str,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {} [{}, {} risk]\n  fix: {}",
+            self.line, self.column, self.message, self.rule, self.risk, self.advice
+        )
+    }
+}
+
+/// Lints one migration's SQL. A syntax error is returned with its line and column.
+pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
+    let statements = split(sql)?;
+    Ok(lint_statements(sql, &statements))
+}
+
+/// Lints statements already split by [`split`] (so `plan` parses a file once).
+pub fn lint_statements(sql: &str, statements: &[Statement]) -> Vec<Finding> {
+    let mut created = HashSet::new();
+    let mut lock_timeout_set = false;
+    let mut out = Vec::new();
+    for st in statements {
+        let Some(node) = st.node.as_ref() else {
+            continue;
+        };
+        let ctx = Ctx {
+            node,
+            created: &created,
+            lock_timeout_set,
+        };
+        let (line, column) = line_col(sql, st.offset);
+        for rule in rules::ALL {
+            for message in (rule.check)(&ctx) {
+                if rule.name == "missing-lock-timeout" {
+                    // Once per file is enough to make the point.
+                    lock_timeout_set = true;
+                }
+                out.push(Finding {
+                    rule: rule.name,
+                    risk: rule.risk,
+                    line,
+                    column,
+                    message,
+                    advice: rule.advice,
+                });
+            }
+        }
+        match node {
+            NodeEnum::CreateStmt(c) => {
+                if let Some(rv) = &c.relation {
+                    created.insert(rv.relname.to_lowercase());
+                }
+            }
+            NodeEnum::CreateTableAsStmt(c) => {
+                if let Some(rv) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                    created.insert(rv.relname.to_lowercase());
+                }
+            }
+            NodeEnum::VariableSetStmt(s) if s.name.eq_ignore_ascii_case("lock_timeout") => {
+                lock_timeout_set = true;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The highest risk among findings (`None` when there are none).
+pub fn overall_risk(findings: &[Finding]) -> Option<Risk> {
+    findings.iter().map(|f| f.risk).max()
+}
+
+/// Findings that block `up` and `deploy` unless approved.
+pub fn blocking(findings: &[Finding]) -> impl Iterator<Item = &Finding> {
+    findings.iter().filter(|f| f.risk == Risk::High)
+}
+
+/// `schema.table` or `table`, as written.
+pub fn table_name(rv: &RangeVar) -> String {
+    if rv.schemaname.is_empty() {
+        rv.relname.clone()
+    } else {
+        format!("{}.{}", rv.schemaname, rv.relname)
+    }
+}
+
+/// The dotted name in a list of `String` nodes (`DROP TABLE a.b`, function names, …).
+pub fn dotted(names: &[pg_query::Node]) -> String {
+    names
+        .iter()
+        .filter_map(|n| match n.node.as_ref() {
+            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+/// The name of one object in a `DROP` list: a `List` of names or a single `String`.
+pub fn object_name(node: &pg_query::Node) -> String {
+    match node.node.as_ref() {
+        Some(NodeEnum::List(l)) => dotted(&l.items),
+        Some(NodeEnum::String(s)) => s.sval.clone(),
+        Some(NodeEnum::TypeName(t)) => dotted(&t.names),
+        _ => "?".into(),
+    }
+}
+
+/// The last part of a dotted name, lowercased: how `Ctx::created` keys tables.
+pub fn base_name(dotted: &str) -> String {
+    dotted.rsplit('.').next().unwrap_or(dotted).to_lowercase()
+}
+
+/// The ALTER TABLE statement and its subcommands, when `node` is one on a table.
+pub fn alter_table_cmds(
+    node: &NodeEnum,
+) -> Option<(&RangeVar, Vec<&pg_query::protobuf::AlterTableCmd>)> {
+    let NodeEnum::AlterTableStmt(a) = node else {
+        return None;
+    };
+    if a.objtype() != pg_query::protobuf::ObjectType::ObjectTable {
+        return None;
+    }
+    let rv = a.relation.as_ref()?;
+    let cmds = a
+        .cmds
+        .iter()
+        .filter_map(|c| match c.node.as_ref() {
+            Some(NodeEnum::AlterTableCmd(cmd)) => Some(cmd.as_ref()),
+            _ => None,
+        })
+        .collect();
+    Some((rv, cmds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_flags_its_bad_example_and_passes_its_good_one() {
+        for rule in rules::ALL {
+            let bad = lint_sql(rule.bad).unwrap_or_else(|e| panic!("{}: bad: {e}", rule.name));
+            assert!(
+                bad.iter().any(|f| f.rule == rule.name),
+                "{} does not flag its bad example: {bad:?}",
+                rule.name
+            );
+            let good = lint_sql(rule.good).unwrap_or_else(|e| panic!("{}: good: {e}", rule.name));
+            assert!(
+                good.iter().all(|f| f.rule != rule.name),
+                "{} flags its good example: {good:?}",
+                rule.name
+            );
+        }
+    }
+
+    #[test]
+    fn rule_names_are_unique_kebab_case() {
+        let mut seen = HashSet::new();
+        for rule in rules::ALL {
+            assert!(seen.insert(rule.name), "{} twice", rule.name);
+            assert!(
+                rule.name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{}",
+                rule.name
+            );
+        }
+    }
+
+    #[test]
+    fn tables_created_in_the_same_file_are_not_flagged() {
+        let sql = "CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\n\
+                   ALTER TABLE t ADD COLUMN c int NOT NULL;";
+        assert_eq!(lint_sql(sql).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn findings_carry_the_statement_position() {
+        let f = lint_sql("SELECT 1;\n\n  DROP TABLE users;").unwrap();
+        assert_eq!((f[0].rule, f[0].line, f[0].column), ("drop-table", 3, 3));
+    }
+}

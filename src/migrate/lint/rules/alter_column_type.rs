@@ -1,0 +1,50 @@
+//! `alter-column-type`: changing a column's type rewrites the table under an ACCESS
+//! EXCLUSIVE lock (most type changes), and a narrowing cast can fail or lose data.
+
+use pg_query::protobuf::AlterTableType;
+use pg_query::NodeEnum;
+
+use crate::migrate::lint::{alter_table_cmds, dotted, table_name, Ctx, Risk, Rule};
+
+pub const RULE: Rule = Rule {
+    name: "alter-column-type",
+    risk: Risk::High,
+    advice: "expand-contract: add a new column of the new type, write both from the \
+             application, backfill in batches (`dataforge backfill`), switch reads, then drop \
+             the old column",
+    bad: "ALTER TABLE users ALTER COLUMN email TYPE varchar(100);",
+    good: "ALTER TABLE users ADD COLUMN email_v2 varchar(100);",
+    check,
+};
+
+fn check(ctx: &Ctx<'_>) -> Vec<String> {
+    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+        return Vec::new();
+    };
+    if ctx.is_new(Some(rv)) {
+        return Vec::new();
+    }
+    cmds.iter()
+        .filter(|c| c.subtype() == AlterTableType::AtAlterColumnType)
+        .map(|c| {
+            let ty = match c.def.as_deref().and_then(|d| d.node.as_ref()) {
+                Some(NodeEnum::ColumnDef(def)) => def
+                    .type_name
+                    .as_ref()
+                    .map(|t| {
+                        dotted(&t.names)
+                            .trim_start_matches("pg_catalog.")
+                            .to_string()
+                    })
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            format!(
+                "changes the type of {}.{} to {ty}: the table is rewritten under an ACCESS \
+                 EXCLUSIVE lock and values that do not cast are lost or fail",
+                table_name(rv),
+                c.name
+            )
+        })
+        .collect()
+}

@@ -1,0 +1,212 @@
+//! Splitting a migration into statements with PostgreSQL's parser, and placing syntax
+//! errors at their line and column.
+
+use pg_query::NodeEnum;
+
+/// One statement of a migration file.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    /// Byte offset of the statement's first token in the file.
+    pub offset: usize,
+    /// The statement's text, without the leading comments and the trailing semicolon.
+    pub text: String,
+    /// The first keyword, upper-cased (`CREATE`, `ALTER`, `INSERT` …).
+    pub keyword: String,
+    /// The parse tree; `None` for plain data statements (`INSERT`, `COPY`, `SELECT`,
+    /// `VALUES`), which no rule looks into: skipping their trees keeps lint fast on
+    /// migrations that carry data.
+    pub node: Option<NodeEnum>,
+}
+
+/// A migration PostgreSQL's grammar rejects, placed in the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}:{column}: {message}")]
+pub struct SyntaxError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Statements whose trees no rule needs.
+const DATA_KEYWORDS: &[&str] = &["INSERT", "COPY", "SELECT", "VALUES"];
+
+/// Splits `sql` into statements, each parsed. The whole file is checked by the parser
+/// first, so a syntax error anywhere is reported, with its place, before anything else.
+pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
+    let pieces = match pg_query::split_with_parser(sql) {
+        Ok(p) => p,
+        Err(e) => return Err(locate_error(sql, &error_text(&e))),
+    };
+    let mut out = Vec::with_capacity(pieces.len());
+    for piece in pieces {
+        let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
+        let lead = skip_comments(piece);
+        let text = piece[lead..].trim_end().trim_end_matches(';').trim_end();
+        if text.is_empty() {
+            continue;
+        }
+        let keyword: String = text
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        let node = if DATA_KEYWORDS.contains(&keyword.as_str()) {
+            None
+        } else {
+            parse_node(text)
+        };
+        out.push(Statement {
+            offset: start + lead,
+            text: text.to_string(),
+            keyword,
+            node,
+        });
+    }
+    Ok(out)
+}
+
+/// The tree of one statement (`None` if it does not parse on its own).
+pub fn parse_node(text: &str) -> Option<NodeEnum> {
+    let parsed = pg_query::parse(text, 0).ok()?;
+    let raw = parsed.protobuf.stmts.into_iter().next()?;
+    raw.stmt.and_then(|n| n.node)
+}
+
+fn error_text(e: &pg_query::Error) -> String {
+    match e {
+        pg_query::Error::Parse(m) | pg_query::Error::Split(m) | pg_query::Error::Scan(m) => {
+            m.clone()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Bytes of whitespace and comments at the start of `s`.
+fn skip_comments(s: &str) -> usize {
+    let b = s.as_bytes();
+    let mut i = 0;
+    loop {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if b[i..].starts_with(b"--") {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if b[i..].starts_with(b"/*") {
+            // Block comments nest in PostgreSQL.
+            let mut depth = 0;
+            while i < b.len() {
+                if b[i..].starts_with(b"/*") {
+                    depth += 1;
+                    i += 2;
+                } else if b[i..].starts_with(b"*/") {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else {
+            return i;
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of byte `offset`.
+pub fn line_col(sql: &str, offset: usize) -> (usize, usize) {
+    let before = &sql[..offset.min(sql.len())];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, before[line_start..].chars().count() + 1)
+}
+
+/// Finds where the parser gave up. The statements are found by the (lenient) scanner; the
+/// first that does not parse is searched for the shortest prefix that fails for a reason
+/// other than ending early: that prefix ends at the offending token, exactly as the
+/// server's parser, reading left to right, reports it.
+fn locate_error(sql: &str, whole_message: &str) -> SyntaxError {
+    let at = |offset: usize, message: String| {
+        let (line, column) = line_col(sql, offset);
+        SyntaxError {
+            line,
+            column,
+            message,
+        }
+    };
+    let pieces = match pg_query::split_with_scanner(sql) {
+        Ok(p) => p,
+        Err(e) => return at(0, error_text(&e)),
+    };
+    for piece in pieces {
+        let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
+        let Err(err) = pg_query::parse(piece, 0) else {
+            continue;
+        };
+        let message = error_text(&err);
+        let tokens = match pg_query::scan(piece) {
+            Ok(s) => s.tokens,
+            Err(_) => return at(start + skip_comments(piece), message),
+        };
+        let fails_inside = |end: usize| match pg_query::parse(&piece[..end], 0) {
+            Ok(_) => false,
+            Err(e) => !error_text(&e).contains("at end of input"),
+        };
+        let (mut lo, mut hi) = (0usize, tokens.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if fails_inside(tokens[mid].end as usize) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let offset = tokens
+            .get(lo)
+            .map_or(piece.trim_end().len(), |t| t.start as usize);
+        return at(start + offset, message);
+    }
+    if whole_message.contains("at end of input") {
+        return at(sql.trim_end().len(), whole_message.to_string());
+    }
+    at(0, whole_message.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_start_at_their_first_token() {
+        let sql = "-- CreateTable\nCREATE TABLE a (id int);\n\n/* x /* nested */ */ DROP TABLE b;\nINSERT INTO a VALUES (1);";
+        let s = split(sql).unwrap();
+        assert_eq!(s.len(), 3);
+        assert_eq!(line_col(sql, s[0].offset), (2, 1));
+        assert_eq!(line_col(sql, s[1].offset), (4, 22));
+        assert_eq!(s[1].text, "DROP TABLE b");
+        assert!(s[2].node.is_none() && s[2].keyword == "INSERT");
+    }
+
+    #[test]
+    fn a_syntax_error_is_placed_at_the_offending_token() {
+        let sql = "CREATE TABLE a (id int);\nALTER TABLE a\n  ADD COLUMN b intt4 NOT NUL;\n";
+        let e = split(sql).unwrap_err();
+        assert_eq!((e.line, e.column), (3, 26), "{e}");
+        assert!(e.message.contains("syntax error at or near \"NUL\""), "{e}");
+    }
+
+    #[test]
+    fn an_unfinished_statement_is_placed_at_its_end() {
+        let e = split("SELECT 1;\nCREATE TABLE a (id int").unwrap_err();
+        assert_eq!(e.line, 2, "{e}");
+        assert!(e.message.contains("end of input"), "{e}");
+    }
+
+    #[test]
+    fn columns_count_characters_not_bytes() {
+        assert_eq!(line_col("ăî\nșț x", 10), (2, 4));
+    }
+}
