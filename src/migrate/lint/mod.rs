@@ -190,6 +190,34 @@ pub fn dotted(names: &[pg_query::Node]) -> String {
         .join(".")
 }
 
+/// A type as written: `varchar(100)`, `numeric(10,2)`, `public.mood[]`.
+pub fn type_text(t: &pg_query::protobuf::TypeName) -> String {
+    use pg_query::protobuf::a_const::Val;
+    let mut s = dotted(&t.names)
+        .trim_start_matches("pg_catalog.")
+        .to_string();
+    let mods: Vec<String> = t
+        .typmods
+        .iter()
+        .filter_map(|m| match m.node.as_ref() {
+            Some(NodeEnum::AConst(c)) => match c.val.as_ref() {
+                Some(Val::Ival(i)) => Some(i.ival.to_string()),
+                Some(Val::Fval(f)) => Some(f.fval.clone()),
+                Some(Val::Sval(v)) => Some(v.sval.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !mods.is_empty() {
+        s.push_str(&format!("({})", mods.join(",")));
+    }
+    for _ in &t.array_bounds {
+        s.push_str("[]");
+    }
+    s
+}
+
 /// The name of one object in a `DROP` list: a `List` of names or a single `String`.
 pub fn object_name(node: &pg_query::Node) -> String {
     match node.node.as_ref() {

@@ -4,7 +4,7 @@
 use pg_query::protobuf::AlterTableType;
 use pg_query::NodeEnum;
 
-use crate::migrate::lint::{alter_table_cmds, dotted, table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{alter_table_cmds, table_name, type_text, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "alter-column-type",
@@ -28,15 +28,9 @@ fn check(ctx: &Ctx<'_>) -> Vec<String> {
         .filter(|c| c.subtype() == AlterTableType::AtAlterColumnType)
         .map(|c| {
             let ty = match c.def.as_deref().and_then(|d| d.node.as_ref()) {
-                Some(NodeEnum::ColumnDef(def)) => def
-                    .type_name
-                    .as_ref()
-                    .map(|t| {
-                        dotted(&t.names)
-                            .trim_start_matches("pg_catalog.")
-                            .to_string()
-                    })
-                    .unwrap_or_default(),
+                Some(NodeEnum::ColumnDef(def)) => {
+                    def.type_name.as_ref().map(type_text).unwrap_or_default()
+                }
                 _ => String::new(),
             };
             format!(

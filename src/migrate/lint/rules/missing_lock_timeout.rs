@@ -5,7 +5,7 @@
 use pg_query::protobuf::ObjectType;
 use pg_query::NodeEnum;
 
-use crate::migrate::lint::{table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{object_name, table_name, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "missing-lock-timeout",

@@ -1,0 +1,354 @@
+//! The safety net around `migrate up`, against a real server through the binary: the lint
+//! gate and approvals, migrations that cannot run in a transaction, and Ctrl-C.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::empty_database;
+
+fn write_migration(dir: &Path, name: &str, sql: &str) {
+    fs::create_dir_all(dir.join(name)).unwrap();
+    fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+}
+
+async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[tokio::test]
+async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int, legacy text);",
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    write_migration(
+        &dir,
+        "20240102000000_drop_legacy",
+        "SET lock_timeout = '5s';\nALTER TABLE t DROP COLUMN legacy;\n",
+    );
+    let up = || {
+        let mut c = dataforge(tmp.path());
+        c.args(["migrate", "up"]).env("DATABASE_URL", db.url());
+        c
+    };
+
+    // refused before anything runs, naming file:line:col, the rule and both ways out
+    let err = stderr(&run(&mut up(), 2));
+    assert!(
+        err.contains("refusing to run unapproved destructive migrations; nothing was run"),
+        "{err}"
+    );
+    assert!(
+        err.contains("migrations/20240102000000_drop_legacy/migration.sql:2:1: drops column t.legacy and its data [drop-column]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dataforge migrate approve 20240102000000_drop_legacy --reason"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--allow-destructive 20240102000000_drop_legacy"),
+        "{err}"
+    );
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'legacy'").await,
+        1
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM _prisma_migrations").await,
+        1
+    );
+
+    // an approval needs a reason, and a migration with nothing to approve is refused
+    let err = stderr(&run(
+        dataforge(tmp.path()).args(["migrate", "approve", "20240101000000_a", "--reason", "x"]),
+        2,
+    ));
+    assert!(
+        err.contains("nothing to approve in 20240101000000_a"),
+        "{err}"
+    );
+
+    // approved: the file beside the migration binds the approval to its checksum
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "approve",
+            "20240102000000_drop_legacy",
+            "--reason",
+            "legacy was unused since release 41",
+        ]),
+        0,
+    );
+    let approval_file = dir.join("20240102000000_drop_legacy/approval.toml");
+    assert_eq!(
+        stdout(&out).trim(),
+        "migrations/20240102000000_drop_legacy/approval.toml"
+    );
+    let approval = fs::read_to_string(&approval_file).unwrap();
+    let sql = fs::read_to_string(dir.join("20240102000000_drop_legacy/migration.sql")).unwrap();
+    assert!(
+        approval.contains(&format!(
+            "checksum = \"{}\"",
+            dataforge::migrate::checksum(&sql)
+        )),
+        "{approval}"
+    );
+    assert!(approval.contains("rules = [\"drop-column\"]"), "{approval}");
+
+    // editing the migration voids the approval
+    fs::write(
+        dir.join("20240102000000_drop_legacy/migration.sql"),
+        format!("{sql}ALTER TABLE t DROP COLUMN id;\n"),
+    )
+    .unwrap();
+    let err = stderr(&run(&mut up(), 2));
+    assert!(
+        err.contains("its approval.toml was given for different contents"),
+        "{err}"
+    );
+    assert!(err.contains("drops column t.id"), "{err}");
+    fs::write(dir.join("20240102000000_drop_legacy/migration.sql"), &sql).unwrap();
+
+    // with the approval it runs, and the log keeps the approval and the findings
+    run(&mut up(), 0);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'legacy'").await,
+        0
+    );
+    let row = c
+        .query_one(
+            "SELECT approval, lint_findings->0->>'rule' FROM _dataforge_migration_log \
+             WHERE migration_name = '20240102000000_drop_legacy'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let approval: String = row.get(0);
+    assert!(
+        approval.contains("legacy was unused since release 41"),
+        "{approval}"
+    );
+    assert_eq!(row.get::<_, String>(1), "drop-column");
+
+    // --allow-destructive lets one run through without an approval file
+    write_migration(&dir, "20240103000000_truncate", "TRUNCATE t;");
+    run(&mut up(), 2);
+    run(
+        up().args(["--allow-destructive", "20240103000000_truncate"]),
+        0,
+    );
+    let approval: String = c
+        .query_one(
+            "SELECT approval FROM _dataforge_migration_log WHERE migration_name = '20240103000000_truncate'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(approval.contains("--allow-destructive"), "{approval}");
+}
+
+#[tokio::test]
+async fn a_syntax_error_stops_up_before_anything_runs() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE a (id int);");
+    write_migration(
+        &dir,
+        "20240102000000_b",
+        "CREATE TABLE b (id int);\nCREATE TABEL c (id int);\n",
+    );
+    let err = stderr(&run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    ));
+    assert!(
+        err.contains(
+            "migrations/20240102000000_b/migration.sql:2:8: syntax error at or near \"TABEL\""
+        ),
+        "{err}"
+    );
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')"
+        )
+        .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn concurrent_index_builds_run_outside_a_transaction_and_a_failed_one_is_cleaned_up() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int, email text);\nINSERT INTO t VALUES (1, 'a'), (2, 'a');",
+    );
+    write_migration(
+        &dir,
+        "20240102000000_idx",
+        "CREATE INDEX CONCURRENTLY t_id_idx ON t (id);\n\
+         CREATE UNIQUE INDEX CONCURRENTLY t_email_key ON t (email);\n",
+    );
+    let up = || {
+        let mut c = dataforge(tmp.path());
+        c.args(["migrate", "up"]).env("DATABASE_URL", db.url());
+        c
+    };
+    // the duplicate emails fail the unique build, which leaves an INVALID index behind
+    let err = stderr(&run(&mut up(), 2));
+    assert!(
+        err.contains(
+            "runs statement by statement outside a transaction (CREATE INDEX CONCURRENTLY)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "failed at statement 2 of 2 (migrations/20240102000000_idx/migration.sql:2:1)"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("the statements before that one stayed applied"),
+        "{err}"
+    );
+    let c = db.connect().await.unwrap();
+    let invalid = "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
+                   WHERE c.relname = 't_email_key' AND NOT i.indisvalid";
+    assert_eq!(count(&c, invalid).await, 1);
+    let failed: Option<String> = c
+        .query_one(
+            "SELECT logs FROM _prisma_migrations WHERE migration_name = '20240102000000_idx' AND finished_at IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(failed.unwrap().contains("could not create unique index"));
+
+    // the next run says how to recover; after fixing the data it drops the INVALID index and rebuilds
+    let err = stderr(&run(&mut up(), 2));
+    assert!(
+        err.contains("migrate resolve --rolled-back 20240102000000_idx"),
+        "{err}"
+    );
+    c.batch_execute("UPDATE t SET email = 'b' WHERE id = 2")
+        .await
+        .unwrap();
+    fs::write(
+        dir.join("20240102000000_idx/migration.sql"),
+        "CREATE INDEX CONCURRENTLY IF NOT EXISTS t_id_idx ON t (id);\n\
+         CREATE UNIQUE INDEX CONCURRENTLY t_email_key ON t (email);\n",
+    )
+    .unwrap();
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "resolve", "--rolled-back", "20240102000000_idx"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let err = stderr(&run(&mut up(), 0));
+    assert!(
+        err.contains(
+            "dropping INVALID index public.t_email_key left by an earlier failed concurrent build"
+        ),
+        "{err}"
+    );
+    assert_eq!(count(&c, invalid).await, 0);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname IN ('t_id_idx', 't_email_key') AND i.indisvalid").await,
+        2
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_idx' AND finished_at IS NOT NULL").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_cancels_the_migration_and_releases_the_lock_at_once() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_slow",
+        "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n",
+    );
+    let mut child = dataforge(tmp.path())
+        .args(["migrate", "up"])
+        .env("DATABASE_URL", db.url())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let c = db.connect().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()").await == 0 {
+        assert!(Instant::now() < deadline, "the migration never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let interrupted = Instant::now();
+    // SAFETY: sending SIGINT to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("interrupted: the running migration was cancelled and rolled back, and the migration lock released"), "{err}");
+    assert!(interrupted.elapsed() < Duration::from_secs(10));
+    // the server let go: no advisory lock, no sleeping statement, nothing applied
+    let mut released = false;
+    for _ in 0..100 {
+        if count(&c, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").await == 0
+            && count(&c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()").await == 0
+        {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        released,
+        "the lock or the statement outlived the interrupted run"
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_tables WHERE tablename = 'slow'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240101000000_slow'"
+        )
+        .await,
+        0
+    );
+}
