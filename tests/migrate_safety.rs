@@ -300,7 +300,7 @@ async fn ctrl_c_cancels_the_migration_and_releases_the_lock_at_once() {
         "20240101000000_slow",
         "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n",
     );
-    let mut child = dataforge(tmp.path())
+    let child = dataforge(tmp.path())
         .args(["migrate", "up"])
         .env("DATABASE_URL", db.url())
         .stderr(std::process::Stdio::piped())

@@ -29,15 +29,34 @@ fn locked_table(ctx: &Ctx<'_>) -> Option<String> {
         NodeEnum::RenameStmt(r) if !ctx.is_new(r.relation.as_ref()) => {
             r.relation.as_ref().map(table_name)
         }
-        NodeEnum::TruncateStmt(_) => Some("the truncated tables".into()),
-        NodeEnum::DropStmt(d)
-            if !d.concurrent
-                && matches!(
-                    d.remove_type(),
-                    ObjectType::ObjectTable | ObjectType::ObjectIndex
-                ) =>
-        {
-            Some("the dropped objects' tables".into())
+        NodeEnum::TruncateStmt(t) => Some(
+            t.relations
+                .iter()
+                .filter_map(|r| match r.node.as_ref() {
+                    Some(NodeEnum::RangeVar(rv)) => Some(table_name(rv)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        NodeEnum::DropStmt(d) if !d.concurrent && d.remove_type() == ObjectType::ObjectTable => {
+            Some(
+                d.objects
+                    .iter()
+                    .map(object_name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        }
+        NodeEnum::DropStmt(d) if !d.concurrent && d.remove_type() == ObjectType::ObjectIndex => {
+            Some(format!(
+                "the table of index {}",
+                d.objects
+                    .iter()
+                    .map(object_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         }
         _ => None,
     }
