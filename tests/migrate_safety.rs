@@ -352,3 +352,86 @@ async fn ctrl_c_cancels_the_migration_and_releases_the_lock_at_once() {
         0
     );
 }
+
+#[tokio::test]
+async fn plan_reports_locks_live_table_sizes_findings_and_risk() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE users (id int, legacy text);",
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let c = db.connect().await.unwrap();
+    c.batch_execute("INSERT INTO users SELECT g, 'x' FROM generate_series(1, 1234) g")
+        .await
+        .unwrap();
+    write_migration(
+        &dir,
+        "20240102000000_b",
+        "ALTER TABLE users DROP COLUMN legacy;\nCREATE INDEX CONCURRENTLY users_id ON users (id);\n",
+    );
+    let plan = |format: &str, code: i32| {
+        stdout(&run(
+            dataforge(tmp.path())
+                .args(["migrate", "plan", "--format", format])
+                .env("DATABASE_URL", db.url()),
+            code,
+        ))
+    };
+    let text = plan("text", 1);
+    assert!(
+        text.contains("20240102000000_b  risk: high  (BLOCKED: needs approval)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("runs outside a transaction (CREATE INDEX CONCURRENTLY)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lock: ACCESS EXCLUSIVE on users (blocks all reads and writes)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("lock: SHARE UPDATE EXCLUSIVE on users"),
+        "{text}"
+    );
+    assert!(text.contains("table users: 1234 rows, "), "{text}");
+    assert!(
+        text.contains("high risk: 1:1: drops column users.legacy"),
+        "{text}"
+    );
+
+    let md = plan("markdown", 1);
+    assert!(md.starts_with("# Migration plan for `"), "{md}");
+    assert!(
+        md.contains("1 pending migration(s); overall risk: **high**"),
+        "{md}"
+    );
+    assert!(md.contains("| 1 | `ALTER TABLE users DROP COLUMN legacy` | ACCESS EXCLUSIVE on users | all reads and writes |"), "{md}");
+    assert!(md.contains("| `users` | 1234 |"), "{md}");
+
+    let v: serde_json::Value = serde_json::from_str(&plan("json", 1)).unwrap();
+    assert_eq!(v["blocked"][0], "20240102000000_b");
+    assert_eq!(v["migrations"][0]["tables"]["users"]["rows"], 1234);
+
+    // approved, the plan no longer needs attention
+    run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "approve",
+            "20240102000000_b",
+            "--reason",
+            "unused",
+        ]),
+        0,
+    );
+    assert!(plan("text", 0).contains("risk: high  (approved)"));
+}

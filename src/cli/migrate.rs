@@ -25,6 +25,7 @@ Examples:
   dataforge migrate resolve --rolled-back NAME     after cleaning up a failed migration by hand
   dataforge migrate baseline --to NAME             an existing database that already has the schema
   dataforge migrate lint                           destructive and locking changes, with safer ways
+  dataforge migrate plan --format markdown         the reviewer's impact report: locks, table sizes, risk
   dataforge migrate approve NAME --reason \"…\"     let `up` run NAME's destructive change (approval.toml)
   dataforge migrate up --allow-destructive NAME    …or allow it for this one run
 
@@ -33,7 +34,7 @@ high-risk findings (data loss, broken running code) unless it is approved.
 
 Exit codes: 0 ok; 1 something needs attention (pending, failed, modified or missing
 migrations for `status`; failed, modified or missing for `verify`; unapproved high-risk
-findings for `lint`); 2 an error.";
+findings for `lint` and `plan`); 2 an error.";
 
 #[derive(Debug, Args)]
 #[command(after_help = AFTER_HELP)]
@@ -118,6 +119,22 @@ pub enum Action {
         /// Print the findings as JSON
         #[arg(long)]
         json: bool,
+    },
+    /// The impact report for pending migrations: statements, locks, table sizes, findings, risk
+    Plan {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Plan up to and including this migration
+        #[arg(long, value_name = "NAME")]
+        to: Option<String>,
+        /// text for a terminal, markdown for the change's runbook page, json for machines
+        #[arg(long, value_enum, default_value = "text")]
+        format: PlanFormat,
+        /// Same as --format json
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
     },
     /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
     Approve {
@@ -216,6 +233,13 @@ pub enum Action {
         /// What the migration does, e.g. add_case_priority
         name: String,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
 }
 
 fn state_text(state: &State) -> String {
@@ -388,6 +412,35 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Lint { paths, dir, json } => lint(paths, &dir, json),
+        Action::Plan {
+            dir,
+            to,
+            format,
+            json,
+            target,
+        } => {
+            let (migrations, url, client) = open(&dir, to.as_deref(), &target).await?;
+            let plans = migrate::plan::plan(&client, &migrations, to.as_deref()).await?;
+            let format = if json { PlanFormat::Json } else { format };
+            match format {
+                PlanFormat::Json => emit_json(serde_json::json!({
+                    "risk": plans.iter().filter_map(|p| p.risk).max(),
+                    "blocked": plans.iter().filter(|p| p.blocked()).map(|p| &p.name).collect::<Vec<_>>(),
+                    "migrations": plans,
+                }))?,
+                PlanFormat::Markdown => emit(&migrate::plan::render_markdown(
+                    &plans,
+                    &Masked(&url).to_string(),
+                ))?,
+                PlanFormat::Text if plans.is_empty() => emit("nothing pending\n")?,
+                PlanFormat::Text => emit(&migrate::plan::render_text(&plans))?,
+            }
+            Ok(if plans.iter().any(|p| p.blocked()) {
+                ExitCode::from(EXIT_FOUND)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Action::Approve { dir, name, reason } => {
             let migrations = migrate::load_dir(&dir.path())?;
             let m = migrate::find(&migrations, &name)?;

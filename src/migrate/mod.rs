@@ -7,6 +7,7 @@
 pub mod approval;
 pub mod history;
 pub mod lint;
+pub mod plan;
 pub mod source;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 //! would reject.
 
 pub mod rules;
-mod statements;
+pub mod statements;
 
 use std::collections::HashSet;
 use std::fmt;
