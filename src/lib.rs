@@ -2,11 +2,13 @@
 //!
 //! - [`seed`]: reproducible, idempotent seeds from profiles (`dataforge seed`).
 //! - [`migrate`]: Prisma-compatible migrations (`dataforge migrate`).
+//! - [`backup`]: verified backups, safe restores, production marks.
 //! - [`pg`]: connections, the COPY codec and the local cluster (`dataforge local`).
 //! - [`fixtures`]: fresh seeded databases for tests, cloned from templates.
 //!
 //! The binary is a thin layer over this library ([`cli`]).
 
+pub mod backup;
 pub mod cli;
 pub mod fixtures;
 pub mod migrate;

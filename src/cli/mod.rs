@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a check found something (pending or failed migrations, a stopped
 //! cluster for `local status`), 2 an error.
 
+pub mod backup;
 pub mod local;
 pub mod migrate;
 pub mod seed;
@@ -35,6 +36,7 @@ Examples:
   dataforge seed demo-firm --scale 100 --json   a hundred times bigger, counts as JSON
   dataforge seed demo-firm --out seeds/demo-firm   CSV files + load.sql instead of a database
   dataforge migrate status --dir prisma/migrations
+  dataforge backup                              a verified backup into .dataforge/backups
   dataforge local url                           print the local cluster's connection URL
 
 Exit codes: 0 ok, 1 a check found something, 2 an error.";
@@ -52,6 +54,12 @@ pub enum Command {
     Seed(seed::SeedArgs),
     /// Apply and inspect Prisma-layout migrations
     Migrate(migrate::MigrateArgs),
+    /// Take a verified backup: pg_dump custom format, blake3 checksum, manifest
+    Backup(backup::BackupArgs),
+    /// Restore a backup over a database, safely (checks, pre-restore backup, swap at the end)
+    Restore(backup::RestoreArgs),
+    /// Mark a database as production (or not): destructive commands then need confirmation
+    Mark(backup::MarkArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
     Local(local::LocalArgs),
 }
@@ -110,5 +118,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Seed(a) => seed::run(a).await,
         Command::Migrate(a) => migrate::run(a).await,
         Command::Local(a) => local::run(a).await,
+        Command::Backup(a) => backup::run_backup(a).await,
+        Command::Restore(a) => backup::run_restore(a).await,
+        Command::Mark(a) => backup::run_mark(a).await,
     }
 }

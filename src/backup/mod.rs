@@ -1,0 +1,544 @@
+//! Verified backups and safe restores.
+//!
+//! A backup is pg_dump's custom format, taken in the same snapshot as the row counts in its
+//! manifest, with a blake3 checksum beside it; it is reported done only after
+//! `pg_restore --list` reads it and the checksum of the file on disk matches. A restore
+//! checks the checksum before touching anything, takes a backup of the target first,
+//! restores into a new database, compares row counts with the manifest, and only then
+//! swaps it in for the target: a failure anywhere leaves the target as it was.
+
+pub mod production;
+
+use std::collections::BTreeMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::Client;
+
+use crate::pg::{self, Masked, PgContext as _, PgError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("{tool} is not installed (looked in $DATAFORGE_PG_BIN, PATH and /usr/lib/postgresql/*/bin); install PostgreSQL's client tools, e.g. `apt-get install postgresql-client`")]
+    NoTool { tool: &'static str },
+    #[error("{tool} failed ({status}): {stderr}")]
+    Tool {
+        tool: &'static str,
+        status: String,
+        stderr: String,
+    },
+    #[error("{}: {source}", .path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} does not match its checksum (blake3 {actual}, {recorded} recorded in {}): the file is corrupt or was changed; nothing was touched", .path.display(), .checksum_file.display())]
+    Tampered {
+        path: PathBuf,
+        checksum_file: PathBuf,
+        actual: String,
+        recorded: String,
+    },
+    #[error("{}: {why}; nothing was touched", .path.display())]
+    BadManifest { path: PathBuf, why: String },
+    #[error("the restored copy does not match the manifest ({0}); the copy was dropped and the target left as it was")]
+    CountMismatch(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error(transparent)]
+    Pg(#[from] PgError),
+}
+
+/// What a backup holds, written beside it as `<name>.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub file: String,
+    pub database: String,
+    pub server_version: String,
+    pub created_at: String,
+    pub size_bytes: u64,
+    pub blake3: String,
+    /// Exact row count per table (`schema.table`), in the dump's snapshot.
+    pub tables: BTreeMap<String, i64>,
+    pub dataforge_version: String,
+}
+
+/// A finished, verified backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backup {
+    pub path: PathBuf,
+    pub manifest_path: PathBuf,
+    pub checksum_path: PathBuf,
+    pub manifest: Manifest,
+}
+
+/// Finds a PostgreSQL client tool: `$DATAFORGE_PG_BIN`, PATH, then the newest
+/// `/usr/lib/postgresql/<version>/bin`.
+pub fn find_tool(tool: &'static str) -> Result<PathBuf, BackupError> {
+    if let Some(d) = std::env::var_os("DATAFORGE_PG_BIN").filter(|d| !d.is_empty()) {
+        let p = PathBuf::from(d).join(tool);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(BackupError::NoTool { tool })
+        };
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for d in std::env::split_paths(&path) {
+            if d.join(tool).is_file() {
+                return Ok(d.join(tool));
+            }
+        }
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.split('.').next()?.parse().ok()?;
+            let p = e.path().join("bin").join(tool);
+            p.is_file().then_some((v, p))
+        })
+        .collect();
+    versions.sort();
+    versions
+        .pop()
+        .map(|(_, p)| p)
+        .ok_or(BackupError::NoTool { tool })
+}
+
+fn run_tool(tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<String, BackupError> {
+    let out = Command::new(find_tool(tool)?)
+        .args(args)
+        .output()
+        .map_err(|source| BackupError::Io {
+            path: PathBuf::from(tool),
+            source,
+        })?;
+    if !out.status.success() {
+        return Err(BackupError::Tool {
+            tool,
+            status: out.status.to_string(),
+            stderr: pg::mask_url(String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// blake3 of a file, streamed.
+pub fn file_blake3(path: &Path) -> Result<String, BackupError> {
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// Exact row counts of every ordinary and partitioned table outside the system schemas.
+pub async fn row_counts(client: &Client) -> Result<BTreeMap<String, i64>, PgError> {
+    let tables = client
+        .query(
+            "SELECT n.nspname, c.relname FROM pg_class c
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%'
+             ORDER BY 1, 2",
+            &[],
+        )
+        .await
+        .pg(|| "listing tables".into())?;
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let (schema, name): (String, String) = (t.get(0), t.get(1));
+        let n: i64 = client
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM ONLY {}.{}",
+                    pg::quote_ident(&schema),
+                    pg::quote_ident(&name)
+                ),
+                &[],
+            )
+            .await
+            .pg(|| format!("counting {schema}.{name}"))?
+            .get(0);
+        out.insert(format!("{schema}.{name}"), n);
+    }
+    Ok(out)
+}
+
+/// Takes a verified backup of the database at `url` into `dir`.
+pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut client = pg::connect(url).await?;
+    // One snapshot for the row counts and the dump, so the manifest describes the dump.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .pg(|| "starting the backup snapshot".into())?;
+    let row = tx
+        .query_one(
+            "SELECT pg_export_snapshot(), current_database(), current_setting('server_version'),
+                    to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYYMMDD-HH24MISS'),
+                    to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            &[],
+        )
+        .await
+        .pg(|| "exporting the backup snapshot".into())?;
+    let (snapshot, database, server_version, stamp, created_at): (
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+    let tables = row_counts(tx.client()).await?;
+    // Never overwrite: two backups in one second (a restore's pre-restore backup of the
+    // same database, say) get -2, -3, ….
+    let mut name = format!("backup-{database}-{stamp}.dump");
+    let mut n = 1;
+    while dir.join(&name).exists() || dir.join(format!("{name}.partial")).exists() {
+        n += 1;
+        name = format!("backup-{database}-{stamp}-{n}.dump");
+    }
+    let path = dir.join(&name);
+    let partial = dir.join(format!("{name}.partial"));
+    let dump = {
+        let (url, partial, snapshot) = (url.to_string(), partial.clone(), snapshot.clone());
+        tokio::task::spawn_blocking(move || {
+            run_tool(
+                "pg_dump",
+                &[
+                    "--format=custom".as_ref(),
+                    format!("--snapshot={snapshot}").as_ref(),
+                    "--file".as_ref(),
+                    partial.as_os_str(),
+                    "--dbname".as_ref(),
+                    url.as_ref(),
+                ],
+            )
+        })
+        .await
+        .expect("pg_dump thread")
+    };
+    tx.commit()
+        .await
+        .pg(|| "ending the backup snapshot".into())?;
+    if let Err(e) = dump {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    let blake3 = file_blake3(&partial)?;
+    let size_bytes = std::fs::metadata(&partial).map_err(io(&partial))?.len();
+    let manifest = Manifest {
+        file: name.clone(),
+        database,
+        server_version,
+        created_at,
+        size_bytes,
+        blake3: blake3.clone(),
+        tables,
+        dataforge_version: env!("CARGO_PKG_VERSION").into(),
+    };
+    std::fs::rename(&partial, &path).map_err(io(&path))?;
+    let checksum_path = dir.join(format!("{name}.blake3"));
+    std::fs::write(&checksum_path, format!("{blake3}  {name}\n")).map_err(io(&checksum_path))?;
+    let manifest_path = dir.join(format!("{name}.json"));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n",
+    )
+    .map_err(io(&manifest_path))?;
+    // Done only once it reads back: checksum of the file on disk, and pg_restore's listing.
+    verify(&path)?;
+    audit(
+        dir,
+        serde_json::json!({
+            "operation": "backup",
+            "database": manifest.database,
+            "file": path,
+            "blake3": manifest.blake3,
+            "url": pg::mask_url(url),
+        }),
+    )?;
+    Ok(Backup {
+        path,
+        manifest_path,
+        checksum_path,
+        manifest,
+    })
+}
+
+/// Checks a backup without touching any database: its checksum file and manifest agree
+/// with the file's bytes, and pg_restore can read its table of contents.
+pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let checksum_path = path.with_file_name(format!("{name}.blake3"));
+    let manifest_path = path.with_file_name(format!("{name}.json"));
+    if !path.is_file() {
+        return Err(BackupError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such backup"),
+        });
+    }
+    let recorded = std::fs::read_to_string(&checksum_path)
+        .map_err(|e| BackupError::BadManifest {
+            path: checksum_path.clone(),
+            why: format!("cannot read the checksum file beside the backup ({e})"),
+        })?
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let manifest_text =
+        std::fs::read_to_string(&manifest_path).map_err(|e| BackupError::BadManifest {
+            path: manifest_path.clone(),
+            why: format!("cannot read the manifest beside the backup ({e})"),
+        })?;
+    let manifest: Manifest =
+        serde_json::from_str(&manifest_text).map_err(|e| BackupError::BadManifest {
+            path: manifest_path.clone(),
+            why: format!("line {} column {}: {e}", e.line(), e.column()),
+        })?;
+    let actual = file_blake3(path)?;
+    if actual != recorded || actual != manifest.blake3 {
+        return Err(BackupError::Tampered {
+            path: path.to_path_buf(),
+            checksum_file: if actual != recorded {
+                checksum_path
+            } else {
+                manifest_path
+            },
+            actual,
+            recorded: if recorded != manifest.blake3 {
+                format!("{recorded} / {}", manifest.blake3)
+            } else {
+                recorded
+            },
+        });
+    }
+    let listing = run_tool("pg_restore", &["--list".as_ref(), path.as_os_str()])?;
+    if !listing
+        .lines()
+        .any(|l| !l.starts_with(';') && !l.trim().is_empty())
+    {
+        return Err(BackupError::BadManifest {
+            path: path.to_path_buf(),
+            why: "pg_restore lists nothing in it".into(),
+        });
+    }
+    Ok(manifest)
+}
+
+/// Drops a database made for a restore that did not complete (best effort: the error
+/// being reported matters more).
+async fn drop_database(admin: &Client, name: &str) {
+    let _ = admin
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            pg::quote_ident(name)
+        ))
+        .await;
+}
+
+/// Appends one JSON line to `audit.log` in `dir`.
+pub fn audit(dir: &Path, mut event: serde_json::Value) -> Result<(), BackupError> {
+    use std::io::Write as _;
+    event["at"] = serde_json::Value::String(
+        time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+    );
+    event["by"] = serde_json::Value::String(crate::migrate::history::os_user());
+    let path = dir.join("audit.log");
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    writeln!(f, "{event}").map_err(io(&path))
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Restored {
+    pub database: String,
+    pub from: PathBuf,
+    /// The backup of the target taken just before.
+    pub pre_restore_backup: PathBuf,
+    pub tables: usize,
+    pub rows: i64,
+}
+
+/// Restores `path` over the database at `url`. The checksum and manifest are checked
+/// first; a backup of the target is taken; the dump is restored into a new database whose
+/// row counts must equal the manifest's; only then is it renamed into place (the old
+/// database is dropped, its backup kept). Production checks are the caller's.
+pub async fn restore(
+    path: &Path,
+    url: &str,
+    backup_dir: &Path,
+    notify: fn(&str),
+) -> Result<Restored, BackupError> {
+    let manifest = verify(path)?;
+    notify(&format!(
+        "{} verified: blake3 matches, pg_restore reads it ({} tables)",
+        path.display(),
+        manifest.tables.len()
+    ));
+    let client = pg::connect(url).await?;
+    let target: String = client
+        .query_one("SELECT current_database()", &[])
+        .await
+        .pg(|| "reading the database name".into())?
+        .get(0);
+    let was_production = production::marked(&client).await?;
+    drop(client);
+    let pre = backup(url, backup_dir).await?;
+    notify(&format!("backed up {target} first: {}", pre.path.display()));
+
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let staging = format!("{target}_restore_{stamp}");
+    let admin_url = pg::with_database(url, "postgres");
+    let admin = pg::connect(&admin_url).await?;
+    admin
+        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&staging)))
+        .await
+        .pg(|| format!("creating {staging} to restore into (the role needs CREATEDB)"))?;
+    let staging_url = pg::with_database(url, &staging);
+    let restored = {
+        let (p, u) = (path.to_path_buf(), staging_url.clone());
+        tokio::task::spawn_blocking(move || {
+            run_tool(
+                "pg_restore",
+                &[
+                    "--exit-on-error".as_ref(),
+                    "--single-transaction".as_ref(),
+                    "--no-owner".as_ref(),
+                    "--dbname".as_ref(),
+                    u.as_ref(),
+                    p.as_os_str(),
+                ],
+            )
+        })
+        .await
+        .expect("pg_restore thread")
+    };
+    if let Err(e) = restored {
+        drop_database(&admin, &staging).await;
+        return Err(e);
+    }
+    let counts = {
+        let c = pg::connect(&staging_url).await?;
+        row_counts(&c).await?
+    };
+    if counts != manifest.tables {
+        let mut diffs = Vec::new();
+        for (t, n) in &manifest.tables {
+            let got = counts.get(t).copied();
+            if got != Some(*n) {
+                diffs.push(format!("{t}: {n} in the manifest, {got:?} restored"));
+            }
+        }
+        for t in counts.keys().filter(|t| !manifest.tables.contains_key(*t)) {
+            diffs.push(format!("{t}: restored but not in the manifest"));
+        }
+        drop_database(&admin, &staging).await;
+        return Err(BackupError::CountMismatch(diffs.join("; ")));
+    }
+    // Swap: the old database steps aside, the restored one takes its name.
+    let old = format!("{target}_replaced_{stamp}");
+    let swap = format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
+    );
+    admin
+        .execute(&swap, &[&target])
+        .await
+        .pg(|| format!("disconnecting sessions from {target}"))?;
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            pg::quote_ident(&target),
+            pg::quote_ident(&old)
+        ))
+        .await
+        .pg(|| format!("moving {target} aside"))?;
+    if let Err(e) = admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} RENAME TO {}",
+            pg::quote_ident(&staging),
+            pg::quote_ident(&target)
+        ))
+        .await
+        .pg(|| format!("renaming the restored copy to {target}"))
+    {
+        // Put the original back before reporting.
+        let _ = admin
+            .batch_execute(&format!(
+                "ALTER DATABASE {} RENAME TO {}",
+                pg::quote_ident(&old),
+                pg::quote_ident(&target)
+            ))
+            .await;
+        drop_database(&admin, &staging).await;
+        return Err(e.into());
+    }
+    if was_production {
+        production::mark_database(&admin, &target, true).await?;
+    }
+    admin
+        .batch_execute(&format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            pg::quote_ident(&old)
+        ))
+        .await
+        .pg(|| {
+            format!(
+                "dropping the replaced database {old} (its backup is {})",
+                pre.path.display()
+            )
+        })?;
+    let rows = counts.values().sum();
+    audit(
+        backup_dir,
+        serde_json::json!({
+            "operation": "restore",
+            "database": target,
+            "from": path,
+            "blake3": manifest.blake3,
+            "pre_restore_backup": pre.path,
+            "tables": counts.len(),
+            "rows": rows,
+            "url": format!("{}", Masked(url)),
+        }),
+    )?;
+    Ok(Restored {
+        database: target,
+        from: path.to_path_buf(),
+        pre_restore_backup: pre.path,
+        tables: counts.len(),
+        rows,
+    })
+}

@@ -1,0 +1,270 @@
+//! `dataforge backup`, `restore` and `mark`, against a real server through the binary.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::Fixture;
+
+/// Row count and a content hash of every table, to compare databases.
+async fn contents(url: &str) -> BTreeMap<String, (i64, String)> {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    let tables: Vec<String> = c
+        .query(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables \
+             WHERE schemaname NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut out = BTreeMap::new();
+    for t in tables {
+        let row = c
+            .query_one(
+                &format!("SELECT count(*), coalesce(md5(string_agg(x::text, E'\\n' ORDER BY x::text)), '') FROM {t} x"),
+                &[],
+            )
+            .await
+            .unwrap();
+        out.insert(t, (row.get(0), row.get(1)));
+    }
+    out
+}
+
+fn only_dump(dir: &std::path::Path) -> std::path::PathBuf {
+    let dumps: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dump"))
+        .collect();
+    assert_eq!(dumps.len(), 1, "{dumps:?}");
+    dumps[0].clone()
+}
+
+#[tokio::test]
+async fn backup_then_damage_then_restore_gives_back_identical_data() {
+    let db = Fixture::new("demo-firm").seed(1).create().await.unwrap();
+    let tmp = shared_tempdir();
+    let before = contents(db.url()).await;
+    assert!(
+        before.len() >= 6 && before.values().all(|(n, _)| *n > 0),
+        "{before:?}"
+    );
+
+    let out = run(
+        dataforge(tmp.path())
+            .args(["backup", "--dir", "b", "--json"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let path = std::path::PathBuf::from(v["path"].as_str().unwrap());
+    let name = path.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(
+        name.starts_with(&format!("backup-{}-", db.name())) && name.ends_with(".dump"),
+        "{name}"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(tmp.path().join("b").join(format!("{name}.json"))).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["tables"]["public.tasks"], before["public.tasks"].0);
+    assert!(manifest["server_version"]
+        .as_str()
+        .unwrap()
+        .chars()
+        .next()
+        .unwrap()
+        .is_ascii_digit());
+    let checksum = fs::read_to_string(tmp.path().join("b").join(format!("{name}.blake3"))).unwrap();
+    assert_eq!(
+        checksum,
+        format!("{}  {name}\n", manifest["blake3"].as_str().unwrap())
+    );
+
+    // damage: a table dropped, rows deleted and changed
+    let c = db.connect().await.unwrap();
+    c.batch_execute("DROP TABLE tasks; DELETE FROM documents WHERE status = 'Draft'; UPDATE clients SET name = 'x'")
+        .await
+        .unwrap();
+    drop(c);
+    assert_ne!(contents(db.url()).await, before);
+
+    let out = run(
+        dataforge(tmp.path())
+            .args(["restore", "--backup-dir", "b"])
+            .arg(tmp.path().join("b").join(&name))
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert!(
+        stdout(&out).contains("matching the manifest"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(contents(db.url()).await, before);
+
+    // the damaged state was backed up first, and both operations are in the audit log
+    let dumps = fs::read_dir(tmp.path().join("b"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "dump"))
+        .count();
+    assert_eq!(dumps, 2);
+    let audit = fs::read_to_string(tmp.path().join("b/audit.log")).unwrap();
+    let ops: Vec<String> = audit
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["operation"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ops, ["backup", "backup", "restore"]);
+}
+
+#[tokio::test]
+async fn a_tampered_or_corrupt_backup_is_refused_before_anything_is_touched() {
+    let db = Fixture::new("demo-firm").seed(1).create().await.unwrap();
+    let tmp = shared_tempdir();
+    run(
+        dataforge(tmp.path())
+            .args(["backup", "--dir", "b"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let dump = only_dump(&tmp.path().join("b"));
+    let mut bytes = fs::read(&dump).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    fs::write(&dump, &bytes).unwrap();
+    let c = db.connect().await.unwrap();
+    c.batch_execute("DELETE FROM tasks").await.unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["restore", "--backup-dir", "b"])
+            .arg(&dump)
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(err.contains("does not match its checksum"), "{err}");
+    assert!(err.contains("nothing was touched"), "{err}");
+    // untouched: the deletion stands, no pre-restore backup was taken
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    assert_eq!(
+        fs::read_dir(tmp.path().join("b"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "dump"))
+            .count(),
+        1
+    );
+
+    // a backup whose manifest is missing is refused too
+    fs::remove_file(dump.with_file_name(format!(
+        "{}.json",
+        dump.file_name().unwrap().to_str().unwrap()
+    )))
+    .unwrap();
+    let err = stderr(&run(
+        dataforge(tmp.path())
+            .args(["restore"])
+            .arg(&dump)
+            .env("DATABASE_URL", db.url()),
+        2,
+    ));
+    assert!(
+        err.contains("cannot read the manifest beside the backup"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn restore_over_a_production_database_needs_yes_and_its_name() {
+    let db = Fixture::new("demo-firm").seed(1).create().await.unwrap();
+    let tmp = shared_tempdir();
+    run(
+        dataforge(tmp.path())
+            .args(["backup", "--dir", "b"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let dump = only_dump(&tmp.path().join("b"));
+    let out = run(
+        dataforge(tmp.path())
+            .args(["mark", "production"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert_eq!(stdout(&out), format!("{} marked production\n", db.name()));
+    let c = db.connect().await.unwrap();
+    c.batch_execute("DELETE FROM tasks").await.unwrap();
+
+    let restore = |extra: &[&str], code: i32| {
+        stderr(&run(
+            dataforge(tmp.path())
+                .args(["restore", "--backup-dir", "b"])
+                .arg(&dump)
+                .args(extra)
+                .env("DATABASE_URL", db.url()),
+            code,
+        ))
+    };
+    let err = restore(&[], 2);
+    assert!(
+        err.contains(&format!(
+            "refusing to restore over {}: it is marked production (`dataforge mark production`). Nothing was done. To go ahead, pass --yes --confirm-database {}",
+            db.name(),
+            db.name()
+        )),
+        "{err}"
+    );
+    let err = restore(&["--yes", "--confirm-database", "other"], 2);
+    assert!(err.contains("refusing to restore over"), "{err}");
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "a refused restore touched the database");
+    drop(c);
+
+    restore(&["--yes", "--confirm-database", db.name()], 0);
+    let c = db.connect().await.unwrap();
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM tasks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 30);
+    // the mark survives the restore
+    assert!(dataforge::backup::production::marked(&c).await.unwrap());
+
+    // a URL pattern in dataforge.toml counts as a mark too
+    run(
+        dataforge(tmp.path())
+            .args(["mark", "none"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    fs::write(
+        tmp.path().join("dataforge.toml"),
+        format!("[production]\nurls = [\"*/{}*\"]\n", db.name()),
+    )
+    .unwrap();
+    let err = restore(&[], 2);
+    assert!(err.contains("matches the production pattern"), "{err}");
+}
