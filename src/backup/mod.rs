@@ -470,11 +470,9 @@ pub async fn restore(
     }
     // Swap: the old database steps aside, the restored one takes its name.
     let old = format!("{target}_replaced_{stamp}");
-    let swap = format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()"
-    );
+    let swap = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
     admin
-        .execute(&swap, &[&target])
+        .execute(swap, &[&target])
         .await
         .pg(|| format!("disconnecting sessions from {target}"))?;
     admin
