@@ -435,3 +435,168 @@ async fn plan_reports_locks_live_table_sizes_findings_and_risk() {
     );
     assert!(plan("text", 0).contains("risk: high  (approved)"));
 }
+
+fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+#[tokio::test]
+async fn deploy_verifies_backs_up_applies_and_verifies_with_one_json_event_per_line() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE t (id int);");
+    write_migration(
+        &dir,
+        "20240102000000_slow",
+        "INSERT INTO t SELECT 1 FROM pg_sleep(2.5);",
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--json", "--backup-dir", "b"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let ev = events(&out);
+    let steps: Vec<String> = ev
+        .iter()
+        .filter(|e| e["event"].as_str().unwrap().starts_with("step_"))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["event"].as_str().unwrap(),
+                e["step"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "step_started verify",
+            "step_finished verify",
+            "step_started backup",
+            "step_finished backup",
+            "step_started up",
+            "step_finished up",
+            "step_started verify after",
+            "step_finished verify after",
+        ]
+    );
+    let kinds: Vec<&str> = ev.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert!(
+        kinds.contains(&"migration_started") && kinds.contains(&"migration_finished"),
+        "{kinds:?}"
+    );
+    let progress = ev
+        .iter()
+        .find(|e| e["event"] == "progress")
+        .expect("a progress event during the slow migration");
+    assert_eq!(progress["migration"], "20240102000000_slow");
+    assert!(
+        progress["query"].as_str().unwrap().contains("pg_sleep"),
+        "{progress}"
+    );
+    assert_eq!(ev.last().unwrap()["event"], "done");
+    assert_eq!(ev.last().unwrap()["state"], "deployed 2 migration(s)");
+    // the log names the backup taken before
+    let backup_file = ev[3]["detail"]["file"].as_str().unwrap().to_string();
+    let c = db.connect().await.unwrap();
+    let logged: String = c
+        .query_one(
+            "SELECT backup FROM _dataforge_migration_log WHERE migration_name = '20240101000000_a'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, backup_file);
+
+    // nothing pending: no backup, exit 0
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert!(
+        stderr(&out).contains("final state: up to date: nothing to deploy"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_non_transactional_deploy_is_restored_with_restore_on_failure() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int);\nINSERT INTO t VALUES (1), (1);",
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    write_migration(
+        &dir,
+        "20240102000000_idx",
+        "CREATE INDEX CONCURRENTLY t_plain ON t (id);\nCREATE UNIQUE INDEX CONCURRENTLY t_unique ON t (id);\n",
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args([
+                "migrate",
+                "deploy",
+                "--json",
+                "--restore-on-failure",
+                "--backup-dir",
+                "b",
+            ])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let ev = events(&out);
+    let failed = ev.iter().find(|e| e["event"] == "step_failed").unwrap();
+    assert_eq!(failed["step"], "up");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("failed at statement 2 of 2"),
+        "{failed}"
+    );
+    assert!(ev
+        .iter()
+        .any(|e| e["event"] == "step_finished" && e["step"] == "restore"));
+    assert_eq!(
+        ev.last().unwrap()["state"],
+        "restored to the pre-deploy backup: the database is as before the deploy"
+    );
+    // as before: no index from the first statement, no history row for the migration
+    let c = db.connect().await.unwrap();
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relname IN ('t_plain', 't_unique')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    let n: i64 = c
+        .query_one(
+            "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_idx'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+}

@@ -25,6 +25,7 @@ Examples:
   dataforge migrate resolve --rolled-back NAME     after cleaning up a failed migration by hand
   dataforge migrate baseline --to NAME             an existing database that already has the schema
   dataforge migrate lint                           destructive and locking changes, with safer ways
+  dataforge migrate deploy --json                  verify, backup, up, verify; one JSON event per line
   dataforge migrate plan --format markdown         the reviewer's impact report: locks, table sizes, risk
   dataforge migrate approve NAME --reason \"…\"     let `up` run NAME's destructive change (approval.toml)
   dataforge migrate up --allow-destructive NAME    …or allow it for this one run
@@ -51,7 +52,7 @@ pub struct DirArg {
 }
 
 impl DirArg {
-    fn path(&self) -> PathBuf {
+    pub fn path(&self) -> PathBuf {
         self.dir.clone().unwrap_or_else(source::default_dir)
     }
 }
@@ -74,7 +75,7 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(&self, url: &str) -> RunOptions {
+    pub fn options(&self, url: &str) -> RunOptions {
         RunOptions {
             lock_wait: self.lock_wait,
             lock_timeout: self.lock_timeout,
@@ -84,6 +85,7 @@ impl RunArgs {
             notify: say,
             allow_destructive: Vec::new(),
             backup: None,
+            on_event: |_| {},
         }
     }
 }
@@ -136,6 +138,8 @@ pub enum Action {
         #[command(flatten)]
         target: Target,
     },
+    /// Verify, back up (verified), apply, verify: the whole deploy runbook, each step reported
+    Deploy(super::deploy::DeployArgs),
     /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
     Approve {
         #[command(flatten)]
@@ -292,7 +296,7 @@ async fn open(
 /// Runs `work` until it ends or Ctrl-C. On Ctrl-C the running statement is cancelled on the
 /// server and the connection is closed, which rolls back the open transaction and releases
 /// the advisory lock at once, instead of leaving a statement running without its client.
-async fn interruptible<T>(
+pub(crate) async fn interruptible<T>(
     cancel: tokio_postgres::CancelToken,
     work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
 ) -> anyhow::Result<T> {
@@ -412,6 +416,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Lint { paths, dir, json } => lint(paths, &dir, json),
+        Action::Deploy(a) => super::deploy::run(a).await,
         Action::Plan {
             dir,
             to,

@@ -5,6 +5,7 @@
 //! cluster for `local status`), 2 an error.
 
 pub mod backup;
+pub mod deploy;
 pub mod local;
 pub mod migrate;
 pub mod seed;

@@ -9,6 +9,7 @@ pub mod history;
 pub mod lint;
 pub mod plan;
 pub mod source;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -275,6 +276,34 @@ pub struct RunOptions {
     pub allow_destructive: Vec<String>,
     /// The backup taken before this run (by `deploy`), recorded in the log.
     pub backup: Option<String>,
+    /// Structured progress, for `deploy --json` and the live view.
+    pub on_event: fn(&RunEvent),
+}
+
+/// What a run reports as it goes.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    LockWait {
+        holder: String,
+    },
+    MigrationStarted {
+        name: String,
+        outside_transaction: bool,
+    },
+    MigrationFinished {
+        name: String,
+        ms: u64,
+    },
+    MigrationFailed {
+        name: String,
+        error: String,
+    },
+    Retry {
+        name: String,
+        attempt: u32,
+        blocked_by: String,
+    },
 }
 
 impl Default for RunOptions {
@@ -288,6 +317,7 @@ impl Default for RunOptions {
             notify: |_| {},
             allow_destructive: Vec::new(),
             backup: None,
+            on_event: |_| {},
         }
     }
 }
@@ -358,6 +388,9 @@ async fn lock(client: &Client, opts: &RunOptions) -> Result<(), MigrateError> {
         return Ok(());
     }
     let holder = lock_holder(client).await;
+    (opts.on_event)(&RunEvent::LockWait {
+        holder: holder.clone(),
+    });
     (opts.notify)(&format!(
         "waiting for the migration lock, held by {holder} (up to {:?})",
         opts.lock_wait
@@ -503,76 +536,111 @@ async fn up_locked(
     let mut applied = Vec::new();
     for m in todo {
         let facts = facts_for(m, opts);
-        if let Some(why) = outside_transaction(m, server_version) {
-            (opts.notify)(&format!(
-                "{}: runs statement by statement outside a transaction ({why})",
-                m.name
-            ));
-            run_outside_transaction(client, m, opts, pid, &facts).await?;
-            applied.push(m.name.clone());
-            continue;
-        }
-        let mut attempt = 0;
-        loop {
-            let tx = client
-                .transaction()
-                .await
-                .pg(|| format!("starting a transaction for {}", m.name))?;
-            let monitor = match &opts.monitor_url {
-                Some(url) => Monitor::start(url, pid).await,
-                None => None,
-            };
-            let result = async {
-                tx.batch_execute(&format!(
-                    "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                    opts.lock_timeout.as_millis(),
-                    opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0)
-                ))
-                .await
-                .pg(|| "setting lock_timeout and statement_timeout".into())?;
-                apply_one(&tx, m, &facts).await
+        let started = Instant::now();
+        let outside = outside_transaction(m, server_version);
+        (opts.on_event)(&RunEvent::MigrationStarted {
+            name: m.name.clone(),
+            outside_transaction: outside.is_some(),
+        });
+        let result = match outside {
+            Some(why) => {
+                (opts.notify)(&format!(
+                    "{}: runs statement by statement outside a transaction ({why})",
+                    m.name
+                ));
+                run_outside_transaction(client, m, opts, pid, &facts).await
             }
-            .await;
-            let blockers = monitor.map(Monitor::stop).unwrap_or_default();
-            match result {
-                Ok(()) => {
-                    tx.commit()
-                        .await
-                        .pg(|| format!("committing migration {}", m.name))
-                        .map_err(|source| MigrateError::failed(&m.name, source))?;
-                    applied.push(m.name.clone());
-                    break;
-                }
-                Err(source) => {
-                    drop(tx);
-                    let lock_timeout = source.sqlstate() == Some("55P03");
-                    let blocked_by = if blockers.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; blocked by {}", blockers.join(", "))
-                    };
-                    if lock_timeout && attempt < opts.retries {
-                        attempt += 1;
-                        let wait = Duration::from_secs(1 << (attempt - 1).min(5));
-                        (opts.notify)(&format!(
-                            "{}: lock timeout after {:?}{blocked_by}; retry {attempt} of {} in {wait:?}",
-                            m.name, opts.lock_timeout, opts.retries
-                        ));
-                        tokio::time::sleep(wait).await;
-                        continue;
-                    }
-                    let logs = format!("{source}{blocked_by}");
-                    history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
-                    return Err(MigrateError::Failed {
+            None => run_in_transaction(client, m, opts, pid, &facts).await,
+        };
+        match result {
+            Ok(()) => (opts.on_event)(&RunEvent::MigrationFinished {
+                name: m.name.clone(),
+                ms: started.elapsed().as_millis() as u64,
+            }),
+            Err(e) => {
+                (opts.on_event)(&RunEvent::MigrationFailed {
+                    name: m.name.clone(),
+                    error: e.to_string(),
+                });
+                return Err(e);
+            }
+        }
+        applied.push(m.name.clone());
+    }
+    Ok(applied)
+}
+
+/// Runs one migration and its history row in one transaction, retrying lock timeouts.
+async fn run_in_transaction(
+    client: &mut Client,
+    m: &Migration,
+    opts: &RunOptions,
+    pid: i32,
+    facts: &history::Facts,
+) -> Result<(), MigrateError> {
+    let mut attempt = 0;
+    loop {
+        let tx = client
+            .transaction()
+            .await
+            .pg(|| format!("starting a transaction for {}", m.name))?;
+        let monitor = match &opts.monitor_url {
+            Some(url) => Monitor::start(url, pid).await,
+            None => None,
+        };
+        let result = async {
+            tx.batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
+                opts.lock_timeout.as_millis(),
+                opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0)
+            ))
+            .await
+            .pg(|| "setting lock_timeout and statement_timeout".into())?;
+            apply_one(&tx, m, facts).await
+        }
+        .await;
+        let blockers = monitor.map(Monitor::stop).unwrap_or_default();
+        match result {
+            Ok(()) => {
+                tx.commit()
+                    .await
+                    .pg(|| format!("committing migration {}", m.name))
+                    .map_err(|source| MigrateError::failed(&m.name, source))?;
+                return Ok(());
+            }
+            Err(source) => {
+                drop(tx);
+                let lock_timeout = source.sqlstate() == Some("55P03");
+                let blocked_by = if blockers.is_empty() {
+                    String::new()
+                } else {
+                    format!("; blocked by {}", blockers.join(", "))
+                };
+                if lock_timeout && attempt < opts.retries {
+                    attempt += 1;
+                    (opts.on_event)(&RunEvent::Retry {
                         name: m.name.clone(),
-                        source,
-                        blocked_by,
+                        attempt,
+                        blocked_by: blocked_by.clone(),
                     });
+                    let wait = Duration::from_secs(1 << (attempt - 1).min(5));
+                    (opts.notify)(&format!(
+                        "{}: lock timeout after {:?}{blocked_by}; retry {attempt} of {} in {wait:?}",
+                        m.name, opts.lock_timeout, opts.retries
+                    ));
+                    tokio::time::sleep(wait).await;
+                    continue;
                 }
+                let logs = format!("{source}{blocked_by}");
+                history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
+                return Err(MigrateError::Failed {
+                    name: m.name.clone(),
+                    source,
+                    blocked_by,
+                });
             }
         }
     }
-    Ok(applied)
 }
 
 /// How far `down` goes back.
