@@ -600,3 +600,102 @@ async fn a_failed_non_transactional_deploy_is_restored_with_restore_on_failure()
         .get(0);
     assert_eq!(n, 0);
 }
+
+#[tokio::test]
+async fn backfill_updates_in_key_batches_and_resumes_after_an_interruption() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let c = db.connect().await.unwrap();
+    c.batch_execute(
+        "CREATE TABLE users (id bigint PRIMARY KEY, email text, email_lower text);
+         INSERT INTO users SELECT g, 'User' || g || '@Example.com', NULL FROM generate_series(1, 25) g;
+         UPDATE users SET email_lower = 'kept' WHERE id = 3;",
+    )
+    .await
+    .unwrap();
+    let backfill = |extra: &[&str]| {
+        let mut cmd = dataforge(tmp.path());
+        cmd.args([
+            "backfill",
+            "--table",
+            "users",
+            "--set",
+            "email_lower = lower(email)",
+            "--where",
+            "email_lower IS NULL",
+            "--batch",
+            "10",
+        ])
+        .args(extra)
+        .env("DATABASE_URL", db.url());
+        cmd
+    };
+    // interrupted after its first batch (it sleeps 3 s before the second)
+    let child = backfill(&["--sleep", "3s"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = c
+            .query_opt("SELECT batches FROM _dataforge_backfill", &[])
+            .await
+            .ok()
+            .flatten()
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if done >= 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no batch committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    let _ = child.wait_with_output();
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM users WHERE email_lower IS NULL").await,
+        15
+    );
+
+    // the same command resumes after key 10 and finishes
+    let out = run(&mut backfill(&["--json"]), 0);
+    assert!(stderr(&out).contains("resuming job"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("after key 10"), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["batches"], 3);
+    assert_eq!(v["updated"], 24, "id 3 was already set and is left alone");
+    assert_eq!(v["finished"], true);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM users WHERE email_lower IS NULL").await,
+        0
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM users WHERE email_lower = 'kept'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM users WHERE email_lower = 'user7@example.com'"
+        )
+        .await,
+        1
+    );
+
+    // a table without a single-column key is refused, naming it
+    c.batch_execute("CREATE TABLE pairs (a int, b int, PRIMARY KEY (a, b))")
+        .await
+        .unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["backfill", "--table", "pairs", "--set", "b = b"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    assert!(
+        stderr(&out).contains("pairs has 2 primary key columns"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a check found something (pending or failed migrations, a stopped
 //! cluster for `local status`), 2 an error.
 
+pub mod backfill;
 pub mod backup;
 pub mod deploy;
 pub mod local;
@@ -59,6 +60,8 @@ pub enum Command {
     Backup(backup::BackupArgs),
     /// Restore a backup over a database, safely (checks, pre-restore backup, swap at the end)
     Restore(backup::RestoreArgs),
+    /// Batched, throttled, resumable UPDATE of a big table by primary-key ranges
+    Backfill(backfill::BackfillArgs),
     /// Mark a database as production (or not): destructive commands then need confirmation
     Mark(backup::MarkArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
@@ -122,5 +125,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backup(a) => backup::run_backup(a).await,
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Mark(a) => backup::run_mark(a).await,
+        Command::Backfill(a) => backfill::run(a).await,
     }
 }

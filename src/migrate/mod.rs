@@ -5,6 +5,7 @@
 //! [`plan_status`]) so that linting, approval and rollback can be added around it.
 
 pub mod approval;
+pub mod backfill;
 pub mod history;
 pub mod lint;
 pub mod plan;
