@@ -1093,7 +1093,7 @@ async fn run_outside_transaction(
         .pg(|| "setting lock_timeout and statement_timeout".into())?;
     let result: Result<(), MigrateError> = async {
         for (i, st) in statements.iter().enumerate() {
-            let (line, col) = lint::line_col(&m.sql, st.offset);
+            let (line, col) = (st.line, st.column);
             let at = format!(
                 "statement {} of {} ({}:{line}:{col})",
                 i + 1,

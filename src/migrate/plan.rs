@@ -192,7 +192,7 @@ pub fn plan_migration(m: &Migration, server_version: i32) -> Result<MigrationPla
         col: e.column,
         message: e.message,
     })?;
-    let findings = lint::lint_statements(&m.sql, &statements);
+    let findings = lint::lint_statements(&statements);
     let mut tables = BTreeMap::new();
     let mut plans = Vec::new();
     for st in &statements {
@@ -200,7 +200,7 @@ pub fn plan_migration(m: &Migration, server_version: i32) -> Result<MigrationPla
             Some(n) => Some(n.clone()),
             None => lint::statements::parse_node(&st.text),
         };
-        let (line, column) = lint::line_col(&m.sql, st.offset);
+        let (line, column) = (st.line, st.column);
         let lock = node.as_ref().and_then(lock_taken);
         let touched = node.as_ref().map(tables_in).unwrap_or_default();
         for t in &touched {

@@ -105,11 +105,11 @@ impl fmt::Display for Finding {
 /// Lints one migration's SQL. A syntax error is returned with its line and column.
 pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
     let statements = split(sql)?;
-    Ok(lint_statements(sql, &statements))
+    Ok(lint_statements(&statements))
 }
 
 /// Lints statements already split by [`split`] (so `plan` parses a file once).
-pub fn lint_statements(sql: &str, statements: &[Statement]) -> Vec<Finding> {
+pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
     let mut created = HashSet::new();
     let mut lock_timeout_set = false;
     let mut out = Vec::new();
@@ -122,7 +122,7 @@ pub fn lint_statements(sql: &str, statements: &[Statement]) -> Vec<Finding> {
             created: &created,
             lock_timeout_set,
         };
-        let (line, column) = line_col(sql, st.offset);
+        let (line, column) = (st.line, st.column);
         for rule in rules::ALL {
             for message in (rule.check)(&ctx) {
                 if rule.name == "missing-lock-timeout" {

@@ -8,6 +8,9 @@ use pg_query::NodeEnum;
 pub struct Statement {
     /// Byte offset of the statement's first token in the file.
     pub offset: usize,
+    /// 1-based line and column (in characters) of that token.
+    pub line: usize,
+    pub column: usize,
     /// The statement's text, without the leading comments and the trailing semicolon.
     pub text: String,
     /// The first keyword, upper-cased (`CREATE`, `ALTER`, `INSERT` …).
@@ -38,6 +41,9 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
         Err(e) => return Err(locate_error(sql, &error_text(&e))),
     };
     let mut out = Vec::with_capacity(pieces.len());
+    // Lines are counted forward from the previous statement, never from the top of the
+    // file again: placing every statement stays linear in the file's size.
+    let (mut at, mut line, mut line_start) = (0usize, 1usize, 0usize);
     for piece in pieces {
         let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
         let lead = skip_comments(piece);
@@ -55,8 +61,18 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
         } else {
             parse_node(text)
         };
+        let offset = start + lead;
+        let between = &sql.as_bytes()[at..offset];
+        line += memchr::memchr_iter(b'\n', between).count();
+        if let Some(nl) = memchr::memrchr(b'\n', between) {
+            line_start = at + nl + 1;
+        }
+        at = offset;
+        let column = sql[line_start..offset].chars().count() + 1;
         out.push(Statement {
-            offset: start + lead,
+            offset,
+            line,
+            column,
             text: text.to_string(),
             keyword,
             node,
@@ -186,6 +202,8 @@ mod tests {
         assert_eq!(s.len(), 3);
         assert_eq!(line_col(sql, s[0].offset), (2, 1));
         assert_eq!(line_col(sql, s[1].offset), (4, 22));
+        assert_eq!((s[1].line, s[1].column), (4, 22));
+        assert_eq!((s[2].line, s[2].column), (5, 1));
         assert_eq!(s[1].text, "DROP TABLE b");
         assert!(s[2].node.is_none() && s[2].keyword == "INSERT");
     }
