@@ -422,6 +422,29 @@ async fn unlock(client: &Client) -> Result<(), PgError> {
     Ok(())
 }
 
+/// The second connection of a run, opened on first use.
+struct MonitorConn {
+    url: Option<String>,
+    client: tokio::sync::OnceCell<Option<Arc<Client>>>,
+}
+
+impl MonitorConn {
+    fn new(url: Option<&str>) -> Self {
+        MonitorConn {
+            url: url.map(str::to_string),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> Option<Arc<Client>> {
+        let url = self.url.as_deref()?;
+        self.client
+            .get_or_init(|| async { crate::pg::connect(url).await.ok().map(Arc::new) })
+            .await
+            .clone()
+    }
+}
+
 /// A second connection that, while a migration runs, notes the sessions blocking it.
 struct Monitor {
     task: tokio::task::JoinHandle<()>,
@@ -429,8 +452,10 @@ struct Monitor {
 }
 
 impl Monitor {
-    async fn start(url: &str, pid: i32) -> Option<Monitor> {
-        let client = crate::pg::connect(url).await.ok()?;
+    /// Starts watching `pid` on the run's monitor connection (opened once per run: a
+    /// connection per migration would cost more than a small migration does).
+    async fn start(monitor: &MonitorConn, pid: i32) -> Option<Monitor> {
+        let client = monitor.get().await?;
         let seen = Arc::new(Mutex::new(Vec::new()));
         let out = seen.clone();
         let task = tokio::spawn(async move {
@@ -535,6 +560,7 @@ async fn up_locked(
         .pg(|| "asking for the server version".into())?
         .get(0);
     let mut applied = Vec::new();
+    let monitor_conn = MonitorConn::new(opts.monitor_url.as_deref());
     for m in todo {
         let facts = facts_for(m, opts);
         let started = Instant::now();
@@ -549,9 +575,9 @@ async fn up_locked(
                     "{}: runs statement by statement outside a transaction ({why})",
                     m.name
                 ));
-                run_outside_transaction(client, m, opts, pid, &facts).await
+                run_outside_transaction(client, m, opts, &monitor_conn, pid, &facts).await
             }
-            None => run_in_transaction(client, m, opts, pid, &facts).await,
+            None => run_in_transaction(client, m, opts, &monitor_conn, pid, &facts).await,
         };
         match result {
             Ok(()) => (opts.on_event)(&RunEvent::MigrationFinished {
@@ -576,6 +602,7 @@ async fn run_in_transaction(
     client: &mut Client,
     m: &Migration,
     opts: &RunOptions,
+    monitor_conn: &MonitorConn,
     pid: i32,
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
@@ -585,10 +612,7 @@ async fn run_in_transaction(
             .transaction()
             .await
             .pg(|| format!("starting a transaction for {}", m.name))?;
-        let monitor = match &opts.monitor_url {
-            Some(url) => Monitor::start(url, pid).await,
-            None => None,
-        };
+        let monitor = Monitor::start(monitor_conn, pid).await;
         let result = async {
             tx.batch_execute(&format!(
                 "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
@@ -1066,6 +1090,7 @@ async fn run_outside_transaction(
     client: &mut Client,
     m: &Migration,
     opts: &RunOptions,
+    monitor_conn: &MonitorConn,
     pid: i32,
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
@@ -1109,10 +1134,7 @@ async fn run_outside_transaction(
                             .map_err(|e| fail(e, at.clone(), String::new()))?;
                     }
                 }
-                let monitor = match &opts.monitor_url {
-                    Some(url) => Monitor::start(url, pid).await,
-                    None => None,
-                };
+                let monitor = Monitor::start(monitor_conn, pid).await;
                 let result = client
                     .batch_execute(&st.text)
                     .await
