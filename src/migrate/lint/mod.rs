@@ -233,6 +233,26 @@ pub fn base_name(dotted: &str) -> String {
     dotted.rsplit('.').next().unwrap_or(dotted).to_lowercase()
 }
 
+/// The columns an `ALTER TABLE … ADD COLUMN` adds to a table that existed before this
+/// file (`None` for anything else, or for a table the file created).
+pub fn added_columns<'a>(
+    ctx: &Ctx<'a>,
+) -> Option<(&'a RangeVar, Vec<&'a pg_query::protobuf::ColumnDef>)> {
+    let (rv, cmds) = alter_table_cmds(ctx.node)?;
+    if ctx.is_new(Some(rv)) {
+        return None;
+    }
+    let defs = cmds
+        .into_iter()
+        .filter(|c| c.subtype() == pg_query::protobuf::AlterTableType::AtAddColumn)
+        .filter_map(|c| match c.def.as_deref().and_then(|d| d.node.as_ref()) {
+            Some(NodeEnum::ColumnDef(def)) => Some(def.as_ref()),
+            _ => None,
+        })
+        .collect();
+    Some((rv, defs))
+}
+
 /// The ALTER TABLE statement and its subcommands, when `node` is one on a table.
 pub fn alter_table_cmds(
     node: &NodeEnum,

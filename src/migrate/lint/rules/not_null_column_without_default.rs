@@ -2,10 +2,10 @@
 //! any table that has rows, so the deploy breaks in production though it passed on an
 //! empty development database.
 
-use pg_query::protobuf::{AlterTableType, ConstrType};
+use pg_query::protobuf::ConstrType;
 use pg_query::NodeEnum;
 
-use crate::migrate::lint::{alter_table_cmds, table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{added_columns, table_name, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "not-null-column-without-default",
@@ -18,21 +18,11 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+    let Some((rv, defs)) = added_columns(ctx) else {
         return Vec::new();
     };
-    if ctx.is_new(Some(rv)) {
-        return Vec::new();
-    }
     let mut out = Vec::new();
-    for cmd in cmds {
-        if cmd.subtype() != AlterTableType::AtAddColumn {
-            continue;
-        }
-        let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
-        else {
-            continue;
-        };
+    for def in defs {
         let kinds: Vec<ConstrType> = def
             .constraints
             .iter()

@@ -2,10 +2,10 @@
 //! `gen_random_uuid()`, `clock_timestamp()`, a sequence) makes PostgreSQL rewrite the whole
 //! table under an ACCESS EXCLUSIVE lock; a constant or `now()` default does not.
 
-use pg_query::protobuf::{AlterTableType, ColumnDef, ConstrType};
+use pg_query::protobuf::{ColumnDef, ConstrType};
 use pg_query::{NodeEnum, NodeRef};
 
-use crate::migrate::lint::{alter_table_cmds, dotted, table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{added_columns, dotted, table_name, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "volatile-default",
@@ -63,21 +63,11 @@ fn volatile_call(node: &NodeEnum) -> Option<String> {
 }
 
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+    let Some((rv, defs)) = added_columns(ctx) else {
         return Vec::new();
     };
-    if ctx.is_new(Some(rv)) {
-        return Vec::new();
-    }
     let mut out = Vec::new();
-    for cmd in cmds {
-        if cmd.subtype() != AlterTableType::AtAddColumn {
-            continue;
-        }
-        let Some(NodeEnum::ColumnDef(def)) = cmd.def.as_deref().and_then(|d| d.node.as_ref())
-        else {
-            continue;
-        };
+    for def in defs {
         let mut defaults: Vec<&NodeEnum> = def
             .raw_default
             .iter()
