@@ -5,13 +5,8 @@ mod common;
 use std::fs;
 use std::path::Path;
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, run, shared_tempdir, stderr, stdout, write_migration};
 use dataforge::fixtures::empty_database;
-
-fn write_migration(dir: &Path, name: &str, sql: &str) {
-    fs::create_dir_all(dir.join(name)).unwrap();
-    fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
-}
 
 #[tokio::test]
 async fn up_records_history_exactly_as_prisma_does_and_is_idempotent() {

@@ -4,16 +4,10 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, run, shared_tempdir, stderr, stdout, write_migration};
 use dataforge::fixtures::empty_database;
-
-fn write_migration(dir: &Path, name: &str, sql: &str) {
-    fs::create_dir_all(dir.join(name)).unwrap();
-    fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
-}
 
 async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).await.unwrap().get(0)

@@ -210,7 +210,12 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| args.to.as_deref().is_none_or(|t| e.name.as_str() <= t))
         .filter_map(|e| migrations.iter().find(|m| m.name == e.name))
         .collect();
-    if let Err(e) = migrate::approval::gate(&pending, &args.allow_destructive) {
+    let linted = pending
+        .iter()
+        .map(|m| m.lint())
+        .collect::<Result<Vec<_>, _>>()?;
+    let checked: Vec<_> = pending.iter().copied().zip(&linted).collect();
+    if let Err(e) = migrate::approval::gate(&checked, &args.allow_destructive) {
         steps.failed("verify", &e.to_string());
         steps.done("nothing changed", "see the findings above");
         return Err(e.into());

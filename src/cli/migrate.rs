@@ -338,13 +338,8 @@ fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCod
     for file in &files {
         let sql = std::fs::read_to_string(file)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-        let findings =
-            migrate::lint::lint_sql(&sql).map_err(|e| migrate::MigrateError::Syntax {
-                file: file.clone(),
-                line: e.line,
-                col: e.column,
-                message: e.message,
-            })?;
+        let findings = migrate::lint::lint_sql(&sql)
+            .map_err(|e| migrate::MigrateError::syntax(file.clone(), e))?;
         let approved = file
             .parent()
             .map(|folder| -> anyhow::Result<bool> {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::lint::{self, Finding};
-use super::{MigrateError, Migration};
+use super::{Linted, MigrateError, Migration};
 
 /// The file name, beside `migration.sql`.
 pub const FILE: &str = "approval.toml";
@@ -68,17 +68,11 @@ pub struct Refusal {
 
 /// The gate `up` and `deploy` apply: every migration to run must parse, and one with
 /// high-risk findings must be approved (for its current contents) or named in `allowed`.
-pub fn gate(to_run: &[&Migration], allowed: &[String]) -> Result<(), MigrateError> {
+pub fn gate(to_run: &[(&Migration, &Linted)], allowed: &[String]) -> Result<(), MigrateError> {
     let mut refused = Vec::new();
-    for m in to_run {
+    for (m, linted) in to_run {
         let file = m.file();
-        let findings = lint::lint_sql(&m.sql).map_err(|e| MigrateError::Syntax {
-            file: file.clone(),
-            line: e.line,
-            col: e.column,
-            message: e.message,
-        })?;
-        let blocking: Vec<Finding> = lint::blocking(&findings).cloned().collect();
+        let blocking: Vec<Finding> = lint::blocking(&linted.findings).cloned().collect();
         if blocking.is_empty() || m.approval_valid() || allowed.contains(&m.name) {
             continue;
         }
@@ -133,13 +127,7 @@ pub fn refusal_text(refused: &[Refusal]) -> String {
 
 /// Writes `approval.toml` for `m`, which must have findings to approve.
 pub fn approve(m: &Migration, reason: &str) -> Result<(PathBuf, Approval), MigrateError> {
-    let file = m.file();
-    let findings = lint::lint_sql(&m.sql).map_err(|e| MigrateError::Syntax {
-        file: file.clone(),
-        line: e.line,
-        col: e.column,
-        message: e.message,
-    })?;
+    let findings = m.lint()?.findings;
     let mut rules: Vec<String> = lint::blocking(&findings)
         .map(|f| f.rule.to_string())
         .collect();

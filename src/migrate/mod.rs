@@ -149,7 +149,38 @@ pub struct Entry {
     pub state: State,
 }
 
+/// A migration's statements and lint findings: parsed once per run, used by the gate,
+/// the log and the runner.
+#[derive(Debug, Clone)]
+pub struct Linted {
+    pub statements: Vec<lint::Statement>,
+    pub findings: Vec<lint::Finding>,
+}
+
+impl Migration {
+    /// Parses and lints this migration; a syntax error names the file, line and column.
+    pub fn lint(&self) -> Result<Linted, MigrateError> {
+        let statements =
+            lint::split(&self.sql).map_err(|e| MigrateError::syntax(self.file(), e))?;
+        let findings = lint::lint_statements(&statements);
+        Ok(Linted {
+            statements,
+            findings,
+        })
+    }
+}
+
 impl MigrateError {
+    /// A syntax error found by the parser, placed in `file`.
+    pub fn syntax(file: PathBuf, e: lint::SyntaxError) -> Self {
+        MigrateError::Syntax {
+            file,
+            line: e.line,
+            col: e.column,
+            message: e.message,
+        }
+    }
+
     fn failed(name: &str, source: PgError) -> Self {
         MigrateError::Failed {
             name: name.to_string(),
@@ -553,7 +584,12 @@ async fn up_locked(
         .into_iter()
         .take_while(|m| to.is_none_or(|t| m.name.as_str() <= t))
         .collect();
-    approval::gate(&todo, &opts.allow_destructive)?;
+    let linted = todo
+        .iter()
+        .map(|m| m.lint())
+        .collect::<Result<Vec<_>, _>>()?;
+    let checked: Vec<(&Migration, &Linted)> = todo.iter().copied().zip(&linted).collect();
+    approval::gate(&checked, &opts.allow_destructive)?;
     let server_version: i32 = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
         .await
@@ -561,10 +597,10 @@ async fn up_locked(
         .get(0);
     let mut applied = Vec::new();
     let monitor_conn = MonitorConn::new(opts.monitor_url.as_deref());
-    for m in todo {
-        let facts = facts_for(m, opts);
+    for (m, l) in checked {
+        let facts = facts_for(m, &l.findings, opts);
         let started = Instant::now();
-        let outside = outside_transaction(m, server_version);
+        let outside = outside_transaction(&l.statements, server_version);
         (opts.on_event)(&RunEvent::MigrationStarted {
             name: m.name.clone(),
             outside_transaction: outside.is_some(),
@@ -575,7 +611,8 @@ async fn up_locked(
                     "{}: runs statement by statement outside a transaction ({why})",
                     m.name
                 ));
-                run_outside_transaction(client, m, opts, &monitor_conn, pid, &facts).await
+                run_outside_transaction(client, m, &l.statements, opts, &monitor_conn, pid, &facts)
+                    .await
             }
             None => run_in_transaction(client, m, opts, &monitor_conn, pid, &facts).await,
         };
@@ -1020,8 +1057,7 @@ async fn apply_one(
 }
 
 /// What the log records about an `up` of `m`: its findings, approval and backup.
-fn facts_for(m: &Migration, opts: &RunOptions) -> history::Facts {
-    let findings = lint::lint_sql(&m.sql).unwrap_or_default();
+fn facts_for(m: &Migration, findings: &[lint::Finding], opts: &RunOptions) -> history::Facts {
     let approval = if let Some(a) = m.approval.as_ref().filter(|_| m.approval_valid()) {
         Some(format!(
             "approved by {} at {}: {}",
@@ -1037,16 +1073,15 @@ fn facts_for(m: &Migration, opts: &RunOptions) -> history::Facts {
     };
     history::Facts {
         findings: (!findings.is_empty())
-            .then(|| serde_json::to_string(&findings).unwrap_or_default()),
+            .then(|| serde_json::to_string(findings).unwrap_or_default()),
         approval,
         backup: opts.backup.clone(),
     }
 }
 
-/// Why `m` cannot run inside a transaction, if it cannot: PostgreSQL refuses some
-/// statements in a transaction block.
-pub fn outside_transaction(m: &Migration, server_version: i32) -> Option<String> {
-    let statements = lint::split(&m.sql).ok()?;
+/// Why a migration of these statements cannot run inside a transaction, if it cannot:
+/// PostgreSQL refuses some statements in a transaction block.
+pub fn outside_transaction(statements: &[lint::Statement], server_version: i32) -> Option<String> {
     statements.iter().find_map(|s| {
         s.node
             .as_ref()
@@ -1089,18 +1124,13 @@ fn needs_autocommit(node: &pg_query::NodeEnum, server_version: i32) -> Option<St
 async fn run_outside_transaction(
     client: &mut Client,
     m: &Migration,
+    statements: &[lint::Statement],
     opts: &RunOptions,
     monitor_conn: &MonitorConn,
     pid: i32,
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
     let started = Instant::now();
-    let statements = lint::split(&m.sql).map_err(|e| MigrateError::Syntax {
-        file: m.file(),
-        line: e.line,
-        col: e.column,
-        message: e.message,
-    })?;
     let id = history::insert_started(&*client, &m.name, &m.checksum).await?;
     let fail = |source: PgError, at: String, blocked_by: String| MigrateError::FailedOutside {
         name: m.name.clone(),

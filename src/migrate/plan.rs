@@ -186,13 +186,10 @@ fn one_line(sql: &str, max: usize) -> String {
 
 /// Plans one migration without a database (statements, locks, findings).
 pub fn plan_migration(m: &Migration, server_version: i32) -> Result<MigrationPlan, MigrateError> {
-    let statements = lint::split(&m.sql).map_err(|e| MigrateError::Syntax {
-        file: m.file(),
-        line: e.line,
-        col: e.column,
-        message: e.message,
-    })?;
-    let findings = lint::lint_statements(&statements);
+    let super::Linted {
+        statements,
+        findings,
+    } = m.lint()?;
     let mut tables = BTreeMap::new();
     let mut plans = Vec::new();
     for st in &statements {
@@ -223,7 +220,7 @@ pub fn plan_migration(m: &Migration, server_version: i32) -> Result<MigrationPla
     Ok(MigrationPlan {
         name: m.name.clone(),
         file: m.file().display().to_string(),
-        outside_transaction: super::outside_transaction(m, server_version),
+        outside_transaction: super::outside_transaction(&statements, server_version),
         risk: lint::overall_risk(&findings),
         approved: m.approval_valid(),
         findings,

@@ -49,3 +49,9 @@ pub fn shared_tempdir() -> tempfile::TempDir {
     std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     d
 }
+
+/// Writes `DIR/NAME/migration.sql`.
+pub fn write_migration(dir: &Path, name: &str, sql: &str) {
+    std::fs::create_dir_all(dir.join(name)).unwrap();
+    std::fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+}

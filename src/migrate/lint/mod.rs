@@ -238,10 +238,7 @@ pub fn base_name(dotted: &str) -> String {
 pub fn added_columns<'a>(
     ctx: &Ctx<'a>,
 ) -> Option<(&'a RangeVar, Vec<&'a pg_query::protobuf::ColumnDef>)> {
-    let (rv, cmds) = alter_table_cmds(ctx.node)?;
-    if ctx.is_new(Some(rv)) {
-        return None;
-    }
+    let (rv, cmds) = existing_table_cmds(ctx)?;
     let defs = cmds
         .into_iter()
         .filter(|c| c.subtype() == pg_query::protobuf::AlterTableType::AtAddColumn)
@@ -253,13 +250,17 @@ pub fn added_columns<'a>(
     Some((rv, defs))
 }
 
-/// The ALTER TABLE statement and its subcommands, when `node` is one on a table.
-pub fn alter_table_cmds(
-    node: &NodeEnum,
-) -> Option<(&RangeVar, Vec<&pg_query::protobuf::AlterTableCmd>)> {
-    let NodeEnum::AlterTableStmt(a) = node else {
+/// The subcommands of an ALTER TABLE on a table that existed before this file (`None`
+/// for anything else: changes to a table the file created lock nobody out).
+pub fn existing_table_cmds<'a>(
+    ctx: &Ctx<'a>,
+) -> Option<(&'a RangeVar, Vec<&'a pg_query::protobuf::AlterTableCmd>)> {
+    let NodeEnum::AlterTableStmt(a) = ctx.node else {
         return None;
     };
+    if ctx.is_new(a.relation.as_ref()) {
+        return None;
+    }
     if a.objtype() != pg_query::protobuf::ObjectType::ObjectTable {
         return None;
     }

@@ -4,16 +4,13 @@
 use pg_query::protobuf::{AlterTableType, ConstrType, Constraint};
 use pg_query::NodeEnum;
 
-use crate::migrate::lint::{alter_table_cmds, Ctx};
+use crate::migrate::lint::{existing_table_cmds, Ctx};
 
 /// Constraints of `kind` added to an existing table without NOT VALID.
 pub fn validated_at_once<'a>(ctx: &Ctx<'a>, kind: ConstrType) -> Vec<(String, &'a Constraint)> {
-    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+    let Some((rv, cmds)) = existing_table_cmds(ctx) else {
         return Vec::new();
     };
-    if ctx.is_new(Some(rv)) {
-        return Vec::new();
-    }
     cmds.into_iter()
         .filter(|c| c.subtype() == AlterTableType::AtAddConstraint)
         .filter_map(|c| match c.def.as_deref().and_then(|d| d.node.as_ref()) {

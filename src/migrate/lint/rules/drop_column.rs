@@ -2,7 +2,7 @@
 
 use pg_query::protobuf::AlterTableType;
 
-use crate::migrate::lint::{alter_table_cmds, table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{existing_table_cmds, table_name, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "drop-column",
@@ -17,12 +17,9 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+    let Some((rv, cmds)) = existing_table_cmds(ctx) else {
         return Vec::new();
     };
-    if ctx.is_new(Some(rv)) {
-        return Vec::new();
-    }
     cmds.iter()
         .filter(|c| c.subtype() == AlterTableType::AtDropColumn)
         .map(|c| format!("drops column {}.{} and its data", table_name(rv), c.name))

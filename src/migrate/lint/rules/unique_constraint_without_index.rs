@@ -4,7 +4,7 @@
 use pg_query::protobuf::{AlterTableType, ConstrType};
 use pg_query::NodeEnum;
 
-use crate::migrate::lint::{alter_table_cmds, table_name, Ctx, Risk, Rule};
+use crate::migrate::lint::{existing_table_cmds, table_name, Ctx, Risk, Rule};
 
 pub const RULE: Rule = Rule {
     name: "unique-constraint-without-index",
@@ -17,12 +17,9 @@ pub const RULE: Rule = Rule {
 };
 
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    let Some((rv, cmds)) = alter_table_cmds(ctx.node) else {
+    let Some((rv, cmds)) = existing_table_cmds(ctx) else {
         return Vec::new();
     };
-    if ctx.is_new(Some(rv)) {
-        return Vec::new();
-    }
     cmds.iter()
         .filter(|c| c.subtype() == AlterTableType::AtAddConstraint)
         .filter_map(|c| match c.def.as_deref().and_then(|d| d.node.as_ref()) {
