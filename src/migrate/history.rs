@@ -7,7 +7,7 @@
 
 use tokio_postgres::GenericClient;
 
-use crate::pg::{PgContext as _, PgError};
+use crate::pg::{quote_literal, PgContext as _, PgError};
 
 /// Prisma's own DDL for its history table.
 pub const CREATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
@@ -100,6 +100,28 @@ pub async fn read(client: &impl GenericClient) -> Result<Vec<HistoryRow>, PgErro
         .collect())
 }
 
+/// The statement that records the start of migration `name` under `id`. The writers
+/// here are SQL text so a run can send them in one round trip with `BEGIN`, `SET LOCAL`
+/// and `COMMIT` around a migration (a small migration costs little more than its SQL).
+pub fn started_sql(id: &str, name: &str, checksum: &str) -> String {
+    format!(
+        r#"INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count)
+           VALUES ({}, {}, {}, clock_timestamp(), 0)"#,
+        quote_literal(id),
+        quote_literal(checksum),
+        quote_literal(name)
+    )
+}
+
+/// The statement that marks the row `id` finished.
+pub fn finished_sql(id: &str) -> String {
+    format!(
+        r#"UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1
+           WHERE id = {}"#,
+        quote_literal(id)
+    )
+}
+
 /// Records a started migration; returns its id.
 pub async fn insert_started(
     client: &impl GenericClient,
@@ -108,11 +130,7 @@ pub async fn insert_started(
 ) -> Result<String, PgError> {
     let id = uuid::Uuid::new_v4().to_string();
     client
-        .execute(
-            r#"INSERT INTO "_prisma_migrations" (id, checksum, migration_name, started_at, applied_steps_count)
-               VALUES ($1, $2, $3, clock_timestamp(), 0)"#,
-            &[&id, &checksum, &name],
-        )
+        .batch_execute(&started_sql(&id, name, checksum))
         .await
         .pg(|| format!("recording the start of migration {name}"))?;
     Ok(id)
@@ -120,14 +138,9 @@ pub async fn insert_started(
 
 pub async fn mark_finished(client: &impl GenericClient, id: &str) -> Result<(), PgError> {
     client
-        .execute(
-            r#"UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1
-               WHERE id = $1"#,
-            &[&id],
-        )
+        .batch_execute(&finished_sql(id))
         .await
-        .pg(|| "recording a finished migration".into())?;
-    Ok(())
+        .pg(|| "recording a finished migration".into())
 }
 
 /// Records the error of a started attempt (a migration run outside a transaction, whose
@@ -231,6 +244,27 @@ pub fn os_user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The statement that logs one finished action that took `ms` milliseconds.
+pub fn log_sql(name: &str, action: Action, checksum: &str, ms: i64, facts: &Facts) -> String {
+    let opt = |v: &Option<String>| v.as_deref().map_or("NULL".to_string(), quote_literal);
+    format!(
+        r#"INSERT INTO "_dataforge_migration_log"
+             (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version,
+              lint_findings, approval, backup)
+           VALUES ({name}, {action}, {checksum}, clock_timestamp() - make_interval(secs => {ms} / 1000.0),
+                   {ms}, current_user || ' (os user ' || {by} || ')', {version}, {findings}::jsonb,
+                   {approval}, {backup})"#,
+        name = quote_literal(name),
+        action = quote_literal(action.as_str()),
+        checksum = quote_literal(checksum),
+        by = quote_literal(&os_user()),
+        version = quote_literal(env!("CARGO_PKG_VERSION")),
+        findings = opt(&facts.findings),
+        approval = opt(&facts.approval),
+        backup = opt(&facts.backup),
+    )
+}
+
 /// Records one finished action, in the caller's transaction.
 pub async fn log(
     client: &impl GenericClient,
@@ -241,20 +275,10 @@ pub async fn log(
     facts: &Facts,
 ) -> Result<(), PgError> {
     let ms = started.elapsed().as_millis() as i64;
-    let by = os_user();
     client
-        .execute(
-            r#"INSERT INTO "_dataforge_migration_log"
-                 (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version,
-                  lint_findings, approval, backup)
-               VALUES ($1, $2, $3, clock_timestamp() - make_interval(secs => $4::bigint / 1000.0),
-                       $4, current_user || ' (os user ' || $5 || ')', $6, $7::text::jsonb, $8, $9)"#,
-            &[&name, &action.as_str(), &checksum, &ms, &by, &env!("CARGO_PKG_VERSION"),
-              &facts.findings, &facts.approval, &facts.backup],
-        )
+        .batch_execute(&log_sql(name, action, checksum, ms, facts))
         .await
-        .pg(|| format!("logging {} of {name}", action.as_str()))?;
-    Ok(())
+        .pg(|| format!("logging {} of {name}", action.as_str()))
 }
 
 /// Marks the applied row of `name` rolled back, as `prisma migrate resolve --rolled-back`

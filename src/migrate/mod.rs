@@ -491,6 +491,9 @@ impl Monitor {
         let out = seen.clone();
         let task = tokio::spawn(async move {
             loop {
+                // Sleeping first: most migrations finish before anyone could block them,
+                // and then the watch costs nothing.
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 if let Ok(rows) = client
                     .query(
                         "SELECT pid, usename::text, coalesce(state, '?'), left(query, 120)
@@ -517,7 +520,6 @@ impl Monitor {
                         }
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         });
         Some(Monitor { task, seen })
@@ -645,33 +647,17 @@ async fn run_in_transaction(
 ) -> Result<(), MigrateError> {
     let mut attempt = 0;
     loop {
-        let tx = client
-            .transaction()
-            .await
-            .pg(|| format!("starting a transaction for {}", m.name))?;
         let monitor = Monitor::start(monitor_conn, pid).await;
-        let result = async {
-            tx.batch_execute(&format!(
-                "SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}",
-                opts.lock_timeout.as_millis(),
-                opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0)
-            ))
-            .await
-            .pg(|| "setting lock_timeout and statement_timeout".into())?;
-            apply_one(&tx, m, facts).await
+        let result = apply_one(&*client, m, facts, Some(opts)).await;
+        if result.is_err() {
+            // Ends the transaction whichever statement failed (a warning, not an error,
+            // when the failure was at COMMIT and the server has already ended it).
+            let _ = client.batch_execute("ROLLBACK").await;
         }
-        .await;
         let blockers = monitor.map(Monitor::stop).unwrap_or_default();
         match result {
-            Ok(()) => {
-                tx.commit()
-                    .await
-                    .pg(|| format!("committing migration {}", m.name))
-                    .map_err(|source| MigrateError::failed(&m.name, source))?;
-                return Ok(());
-            }
+            Ok(()) => return Ok(()),
             Err(source) => {
-                drop(tx);
                 let lock_timeout = source.sqlstate() == Some("55P03");
                 let blocked_by = if blockers.is_empty() {
                     String::new()
@@ -1034,26 +1020,51 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
         .collect()
 }
 
+/// Runs `m` with its history rows, in three round trips: the started row; the
+/// migration's SQL (alone, so the server's error positions point into the file); the
+/// finished row and the log. With `own` the first also opens the transaction and sets the
+/// run's timeouts, and the last commits it (a small migration then costs little more
+/// than its SQL); without, the caller's transaction holds it all. On an error the
+/// transaction is left for the caller to roll back.
 async fn apply_one(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     m: &Migration,
     facts: &history::Facts,
+    own: Option<&RunOptions>,
 ) -> Result<(), PgError> {
     let started = std::time::Instant::now();
-    let id = history::insert_started(tx, &m.name, &m.checksum).await?;
-    tx.batch_execute(&m.sql)
+    let id = uuid::Uuid::new_v4().to_string();
+    let (begin, commit) = match own {
+        Some(opts) => (
+            format!(
+                "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; ",
+                opts.lock_timeout.as_millis(),
+                opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0),
+            ),
+            "; COMMIT",
+        ),
+        None => (String::new(), ""),
+    };
+    client
+        .batch_execute(&format!(
+            "{begin}{}",
+            history::started_sql(&id, &m.name, &m.checksum)
+        ))
+        .await
+        .pg(|| format!("starting migration {}", m.name))?;
+    client
+        .batch_execute(&m.sql)
         .await
         .pg(|| format!("running {}", m.file().display()))?;
-    history::mark_finished(tx, &id).await?;
-    history::log(
-        tx,
-        &m.name,
-        history::Action::Up,
-        &m.checksum,
-        started,
-        facts,
-    )
-    .await
+    let ms = started.elapsed().as_millis() as i64;
+    client
+        .batch_execute(&format!(
+            "{}; {}{commit}",
+            history::finished_sql(&id),
+            history::log_sql(&m.name, history::Action::Up, &m.checksum, ms, facts)
+        ))
+        .await
+        .pg(|| format!("recording migration {}", m.name))
 }
 
 /// What the log records about an `up` of `m`: its findings, approval and backup.
@@ -1265,7 +1276,7 @@ pub async fn apply_in_transaction(
     let entries = status(tx, migrations).await?;
     let mut applied = Vec::new();
     for m in pending(migrations, &entries)? {
-        apply_one(tx, m, &history::Facts::default())
+        apply_one(tx, m, &history::Facts::default(), None)
             .await
             .map_err(|source| MigrateError::failed(&m.name, source))?;
         applied.push(m.name.clone());

@@ -212,6 +212,18 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Quotes a string as an SQL literal, as PostgreSQL's `quote_literal` does: quotes
+/// doubled, and backslashes doubled in an `E''` literal so the text reads the same
+/// whatever `standard_conforming_strings` says.
+pub fn quote_literal(value: &str) -> String {
+    let quoted = value.replace('\'', "''");
+    if value.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
 /// A URL with its database name replaced, keeping host, port, user and options.
 pub fn with_database(url: &str, db: &str) -> String {
     if let Some(scheme_end) = url.find("://") {
