@@ -15,9 +15,11 @@ pub struct Statement {
     pub text: String,
     /// The first keyword, upper-cased (`CREATE`, `ALTER`, `INSERT` …).
     pub keyword: String,
-    /// The parse tree; `None` for plain data statements (`INSERT`, `COPY`, `SELECT`,
-    /// `VALUES`), which no rule looks into: skipping their trees keeps lint fast on
-    /// migrations that carry data.
+    /// The parse tree; `None` for statements no rule and no runner decision looks into
+    /// (plain data statements, and definitions of views, functions, triggers, sequences,
+    /// types, comments and grants; see [`needs_tree`]): skipping their trees keeps lint
+    /// fast on migrations that carry data or whole schema dumps. [`parse_node`] parses
+    /// one on demand.
     pub node: Option<NodeEnum>,
 }
 
@@ -32,6 +34,46 @@ pub struct SyntaxError {
 
 /// Statements whose trees no rule needs.
 const DATA_KEYWORDS: &[&str] = &["INSERT", "COPY", "SELECT", "VALUES"];
+
+/// What may follow `CREATE [OR REPLACE]` in a statement whose tree no rule needs: each
+/// always parses to a node type the rules and the runner ignore (a view to `ViewStmt`,
+/// a function to `CreateFunctionStmt` …). `MATERIALIZED VIEW` is not here: it creates a
+/// table-like relation the rules track.
+const SKIPPED_CREATE: &[&str] = &[
+    "FUNCTION",
+    "PROCEDURE",
+    "VIEW",
+    "TRIGGER",
+    "SEQUENCE",
+    "TYPE",
+    "DOMAIN",
+    "AGGREGATE",
+    "EXTENSION",
+    "RULE",
+];
+
+/// Whether any rule or runner decision reads the tree of a statement starting with
+/// `keyword` (upper case) whose text is `text`.
+pub fn needs_tree(keyword: &str, text: &str) -> bool {
+    match keyword {
+        k if DATA_KEYWORDS.contains(&k) => false,
+        "COMMENT" | "GRANT" | "REVOKE" => false,
+        "CREATE" => {
+            let mut words = text.split_ascii_whitespace().skip(1).peekable();
+            if words.peek().is_some_and(|w| w.eq_ignore_ascii_case("OR")) {
+                words.next();
+                words.next(); // REPLACE
+            }
+            !words
+                .next()
+                .is_some_and(|w| SKIPPED_CREATE.iter().any(|s| w.eq_ignore_ascii_case(s)))
+        }
+        _ => true,
+    }
+}
+
+/// Statements below this many are parsed on the calling thread.
+const PARALLEL_FROM: usize = 256;
 
 /// Splits `sql` into statements, each parsed. The whole file is checked by the parser
 /// first, so a syntax error anywhere is reported, with its place, before anything else.
@@ -56,11 +98,6 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
             .take_while(|c| c.is_ascii_alphabetic())
             .collect::<String>()
             .to_ascii_uppercase();
-        let node = if DATA_KEYWORDS.contains(&keyword.as_str()) {
-            None
-        } else {
-            parse_node(text)
-        };
         let offset = start + lead;
         let between = &sql.as_bytes()[at..offset];
         line += memchr::memchr_iter(b'\n', between).count();
@@ -75,10 +112,33 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
             column,
             text: text.to_string(),
             keyword,
-            node,
+            node: None,
         });
     }
+    parse_trees(&mut out);
     Ok(out)
+}
+
+/// Fills in the trees the rules read; on large files in parallel (the parser keeps its
+/// state per thread), since turning trees into Rust values is most of lint's time.
+fn parse_trees(statements: &mut [Statement]) {
+    let fill = |chunk: &mut [Statement]| {
+        for st in chunk {
+            if needs_tree(&st.keyword, &st.text) {
+                st.node = parse_node(&st.text);
+            }
+        }
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads == 1 || statements.len() < PARALLEL_FROM {
+        return fill(statements);
+    }
+    let per = statements.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        for chunk in statements.chunks_mut(per) {
+            scope.spawn(move || fill(chunk));
+        }
+    });
 }
 
 /// The tree of one statement (`None` if it does not parse on its own).
@@ -206,6 +266,43 @@ mod tests {
         assert_eq!((s[2].line, s[2].column), (5, 1));
         assert_eq!(s[1].text, "DROP TABLE b");
         assert!(s[2].node.is_none() && s[2].keyword == "INSERT");
+    }
+
+    #[test]
+    fn trees_are_skipped_only_for_statements_nothing_reads() {
+        for (sql, wanted) in [
+            (
+                "CREATE OR REPLACE FUNCTION f() RETURNS int AS 'select 1' LANGUAGE sql",
+                false,
+            ),
+            ("CREATE VIEW v AS SELECT 1", false),
+            ("COMMENT ON TABLE a IS 'x'", false),
+            ("GRANT SELECT ON a TO PUBLIC", false),
+            ("CREATE MATERIALIZED VIEW m AS SELECT 1", true),
+            ("CREATE UNIQUE INDEX i ON a (id)", true),
+            ("CREATE TABLE a (id int)", true),
+            ("ALTER FUNCTION f() RENAME TO g", true),
+        ] {
+            let s = split(sql).unwrap();
+            assert_eq!(s[0].node.is_some(), wanted, "{sql}");
+        }
+    }
+
+    #[test]
+    fn large_files_parse_in_parallel_with_the_same_trees_and_places() {
+        let mut sql = String::new();
+        for i in 0..(PARALLEL_FROM * 2 + 3) {
+            sql.push_str(&format!("ALTER TABLE t{i} ADD COLUMN c int;\n"));
+        }
+        let s = split(&sql).unwrap();
+        assert_eq!(s.len(), PARALLEL_FROM * 2 + 3);
+        for (i, st) in s.iter().enumerate() {
+            assert_eq!((st.line, st.column), (i + 1, 1));
+            let Some(NodeEnum::AlterTableStmt(a)) = &st.node else {
+                panic!("statement {i} has no ALTER TABLE tree: {:?}", st.node);
+            };
+            assert_eq!(a.relation.as_ref().unwrap().relname, format!("t{i}"));
+        }
     }
 
     #[test]
