@@ -113,12 +113,24 @@ pub fn started_sql(id: &str, name: &str, checksum: &str) -> String {
     )
 }
 
-/// The statement that marks the row `id` finished.
-pub fn finished_sql(id: &str) -> String {
+/// The statements that mark the row `id` finished and log it (as an `up`), with the
+/// duration the server measured from the started row, so they can travel in one round
+/// trip with the migration itself.
+pub fn finished_sql(id: &str, name: &str, checksum: &str, facts: &Facts) -> String {
+    let id = quote_literal(id);
     format!(
         r#"UPDATE "_prisma_migrations" SET finished_at = clock_timestamp(), applied_steps_count = 1
-           WHERE id = {}"#,
-        quote_literal(id)
+           WHERE id = {id};
+           {}"#,
+        log_insert(
+            name,
+            Action::Up,
+            checksum,
+            facts,
+            "started_at",
+            "(extract(epoch FROM finished_at - started_at) * 1000)::bigint",
+            &format!(r#" FROM "_prisma_migrations" WHERE id = {id}"#),
+        )
     )
 }
 
@@ -134,13 +146,6 @@ pub async fn insert_started(
         .await
         .pg(|| format!("recording the start of migration {name}"))?;
     Ok(id)
-}
-
-pub async fn mark_finished(client: &impl GenericClient, id: &str) -> Result<(), PgError> {
-    client
-        .batch_execute(&finished_sql(id))
-        .await
-        .pg(|| "recording a finished migration".into())
 }
 
 /// Records the error of a started attempt (a migration run outside a transaction, whose
@@ -244,16 +249,25 @@ pub fn os_user() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
-/// The statement that logs one finished action that took `ms` milliseconds.
-pub fn log_sql(name: &str, action: Action, checksum: &str, ms: i64, facts: &Facts) -> String {
+/// An insert into the log whose `started_at` and `duration_ms` are the SQL expressions
+/// `started` and `ms`, evaluated over `from` (a `FROM …` clause, or empty).
+fn log_insert(
+    name: &str,
+    action: Action,
+    checksum: &str,
+    facts: &Facts,
+    started: &str,
+    ms: &str,
+    from: &str,
+) -> String {
     let opt = |v: &Option<String>| v.as_deref().map_or("NULL".to_string(), quote_literal);
     format!(
         r#"INSERT INTO "_dataforge_migration_log"
              (migration_name, action, checksum, started_at, duration_ms, run_by, dataforge_version,
               lint_findings, approval, backup)
-           VALUES ({name}, {action}, {checksum}, clock_timestamp() - make_interval(secs => {ms} / 1000.0),
-                   {ms}, current_user || ' (os user ' || {by} || ')', {version}, {findings}::jsonb,
-                   {approval}, {backup})"#,
+           SELECT {name}, {action}, {checksum}, {started}, {ms},
+                  current_user || ' (os user ' || {by} || ')', {version}, {findings}::jsonb,
+                  {approval}, {backup}{from}"#,
         name = quote_literal(name),
         action = quote_literal(action.as_str()),
         checksum = quote_literal(checksum),
@@ -275,8 +289,17 @@ pub async fn log(
     facts: &Facts,
 ) -> Result<(), PgError> {
     let ms = started.elapsed().as_millis() as i64;
+    let sql = log_insert(
+        name,
+        action,
+        checksum,
+        facts,
+        &format!("clock_timestamp() - make_interval(secs => {ms} / 1000.0)"),
+        &ms.to_string(),
+        "",
+    );
     client
-        .batch_execute(&log_sql(name, action, checksum, ms, facts))
+        .batch_execute(&sql)
         .await
         .pg(|| format!("logging {} of {name}", action.as_str()))
 }

@@ -1020,19 +1020,19 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
         .collect()
 }
 
-/// Runs `m` with its history rows, in three round trips: the started row; the
-/// migration's SQL (alone, so the server's error positions point into the file); the
-/// finished row and the log. With `own` the first also opens the transaction and sets the
-/// run's timeouts, and the last commits it (a small migration then costs little more
-/// than its SQL); without, the caller's transaction holds it all. On an error the
-/// transaction is left for the caller to roll back.
+/// Runs `m` with its history rows in two round trips: the started row (with `own`, after
+/// opening the transaction and setting the run's timeouts); then the migration's SQL, the
+/// finished row and the log (and with `own`, `COMMIT`) in one query string. The file has
+/// parsed, so its text is whole statements; a newline ends a trailing `--` comment. The
+/// SQL leads its string so `pg_stat_activity`, and the live view, show the migration.
+/// Without `own` the caller's transaction holds it all. On an error the transaction is
+/// left for the caller to roll back.
 async fn apply_one(
     client: &impl GenericClient,
     m: &Migration,
     facts: &history::Facts,
     own: Option<&RunOptions>,
 ) -> Result<(), PgError> {
-    let started = std::time::Instant::now();
     let id = uuid::Uuid::new_v4().to_string();
     let (begin, commit) = match own {
         Some(opts) => (
@@ -1041,7 +1041,7 @@ async fn apply_one(
                 opts.lock_timeout.as_millis(),
                 opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0),
             ),
-            "; COMMIT",
+            ";\nCOMMIT",
         ),
         None => (String::new(), ""),
     };
@@ -1053,18 +1053,13 @@ async fn apply_one(
         .await
         .pg(|| format!("starting migration {}", m.name))?;
     client
-        .batch_execute(&m.sql)
-        .await
-        .pg(|| format!("running {}", m.file().display()))?;
-    let ms = started.elapsed().as_millis() as i64;
-    client
         .batch_execute(&format!(
-            "{}; {}{commit}",
-            history::finished_sql(&id),
-            history::log_sql(&m.name, history::Action::Up, &m.checksum, ms, facts)
+            "{}\n;\n{}{commit}",
+            m.sql,
+            history::finished_sql(&id, &m.name, &m.checksum, facts),
         ))
         .await
-        .pg(|| format!("recording migration {}", m.name))
+        .pg(|| format!("running {}", m.file().display()))
 }
 
 /// What the log records about an `up` of `m`: its findings, approval and backup.
@@ -1141,7 +1136,6 @@ async fn run_outside_transaction(
     pid: i32,
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
-    let started = Instant::now();
     let id = history::insert_started(&*client, &m.name, &m.checksum).await?;
     let fail = |source: PgError, at: String, blocked_by: String| MigrateError::FailedOutside {
         name: m.name.clone(),
@@ -1212,21 +1206,11 @@ async fn run_outside_transaction(
         return Err(e);
     }
     reset?;
-    let tx = client
-        .transaction()
+    // One query string runs as one implicit transaction: both rows or neither.
+    client
+        .batch_execute(&history::finished_sql(&id, &m.name, &m.checksum, facts))
         .await
         .pg(|| format!("recording {}", m.name))?;
-    history::mark_finished(&tx, &id).await?;
-    history::log(
-        &tx,
-        &m.name,
-        history::Action::Up,
-        &m.checksum,
-        started,
-        facts,
-    )
-    .await?;
-    tx.commit().await.pg(|| format!("recording {}", m.name))?;
     Ok(())
 }
 
