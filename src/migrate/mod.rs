@@ -1020,7 +1020,7 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
         .collect()
 }
 
-/// Runs `m` with its history rows in two round trips: the started row (with `own`, after
+/// Runs `m` with its history rows in two pipelined queries: the started row (with `own`, after
 /// opening the transaction and setting the run's timeouts); then the migration's SQL, the
 /// finished row and the log (and with `own`, `COMMIT`) in one query string. The file has
 /// parsed, so its text is whole statements; a newline ends a trailing `--` comment. The
@@ -1045,21 +1045,18 @@ async fn apply_one(
         ),
         None => (String::new(), ""),
     };
-    client
-        .batch_execute(&format!(
-            "{begin}{}",
-            history::started_sql(&id, &m.name, &m.checksum)
-        ))
-        .await
-        .pg(|| format!("starting migration {}", m.name))?;
-    client
-        .batch_execute(&format!(
-            "{}\n;\n{}{commit}",
-            m.sql,
-            history::finished_sql(&id, &m.name, &m.checksum, facts),
-        ))
-        .await
-        .pg(|| format!("running {}", m.file().display()))
+    let first = format!("{begin}{}", history::started_sql(&id, &m.name, &m.checksum));
+    let second = format!(
+        "{}\n;\n{}{commit}",
+        m.sql,
+        history::finished_sql(&id, &m.name, &m.checksum, facts),
+    );
+    // Polled together, the two are pipelined: sent back to back, one wait. The server
+    // runs them in order, so a failure in the first leaves the second to fail in the
+    // aborted transaction.
+    let (started, ran) = tokio::join!(client.batch_execute(&first), client.batch_execute(&second));
+    started.pg(|| format!("starting migration {}", m.name))?;
+    ran.pg(|| format!("running {}", m.file().display()))
 }
 
 /// What the log records about an `up` of `m`: its findings, approval and backup.
