@@ -8,6 +8,7 @@
 //!
 //! The binary is a thin layer over this library ([`cli`]).
 
+pub mod anonymize;
 pub mod backup;
 pub mod cli;
 pub mod fixtures;

@@ -1,0 +1,59 @@
+//! `phone`: the digits replaced, the country code, length and formatting kept.
+
+use super::{Build, OptionDoc, Options, Row, Spec, Transform};
+use crate::anonymize::key::DomainKey;
+
+pub static SPEC: Spec = Spec {
+    name: "phone",
+    summary: "Replaces the digits of a phone number with keyed random digits, keeping its length, its formatting (spaces, dashes, brackets) and its leading digits: the country code after a `+`, else the trunk prefix. Formatting is ignored when choosing, so `+40 721 234 567` and `+40721234567` map to the same digits.",
+    options: &[
+        OptionDoc { name: "keep_prefix", kind: "integer", default: "2", doc: "leading digits kept as they are (the country code, or a trunk prefix such as `07`)" },
+    ],
+    examples: &[
+        super::Example { options: "", input: "+40 721 234 567", row: &[] },
+        super::Example { options: "", input: "+40721234567", row: &[] },
+        super::Example { options: "", input: "(555) 123-4567", row: &[] },
+        super::Example { options: "keep_prefix = 1", input: "+1 212 555 0100", row: &[] },
+    ],
+    build,
+};
+
+struct Phone {
+    key: DomainKey,
+    keep: usize,
+}
+
+fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
+    let keep = o.int_in("keep_prefix", 0..=6)?.unwrap_or(2) as usize;
+    Ok(Box::new(Phone {
+        key: b.domain_key(),
+        keep,
+    }))
+}
+
+impl Transform for Phone {
+    fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
+        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
+        let mut rng = self.key.rng(digits.as_bytes());
+        let mut out = String::with_capacity(value.len());
+        let mut seen = 0;
+        for c in value.chars() {
+            if c.is_ascii_digit() {
+                if seen < self.keep {
+                    out.push(c);
+                } else if seen == self.keep {
+                    // a number does not go on with a 0 after its prefix
+                    out.push(char::from(
+                        b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
+                    ));
+                } else {
+                    super::push_digits(&mut out, 1, &mut rng);
+                }
+                seen += 1;
+            } else {
+                out.push(c);
+            }
+        }
+        Ok(Some(out))
+    }
+}
