@@ -2,5 +2,9 @@
 //! themselves, and the streaming pipeline that carries COPY rows from a source through
 //! them to a sink.
 
+pub mod config;
+pub mod dump;
 pub mod key;
+pub mod plan;
+pub mod suggest;
 pub mod transformers;

@@ -4,6 +4,7 @@
 //! Exit codes: 0 ok, 1 a check found something (pending or failed migrations, a stopped
 //! cluster for `local status`), 2 an error.
 
+pub mod anonymize;
 pub mod backfill;
 pub mod backup;
 pub mod deploy;
@@ -64,6 +65,8 @@ pub enum Command {
     Backfill(backfill::BackfillArgs),
     /// Mark a database as production (or not): destructive commands then need confirmation
     Mark(backup::MarkArgs),
+    /// Stream a pg_dump through deterministic anonymizers (anonymize.toml)
+    Anonymize(anonymize::AnonymizeArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
     Local(local::LocalArgs),
 }
@@ -126,5 +129,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(a) => backup::run_restore(a).await,
         Command::Mark(a) => backup::run_mark(a).await,
         Command::Backfill(a) => backfill::run(a).await,
+        Command::Anonymize(a) => anonymize::run(a).await,
     }
 }

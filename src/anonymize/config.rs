@@ -1,0 +1,364 @@
+//! `anonymize.toml`: for every table, what happens to it, and for every column, its
+//! transformer. Errors point at `file:line:col`.
+//!
+//! ```toml
+//! [key]
+//! env = "DATAFORGE_KEY"            # or: file = "/run/secrets/anonymize-key"
+//!
+//! [tables.customer]                # a table of the public schema; "sales.orders" elsewhere
+//! columns.customer_id = "keep"
+//! columns.email = { transformer = "email", domain = "customer-email" }
+//!
+//! [tables.payment_log]
+//! action = "truncate"              # schema only; or "skip" (left out entirely)
+//! ```
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::key::{Key, KeyError, DEFAULT_KEY_VAR};
+use super::transformers;
+
+/// What happens to a table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Rows copied through the column transformers.
+    Anonymize,
+    /// Schema only, no rows.
+    Truncate,
+    /// Left out: neither schema nor rows.
+    Skip,
+}
+
+/// One column's entry.
+#[derive(Debug, Clone)]
+pub struct ColumnConfig {
+    pub transformer: String,
+    /// The PRF domain; the transformer's name when not given.
+    pub domain: String,
+    pub options: toml::Table,
+    /// Where the entry is, for messages.
+    pub span: Range<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TableConfig {
+    pub action: Action,
+    pub columns: BTreeMap<String, ColumnConfig>,
+    pub span: Range<usize>,
+}
+
+/// Where the key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    Env(String),
+    File(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: String,
+    pub text: String,
+    pub key: KeySource,
+    /// By qualified name (`public.customer`).
+    pub tables: BTreeMap<String, TableConfig>,
+}
+
+/// A config the user must fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the anonymization config {file}: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{col}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        col: usize,
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    key: Option<RawKey>,
+    #[serde(default)]
+    tables: BTreeMap<String, Spanned<RawTable>>,
+    /// Read by `verify`.
+    #[serde(default)]
+    #[allow(dead_code)]
+    verify: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    env: Option<String>,
+    file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    action: Option<Spanned<String>>,
+    #[serde(default)]
+    columns: BTreeMap<String, Spanned<toml::Value>>,
+}
+
+/// `name` as `schema.table`, unquoted: `customer` → `public.customer`,
+/// `public."Order"` → `public.Order`.
+pub fn qualified(name: &str) -> String {
+    let parts = split_qualified(name);
+    match parts.as_slice() {
+        [table] => format!("public.{table}"),
+        [schema, table] => format!("{schema}.{table}"),
+        _ => name.to_string(),
+    }
+}
+
+/// Splits a possibly quoted, possibly qualified name on its dots.
+pub fn split_qualified(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c => cur.push(c),
+        }
+    }
+    parts.push(cur);
+    parts
+}
+
+impl Config {
+    pub fn load(path: &str) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_string(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let (line, col) = e
+                .span()
+                .map(|s| crate::seed::profile::line_col(text, s.start))
+                .unwrap_or((1, 1));
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                col,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        let mut cfg = Config {
+            file: file.to_string(),
+            text: text.to_string(),
+            key: KeySource::Env(DEFAULT_KEY_VAR.to_string()),
+            tables: BTreeMap::new(),
+        };
+        if let Some(k) = raw.key {
+            cfg.key = match (k.env, k.file) {
+                (Some(_), Some(_)) => {
+                    return Err(cfg.err(
+                        cfg.find("[key]"),
+                        "[key] names both `env` and `file`; choose one",
+                    ))
+                }
+                (Some(v), None) => KeySource::Env(v),
+                (None, Some(f)) => KeySource::File(f),
+                (None, None) => KeySource::Env(DEFAULT_KEY_VAR.to_string()),
+            };
+        }
+        for (name, table) in raw.tables {
+            let span = table.span();
+            let table = table.into_inner();
+            let action = match table.action.as_ref().map(|a| a.get_ref().as_str()) {
+                None | Some("anonymize") => Action::Anonymize,
+                Some("truncate") => Action::Truncate,
+                Some("skip") => Action::Skip,
+                Some(other) => {
+                    let at = table.action.as_ref().map_or(span.clone(), |a| a.span());
+                    return Err(cfg.err(
+                        at,
+                        format!("unknown action `{other}` for table {name}; use anonymize, truncate or skip"),
+                    ));
+                }
+            };
+            let mut columns = BTreeMap::new();
+            for (column, value) in table.columns {
+                let vspan = value.span();
+                let (transformer, mut options) = match value.into_inner() {
+                    toml::Value::String(s) => (s, toml::Table::new()),
+                    toml::Value::Table(mut t) => match t.remove("transformer") {
+                        Some(toml::Value::String(s)) => (s, t),
+                        _ => {
+                            return Err(cfg.err(
+                                vspan,
+                                format!("column {name}.{column}: an inline table needs `transformer = \"…\"`"),
+                            ))
+                        }
+                    },
+                    other => {
+                        return Err(cfg.err(
+                            vspan,
+                            format!(
+                                "column {name}.{column}: expected a transformer name or an inline table, found {}",
+                                other.type_str()
+                            ),
+                        ))
+                    }
+                };
+                if transformers::find(&transformer).is_none() {
+                    return Err(cfg.err(
+                        vspan,
+                        format!(
+                            "column {name}.{column}: {}",
+                            transformers::unknown(&transformer)
+                        ),
+                    ));
+                }
+                let domain = match options.remove("domain") {
+                    None => transformer.clone(),
+                    Some(toml::Value::String(d)) => d,
+                    Some(other) => {
+                        return Err(cfg.err(
+                            cfg.key_in(&vspan, "domain"),
+                            format!(
+                                "column {name}.{column}: `domain` must be a string, found {}",
+                                other.type_str()
+                            ),
+                        ))
+                    }
+                };
+                columns.insert(
+                    column,
+                    ColumnConfig {
+                        transformer,
+                        domain,
+                        options,
+                        span: vspan,
+                    },
+                );
+            }
+            cfg.tables.insert(
+                qualified(&name),
+                TableConfig {
+                    action,
+                    columns,
+                    span,
+                },
+            );
+        }
+        Ok(cfg)
+    }
+
+    /// The key, from where the config says (by default `DATAFORGE_KEY`).
+    pub fn load_key(&self) -> Result<Key, KeyError> {
+        match &self.key {
+            KeySource::Env(v) => Key::from_env(v),
+            KeySource::File(f) => {
+                let dir = std::path::Path::new(&self.file)
+                    .parent()
+                    .unwrap_or(std::path::Path::new("."));
+                let p = dir.join(f);
+                Key::from_file(&p.to_string_lossy())
+            }
+        }
+    }
+
+    /// An error at `span` of the file.
+    pub fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+        let (line, col) = crate::seed::profile::line_col(&self.text, span.start);
+        ConfigError::Invalid {
+            file: self.file.clone(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+
+    /// The place of `needle` in the file, or its start.
+    fn find(&self, needle: &str) -> Range<usize> {
+        self.text.find(needle).map_or(0..0, |i| i..i + needle.len())
+    }
+
+    /// The place of option `key` inside the entry at `span`, or the entry itself.
+    pub fn key_in(&self, span: &Range<usize>, key: &str) -> Range<usize> {
+        let hay = self.text.get(span.clone()).unwrap_or("");
+        let mut from = 0;
+        while let Some(i) = hay[from..].find(key) {
+            let at = from + i;
+            let before = hay[..at].chars().next_back();
+            let after = hay[at + key.len()..].trim_start();
+            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && after.starts_with('=') {
+                return span.start + at..span.start + at + key.len();
+            }
+            from = at + key.len();
+        }
+        span.clone()
+    }
+
+    /// The error for an option problem `message` of column `column` of `table`: placed at
+    /// the option it names (`option \`x\``), else at the column's entry.
+    pub fn option_err(
+        &self,
+        table: &str,
+        column: &ColumnConfig,
+        name: &str,
+        message: &str,
+    ) -> ConfigError {
+        let at = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("option ") || message.starts_with("unknown option"))
+            .map_or(column.span.clone(), |opt| self.key_in(&column.span, opt));
+        self.err(at, format!("column {table}.{name}: {message}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_qualified_and_unquoted() {
+        assert_eq!(qualified("customer"), "public.customer");
+        assert_eq!(qualified("sales.\"Order\""), "sales.Order");
+        assert_eq!(qualified("\"a.b\""), "public.a.b");
+    }
+
+    #[test]
+    fn errors_point_at_file_line_col() {
+        let text =
+            "[tables.users]\ncolumns.id = \"keep\"\ncolumns.email = { transformer = \"emial\" }\n";
+        let e = Config::parse(text, "anonymize.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("anonymize.toml:3:17: column users.email: unknown transformer `emial` (did you mean `email`?)"), "{e}");
+        let e = Config::parse("[tables.users]\naction = \"drop\"\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("a.toml:2:10: unknown action `drop`"), "{e}");
+        let e = Config::parse("[tables.users]\ncolumns.id = 3\n", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "a.toml:2:14: column users.id: expected a transformer name or an inline table, found integer");
+    }
+}
