@@ -385,3 +385,58 @@ fn unknown_transformers_and_wrong_option_types_point_at_file_line_col() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn the_repository_config_covers_the_demo_firm_schema() {
+    let db = dataforge::fixtures::Fixture::new("demo-firm")
+        .create()
+        .await
+        .unwrap();
+    let dir = shared_tempdir();
+    let dump = dir.path().join("demo.sql");
+    let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
+    let ok = std::process::Command::new(pg_dump)
+        .args([
+            "--data-only",
+            "--exclude-table=_prisma_migrations",
+            "--exclude-table=_dataforge*",
+            "-f",
+        ])
+        .arg(&dump)
+        .arg(db.url())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("anonymize.toml");
+    let out = dir.path().join("anon.sql");
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--json", "--config"])
+            .arg(&config)
+            .arg("--from")
+            .arg(&dump)
+            .arg("--to")
+            .arg(&out),
+        0,
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let users = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.users")
+        .unwrap();
+    assert_eq!(users["rows"], 5, "{report}");
+    // the demo users' addresses do not survive
+    let before = std::fs::read_to_string(&dump).unwrap();
+    let after = std::fs::read_to_string(&out).unwrap();
+    let emails: Vec<&str> = before
+        .split(['\t', '\n'])
+        .filter(|f| f.contains('@') && !f.contains(' '))
+        .collect();
+    assert!(!emails.is_empty());
+    for e in emails {
+        assert!(!after.contains(e), "{e} survived");
+    }
+}

@@ -213,7 +213,9 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
     if ws.len() > 1 && ws.iter().skip(1).any(|w| about.contains(&w.as_str())) {
         return Suggestion {
             toml: "\"keep\"".into(),
-            reason: format!("`{name}` names a key, flag or count, not the personal data itself"),
+            reason: format!(
+                "`{name}` is a key, timestamp, type, flag or count, not personal data itself"
+            ),
         };
     }
     if let Some(s) = by_name(false) {
