@@ -84,15 +84,29 @@ pub fn parse_copy_header(line: &str) -> Option<(String, Vec<String>)> {
     Some((name, columns))
 }
 
-/// The tables a dump holds data for, from its COPY lines (a pass that reads no row
-/// into memory), so the config is checked before any row is read.
-pub fn scan_tables(
+/// What one line of a plain dump is.
+enum Line<'a> {
+    /// Outside COPY data: SQL, comments, blank lines.
+    Other,
+    /// A `COPY … FROM stdin;` line: a data block starts.
+    Header { table: String, columns: Vec<String> },
+    /// A row of the current block, without its newline.
+    Row(&'a [u8]),
+    /// The `\.` that ends the block.
+    End,
+}
+
+/// Reads a plain dump line by line and tells `f` what each line is (with its number and
+/// its raw bytes, newline included). A COPY block without its end is an error.
+fn walk(
     mut input: impl BufRead,
     source_name: &str,
-) -> Result<Vec<SourceTable>, DumpError> {
-    let mut out: Vec<SourceTable> = Vec::new();
+    mut f: impl FnMut(u64, &[u8], Line<'_>) -> Result<(), DumpError>,
+) -> Result<(), DumpError> {
     let mut line = Vec::with_capacity(1 << 12);
-    let mut in_copy = false;
+    let mut line_no: u64 = 0;
+    // the table whose rows are streaming, with the line its block started on
+    let mut open: Option<(String, u64)> = None;
     loop {
         line.clear();
         let n = input
@@ -101,67 +115,90 @@ pub fn scan_tables(
         if n == 0 {
             break;
         }
+        line_no += 1;
         let l = trim_newline(&line);
-        if in_copy {
-            in_copy = l != b"\\.";
-            continue;
-        }
-        if l.starts_with(b"COPY ") {
-            if let Some((name, columns)) = std::str::from_utf8(l).ok().and_then(parse_copy_header) {
-                in_copy = true;
-                if !out.iter().any(|t| t.name == name) {
-                    let types = vec![None; columns.len()];
-                    out.push(SourceTable {
-                        name,
-                        columns,
-                        types,
-                    });
+        let kind = if open.is_some() {
+            if l == b"\\." {
+                open = None;
+                Line::End
+            } else {
+                Line::Row(l)
+            }
+        } else {
+            match l
+                .starts_with(b"COPY ")
+                .then(|| std::str::from_utf8(l).ok().and_then(parse_copy_header))
+                .flatten()
+            {
+                Some((table, columns)) => {
+                    open = Some((table.clone(), line_no));
+                    Line::Header { table, columns }
                 }
+                None => Line::Other,
+            }
+        };
+        f(line_no, &line, kind)?;
+    }
+    match open {
+        Some((table, line)) => Err(DumpError::Unterminated {
+            source_name: source_name.into(),
+            line,
+            table,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The tables a dump holds data for, from its COPY lines (a pass that keeps no row), so
+/// the config is checked before any row is read.
+pub fn scan_tables(input: impl BufRead, source_name: &str) -> Result<Vec<SourceTable>, DumpError> {
+    let mut out: Vec<SourceTable> = Vec::new();
+    walk(input, source_name, |_, _, line| {
+        if let Line::Header { table, columns } = line {
+            if !out.iter().any(|t| t.name == table) {
+                let types = vec![None; columns.len()];
+                out.push(SourceTable {
+                    name: table,
+                    columns,
+                    types,
+                });
             }
         }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
 /// Up to `n` rows of each table, decoded, per column: what `anonymize init` looks at.
 pub fn sample(
-    mut input: impl BufRead,
+    input: impl BufRead,
+    source_name: &str,
     n: usize,
-) -> std::io::Result<std::collections::BTreeMap<String, Vec<Vec<String>>>> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut line = Vec::new();
+) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>, DumpError> {
+    let mut out = std::collections::BTreeMap::<String, Vec<Vec<String>>>::new();
     let mut current: Option<(String, usize)> = None;
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let l = trim_newline(&line);
-        if let Some((name, seen)) = current.as_mut() {
-            if l == b"\\." {
-                current = None;
-                continue;
-            }
-            if *seen < n {
-                *seen += 1;
-                let cols: &mut Vec<Vec<String>> = out.entry(name.clone()).or_default();
-                for (i, f) in crate::pg::copy::split_fields(l).enumerate() {
-                    if cols.len() <= i {
-                        cols.resize(i + 1, Vec::new());
-                    }
-                    if let Some(v) = crate::pg::copy::decode_field(f) {
-                        cols[i].push(String::from_utf8_lossy(&v).into_owned());
+    walk(input, source_name, |_, _, line| {
+        match line {
+            Line::Header { table, .. } => current = Some((table, 0)),
+            Line::Row(l) => {
+                if let Some((table, seen)) = current.as_mut().filter(|(_, seen)| *seen < n) {
+                    *seen += 1;
+                    let cols = out.entry(table.clone()).or_default();
+                    for (i, f) in crate::pg::copy::split_fields(l).enumerate() {
+                        if cols.len() <= i {
+                            cols.resize(i + 1, Vec::new());
+                        }
+                        if let Some(v) = crate::pg::copy::decode_field(f) {
+                            cols[i].push(String::from_utf8_lossy(&v).into_owned());
+                        }
                     }
                 }
             }
-            continue;
+            Line::End => current = None,
+            Line::Other => {}
         }
-        if l.starts_with(b"COPY ") {
-            if let Some((name, _)) = std::str::from_utf8(l).ok().and_then(parse_copy_header) {
-                current = Some((name, 0));
-            }
-        }
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -173,85 +210,62 @@ fn trim_newline(line: &[u8]) -> &[u8] {
 /// Streams `input` to `output`: COPY rows of each table through its plan (none for a
 /// `truncate` table; the whole block left out for a `skip` one), everything else as is.
 pub fn anonymize(
-    mut input: impl BufRead,
+    input: impl BufRead,
     output: impl Write,
     plan: &Plan,
     source_name: &str,
 ) -> Result<DumpStats, DumpError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, output);
     let mut stats = DumpStats::default();
-    let mut line = Vec::with_capacity(1 << 12);
     let mut buf = Vec::with_capacity(1 << 12);
-    let mut line_no: u64 = 0;
-    // the table whose rows are streaming, with its start line
-    let mut current: Option<(&super::plan::TablePlan, u64)> = None;
+    let mut current: Option<&super::plan::TablePlan> = None;
     let mut rows: u64 = 0;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| DumpError::Read(source_name.into(), e))?;
-        if n == 0 {
-            break;
-        }
-        stats.bytes_in += n as u64;
-        line_no += 1;
-        if let Some((table, _)) = current {
-            let l = trim_newline(&line);
-            if l == b"\\." {
-                if table.action != Action::Skip {
-                    out.write_all(b"\\.\n").map_err(DumpError::Write)?;
-                }
-                stats.tables.push((table.name.clone(), rows));
-                current = None;
-                continue;
+    walk(input, source_name, |line_no, raw, line| {
+        stats.bytes_in += raw.len() as u64;
+        let write = match line {
+            Line::Other => true,
+            Line::Header { table, .. } => {
+                let t = plan.table(&table).ok_or_else(|| DumpError::Row {
+                    source_name: source_name.into(),
+                    line: line_no,
+                    table: table.clone(),
+                    message: "the table is not in the plan (the dump changed while it was read?)"
+                        .into(),
+                })?;
+                current = Some(t);
+                rows = 0;
+                t.action != Action::Skip
             }
-            rows += 1;
-            match table.action {
-                Action::Anonymize => {
+            Line::Row(l) => {
+                let t = current.expect("rows come after their header");
+                rows += 1;
+                if t.action == Action::Anonymize {
                     buf.clear();
-                    table
-                        .transform_line(l, &mut buf)
+                    t.transform_line(l, &mut buf)
                         .map_err(|message| DumpError::Row {
                             source_name: source_name.into(),
                             line: line_no,
-                            table: table.name.clone(),
+                            table: t.name.clone(),
                             message,
                         })?;
                     out.write_all(&buf).map_err(DumpError::Write)?;
                 }
-                Action::Truncate | Action::Skip => {}
+                false
             }
-            continue;
-        }
-        if line.starts_with(b"COPY ") {
-            if let Some((name, _)) = std::str::from_utf8(trim_newline(&line))
-                .ok()
-                .and_then(parse_copy_header)
-            {
-                let table = plan.table(&name).ok_or_else(|| DumpError::Row {
-                    source_name: source_name.into(),
-                    line: line_no,
-                    table: name.clone(),
-                    message: "the table is not in the plan (the dump changed while it was read?)"
-                        .into(),
-                })?;
-                current = Some((table, line_no));
-                rows = 0;
-                if table.action == Action::Skip {
-                    continue;
+            Line::End => {
+                let t = current.take().expect("an end comes after its header");
+                stats.tables.push((t.name.clone(), rows));
+                if t.action != Action::Skip {
+                    out.write_all(b"\\.\n").map_err(DumpError::Write)?;
                 }
+                false
             }
+        };
+        if write {
+            out.write_all(raw).map_err(DumpError::Write)?;
         }
-        out.write_all(&line).map_err(DumpError::Write)?;
-    }
-    if let Some((table, start)) = current {
-        return Err(DumpError::Unterminated {
-            source_name: source_name.into(),
-            line: start,
-            table: table.name.clone(),
-        });
-    }
+        Ok(())
+    })?;
     out.flush().map_err(DumpError::Write)?;
     Ok(stats)
 }

@@ -230,8 +230,7 @@ fn init(from: &str) -> anyhow::Result<ExitCode> {
     let src_name = if from == "-" { "<stdin>" } else { from };
     let file = || File::open(&src).with_context(|| format!("opening {src_name}"));
     let tables = dump::scan_tables(BufReader::new(file()?), src_name)?;
-    let samples = dump::sample(BufReader::new(file()?), 50)
-        .with_context(|| format!("sampling {src_name}"))?;
+    let samples = dump::sample(BufReader::new(file()?), src_name, 50)?;
     let mut out = format!(
         "# anonymize.toml: what `dataforge anonymize` does to each table and column.\n\
          # Written by `dataforge anonymize init --from {src_name}`; review every line.\n\
