@@ -77,6 +77,21 @@ columns.phone = \"phone\"
 columns.note = \"lorem\"
 ";
 
+/// Runs `anonymize --from in.sql --to out.sql` in `dir` with the test key, expecting it
+/// to fail; returns what it printed on stderr.
+fn anonymize_fails(dir: &Path) -> String {
+    stderr(&run(
+        dataforge(dir).env("DATAFORGE_KEY", KEY).args([
+            "anonymize",
+            "--from",
+            "in.sql",
+            "--to",
+            "out.sql",
+        ]),
+        2,
+    ))
+}
+
 fn setup(config: &str, dump: &str) -> tempfile::TempDir {
     let dir = shared_tempdir();
     std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
@@ -242,17 +257,7 @@ fn an_added_column_stops_the_run_with_the_list_and_a_snippet() {
     let config = PEOPLE_CONFIG.to_string()
         + "columns.fax = \"phone\"\n[tables.gone]\ncolumns.id = \"keep\"\n";
     let dir = setup(&config, &dump);
-    let o = run(
-        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
-            "anonymize",
-            "--from",
-            "in.sql",
-            "--to",
-            "out.sql",
-        ]),
-        2,
-    );
-    let e = stderr(&o);
+    let e = anonymize_fails(dir.path());
     assert!(
         e.contains("anonymize.toml does not match the source; nothing was read."),
         "{e}"
@@ -272,17 +277,7 @@ fn a_malformed_copy_line_names_table_and_line_and_writes_nothing() {
     let dump = PEOPLE.replace("2\t\\N\t\t\\N", "2\t\\N\t\t\\N\textra");
     let dir = setup(PEOPLE_CONFIG, &dump);
     std::fs::write(dir.path().join("out.sql"), "earlier output").unwrap();
-    let o = run(
-        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
-            "anonymize",
-            "--from",
-            "in.sql",
-            "--to",
-            "out.sql",
-        ]),
-        2,
-    );
-    let e = stderr(&o);
+    let e = anonymize_fails(dir.path());
     assert!(
         e.contains("in.sql:5: table public.people: expected 4 fields (id, email, phone, note), found 5; nothing was written to the target"),
         "{e}"
@@ -294,16 +289,7 @@ fn a_malformed_copy_line_names_table_and_line_and_writes_nothing() {
     );
     let cut = PEOPLE.replace("\\.\n", "");
     std::fs::write(dir.path().join("in.sql"), cut).unwrap();
-    let e = stderr(&run(
-        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
-            "anonymize",
-            "--from",
-            "in.sql",
-            "--to",
-            "out.sql",
-        ]),
-        2,
-    ));
+    let e = anonymize_fails(dir.path());
     assert!(
         e.contains(
             "in.sql:3: the COPY block of public.people has no end (`\\.`): the dump is cut short"

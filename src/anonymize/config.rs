@@ -302,17 +302,10 @@ impl Config {
     /// The place of option `key` inside the entry at `span`, or the entry itself.
     pub fn key_in(&self, span: &Range<usize>, key: &str) -> Range<usize> {
         let hay = self.text.get(span.clone()).unwrap_or("");
-        let mut from = 0;
-        while let Some(i) = hay[from..].find(key) {
-            let at = from + i;
-            let before = hay[..at].chars().next_back();
-            let after = hay[at + key.len()..].trim_start();
-            if !before.is_some_and(|c| c.is_alphanumeric() || c == '_') && after.starts_with('=') {
-                return span.start + at..span.start + at + key.len();
-            }
-            from = at + key.len();
+        match crate::seed::profile::find_key(hay, key) {
+            Some(at) => span.start + at..span.start + at + key.len(),
+            None => span.clone(),
         }
-        span.clone()
     }
 
     /// The error for an option problem `message` of column `column` of `table`: placed at

@@ -423,21 +423,28 @@ impl Ctx<'_> {
         let end = next_header
             .max(table_span.end.saturating_sub(start))
             .min(rest.len());
-        let hay = &rest[..end];
-        let mut search_from = 0;
-        while let Some(pos) = hay[search_from..].find(key) {
-            let at = search_from + pos;
-            let before_ok = at == 0
-                || !hay.as_bytes()[at - 1].is_ascii_alphanumeric()
-                    && hay.as_bytes()[at - 1] != b'_';
-            let after = hay[at + key.len()..].trim_start_matches([' ', '"']);
-            if before_ok && after.starts_with('=') {
-                return start + at..start + at + key.len();
-            }
-            search_from = at + key.len();
+        match find_key(&rest[..end], key) {
+            Some(at) => start + at..start + at + key.len(),
+            None => table_span.clone(),
         }
-        table_span.clone()
     }
+}
+
+/// The offset of `key` written as a TOML key (`key =`, `"key" =`) in `hay`: not part of
+/// a longer name. Configs use it to place messages about a key inside a table.
+pub fn find_key(hay: &str, key: &str) -> Option<usize> {
+    let mut search_from = 0;
+    while let Some(pos) = hay[search_from..].find(key) {
+        let at = search_from + pos;
+        let before_ok = at == 0
+            || !hay.as_bytes()[at - 1].is_ascii_alphanumeric() && hay.as_bytes()[at - 1] != b'_';
+        let after = hay[at + key.len()..].trim_start_matches([' ', '"']);
+        if before_ok && after.starts_with('=') {
+            return Some(at);
+        }
+        search_from = at + key.len();
+    }
+    None
 }
 
 fn compile(
