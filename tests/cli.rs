@@ -338,3 +338,28 @@ fn local_cluster_start_status_url_stop_destroy() {
     run(dataforge(dir.path()).args(["local", "destroy"]), 0);
     assert!(!dir.path().join(".dataforge/pg").exists());
 }
+
+#[test]
+fn a_project_folder_the_postgres_account_cannot_enter_is_named() {
+    // SAFETY: geteuid has no preconditions
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: only root runs the local cluster as another account");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap(); // owned by root, closed to others:
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let o = run(dataforge(dir.path()).args(["seed", "demo-firm"]), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains(&format!(
+            "that account cannot enter {} (mode 700), on the way to {}/.dataforge/pg. Run dataforge \
+             from a folder it can reach, let it through with `chmod o+x {}`",
+            dir.path().display(),
+            dir.path().display(),
+            dir.path().display()
+        )),
+        "{e}"
+    );
+    assert!(!dir.path().join(".dataforge").exists(), "nothing is made");
+}

@@ -37,6 +37,18 @@ pub enum LocalError {
          run dataforge as an ordinary user, or use --database-url URL / DATABASE_URL"
     )]
     NoPostgresUser,
+    #[error(
+        "the local cluster runs as the `postgres` OS account (PostgreSQL refuses root), and \
+         that account cannot enter {} (mode {mode:o}), on the way to {}. Run dataforge from a \
+         folder it can reach, let it through with `chmod o+x {}`, or use an existing server \
+         with --database-url URL / DATABASE_URL",
+        .blocked.display(), .root.display(), .blocked.display()
+    )]
+    Unreachable {
+        root: PathBuf,
+        blocked: PathBuf,
+        mode: u32,
+    },
     #[error("no local cluster in {0} (start one with `dataforge local start`)")]
     NotCreated(PathBuf),
     #[error("{what} failed ({status}): {output}{hint}")]
@@ -132,6 +144,38 @@ impl RunAs {
         }
         c.env_remove("PGDATA").env("LC_ALL", "C");
         c
+    }
+
+    /// Fails when the account the server runs as cannot reach `root`: the first folder
+    /// on the way without the search (x) permission for it is named.
+    fn check_reachable(&self, root: &Path) -> Result<(), LocalError> {
+        use std::os::unix::fs::MetadataExt as _;
+        let Some((uid, gid, _)) = &self.ids else {
+            return Ok(());
+        };
+        let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+        let mut ancestors: Vec<&Path> = absolute.ancestors().skip(1).collect();
+        ancestors.reverse();
+        for dir in ancestors {
+            let Ok(meta) = fs::metadata(dir) else {
+                break; // not made yet: it will be made reachable
+            };
+            let bit = if meta.uid() == *uid {
+                0o100
+            } else if meta.gid() == *gid {
+                0o010
+            } else {
+                0o001
+            };
+            if meta.mode() & bit == 0 {
+                return Err(LocalError::Unreachable {
+                    root: absolute.clone(),
+                    blocked: dir.to_path_buf(),
+                    mode: meta.mode() & 0o7777,
+                });
+            }
+        }
+        Ok(())
     }
 
     fn own(&self, path: &Path) -> Result<(), LocalError> {
@@ -266,12 +310,14 @@ impl Cluster {
     /// Creates the cluster if needed and starts it. Returns the port and whether it was
     /// already running.
     pub fn start(&self) -> Result<(u16, bool), LocalError> {
+        let run_as = RunAs::detect()?;
+        // before anything is made in the folder
+        run_as.check_reachable(&self.root)?;
         let _guard = self.lock()?;
         if let Status::Running { port, .. } = self.status()? {
             return Ok((port, true));
         }
         let bin = find_bin_dir()?;
-        let run_as = RunAs::detect()?;
         if self.status()? == Status::NotCreated {
             self.init(&bin, &run_as)?;
         }
