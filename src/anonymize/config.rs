@@ -9,6 +9,10 @@
 //! columns.customer_id = "keep"
 //! columns.email = { transformer = "email", domain = "customer-email" }
 //!
+//! [tables.audit_log]
+//! where = "created_at > now() - interval '90 days'"   # only these rows (live sources)
+//! columns.id = "keep"
+//!
 //! [tables.payment_log]
 //! action = "truncate"              # schema only; or "skip" (left out entirely)
 //! ```
@@ -48,6 +52,8 @@ pub struct ColumnConfig {
 #[derive(Debug, Clone)]
 pub struct TableConfig {
     pub action: Action,
+    /// `where = "…"`: only rows matching this SQL condition are copied (live sources).
+    pub filter: Option<Spanned<String>>,
     pub columns: BTreeMap<String, ColumnConfig>,
     pub span: Range<usize>,
 }
@@ -109,6 +115,9 @@ struct RawKey {
 #[serde(deny_unknown_fields)]
 struct RawTable {
     action: Option<Spanned<String>>,
+    /// A row filter (an SQL condition), applied when reading a live database.
+    #[serde(rename = "where")]
+    filter: Option<Spanned<String>>,
     #[serde(default)]
     columns: BTreeMap<String, Spanned<toml::Value>>,
 }
@@ -261,6 +270,7 @@ impl Config {
                 qualified(&name),
                 TableConfig {
                     action,
+                    filter: table.filter,
                     columns,
                     span,
                 },

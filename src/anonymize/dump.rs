@@ -4,7 +4,8 @@
 use std::io::{BufRead, Write};
 
 use super::config::{qualified, split_qualified, Action};
-use super::plan::{Plan, SourceTable};
+use super::ddl::DdlScan;
+use super::plan::{Plan, SourceTable, TablePlan};
 
 /// A failure while streaming a dump.
 #[derive(Debug, thiserror::Error)]
@@ -149,20 +150,58 @@ fn walk(
     }
 }
 
-/// The tables a dump holds data for, from its COPY lines (a pass that keeps no row), so
-/// the config is checked before any row is read.
-pub fn scan_tables(input: impl BufRead, source_name: &str) -> Result<Vec<SourceTable>, DumpError> {
-    let mut out: Vec<SourceTable> = Vec::new();
-    walk(input, source_name, |_, _, line| {
-        if let Line::Header { table, columns } = line {
-            if !out.iter().any(|t| t.name == table) {
+/// What a pass over a dump finds before any row is transformed.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The tables it holds data for, from its COPY lines.
+    pub tables: Vec<SourceTable>,
+    /// Its DDL: unique keys and created tables.
+    pub ddl: DdlScan,
+}
+
+/// The tables a dump holds data for and what its DDL says (a pass that keeps no row),
+/// so the config is checked before any row is read.
+pub fn scan(input: impl BufRead, source_name: &str) -> Result<Scan, DumpError> {
+    let mut out = Scan::default();
+    walk(input, source_name, |_, raw, line| {
+        match line {
+            Line::Header { table, columns } if !out.tables.iter().any(|t| t.name == table) => {
                 let types = vec![None; columns.len()];
-                out.push(SourceTable {
+                out.tables.push(SourceTable {
                     name: table,
                     columns,
                     types,
                 });
             }
+            Line::Other => out.ddl.line(&String::from_utf8_lossy(raw)),
+            _ => {}
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The first `n` COPY lines of each table, raw (what `--dry-run` shows transformed).
+pub fn sample_lines(
+    input: impl BufRead,
+    source_name: &str,
+    n: usize,
+) -> Result<std::collections::BTreeMap<String, Vec<Vec<u8>>>, DumpError> {
+    let mut out = std::collections::BTreeMap::<String, Vec<Vec<u8>>>::new();
+    let mut current: Option<String> = None;
+    walk(input, source_name, |_, _, line| {
+        match line {
+            Line::Header { table, .. } => current = Some(table),
+            Line::Row(l) => {
+                if let Some(table) = &current {
+                    let rows = out.entry(table.clone()).or_default();
+                    if rows.len() < n {
+                        rows.push(l.to_vec());
+                    }
+                }
+            }
+            Line::End => current = None,
+            Line::Other => {}
         }
         Ok(())
     })?;
@@ -175,31 +214,26 @@ pub fn sample(
     source_name: &str,
     n: usize,
 ) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>, DumpError> {
-    let mut out = std::collections::BTreeMap::<String, Vec<Vec<String>>>::new();
-    let mut current: Option<(String, usize)> = None;
-    walk(input, source_name, |_, _, line| {
-        match line {
-            Line::Header { table, .. } => current = Some((table, 0)),
-            Line::Row(l) => {
-                if let Some((table, seen)) = current.as_mut().filter(|(_, seen)| *seen < n) {
-                    *seen += 1;
-                    let cols = out.entry(table.clone()).or_default();
-                    for (i, f) in crate::pg::copy::split_fields(l).enumerate() {
-                        if cols.len() <= i {
-                            cols.resize(i + 1, Vec::new());
-                        }
-                        if let Some(v) = crate::pg::copy::decode_field(f) {
-                            cols[i].push(String::from_utf8_lossy(&v).into_owned());
-                        }
-                    }
-                }
+    Ok(sample_lines(input, source_name, n)?
+        .into_iter()
+        .map(|(table, lines)| (table, columns_of(&lines)))
+        .collect())
+}
+
+/// Raw COPY lines turned into decoded values per column (NULLs left out).
+pub fn columns_of(lines: &[Vec<u8>]) -> Vec<Vec<String>> {
+    let mut cols: Vec<Vec<String>> = Vec::new();
+    for l in lines {
+        for (i, f) in crate::pg::copy::split_fields(l).enumerate() {
+            if cols.len() <= i {
+                cols.resize(i + 1, Vec::new());
             }
-            Line::End => current = None,
-            Line::Other => {}
+            if let Some(v) = crate::pg::copy::decode_field(f) {
+                cols[i].push(String::from_utf8_lossy(&v).into_owned());
+            }
         }
-        Ok(())
-    })?;
-    Ok(out)
+    }
+    cols
 }
 
 fn trim_newline(line: &[u8]) -> &[u8] {
@@ -218,7 +252,7 @@ pub fn anonymize(
     let mut out = std::io::BufWriter::with_capacity(1 << 20, output);
     let mut stats = DumpStats::default();
     let mut buf = Vec::with_capacity(1 << 12);
-    let mut current: Option<&super::plan::TablePlan> = None;
+    let mut current: Option<&TablePlan> = None;
     let mut rows: u64 = 0;
     walk(input, source_name, |line_no, raw, line| {
         stats.bytes_in += raw.len() as u64;
@@ -268,6 +302,318 @@ pub fn anonymize(
     })?;
     out.flush().map_err(DumpError::Write)?;
     Ok(stats)
+}
+
+/// Rows are handed on in batches of about this many bytes.
+const BATCH: usize = 256 * 1024;
+
+/// What a dump holds, for a sink that is not a file: SQL to run, and COPY blocks whose
+/// rows have been through the plan (in batches). `skip` and `truncate` tables send no
+/// block.
+#[derive(Debug)]
+pub enum Event {
+    Sql {
+        text: String,
+        line: u64,
+    },
+    Begin {
+        table: String,
+        header: String,
+        line: u64,
+    },
+    Rows(Vec<u8>, u64),
+    End,
+}
+
+/// Streams `input` through the plan as [`Event`]s; `send` returns false when the
+/// receiver has gone (and the walk stops).
+pub fn events(
+    input: impl BufRead,
+    plan: &Plan,
+    source_name: &str,
+    mut send: impl FnMut(Event) -> bool,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<DumpStats, DumpError> {
+    let mut stats = DumpStats::default();
+    let mut sql = String::new();
+    let mut sql_line = 1;
+    let mut batch = Vec::with_capacity(BATCH + (1 << 12));
+    let mut batch_rows = 0;
+    let mut current: Option<&TablePlan> = None;
+    let mut rows: u64 = 0;
+    let gone = || DumpError::Write(std::io::Error::other("the loader stopped"));
+    walk(input, source_name, |line_no, raw, line| {
+        stats.bytes_in += raw.len() as u64;
+        match line {
+            Line::Other => {
+                if sql.is_empty() {
+                    sql_line = line_no;
+                }
+                sql.push_str(&String::from_utf8_lossy(raw));
+            }
+            Line::Header { table, .. } => {
+                if !sql.is_empty()
+                    && !send(Event::Sql {
+                        text: std::mem::take(&mut sql),
+                        line: sql_line,
+                    })
+                {
+                    return Err(gone());
+                }
+                let t = plan.table(&table).ok_or_else(|| DumpError::Row {
+                    source_name: source_name.into(),
+                    line: line_no,
+                    table: table.clone(),
+                    message: "the table is not in the plan (the dump changed while it was read?)"
+                        .into(),
+                })?;
+                current = Some(t);
+                rows = 0;
+                if t.action == Action::Anonymize {
+                    let header = String::from_utf8_lossy(trim_newline(raw));
+                    let header = header.trim_end_matches(';').to_string();
+                    if !send(Event::Begin {
+                        table,
+                        header,
+                        line: line_no,
+                    }) {
+                        return Err(gone());
+                    }
+                }
+            }
+            Line::Row(l) => {
+                let t = current.expect("rows come after their header");
+                rows += 1;
+                if t.action == Action::Anonymize {
+                    t.transform_line(l, &mut batch)
+                        .map_err(|message| DumpError::Row {
+                            source_name: source_name.into(),
+                            line: line_no,
+                            table: t.name.clone(),
+                            message,
+                        })?;
+                    batch_rows += 1;
+                    if batch.len() >= BATCH {
+                        progress(stats.bytes_in, batch_rows);
+                        let full =
+                            std::mem::replace(&mut batch, Vec::with_capacity(BATCH + (1 << 12)));
+                        if !send(Event::Rows(full, std::mem::take(&mut batch_rows))) {
+                            return Err(gone());
+                        }
+                    }
+                }
+            }
+            Line::End => {
+                let t = current.take().expect("an end comes after its header");
+                stats.tables.push((t.name.clone(), rows));
+                if t.action == Action::Anonymize {
+                    progress(stats.bytes_in, batch_rows);
+                    if !batch.is_empty()
+                        && !send(Event::Rows(
+                            std::mem::take(&mut batch),
+                            std::mem::take(&mut batch_rows),
+                        ))
+                    {
+                        return Err(gone());
+                    }
+                    if !send(Event::End) {
+                        return Err(gone());
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !sql.is_empty()
+        && !send(Event::Sql {
+            text: sql,
+            line: sql_line,
+        })
+    {
+        return Err(gone());
+    }
+    Ok(stats)
+}
+
+/// A piece of the output, in input order.
+enum Chunk<'p> {
+    /// Passes as it is.
+    Raw(Vec<u8>),
+    /// COPY lines (each ending in a newline) of `table`, the first at input line `first`.
+    Rows {
+        table: &'p TablePlan,
+        data: Vec<u8>,
+        first: u64,
+    },
+}
+
+/// [`anonymize`] with the rows transformed by `jobs` threads. One thread reads and cuts
+/// the input into chunks, the workers transform them, and this thread writes them back
+/// in input order. At most `4 * jobs` chunks (of about 256 kB) are in flight, so memory
+/// stays bounded whatever the table size.
+pub fn anonymize_parallel<'a>(
+    input: impl BufRead + Send,
+    output: impl Write,
+    plan: &'a Plan,
+    source_name: &str,
+    jobs: usize,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<DumpStats, DumpError> {
+    use std::sync::mpsc::{sync_channel, Receiver};
+    use std::sync::Mutex;
+
+    let in_flight = 4 * jobs.max(1);
+    let (tokens_tx, tokens_rx) = sync_channel::<()>(in_flight);
+    for _ in 0..in_flight {
+        tokens_tx.send(()).expect("the channel has room");
+    }
+    let (work_tx, work_rx) = sync_channel::<(u64, Chunk)>(in_flight);
+    let work_rx: Mutex<Receiver<(u64, Chunk)>> = Mutex::new(work_rx);
+    let (done_tx, done_rx) = sync_channel::<(u64, Result<Vec<u8>, DumpError>)>(in_flight);
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, output);
+
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut stats = DumpStats::default();
+            let mut seq = 0u64;
+            let mut raw_buf = Vec::new();
+            let mut rows_buf = Vec::new();
+            let mut first = 0;
+            let mut current: Option<&TablePlan> = None;
+            let mut rows = 0u64;
+            let send = |chunk: Chunk<'a>, seq: &mut u64| -> Result<(), DumpError> {
+                let stopped = || DumpError::Write(std::io::Error::other("the writer stopped"));
+                tokens_rx.recv().map_err(|_| stopped())?;
+                work_tx.send((*seq, chunk)).map_err(|_| stopped())?;
+                *seq += 1;
+                Ok(())
+            };
+            walk(input, source_name, |line_no, raw, line| {
+                stats.bytes_in += raw.len() as u64;
+                match line {
+                    Line::Other => raw_buf.extend_from_slice(raw),
+                    Line::Header { table, .. } => {
+                        let t = plan.table(&table).ok_or_else(|| DumpError::Row {
+                            source_name: source_name.into(),
+                            line: line_no,
+                            table: table.clone(),
+                            message: "the table is not in the plan (the dump changed while it \
+                                      was read?)"
+                                .into(),
+                        })?;
+                        current = Some(t);
+                        rows = 0;
+                        if t.action != Action::Skip {
+                            raw_buf.extend_from_slice(raw);
+                        }
+                    }
+                    Line::Row(_) => {
+                        let t = current.expect("rows come after their header");
+                        rows += 1;
+                        if t.action == Action::Anonymize {
+                            if rows_buf.is_empty() {
+                                first = line_no;
+                                if !raw_buf.is_empty() {
+                                    send(Chunk::Raw(std::mem::take(&mut raw_buf)), &mut seq)?;
+                                }
+                            }
+                            rows_buf.extend_from_slice(raw);
+                            if rows_buf.len() >= BATCH {
+                                let data = std::mem::take(&mut rows_buf);
+                                send(
+                                    Chunk::Rows {
+                                        table: t,
+                                        data,
+                                        first,
+                                    },
+                                    &mut seq,
+                                )?;
+                                progress(stats.bytes_in);
+                            }
+                        }
+                    }
+                    Line::End => {
+                        let t = current.take().expect("an end comes after its header");
+                        stats.tables.push((t.name.clone(), rows));
+                        if !rows_buf.is_empty() {
+                            let data = std::mem::take(&mut rows_buf);
+                            send(
+                                Chunk::Rows {
+                                    table: t,
+                                    data,
+                                    first,
+                                },
+                                &mut seq,
+                            )?;
+                        }
+                        if t.action != Action::Skip {
+                            raw_buf.extend_from_slice(b"\\.\n");
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+            if plan.changes_keys() {
+                raw_buf.extend_from_slice(
+                    b"\n-- integer-id changed key values: sequences go above the new keys\n",
+                );
+                raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP.as_bytes());
+            }
+            if !raw_buf.is_empty() {
+                send(Chunk::Raw(raw_buf), &mut seq)?;
+            }
+            Ok::<_, DumpError>(stats)
+        });
+        for _ in 0..jobs.max(1) {
+            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+            scope.spawn(move || loop {
+                let next = work_rx.lock().map(|rx| rx.recv());
+                let Ok(Ok((seq, chunk))) = next else { return };
+                let result = match chunk {
+                    Chunk::Raw(data) => Ok(data),
+                    Chunk::Rows { table, data, first } => {
+                        let mut out = Vec::with_capacity(data.len() + data.len() / 4);
+                        let mut result = Ok(());
+                        for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+                            if let Err(message) = table.transform_line(trim_newline(line), &mut out)
+                            {
+                                result = Err(DumpError::Row {
+                                    source_name: source_name.into(),
+                                    line: first + i as u64,
+                                    table: table.name.clone(),
+                                    message,
+                                });
+                                break;
+                            }
+                        }
+                        result.map(|()| out)
+                    }
+                };
+                if done_tx.send((seq, result)).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+        let written = (|| {
+            let mut pending = std::collections::BTreeMap::new();
+            let mut next = 0u64;
+            for (seq, result) in done_rx.iter() {
+                pending.insert(seq, result);
+                while let Some(result) = pending.remove(&next) {
+                    out.write_all(&result?).map_err(DumpError::Write)?;
+                    next += 1;
+                    let _ = tokens_tx.send(());
+                }
+            }
+            out.flush().map_err(DumpError::Write)
+        })();
+        drop(tokens_tx);
+        drop(done_rx);
+        let read = reader.join().expect("the reader does not panic");
+        // a transform error comes first: the reader only saw the writer stop
+        written.and(read)
+    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,12 @@
 //! them to a sink.
 
 pub mod config;
+pub mod ddl;
 pub mod dump;
 pub mod key;
+pub mod live;
+pub mod load;
+pub mod pipeline;
 pub mod plan;
 pub mod suggest;
 pub mod transformers;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::config::{Action, Config, ConfigError};
+use super::ddl::UniqueKey;
 use super::key::Key;
 use super::suggest::suggest;
 use super::transformers::{self, Build, Row, Transform};
@@ -47,6 +48,14 @@ pub struct Plan {
 impl Plan {
     pub fn table(&self, qualified: &str) -> Option<&TablePlan> {
         self.tables.get(qualified)
+    }
+
+    /// Whether any column's transformer changes key values (`integer-id`), so sequences
+    /// must be raised after loading.
+    pub fn changes_keys(&self) -> bool {
+        self.tables
+            .values()
+            .any(|t| t.transformer_names.iter().any(|n| n == "integer-id"))
     }
 }
 
@@ -103,6 +112,55 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
         );
     }
     Ok(Plan { tables })
+}
+
+/// Stops the run, before anything is loaded, when a column under a unique key (primary
+/// key, unique constraint or index) has a transformer that can give two rows one value.
+pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<(), PlanError> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut problems = Vec::new();
+    for k in keys {
+        let Some(t) = plan
+            .table(&k.table)
+            .filter(|t| t.action == Action::Anonymize)
+        else {
+            continue;
+        };
+        for col in &k.columns {
+            let Some(i) = t.columns.iter().position(|c| c == col) else {
+                continue;
+            };
+            let merges = t.transforms[i]
+                .as_ref()
+                .is_some_and(|tr| !tr.keeps_distinct());
+            if !merges || !seen.insert((k.table.clone(), col.clone())) {
+                continue;
+            }
+            let place = config
+                .tables
+                .get(&k.table)
+                .and_then(|tc| tc.columns.get(col))
+                .map(|cc| config.err(cc.span.clone(), "").to_string())
+                .unwrap_or_default();
+            problems.push(format!(
+                "  {} {}.{col} (in unique key {}): `{}` can give two rows one value",
+                place.trim_end(),
+                k.table,
+                k.name,
+                t.transformer_names[i]
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::Coverage(format!(
+        "columns under a unique key have transformers that can merge values; nothing was \
+         loaded:\n{}\nGive each a transformer that keeps distinct values distinct (keep, uuid, \
+         integer-id, email, hash of 16+ characters, null), or drop the key in the target's \
+         schema.",
+        problems.join("\n")
+    )))
 }
 
 /// `public.x` → `x`, as the config may write it.
@@ -258,6 +316,26 @@ impl TablePlan {
     /// Whether any column is transformed (otherwise lines pass untouched).
     pub fn is_passthrough(&self) -> bool {
         self.order.is_empty()
+    }
+
+    /// One line before and after, for `--dry-run`: each transformed column's name, value
+    /// before and value after.
+    #[allow(clippy::type_complexity)]
+    pub fn preview(
+        &self,
+        line: &[u8],
+    ) -> Result<Vec<(String, Option<String>, Option<String>)>, String> {
+        let mut out = Vec::new();
+        self.transform_line(line, &mut out)?;
+        let after = out.strip_suffix(b"\n").unwrap_or(&out);
+        let decode =
+            |f: &[u8]| copy::decode_field(f).map(|b| String::from_utf8_lossy(&b).into_owned());
+        Ok(copy::split_fields(line)
+            .zip(copy::split_fields(after))
+            .enumerate()
+            .filter(|(i, _)| self.transforms[*i].is_some())
+            .map(|(i, (b, a))| (self.columns[i].clone(), decode(b), decode(a)))
+            .collect())
     }
 
     /// Rewrites one COPY text line (without its newline) into `out` (with its newline).

@@ -110,7 +110,10 @@ pub fn find_tool(tool: &'static str) -> Result<PathBuf, BackupError> {
         .ok_or(BackupError::NoTool { tool })
 }
 
-fn run_tool(tool: &'static str, args: &[&std::ffi::OsStr]) -> Result<String, BackupError> {
+pub(crate) fn run_tool(
+    tool: &'static str,
+    args: &[&std::ffi::OsStr],
+) -> Result<String, BackupError> {
     let out = Command::new(find_tool(tool)?)
         .args(args)
         .output()

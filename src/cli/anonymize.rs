@@ -1,8 +1,8 @@
-//! `dataforge anonymize`: stream a source through the transformers of `anonymize.toml`.
+//! `dataforge anonymize`: stream a source through the transformers of `anonymize.toml`;
+//! `dataforge snapshot import`: the same from production into a dev database, checked.
 
-use std::fs::File;
-use std::io::{BufReader, Write as _};
-use std::path::{Path, PathBuf};
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -10,26 +10,40 @@ use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
 use super::say;
-use crate::anonymize::config::Config;
-use crate::anonymize::{dump, plan, transformers};
+use crate::anonymize::config::{Action, Config};
+use crate::anonymize::pipeline::{self, is_url, Outcome, RunOptions, Source};
+use crate::anonymize::{plan, transformers};
 
 #[derive(Debug, Args)]
 #[command(
     args_conflicts_with_subcommands = true,
     after_help = "\
 Examples:
-  dataforge anonymize init --from prod.sql > anonymize.toml     a config covering every column
-  DATAFORGE_KEY=… dataforge anonymize --from prod.sql --to dev.sql
-  pg_dump --data-only prod | dataforge anonymize --from - --to - | psql dev
+  dataforge anonymize init --from postgres://prod/app > anonymize.toml   a config for every column
+  DATAFORGE_KEY=… dataforge anonymize --from postgres://prod/app --to postgres://localhost/dev
+  dataforge anonymize --from prod.sql --to dev.sql                       plain dump → plain dump
+  dataforge anonymize --from prod.dump --to dev.sql                      pg_dump -Fc archive
+  pg_dump prod | dataforge anonymize --from - --to - | psql dev
+  dataforge anonymize --from prod.sql --dry-run                          3 rows per table, before → after
 
-SRC and DST are a plain pg_dump file or `-` (stdin/stdout). COPY blocks stream through
-the transformers; every other line passes unchanged, so the output restores with psql as
-the input did. Every column of every table in SRC must be in the config (fail closed):
-an unmentioned one stops the run before any row is read, with a snippet to paste.
+SRC is a postgres:// URL (read with COPY inside one exported snapshot, tables in parallel,
+large tables in page ranges), a pg_dump file (plain SQL, or -Fc read through pg_restore),
+or - (stdin). DST is a postgres:// URL, a file (written whole or not at all) or - (stdout).
 
-The key comes from $DATAFORGE_KEY unless the config's [key] section names another
-variable (env = \"…\") or a file (file = \"…\"); the config never holds it. The same key
-gives the same output on every run and machine. See docs/transformers.md."
+Into a database, everything loads into a new database beside the target: the schema (the
+live source's pg_dump without owners and grants, or the dump's own), the rows, then indexes
+and constraints, then sequences raised above the loaded keys. Only then is it swapped in
+for the target; a failure leaves the target as it was. A target that holds tables is only
+replaced with --replace, and never one marked production. Statements the target server
+refuses (say, from a newer PostgreSQL) are listed with its message and the rest loads.
+
+Every column of every table in SRC must be in the config (fail closed): an unmentioned one
+stops the run before any row is read, with a snippet to paste. A column under a unique key
+whose transformer could give two rows one value stops it too.
+
+The key comes from $DATAFORGE_KEY unless the config's [key] section names another variable
+(env = \"…\") or a file (file = \"…\"); the config never holds it. The same key gives the
+same output on every run and machine. See docs/transformers.md."
 )]
 pub struct AnonymizeArgs {
     #[command(subcommand)]
@@ -37,14 +51,36 @@ pub struct AnonymizeArgs {
     /// The anonymization config
     #[arg(long, value_name = "FILE", default_value = "anonymize.toml")]
     pub config: PathBuf,
-    /// Source: a plain pg_dump file, or - for stdin
+    /// Source: a postgres:// URL, a pg_dump file (plain or -Fc), or - for stdin
     #[arg(long, value_name = "SRC")]
     pub from: Option<String>,
-    /// Destination: a file (written whole or not at all), or - for stdout
+    /// Destination: a postgres:// URL, a file, or - for stdout
     #[arg(long, value_name = "DST")]
     pub to: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Show a few rows of each table before → after, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Rows per table for --dry-run
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub sample: usize,
+}
+
+/// What `anonymize` and `snapshot import` share.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Parallel workers: threads transforming a dump, connections copying a database
+    /// [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Replace a target database that already holds tables (it stays as it is until the
+    /// anonymized copy has fully loaded, then the copy is swapped in)
+    #[arg(long)]
+    pub replace: bool,
     /// Print the run report as JSON: config hash, key id, rows per table and per
-    /// transformer, duration (on stdout; on stderr when DST is stdout)
+    /// transformer, refused statements, checks, duration (on stdout; on stderr when DST
+    /// is stdout)
     #[arg(long)]
     pub json: bool,
 }
@@ -54,7 +90,7 @@ pub enum AnonymizeCommand {
     /// Write a config covering every column of SRC, with a suggested transformer and
     /// the reason for each, to stdout
     Init {
-        /// Source: a plain pg_dump file, or - for stdin
+        /// Source: a postgres:// URL, a pg_dump file (plain or -Fc), or - for stdin
         #[arg(long, value_name = "SRC")]
         from: String,
     },
@@ -65,9 +101,42 @@ pub enum AnonymizeCommand {
     },
 }
 
+/// `dataforge snapshot …`
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub command: SnapshotCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Production into dev in one step: read PROD in one snapshot, anonymize every
+    /// column by the config, load into a new database beside DEV, check it (row counts,
+    /// every constraint and index, no refused statement), then swap it in for DEV
+    #[command(after_help = "\
+Example:
+  DATAFORGE_KEY=… dataforge snapshot import --from postgres://prod/app \\
+      --to postgres://localhost/app_dev --config anonymize.toml --replace
+
+If a check fails, the copy is dropped and DEV stays as it was (exit 1).")]
+    Import {
+        /// The production database (read only, inside one snapshot)
+        #[arg(long, value_name = "PROD_URL")]
+        from: String,
+        /// The dev database to create or replace
+        #[arg(long, value_name = "DEV_URL")]
+        to: String,
+        /// The anonymization config
+        #[arg(long, value_name = "FILE", default_value = "anonymize.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
 pub async fn run(args: AnonymizeArgs) -> anyhow::Result<ExitCode> {
     match args.command {
-        Some(AnonymizeCommand::Init { from }) => init(&from),
+        Some(AnonymizeCommand::Init { from }) => init(&from).await,
         Some(AnonymizeCommand::Transformers { markdown }) => {
             if markdown {
                 print!("{}", transformers::catalog_markdown());
@@ -84,87 +153,86 @@ pub async fn run(args: AnonymizeArgs) -> anyhow::Result<ExitCode> {
         }
         None => {
             let from = args.from.as_deref().context(
-                "say where to read from: --from FILE (a plain pg_dump file) or --from - (stdin)",
+                "say where to read from: --from postgres://…, --from FILE (a pg_dump file) or \
+                 --from - (stdin)",
             )?;
+            if args.dry_run {
+                return dry_run(&args.config, from, args.sample).await;
+            }
             let to = args
                 .to
                 .as_deref()
-                .context("say where to write: --to FILE or --to - (stdout)")?;
-            tokio::task::block_in_place(|| anonymize(&args.config, from, to, args.json))
+                .context("say where to write: --to postgres://…, --to FILE or --to - (stdout)")?;
+            anonymize(&args.config, from, to, &args.run, false).await
         }
     }
 }
 
-fn is_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://")
+pub async fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    match args.command {
+        SnapshotCommand::Import {
+            from,
+            to,
+            config,
+            run,
+        } => {
+            if !is_url(&from) || !is_url(&to) {
+                anyhow::bail!(
+                    "snapshot import reads a database and loads a database: give postgres:// \
+                     URLs for --from and --to (for files, use `dataforge anonymize`)"
+                );
+            }
+            anonymize(&config, &from, &to, &run, true).await
+        }
+    }
 }
 
-/// The source as a readable file: stdin is spooled to a temporary file first, so the
-/// config is checked against every table before any row is read.
-fn open_source(from: &str) -> anyhow::Result<(PathBuf, Option<tempfile::TempPath>)> {
-    if is_url(from) {
-        anyhow::bail!(
-            "reading a live database is not supported yet; dump it first: \
-             pg_dump --data-only '{from}' | dataforge anonymize --from - --to …"
-        );
-    }
-    if from == "-" {
-        let mut tmp = tempfile::NamedTempFile::new().context("creating a spool file for stdin")?;
-        std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading stdin")?;
-        let path = tmp.into_temp_path();
-        return Ok((path.to_path_buf(), Some(path)));
-    }
-    let p = PathBuf::from(from);
-    if !p.is_file() {
-        anyhow::bail!(
-            "the source {from} is not a file (give a plain pg_dump file, or - for stdin)"
-        );
-    }
-    Ok((p, None))
+fn progress_wanted(json: bool, to: &str) -> bool {
+    use std::io::IsTerminal as _;
+    !json && to != "-" && std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
-fn anonymize(config_path: &Path, from: &str, to: &str, json: bool) -> anyhow::Result<ExitCode> {
+async fn anonymize(
+    config_path: &std::path::Path,
+    from: &str,
+    to: &str,
+    run: &RunArgs,
+    checks: bool,
+) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    if is_url(to) {
-        anyhow::bail!(
-            "loading into a database is not supported yet; write a file and load it: \
-             dataforge anonymize --from … --to dev.sql && psql -d DB -f dev.sql"
-        );
-    }
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
-    let (src, _spool) = open_source(from)?;
-    let src_name = if from == "-" {
-        "<stdin>".to_string()
-    } else {
-        from.to_string()
+    let source = Source::open(from).await?;
+    let plan = source.plan(&config, &key)?;
+    let opts = RunOptions {
+        jobs: run
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+        progress: progress_wanted(run.json, to),
+        replace: run.replace,
+        checks,
     };
-    let open = || -> anyhow::Result<BufReader<File>> {
-        Ok(BufReader::with_capacity(
-            1 << 20,
-            File::open(&src).with_context(|| format!("opening {src_name}"))?,
-        ))
+    let names: Names = plan
+        .tables
+        .values()
+        .map(|t| (t.name.clone(), (t.action, t.transformer_names.clone())))
+        .collect();
+    let result = pipeline::run(&config, source, plan, to, &opts).await;
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) if checks && format!("{e:#}").contains("failed its checks") => {
+            say(&format!("{e:#}"));
+            return Ok(ExitCode::from(super::EXIT_FOUND));
+        }
+        Err(e) => return Err(e),
     };
-    let tables = dump::scan_tables(open()?, &src_name)?;
-    let plan = plan::plan(&config, &key, &tables)?;
-    let stats = if to == "-" {
-        dump::anonymize(open()?, std::io::stdout().lock(), &plan, &src_name)?
-    } else {
-        // written beside the target and renamed at the end: a failure leaves no half file
-        let target = PathBuf::from(to);
-        let dir = target
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let tmp = tempfile::NamedTempFile::new_in(dir)
-            .with_context(|| format!("creating a file in {}", dir.display()))?;
-        let stats = dump::anonymize(open()?, tmp.as_file(), &plan, &src_name)?;
-        tmp.persist(&target)
-            .with_context(|| format!("writing {to}"))?;
-        stats
-    };
-    let report = report(&config, &key, &plan, &stats, started.elapsed());
-    if json {
+    for r in &outcome.rejected {
+        say(&format!(
+            "the target refused a statement of the source, left out: {r}"
+        ));
+    }
+    let report = report(&config, &key, &names, &outcome, started.elapsed());
+    if run.json {
         let text = serde_json::to_string_pretty(&report)?;
         if to == "-" {
             eprintln!("{text}");
@@ -172,43 +240,69 @@ fn anonymize(config_path: &Path, from: &str, to: &str, json: bool) -> anyhow::Re
             println!("{text}");
         }
     } else {
-        let rows: u64 = stats.tables.iter().map(|(_, n)| n).sum();
+        let rows: u64 = outcome.stats.tables.iter().map(|(_, n)| n).sum();
+        for c in &outcome.checks {
+            say(&format!("check {}: {}", c.check, c.detail));
+        }
         say(&format!(
-            "anonymized {rows} rows in {} tables ({:.1} MB) in {:.2}s{}",
-            stats.tables.len(),
-            stats.bytes_in as f64 / 1e6,
+            "anonymized {rows} rows in {} tables{} in {:.2}s{}",
+            outcome.stats.tables.len(),
+            if outcome.stats.bytes_in > 0 {
+                format!(" ({:.1} MB)", outcome.stats.bytes_in as f64 / 1e6)
+            } else {
+                String::new()
+            },
             started.elapsed().as_secs_f64(),
             if to == "-" {
                 String::new()
             } else {
-                format!(" into {to}")
+                format!(" into {}", crate::pg::mask_url(to))
             }
         ));
     }
     Ok(ExitCode::SUCCESS)
 }
 
+async fn dry_run(
+    config_path: &std::path::Path,
+    from: &str,
+    rows: usize,
+) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&config_path.to_string_lossy())?;
+    let key = config.load_key()?;
+    let source = Source::open(from).await?;
+    let plan = source.plan(&config, &key)?;
+    let text = source.preview(&plan, &config, rows).await?;
+    super::emit(&text)?;
+    say("dry run: nothing was written");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Per table: its action and its columns' transformers.
+type Names = std::collections::BTreeMap<String, (Action, Vec<String>)>;
+
 fn report(
     config: &Config,
     key: &crate::anonymize::key::Key,
-    plan: &plan::Plan,
-    stats: &dump::DumpStats,
+    names: &Names,
+    outcome: &Outcome,
     took: std::time::Duration,
 ) -> serde_json::Value {
+    let stats = &outcome.stats;
     let mut per_transformer = std::collections::BTreeMap::<String, u64>::new();
     let tables: Vec<serde_json::Value> = stats
         .tables
         .iter()
         .map(|(name, rows)| {
-            let t = plan.table(name);
-            if let Some(t) = t.filter(|t| t.action == crate::anonymize::config::Action::Anonymize) {
-                for n in &t.transformer_names {
+            let t = names.get(name);
+            if let Some((_, transformers)) = t.filter(|(a, _)| *a == Action::Anonymize) {
+                for n in transformers {
                     *per_transformer.entry(n.clone()).or_default() += rows;
                 }
             }
             serde_json::json!({
                 "table": name,
-                "action": t.map(|t| t.action),
+                "action": t.map(|(a, _)| a),
                 "rows": rows,
             })
         })
@@ -220,26 +314,35 @@ fn report(
         "tables": tables,
         "values_by_transformer": per_transformer,
         "bytes_in": stats.bytes_in,
+        "refused_statements": outcome.rejected,
+        "checks": outcome.checks,
         "duration_ms": took.as_millis() as u64,
     })
 }
 
 /// `anonymize init`: a config covering every column, each with a suggestion and why.
-fn init(from: &str) -> anyhow::Result<ExitCode> {
-    let (src, _spool) = open_source(from)?;
-    let src_name = if from == "-" { "<stdin>" } else { from };
-    let file = || File::open(&src).with_context(|| format!("opening {src_name}"));
-    let tables = dump::scan_tables(BufReader::new(file()?), src_name)?;
-    let samples = dump::sample(BufReader::new(file()?), src_name, 50)?;
+async fn init(from: &str) -> anyhow::Result<ExitCode> {
+    let source = Source::open(from).await?;
+    let tables = source.tables();
+    let samples = source.sample_lines(50, None).await?;
+    let shown = if is_url(from) {
+        crate::pg::mask_url(from)
+    } else {
+        from.to_string()
+    };
     let mut out = format!(
         "# anonymize.toml: what `dataforge anonymize` does to each table and column.\n\
-         # Written by `dataforge anonymize init --from {src_name}`; review every line.\n\
+         # Written by `dataforge anonymize init --from {shown}`; review every line.\n\
          # Each column names a transformer (docs/transformers.md) or \"keep\"; a table may say\n\
-         # action = \"truncate\" (no rows) or \"skip\" (left out). The key is read from\n\
+         # action = \"truncate\" (no rows) or \"skip\" (left out), and, for a live source,\n\
+         # where = \"…\" (an SQL condition: only those rows). The key is read from\n\
          # $DATAFORGE_KEY; a [key] section may name another variable (env = \"…\") or a file.\n"
     );
     for t in &tables {
-        let s = samples.get(&t.name).cloned().unwrap_or_default();
+        let s = samples
+            .get(&t.name)
+            .map(|lines| crate::anonymize::dump::columns_of(lines))
+            .unwrap_or_default();
         out.push_str(&plan::table_section(t, &s));
     }
     std::io::stdout().write_all(out.as_bytes())?;

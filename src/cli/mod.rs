@@ -41,6 +41,8 @@ Examples:
   dataforge migrate status --dir prisma/migrations
   dataforge backup                              a verified backup into .dataforge/backups
   dataforge local url                           print the local cluster's connection URL
+  dataforge snapshot import --from postgres://prod/app --to postgres://localhost/dev
+                                                production into dev, anonymized and checked
 
 Exit codes: 0 ok, 1 a check found something, 2 an error.";
 
@@ -65,8 +67,10 @@ pub enum Command {
     Backfill(backfill::BackfillArgs),
     /// Mark a database as production (or not): destructive commands then need confirmation
     Mark(backup::MarkArgs),
-    /// Stream a pg_dump through deterministic anonymizers (anonymize.toml)
+    /// Stream a database or a pg_dump through deterministic anonymizers (anonymize.toml)
     Anonymize(anonymize::AnonymizeArgs),
+    /// Import production into dev: anonymize, load beside the target, check, swap in
+    Snapshot(anonymize::SnapshotArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
     Local(local::LocalArgs),
 }
@@ -130,5 +134,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mark(a) => backup::run_mark(a).await,
         Command::Backfill(a) => backfill::run(a).await,
         Command::Anonymize(a) => anonymize::run(a).await,
+        Command::Snapshot(a) => anonymize::run_snapshot(a).await,
     }
 }

@@ -41,6 +41,10 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for Email {
+    fn keeps_distinct(&self) -> bool {
+        true
+    }
+
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let normalized = value.trim().to_lowercase();
         let h = self.key.hash(normalized.as_bytes());

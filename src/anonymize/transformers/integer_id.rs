@@ -45,6 +45,10 @@ impl IntegerId {
 }
 
 impl Transform for IntegerId {
+    fn keeps_distinct(&self) -> bool {
+        true
+    }
+
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let v: u64 = value
             .trim()

@@ -17,6 +17,10 @@ fn build(_: &mut Options, _: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for Keep {
+    fn keeps_distinct(&self) -> bool {
+        true
+    }
+
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         Ok(Some(value.to_string()))
     }

@@ -175,6 +175,12 @@ pub trait Transform: Send + Sync {
     fn is_keep(&self) -> bool {
         false
     }
+
+    /// Whether distinct inputs give distinct outputs (a permutation, or a keyed hash of
+    /// at least 64 bits), so a column under a unique index may use it.
+    fn keeps_distinct(&self) -> bool {
+        false
+    }
 }
 
 /// A transformer's options, taken one by one; whatever is left unread is an error.

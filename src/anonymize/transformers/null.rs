@@ -21,6 +21,10 @@ fn build(_: &mut Options, _: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for Null {
+    fn keeps_distinct(&self) -> bool {
+        true
+    }
+
     fn apply(&self, _: &str, _: &dyn Row) -> Result<Option<String>, String> {
         Ok(None)
     }

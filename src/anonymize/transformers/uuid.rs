@@ -26,6 +26,10 @@ fn build(_: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for UuidPerm {
+    fn keeps_distinct(&self) -> bool {
+        true
+    }
+
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let u = uuid::Uuid::parse_str(value.trim())
             .map_err(|e| format!("`{value}` is not a UUID: {e}"))?;

@@ -1,0 +1,174 @@
+//! What a dump's DDL tells the pipeline before any row moves: the unique keys (so a
+//! transformer that could give two rows one value is caught before loading) and the
+//! tables it creates (so loading a data-only dump into a fresh database is refused up
+//! front). Read from pg_dump's fixed output forms, which `pg_get_indexdef` shares.
+
+use std::collections::BTreeSet;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::config::{qualified, split_qualified};
+
+/// A primary key, unique constraint or unique index: rows may not share these values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// The qualified table name, as in the plan.
+    pub table: String,
+    /// The index or constraint name.
+    pub name: String,
+    /// The columns, and for an expression index every name the expression mentions
+    /// (the check keeps those that are columns of the table).
+    pub columns: Vec<String>,
+}
+
+static INDEX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^CREATE UNIQUE INDEX (?:CONCURRENTLY )?(\S+) ON (?:ONLY )?(\S+) USING \S+ \((.*)$")
+        .expect("a valid pattern")
+});
+static ALTER: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^ALTER TABLE (?:ONLY )?(\S+)$").expect("a valid pattern"));
+static CONSTRAINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\s+ADD CONSTRAINT (\S+) (?:PRIMARY KEY|UNIQUE(?: NULLS (?:NOT )?DISTINCT)?) \((.*)$",
+    )
+    .expect("a valid pattern")
+});
+static CREATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (\S+) \(").expect("a valid pattern")
+});
+static WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#""(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*"#).expect("a valid pattern")
+});
+
+/// Reads DDL a line at a time (pg_dump puts `ALTER TABLE ONLY t` and its
+/// `ADD CONSTRAINT …` on two lines).
+#[derive(Debug, Default)]
+pub struct DdlScan {
+    pub unique: Vec<UniqueKey>,
+    pub created: BTreeSet<String>,
+    altering: Option<String>,
+}
+
+impl DdlScan {
+    pub fn line(&mut self, line: &str) {
+        let line = line.trim_end_matches(['\n', '\r']);
+        let altering = self.altering.take();
+        if let Some(k) = unique_index(line) {
+            self.unique.push(k);
+        } else if let Some(c) = ALTER.captures(line) {
+            self.altering = Some(table_name(&c[1]));
+        } else if let (Some(table), Some(c)) = (altering, CONSTRAINT.captures(line)) {
+            self.unique.push(UniqueKey {
+                table,
+                name: unquote(&c[1]),
+                columns: key_columns(&c[2]),
+            });
+        } else if let Some(c) = CREATE.captures(line) {
+            self.created.insert(table_name(&c[1]));
+        }
+    }
+}
+
+/// A unique index from its definition (`CREATE UNIQUE INDEX name ON t USING btree (…)`,
+/// as pg_dump writes it and `pg_get_indexdef` returns it).
+pub fn unique_index(def: &str) -> Option<UniqueKey> {
+    let c = INDEX.captures(def)?;
+    Some(UniqueKey {
+        table: table_name(&c[2]),
+        name: unquote(&c[1]),
+        columns: key_columns(&c[3]),
+    })
+}
+
+fn table_name(raw: &str) -> String {
+    let parts = split_qualified(raw);
+    if parts.len() == 2 {
+        format!("{}.{}", parts[0], parts[1])
+    } else {
+        qualified(raw)
+    }
+}
+
+fn unquote(raw: &str) -> String {
+    split_qualified(raw).pop().unwrap_or_default()
+}
+
+/// The names inside the key's parentheses (those after `INCLUDE` or `WHERE` are not part
+/// of the key).
+fn key_columns(rest: &str) -> Vec<String> {
+    let mut depth = 1;
+    let mut end = rest.len();
+    let mut quoted = false;
+    for (i, ch) in rest.char_indices() {
+        match ch {
+            '"' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for w in WORD.find_iter(&rest[..end]) {
+        let name = unquote(w.as_str());
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pg_dump_forms_are_read() {
+        let mut s = DdlScan::default();
+        for l in [
+            "CREATE TABLE public.actor (",
+            "ALTER TABLE ONLY public.actor",
+            "    ADD CONSTRAINT actor_pkey_incl PRIMARY KEY (actor_id) INCLUDE (first_name, last_name);",
+            "ALTER TABLE ONLY sales.\"Order\"",
+            "    ADD CONSTRAINT \"Order_key\" UNIQUE (\"Ref No\", region);",
+            "ALTER TABLE ONLY public.x",
+            "    ADD CONSTRAINT x_fk FOREIGN KEY (a) REFERENCES public.y(a);",
+            "CREATE UNIQUE INDEX users_email ON public.users USING btree (lower((email)::text)) WHERE (deleted_at IS NULL);",
+            "CREATE INDEX idx ON public.users USING btree (name);",
+        ] {
+            s.line(l);
+        }
+        assert_eq!(s.created.iter().collect::<Vec<_>>(), ["public.actor"]);
+        let keys: Vec<(String, String, Vec<String>)> = s
+            .unique
+            .into_iter()
+            .map(|k| (k.table, k.name, k.columns))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (
+                    "public.actor".into(),
+                    "actor_pkey_incl".into(),
+                    vec!["actor_id".into()]
+                ),
+                (
+                    "sales.Order".into(),
+                    "Order_key".into(),
+                    vec!["Ref No".into(), "region".into()]
+                ),
+                (
+                    "public.users".into(),
+                    "users_email".into(),
+                    vec!["lower".into(), "email".into(), "text".into()]
+                ),
+            ]
+        );
+    }
+}

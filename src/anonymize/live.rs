@@ -1,0 +1,251 @@
+//! A live PostgreSQL database as the source. One connection opens a repeatable-read,
+//! read-only transaction and exports its snapshot; every other reader (and pg_dump, for
+//! the schema) imports it, so tables copied in parallel come from one consistent moment.
+//! Large tables are split into ranges of pages (`ctid` ranges, a TID range scan each).
+
+use tokio_postgres::Client;
+
+use super::config::Config;
+use super::ddl::{self, UniqueKey};
+use super::plan::SourceTable;
+use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
+
+/// Tables at least this many pages (8 kB each) are read in several pieces.
+const SPLIT_PAGES: i64 = 8192;
+
+pub struct Live {
+    url: String,
+    /// Holds the exporting transaction open for as long as the run lasts.
+    _holder: Client,
+    pub snapshot: String,
+    pub tables: Vec<LiveTable>,
+    pub unique: Vec<UniqueKey>,
+    /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it.
+    pub sequences: Vec<String>,
+}
+
+pub struct LiveTable {
+    pub table: SourceTable,
+    /// `"schema"."table"`.
+    pub quoted: String,
+    pub pages: i64,
+    /// The planner's row estimate, for progress.
+    pub rows_estimate: i64,
+}
+
+/// One unit of reading: a table, or a range of its pages.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub table: usize,
+    pub pages: Option<(Option<i64>, Option<i64>)>,
+}
+
+const TABLES: &str = "
+SELECT n.nspname::text, c.relname::text, c.relpages::int8, greatest(c.reltuples, 0)::int8,
+       array_agg(a.attname::text ORDER BY a.attnum),
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                   AND a.attgenerated = ''
+WHERE c.relkind = 'r'
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                  WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 2";
+
+const UNIQUE: &str = "
+SELECT pg_get_indexdef(x.indexrelid)
+FROM pg_index x
+JOIN pg_class c ON c.oid = x.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE x.indisunique AND c.relkind = 'r'
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+
+const SEQUENCES: &str = "
+SELECT format('SELECT pg_catalog.setval(%L, %s, true);',
+              quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value)
+FROM pg_sequences
+WHERE last_value IS NOT NULL AND schemaname <> 'information_schema'
+ORDER BY schemaname, sequencename";
+
+impl Live {
+    /// Connects, exports a snapshot and reads the catalog inside it.
+    pub async fn open(url: &str) -> Result<Live, PgError> {
+        let holder = pg::connect(url).await?;
+        holder
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .pg(|| "starting the source snapshot".into())?;
+        let snapshot: String = holder
+            .query_one("SELECT pg_export_snapshot()", &[])
+            .await
+            .pg(|| "exporting the source snapshot".into())?
+            .get(0);
+        let mut tables = Vec::new();
+        for r in holder
+            .query(TABLES, &[])
+            .await
+            .pg(|| "reading the source's tables".into())?
+        {
+            let (schema, name): (String, String) = (r.get(0), r.get(1));
+            let types: Vec<String> = r.get(5);
+            tables.push(LiveTable {
+                quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&name)),
+                table: SourceTable {
+                    name: format!("{schema}.{name}"),
+                    columns: r.get(4),
+                    types: types.into_iter().map(Some).collect(),
+                },
+                pages: r.get(2),
+                rows_estimate: r.get(3),
+            });
+        }
+        let unique = holder
+            .query(UNIQUE, &[])
+            .await
+            .pg(|| "reading the source's unique indexes".into())?
+            .iter()
+            .filter_map(|r| ddl::unique_index(r.get(0)))
+            .collect();
+        let sequences = holder
+            .query(SEQUENCES, &[])
+            .await
+            .pg(|| "reading the source's sequences".into())?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        Ok(Live {
+            url: url.to_string(),
+            _holder: holder,
+            snapshot,
+            tables,
+            unique,
+            sequences,
+        })
+    }
+
+    /// Whether `url` names this very database (same host, port and name).
+    pub fn is_same_database(&self, url: &str) -> bool {
+        let key = |u: &str| {
+            u.parse::<tokio_postgres::Config>().ok().map(|c| {
+                (
+                    format!("{:?}", c.get_hosts()),
+                    c.get_ports().to_vec(),
+                    c.get_dbname().map(str::to_string),
+                )
+            })
+        };
+        key(&self.url).is_some() && key(&self.url) == key(url)
+    }
+
+    pub fn source_tables(&self) -> Vec<SourceTable> {
+        self.tables.iter().map(|t| t.table.clone()).collect()
+    }
+
+    /// A new connection reading inside the run's snapshot.
+    pub async fn reader(&self) -> Result<Client, PgError> {
+        let c = pg::connect(&self.url).await?;
+        c.batch_execute(&format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            quote_literal(&self.snapshot)
+        ))
+        .await
+        .pg(|| "joining the source snapshot".into())?;
+        Ok(c)
+    }
+
+    /// The pieces to read, largest tables first so parallel readers finish together;
+    /// a table of many pages becomes `jobs * 2` page ranges.
+    pub fn pieces(&self, wanted: impl Fn(&LiveTable) -> bool, jobs: usize) -> Vec<Piece> {
+        let mut order: Vec<usize> = (0..self.tables.len())
+            .filter(|&i| wanted(&self.tables[i]))
+            .collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.tables[i].pages));
+        let mut out = Vec::new();
+        for i in order {
+            let pages = self.tables[i].pages;
+            let n = if jobs > 1 && pages >= SPLIT_PAGES {
+                (jobs as i64 * 2).min(pages / 1024).max(2)
+            } else {
+                1
+            };
+            if n == 1 {
+                out.push(Piece {
+                    table: i,
+                    pages: None,
+                });
+                continue;
+            }
+            let step = (pages + n - 1) / n;
+            for k in 0..n {
+                // the first range has no lower bound and the last no upper one, so pages
+                // the statistics do not know of are read too
+                let from = (k > 0).then_some(k * step);
+                let to = (k + 1 < n).then_some((k + 1) * step);
+                out.push(Piece {
+                    table: i,
+                    pages: Some((from, to)),
+                });
+            }
+        }
+        out
+    }
+
+    /// The `COPY … TO STDOUT` for a piece, with the table's row filter.
+    pub fn copy_out(&self, piece: &Piece, filter: Option<&str>) -> String {
+        let t = &self.tables[piece.table];
+        let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+        let mut conds = Vec::new();
+        if let Some((from, to)) = piece.pages {
+            if let Some(f) = from {
+                conds.push(format!("ctid >= '({f},0)'::tid"));
+            }
+            if let Some(to) = to {
+                conds.push(format!("ctid < '({to},0)'::tid"));
+            }
+        }
+        if let Some(f) = filter {
+            conds.push(format!("({f})"));
+        }
+        if conds.is_empty() {
+            format!("COPY {} ({}) TO STDOUT", t.quoted, cols.join(", "))
+        } else {
+            format!(
+                "COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
+                cols.join(", "),
+                t.quoted,
+                conds.join(" AND ")
+            )
+        }
+    }
+
+    /// The schema as pg_dump writes it for `section` (`pre-data`: types, tables,
+    /// sequences, functions; `post-data`: indexes, constraints, triggers), from the run's
+    /// snapshot, without owners or grants (the target's roles are not production's), and
+    /// without the tables the config skips.
+    pub async fn schema(&self, section: &str, config: &Config) -> anyhow::Result<String> {
+        let mut args = vec![
+            "--schema-only".to_string(),
+            format!("--section={section}"),
+            "--no-owner".into(),
+            "--no-privileges".into(),
+            format!("--snapshot={}", self.snapshot),
+        ];
+        for (name, t) in &config.tables {
+            if t.action == super::config::Action::Skip {
+                let parts = super::config::split_qualified(name);
+                let pattern: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
+                args.push(format!("--exclude-table={}", pattern.join(".")));
+            }
+        }
+        args.push(format!("--dbname={}", self.url));
+        let text = tokio::task::spawn_blocking(move || {
+            let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+            crate::backup::run_tool("pg_dump", &os)
+        })
+        .await??;
+        Ok(text)
+    }
+}

@@ -1,0 +1,988 @@
+//! One run: a source (a live database, a plain dump, a custom-format archive, stdin)
+//! checked against the config before any row moves, then streamed through the plan into
+//! a sink (a file, stdout, or a database loaded beside the target and swapped in).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use bytes::Bytes;
+use futures_util::{SinkExt as _, StreamExt as _};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::config::{Action, Config};
+use super::dump::{self, DumpStats, Event};
+use super::key::Key;
+use super::live::{Live, Piece};
+use super::load::{self, Rejected, Target};
+use super::plan::{self, Plan, SourceTable};
+use crate::pg::{self, quote_ident, PgContext as _};
+
+pub fn is_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// How a run goes.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Threads transforming a dump; connections reading and loading a live database.
+    pub jobs: usize,
+    /// Progress bars on stderr.
+    pub progress: bool,
+    /// Replace a target database that holds tables (swapped in at the end).
+    pub replace: bool,
+    /// Before the swap, check the loaded copy (row counts, every constraint and index of
+    /// the source, no statement refused) and keep the target as it was if one fails.
+    pub checks: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub stats: DumpStats,
+    /// Source statements the target server refused (the run went on without them).
+    pub rejected: Vec<Rejected>,
+    /// The checks run on the loaded copy before the swap: what, and whether it held.
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// A dump on disk: a plain SQL file, or a custom-format archive read through
+/// `pg_restore -f -`. stdin is spooled to a temporary file first, so the config is
+/// checked against every table before any row is read.
+pub struct DumpSource {
+    path: PathBuf,
+    pub name: String,
+    custom: bool,
+    _spool: Option<tempfile::TempPath>,
+}
+
+impl DumpSource {
+    pub fn open(from: &str) -> anyhow::Result<DumpSource> {
+        let (path, name, spool) = if from == "-" {
+            let mut tmp =
+                tempfile::NamedTempFile::new().context("creating a spool file for stdin")?;
+            std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading stdin")?;
+            let path = tmp.into_temp_path();
+            (path.to_path_buf(), "<stdin>".to_string(), Some(path))
+        } else {
+            let p = PathBuf::from(from);
+            if !p.is_file() {
+                anyhow::bail!(
+                    "the source {from} is not a file; give a pg_dump file (plain or -Fc), - for \
+                     stdin, or a postgres:// URL"
+                );
+            }
+            (p, from.to_string(), None)
+        };
+        let mut magic = [0u8; 5];
+        let n = std::fs::File::open(&path)
+            .and_then(|mut f| f.read(&mut magic))
+            .with_context(|| format!("reading {name}"))?;
+        if n == 5 && &magic == b"PGDMP" {
+            crate::backup::find_tool("pg_restore")?;
+        }
+        Ok(DumpSource {
+            custom: n == 5 && &magic == b"PGDMP",
+            path,
+            name,
+            _spool: spool,
+        })
+    }
+
+    /// The dump's SQL from the start (a plain file as it is; an archive as pg_restore
+    /// writes it).
+    pub fn reader(&self) -> anyhow::Result<Box<dyn BufRead + Send>> {
+        if !self.custom {
+            let f = std::fs::File::open(&self.path)
+                .with_context(|| format!("opening {}", self.name))?;
+            return Ok(Box::new(BufReader::with_capacity(1 << 20, f)));
+        }
+        let mut child = std::process::Command::new(crate::backup::find_tool("pg_restore")?)
+            .arg("--file=-")
+            .arg(&self.path)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .context("starting pg_restore")?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        Ok(Box::new(BufReader::with_capacity(
+            1 << 20,
+            Restore {
+                child,
+                stdout,
+                done: false,
+            },
+        )))
+    }
+
+    /// Bytes to read, for progress (unknown for an archive).
+    pub fn size(&self) -> Option<u64> {
+        (!self.custom)
+            .then(|| std::fs::metadata(&self.path).ok().map(|m| m.len()))
+            .flatten()
+    }
+}
+
+/// pg_restore's output; its exit status is checked at the end, so a damaged or too new
+/// archive is an error rather than a short read.
+struct Restore {
+    child: std::process::Child,
+    stdout: std::process::ChildStdout,
+    done: bool,
+}
+
+impl Read for Restore {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.stdout.read(buf)?;
+        if n == 0 && !buf.is_empty() && !self.done {
+            self.done = true;
+            let mut err = String::new();
+            if let Some(mut e) = self.child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
+            }
+            let status = self.child.wait()?;
+            if !status.success() {
+                return Err(std::io::Error::other(format!(
+                    "pg_restore failed ({status}): {}",
+                    err.trim()
+                )));
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Progress bars on stderr, one per table being read; nothing when disabled.
+struct Progress {
+    multi: Option<MultiProgress>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        Progress {
+            multi: enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    fn rows(&self, table: &str, estimate: u64) -> ProgressBar {
+        let Some(m) = &self.multi else {
+            return ProgressBar::hidden();
+        };
+        let bar = m.add(ProgressBar::new(estimate.max(1)));
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>28} [{bar:24}] {human_pos}/~{human_len} rows {msg} ({per_sec}, {eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(table.to_string());
+        bar
+    }
+
+    fn bytes(&self, name: &str, total: Option<u64>) -> ProgressBar {
+        let Some(m) = &self.multi else {
+            return ProgressBar::hidden();
+        };
+        let bar = m.add(ProgressBar::new(total.unwrap_or(0)));
+        let template = if total.is_some() {
+            "{prefix:>20} [{bar:24}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta}) {msg}"
+        } else {
+            "{prefix:>20} {spinner} {bytes} ({bytes_per_sec}) {msg}"
+        };
+        bar.set_style(
+            ProgressStyle::with_template(template)
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_prefix(name.to_string());
+        bar
+    }
+}
+
+/// The source, opened and checked against the config: every table and column covered,
+/// no unique key under a transformer that merges values.
+pub enum Source {
+    Dump(DumpSource, dump::Scan),
+    Live(Arc<Live>),
+}
+
+impl Source {
+    pub async fn open(from: &str) -> anyhow::Result<Source> {
+        if is_url(from) {
+            return Ok(Source::Live(Arc::new(Live::open(from).await?)));
+        }
+        let d = DumpSource::open(from)?;
+        let scan = tokio::task::block_in_place(|| {
+            dump::scan(d.reader()?, &d.name).map_err(anyhow::Error::from)
+        })?;
+        Ok(Source::Dump(d, scan))
+    }
+
+    pub fn tables(&self) -> Vec<SourceTable> {
+        match self {
+            Source::Dump(_, scan) => scan.tables.clone(),
+            Source::Live(live) => live.source_tables(),
+        }
+    }
+
+    /// The plan, or why the config does not fit this source.
+    pub fn plan(&self, config: &Config, key: &Key) -> anyhow::Result<Plan> {
+        let p = plan::plan(config, key, &self.tables())?;
+        let unique = match self {
+            Source::Dump(_, scan) => &scan.ddl.unique,
+            Source::Live(live) => &live.unique,
+        };
+        plan::check_unique(config, &p, unique)?;
+        if let Source::Dump(d, _) = self {
+            if let Some((name, t)) = config.tables.iter().find(|(_, t)| t.filter.is_some()) {
+                let f = t.filter.as_ref().expect("found by its filter");
+                return Err(config
+                    .err(
+                        f.span(),
+                        format!(
+                            "table {name}: `where` filters the rows of a live database; the \
+                             rows of a dump ({}) cannot be filtered. Remove it, or read from \
+                             the database (--from postgres://…)",
+                            d.name
+                        ),
+                    )
+                    .into());
+            }
+        }
+        Ok(p)
+    }
+
+    /// The first `rows` COPY lines of each table (of each anonymized one, with a plan).
+    pub async fn sample_lines(
+        &self,
+        rows: usize,
+        config: Option<(&Config, &Plan)>,
+    ) -> anyhow::Result<BTreeMap<String, Vec<Vec<u8>>>> {
+        Ok(match self {
+            Source::Dump(d, _) => tokio::task::block_in_place(|| {
+                dump::sample_lines(d.reader()?, &d.name, rows).map_err(anyhow::Error::from)
+            })?,
+            Source::Live(live) => {
+                let reader = live.reader().await?;
+                let mut out = BTreeMap::new();
+                for t in &live.tables {
+                    let name = &t.table.name;
+                    if let Some((_, plan)) = config {
+                        if plan.table(name).map(|p| p.action) != Some(Action::Anonymize) {
+                            continue;
+                        }
+                    }
+                    let cols: Vec<String> =
+                        t.table.columns.iter().map(|c| quote_ident(c)).collect();
+                    let where_ = config
+                        .and_then(|(c, _)| filter(c, name))
+                        .map(|f| format!(" WHERE ({f})"))
+                        .unwrap_or_default();
+                    let sql = format!(
+                        "COPY (SELECT {} FROM {}{where_} LIMIT {rows}) TO STDOUT",
+                        cols.join(", "),
+                        t.quoted
+                    );
+                    let stream = reader
+                        .copy_out(&sql)
+                        .await
+                        .pg(|| format!("sampling {name}"))?;
+                    futures_util::pin_mut!(stream);
+                    let mut data = Vec::new();
+                    while let Some(chunk) = stream.next().await {
+                        data.extend_from_slice(&chunk.pg(|| format!("sampling {name}"))?);
+                    }
+                    let lines = data
+                        .split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(<[u8]>::to_vec)
+                        .collect();
+                    out.insert(name.clone(), lines);
+                }
+                out
+            }
+        })
+    }
+
+    /// A few rows of each anonymized table, before → after (`--dry-run`).
+    pub async fn preview(
+        &self,
+        plan: &Plan,
+        config: &Config,
+        rows: usize,
+    ) -> anyhow::Result<String> {
+        let samples = self.sample_lines(rows, Some((config, plan))).await?;
+        let mut text = String::new();
+        for (name, t) in &plan.tables {
+            if t.action != Action::Anonymize {
+                text.push_str(&format!(
+                    "{name}: {}\n",
+                    match t.action {
+                        Action::Truncate => "truncate (schema only, no rows)",
+                        _ => "skip (left out)",
+                    }
+                ));
+                continue;
+            }
+            let lines = samples.get(name).map(Vec::as_slice).unwrap_or_default();
+            if t.is_passthrough() {
+                text.push_str(&format!("{name}: every column kept\n"));
+                continue;
+            }
+            text.push_str(&format!("{name} ({} rows sampled)\n", lines.len()));
+            for (n, l) in lines.iter().enumerate() {
+                let changes = t
+                    .preview(l)
+                    .map_err(|e| anyhow::anyhow!("{name}, sampled row {}: {e}", n + 1))?;
+                let width = changes.iter().map(|(c, _, _)| c.len()).max().unwrap_or(0);
+                // NULL and empty values stay as they are: not worth a line
+            let changes: Vec<_> = changes
+                .into_iter()
+                .filter(|(_, b, a)| !(b == a && b.as_deref().unwrap_or("").is_empty()))
+                .collect();
+            for (k, (col, before, after)) in changes.iter().enumerate() {
+                    let show = |v: &Option<String>| {
+                        v.as_deref()
+                            .map_or("NULL".to_string(), |s| format!("{s:?}"))
+                    };
+                    text.push_str(&format!(
+                        "  {} {col:width$}  {} → {}\n",
+                        if k == 0 {
+                            format!("row {}:", n + 1)
+                        } else {
+                            " ".repeat(format!("row {}:", n + 1).len())
+                        },
+                        show(before),
+                        show(after)
+                    ));
+                }
+            }
+        }
+        Ok(text)
+    }
+}
+
+fn filter(config: &Config, table: &str) -> Option<String> {
+    config
+        .tables
+        .get(table)
+        .and_then(|t| t.filter.as_ref())
+        .map(|f| f.get_ref().clone())
+}
+
+/// Runs the whole pipeline from `source` into `to` (a file, `-`, or a URL).
+pub async fn run(
+    config: &Config,
+    source: Source,
+    plan: Plan,
+    to: &str,
+    opts: &RunOptions,
+) -> anyhow::Result<Outcome> {
+    let progress = Progress::new(opts.progress);
+    let plan = Arc::new(plan);
+    if is_url(to) {
+        if let Source::Live(live) = &source {
+            if live.is_same_database(to) {
+                anyhow::bail!(
+                    "the source and the target are the same database; nothing was done. Give \
+                     the target another database name"
+                );
+            }
+        }
+        if let Source::Dump(d, scan) = &source {
+            let missing: Vec<&str> = scan
+                .tables
+                .iter()
+                .filter(|t| plan.table(&t.name).map(|p| p.action) == Some(Action::Anonymize))
+                .filter(|t| !scan.ddl.created.contains(&t.name))
+                .map(|t| t.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                anyhow::bail!(
+                    "{} holds rows for {} but no CREATE TABLE for {} (was it made with \
+                     --data-only?); nothing was done. Loading into a database needs the schema: \
+                     dump with it, or write a file (--to dev.sql) and load that into a database \
+                     that has the schema",
+                    d.name,
+                    if missing.len() == 1 {
+                        "a table"
+                    } else {
+                        "tables"
+                    },
+                    missing.join(", ")
+                );
+            }
+        }
+        let target = Target::prepare(to, opts.replace).await?;
+        let loaded = match &source {
+            Source::Dump(d, _) => dump_to_db(d, &plan, &target, &progress).await,
+            Source::Live(live) => {
+                live_to_db(live.clone(), plan.clone(), config, &target, opts, &progress).await
+            }
+        };
+        let loaded = match loaded {
+            Ok(mut outcome) if opts.checks => match check(&source, &target, &mut outcome).await {
+                Ok(()) => Ok(outcome),
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
+        match loaded {
+            Ok(outcome) => {
+                target.swap().await?;
+                Ok(outcome)
+            }
+            Err(e) => {
+                target.abandon().await;
+                Err(e.context(format!("nothing was loaded: {} is as it was", target.name)))
+            }
+        }
+    } else {
+        let write = |out: &mut dyn Write| -> anyhow::Result<Outcome> {
+            let stats = match &source {
+                Source::Dump(d, _) => {
+                    let bar = progress.bytes(&d.name, d.size());
+                    let stats = tokio::task::block_in_place(|| {
+                        dump::anonymize_parallel(
+                            d.reader()?,
+                            &mut *out,
+                            &plan,
+                            &d.name,
+                            opts.jobs,
+                            &|pos| bar.set_position(pos),
+                        )
+                        .map_err(anyhow::Error::from)
+                    })?;
+                    bar.finish_and_clear();
+                    stats
+                }
+                Source::Live(live) => tokio::task::block_in_place(|| {
+                    tokio::runtime::Handle::current()
+                        .block_on(live_to_file(live, &plan, config, out, &progress))
+                })?,
+            };
+            Ok(Outcome {
+                stats,
+                ..Outcome::default()
+            })
+        };
+        if to == "-" {
+            let mut out = std::io::stdout().lock();
+            write(&mut out)
+        } else {
+            // written beside the target and renamed at the end: a failure leaves no half file
+            let target = PathBuf::from(to);
+            let dir = target
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("creating a file in {}", dir.display()))?;
+            let outcome = write(tmp.as_file_mut())?;
+            tmp.persist(&target)
+                .with_context(|| format!("writing {to}"))?;
+            Ok(outcome)
+        }
+    }
+}
+
+/// The checks on the loaded copy, before it is swapped in: an error when one fails.
+async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyhow::Result<()> {
+    let client = target.connect().await?;
+    let mut wrong = Vec::new();
+    for (table, rows) in &outcome.stats.tables {
+        let parts = super::config::split_qualified(table);
+        let quoted: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
+        let n: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {}", quoted.join(".")), &[])
+            .await
+            .pg(|| format!("counting the rows of {table}"))?
+            .get(0);
+        if n as u64 != *rows {
+            wrong.push(format!("{table}: {n} rows loaded, {rows} read"));
+        }
+    }
+    outcome.checks.push(Check {
+        check: "row counts".into(),
+        ok: wrong.is_empty(),
+        detail: if wrong.is_empty() {
+            format!("{} tables hold every row read", outcome.stats.tables.len())
+        } else {
+            wrong.join("; ")
+        },
+    });
+    if let Source::Live(live) = source {
+        const OBJECTS: &str = "
+            SELECT n.nspname || '.' || c.relname || ' ' || o.conname
+            FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
+            JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+            UNION ALL
+            SELECT schemaname || '.' || tablename || ' ' || indexname FROM pg_indexes
+            WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'";
+        let names = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<String> {
+            rows.iter().map(|r| r.get(0)).collect()
+        };
+        let reader = live.reader().await?;
+        let skipped: Vec<String> = live
+            .tables
+            .iter()
+            .map(|t| t.table.name.clone())
+            .filter(|n| !outcome.stats.tables.iter().any(|(t, _)| t == n))
+            .collect();
+        let want = names(
+            reader
+                .query(OBJECTS, &[])
+                .await
+                .pg(|| "listing the source's constraints and indexes".into())?,
+        );
+        let have = names(
+            client
+                .query(OBJECTS, &[])
+                .await
+                .pg(|| "listing the copy's constraints and indexes".into())?,
+        );
+        let missing: Vec<&String> = want
+            .difference(&have)
+            .filter(|m| !skipped.iter().any(|s| m.starts_with(&format!("{s} "))))
+            .collect();
+        outcome.checks.push(Check {
+            check: "constraints and indexes".into(),
+            ok: missing.is_empty(),
+            detail: if missing.is_empty() {
+                format!("all {} of the source's are in the copy", want.len())
+            } else {
+                format!(
+                    "missing: {}",
+                    missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            },
+        });
+    }
+    outcome.checks.push(Check {
+        check: "statements".into(),
+        ok: outcome.rejected.is_empty(),
+        detail: if outcome.rejected.is_empty() {
+            "the target ran every statement of the source's schema".into()
+        } else {
+            outcome
+                .rejected
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    });
+    let failed: Vec<String> = outcome
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.check, c.detail))
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!("the loaded copy failed its checks:\n{}", failed.join("\n"))
+    }
+}
+
+/// A dump into the new database: its SQL statement by statement (refusals recorded),
+/// its COPY blocks through the plan, then sequences raised above loaded keys. The dump
+/// is read and transformed on a thread of its own while this task loads.
+async fn dump_to_db(
+    d: &DumpSource,
+    plan: &Arc<Plan>,
+    target: &Target,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let client = target.connect().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(16);
+    let reader = d.reader()?;
+    let (plan2, name) = (plan.clone(), d.name.clone());
+    let bar = progress.bytes(&d.name, d.size());
+    let bar2 = bar.clone();
+    let producer = tokio::task::spawn_blocking(move || {
+        dump::events(
+            reader,
+            &plan2,
+            &name,
+            |e| tx.blocking_send(e).is_ok(),
+            |pos, _| bar2.set_position(pos),
+        )
+    });
+    let mut rejected = Vec::new();
+    let mut sink = None;
+    let mut open: Option<(String, u64)> = None;
+    let loaded: anyhow::Result<()> = async {
+        while let Some(event) = rx.recv().await {
+            match event {
+                Event::Sql { text, line } => {
+                    load::run_sql(&client, &text, &d.name, line, &mut rejected).await?;
+                }
+                Event::Begin {
+                    table,
+                    header,
+                    line,
+                } => {
+                    bar.set_message(table.clone());
+                    let s = client
+                        .copy_in::<_, Bytes>(header.as_str())
+                        .await
+                        .pg(|| format!("starting to load {table} ({}:{line})", d.name))?;
+                    sink = Some(Box::pin(s));
+                    open = Some((table, line));
+                }
+                Event::Rows(data, _) => {
+                    let (table, line) = open.as_ref().expect("rows come inside a block");
+                    sink.as_mut()
+                        .expect("rows come inside a block")
+                        .send(Bytes::from(data))
+                        .await
+                        .pg(|| format!("loading {table} (the COPY block at {}:{line})", d.name))?;
+                }
+                Event::End => {
+                    let (table, line) = open.take().expect("an end closes a block");
+                    sink.take()
+                        .expect("an end closes a block")
+                        .as_mut()
+                        .finish()
+                        .await
+                        .pg(|| format!("loading {table} (the COPY block at {}:{line})", d.name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let produced = producer.await.context("the dump reader stopped")?;
+    // a row the plan cannot transform explains a stopped load better than the load does
+    let stats = match (produced, loaded) {
+        (Err(e @ dump::DumpError::Row { .. }), _)
+        | (Err(e @ dump::DumpError::Unterminated { .. }), _) => return Err(e.into()),
+        (_, Err(e)) => return Err(e),
+        (Err(e), Ok(())) => return Err(e.into()),
+        (Ok(stats), Ok(())) => stats,
+    };
+    client
+        .batch_execute(load::SEQUENCE_FIXUP)
+        .await
+        .pg(|| "raising sequences above the loaded keys".into())?;
+    bar.finish_and_clear();
+    Ok(Outcome {
+        stats,
+        rejected,
+        checks: Vec::new(),
+    })
+}
+
+/// A live database into the new database: pg_dump's pre-data schema, the rows of every
+/// table through the plan over `jobs` connections (each reading inside the snapshot and
+/// loading by COPY), the sequences as the snapshot saw them, then indexes and
+/// constraints.
+async fn live_to_db(
+    live: Arc<Live>,
+    plan: Arc<Plan>,
+    config: &Config,
+    target: &Target,
+    opts: &RunOptions,
+    progress: &Progress,
+) -> anyhow::Result<Outcome> {
+    let client = target.connect().await?;
+    let mut rejected = Vec::new();
+    let pre = live.schema("pre-data", config).await?;
+    load::run_sql(
+        &client,
+        &pre,
+        "schema (pg_dump --section=pre-data)",
+        1,
+        &mut rejected,
+    )
+    .await?;
+    let action = |name: &str| plan.table(name).map(|p| p.action);
+    let pieces: VecDeque<Piece> = live
+        .pieces(
+            |t| action(&t.table.name) == Some(Action::Anonymize),
+            opts.jobs,
+        )
+        .into();
+    let counts: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let bars: Arc<BTreeMap<String, ProgressBar>> = Arc::new(
+        live.tables
+            .iter()
+            .filter(|t| action(&t.table.name) == Some(Action::Anonymize))
+            .map(|t| {
+                (
+                    t.table.name.clone(),
+                    progress.rows(&t.table.name, t.rows_estimate as u64),
+                )
+            })
+            .collect(),
+    );
+    let filters: Arc<BTreeMap<String, String>> = Arc::new(
+        config
+            .tables
+            .keys()
+            .filter_map(|k| filter(config, k).map(|f| (k.clone(), f)))
+            .collect(),
+    );
+    let queue = Arc::new(Mutex::new(pieces));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..opts.jobs.max(1) {
+        let (live, plan, queue, counts, bars, filters) = (
+            live.clone(),
+            plan.clone(),
+            queue.clone(),
+            counts.clone(),
+            bars.clone(),
+            filters.clone(),
+        );
+        let url = target.staging_url.clone();
+        workers.spawn(async move {
+            let reader = live.reader().await?;
+            let writer = pg::connect(&url).await?;
+            loop {
+                let Some(piece) = queue.lock().expect("not poisoned").pop_front() else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let t = &live.tables[piece.table];
+                let tp = plan
+                    .table(&t.table.name)
+                    .expect("pieces are of planned tables");
+                let bar = &bars[&t.table.name];
+                let sql = live.copy_out(&piece, filters.get(&t.table.name).map(String::as_str));
+                let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+                let into = format!("COPY {} ({}) FROM STDIN", t.quoted, cols.join(", "));
+                let n = copy_piece(&reader, &writer, &sql, &into, tp, bar)
+                    .await
+                    .with_context(|| match filters.get(&t.table.name) {
+                        Some(f) => format!("copying {} (where = {f:?})", t.table.name),
+                        None => format!("copying {}", t.table.name),
+                    })?;
+                *counts
+                    .lock()
+                    .expect("not poisoned")
+                    .entry(t.table.name.clone())
+                    .or_default() += n;
+            }
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        if let Err(e) = done.context("a copy worker stopped").and_then(|r| r) {
+            workers.abort_all();
+            return Err(e);
+        }
+    }
+    for bar in bars.values() {
+        bar.finish_and_clear();
+    }
+    load::run_sql(
+        &client,
+        &live.sequences.join("\n"),
+        "sequences",
+        1,
+        &mut rejected,
+    )
+    .await?;
+    let post = live.schema("post-data", config).await?;
+    load::run_sql(
+        &client,
+        &post,
+        "schema (pg_dump --section=post-data)",
+        1,
+        &mut rejected,
+    )
+    .await?;
+    client
+        .batch_execute(load::SEQUENCE_FIXUP)
+        .await
+        .pg(|| "raising sequences above the loaded keys".into())?;
+    let counts = counts.lock().expect("not poisoned");
+    let mut stats = DumpStats::default();
+    for t in &live.tables {
+        if let Some(p) = plan
+            .table(&t.table.name)
+            .filter(|p| p.action != Action::Skip)
+        {
+            stats
+                .tables
+                .push((p.name.clone(), counts.get(&p.name).copied().unwrap_or(0)));
+        }
+    }
+    Ok(Outcome {
+        stats,
+        rejected,
+        checks: Vec::new(),
+    })
+}
+
+/// Streams one piece: COPY out of the source, each row through the plan, COPY into the
+/// target. Returns the rows copied.
+async fn copy_piece(
+    reader: &tokio_postgres::Client,
+    writer: &tokio_postgres::Client,
+    out_sql: &str,
+    in_sql: &str,
+    t: &plan::TablePlan,
+    bar: &ProgressBar,
+) -> anyhow::Result<u64> {
+    let stream = reader
+        .copy_out(out_sql)
+        .await
+        .pg(|| "starting to read".into())?;
+    let sink = writer
+        .copy_in::<_, Bytes>(in_sql)
+        .await
+        .pg(|| "starting to load".into())?;
+    futures_util::pin_mut!(stream);
+    futures_util::pin_mut!(sink);
+    let (mut rows, mut batch_rows, mut bytes) = (0u64, 0u64, 0u64);
+    let mut buf = Vec::with_capacity(300 << 10);
+    let mut partial = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.pg(|| "reading".into())?;
+        bytes += chunk.len() as u64;
+        // the server sends a row per message; a partial line waits for its end
+        let data: &[u8] = if partial.is_empty() {
+            &chunk
+        } else {
+            partial.extend_from_slice(&chunk);
+            &partial
+        };
+        let mut rest = data;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            rows += 1;
+            batch_rows += 1;
+            t.transform_line(&rest[..nl], &mut buf)
+                .map_err(|e| anyhow::anyhow!("row {rows}: {e}"))?;
+            rest = &rest[nl + 1..];
+        }
+        let rest = rest.to_vec();
+        partial = rest;
+        if buf.len() >= 256 << 10 {
+            sink.send(Bytes::from(std::mem::replace(
+                &mut buf,
+                Vec::with_capacity(300 << 10),
+            )))
+            .await
+            .pg(|| "loading".into())?;
+            bar.inc(std::mem::take(&mut batch_rows));
+            bar.set_message(format!("{:.1} MB", bytes as f64 / 1e6));
+        }
+    }
+    if !buf.is_empty() {
+        sink.send(Bytes::from(buf)).await.pg(|| "loading".into())?;
+    }
+    bar.inc(batch_rows);
+    sink.as_mut()
+        .finish()
+        .await
+        .pg(|| "finishing the load".into())?;
+    Ok(rows)
+}
+
+/// A live database into a plain SQL file that `psql -f` restores: pg_dump's pre-data
+/// schema, a COPY block per table, the sequences, then pg_dump's post-data schema.
+async fn live_to_file(
+    live: &Live,
+    plan: &Plan,
+    config: &Config,
+    out: &mut dyn Write,
+    progress: &Progress,
+) -> anyhow::Result<DumpStats> {
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut stats = DumpStats::default();
+    out.write_all(live.schema("pre-data", config).await?.as_bytes())?;
+    let reader = live.reader().await?;
+    for (i, t) in live.tables.iter().enumerate() {
+        let Some(tp) = plan
+            .table(&t.table.name)
+            .filter(|p| p.action != Action::Skip)
+        else {
+            continue;
+        };
+        if tp.action == Action::Truncate {
+            stats.tables.push((tp.name.clone(), 0));
+            continue;
+        }
+        let bar = progress.rows(&t.table.name, t.rows_estimate as u64);
+        let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+        write!(
+            out,
+            "\nCOPY {} ({}) FROM stdin;\n",
+            t.quoted,
+            cols.join(", ")
+        )?;
+        let sql = live.copy_out(
+            &Piece {
+                table: i,
+                pages: None,
+            },
+            filter(config, &t.table.name).as_deref(),
+        );
+        let stream = reader
+            .copy_out(&sql)
+            .await
+            .pg(|| format!("reading {}", t.table.name))?;
+        futures_util::pin_mut!(stream);
+        let (mut rows, mut buf) = (0u64, Vec::with_capacity(300 << 10));
+        let mut partial = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+            partial.extend_from_slice(&chunk);
+            let mut start = 0;
+            while let Some(nl) = memchr::memchr(b'\n', &partial[start..]) {
+                rows += 1;
+                tp.transform_line(&partial[start..start + nl], &mut buf)
+                    .map_err(|e| anyhow::anyhow!("{}, row {rows}: {e}", t.table.name))?;
+                start += nl + 1;
+            }
+            partial.drain(..start);
+            if buf.len() >= 256 << 10 {
+                out.write_all(&buf)?;
+                buf.clear();
+                bar.set_position(rows);
+            }
+        }
+        out.write_all(&buf)?;
+        out.write_all(b"\\.\n")?;
+        bar.finish_and_clear();
+        stats.tables.push((tp.name.clone(), rows));
+    }
+    if !live.sequences.is_empty() {
+        out.write_all(b"\n-- sequences, as the source's snapshot saw them\n")?;
+        for s in &live.sequences {
+            writeln!(out, "{s}")?;
+        }
+    }
+    if plan.changes_keys() {
+        out.write_all(b"\n-- integer-id changed key values: sequences go above the new keys\n")?;
+        out.write_all(load::SEQUENCE_FIXUP.as_bytes())?;
+    }
+    out.write_all(live.schema("post-data", config).await?.as_bytes())?;
+    out.flush()?;
+    Ok(stats)
+}
