@@ -124,7 +124,7 @@ async fn pagila_goes_through_loads_and_keeps_no_customer_pii() {
     let o = run(
         dataforge(dir.path())
             .env("DATAFORGE_KEY", KEY)
-            .args(["anonymize", "--json", "--from"])
+            .args(["anonymize", "--json", "--jobs", "3", "--from"])
             .arg(&data)
             .arg("--to")
             .arg(&out),
@@ -141,12 +141,12 @@ async fn pagila_goes_through_loads_and_keeps_no_customer_pii() {
         .unwrap();
     assert_eq!(customer["rows"], 599);
 
-    // the same key gives the same bytes
+    // the same key gives the same bytes, whether one thread transforms or several
     let again = dir.path().join("again.sql");
     run(
         dataforge(dir.path())
             .env("DATAFORGE_KEY", KEY)
-            .args(["anonymize", "--from"])
+            .args(["anonymize", "--jobs", "1", "--from"])
             .arg(&data)
             .arg("--to")
             .arg(&again),
@@ -425,4 +425,66 @@ async fn the_repository_config_covers_the_demo_firm_schema() {
     for e in emails {
         assert!(!after.contains(e), "{e} survived");
     }
+}
+
+#[test]
+fn a_unique_key_under_a_merging_transformer_stops_before_anything_is_written() {
+    let dump = PEOPLE.replace(
+        "CREATE TABLE public.people (id integer PRIMARY KEY, email text, phone text, note text);\n",
+        "CREATE TABLE public.people (id integer, email text, phone text, note text);\n\
+         ALTER TABLE ONLY public.people\n    ADD CONSTRAINT people_pkey PRIMARY KEY (id);\n\
+         CREATE UNIQUE INDEX people_phone ON public.people USING btree (phone);\n",
+    );
+    let config = PEOPLE_CONFIG.replace("columns.id = \"keep\"", "columns.id = \"numeric-noise\"");
+    let dir = setup(&config, &dump);
+    let e = anonymize_fails(dir.path());
+    assert!(
+        e.contains("columns under a unique key have transformers that can merge values; nothing was loaded"),
+        "{e}"
+    );
+    assert!(
+        e.contains("anonymize.toml:2:14: public.people.id (in unique key people_pkey): `numeric-noise` can give two rows one value"),
+        "{e}"
+    );
+    assert!(
+        e.contains(
+            "anonymize.toml:4:17: public.people.phone (in unique key people_phone): `phone`"
+        ),
+        "{e}"
+    );
+    assert!(
+        !e.contains("people.email"),
+        "email keeps values distinct: {e}"
+    );
+    assert!(!dir.path().join("out.sql").exists());
+}
+
+#[test]
+fn dry_run_shows_rows_before_and_after_and_writes_nothing() {
+    let dir = setup(PEOPLE_CONFIG, PEOPLE);
+    let o = run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "anonymize",
+            "--from",
+            "in.sql",
+            "--dry-run",
+        ]),
+        0,
+    );
+    let out = stdout(&o);
+    assert!(out.starts_with("public.people (2 rows sampled)\n"), "{out}");
+    assert!(
+        out.contains("  row 1: email  \"ana@firm.ro\" → \""),
+        "{out}"
+    );
+    assert!(
+        out.contains("         phone  \"+40 721 234 567\" → \"+40 "),
+        "{out}"
+    );
+    assert!(
+        !out.contains("row 2"),
+        "row 2 holds only NULL and empty values: {out}"
+    );
+    assert!(stderr(&o).contains("dry run: nothing was written"));
+    assert!(!dir.path().join("out.sql").exists());
 }

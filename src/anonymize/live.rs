@@ -10,9 +10,6 @@ use super::ddl::{self, UniqueKey};
 use super::plan::SourceTable;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
-/// Tables at least this many pages (8 kB each) are read in several pieces.
-const SPLIT_PAGES: i64 = 8192;
-
 pub struct Live {
     url: String,
     /// Holds the exporting transaction open for as long as the run lasts.
@@ -157,8 +154,13 @@ impl Live {
     }
 
     /// The pieces to read, largest tables first so parallel readers finish together;
-    /// a table of many pages becomes `jobs * 2` page ranges.
-    pub fn pieces(&self, wanted: impl Fn(&LiveTable) -> bool, jobs: usize) -> Vec<Piece> {
+    /// a table of at least `split_pages` pages becomes `jobs * 2` page ranges.
+    pub fn pieces(
+        &self,
+        wanted: impl Fn(&LiveTable) -> bool,
+        jobs: usize,
+        split_pages: i64,
+    ) -> Vec<Piece> {
         let mut order: Vec<usize> = (0..self.tables.len())
             .filter(|&i| wanted(&self.tables[i]))
             .collect();
@@ -166,8 +168,8 @@ impl Live {
         let mut out = Vec::new();
         for i in order {
             let pages = self.tables[i].pages;
-            let n = if jobs > 1 && pages >= SPLIT_PAGES {
-                (jobs as i64 * 2).min(pages / 1024).max(2)
+            let n = if jobs > 1 && pages >= split_pages.max(1) {
+                (jobs as i64 * 2).min(pages).max(2)
             } else {
                 1
             };

@@ -127,10 +127,11 @@ impl Target {
                 .get(0);
             if tables > 0 && !replace {
                 return Err(TargetError::Refused(format!(
-                    "the target database {name} already holds {tables} tables; nothing was \
+                    "the target database {name} already holds {tables} table{}; nothing was \
                      done. Pass --replace to load into a new database and swap it in for {name} \
                      once everything has loaded ({name} stays as it is until then), or give \
-                     an empty or new database"
+                     an empty or new database",
+                    if tables == 1 { "" } else { "s" }
                 )));
             }
         }

@@ -33,6 +33,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// Replace a target database that holds tables (swapped in at the end).
     pub replace: bool,
+    /// Live tables of at least this many pages are read in page ranges.
+    pub split_pages: i64,
     /// Before the swap, check the loaded copy (row counts, every constraint and index of
     /// the source, no statement refused) and keep the target as it was if one fails.
     pub checks: bool,
@@ -355,11 +357,11 @@ impl Source {
                     .map_err(|e| anyhow::anyhow!("{name}, sampled row {}: {e}", n + 1))?;
                 let width = changes.iter().map(|(c, _, _)| c.len()).max().unwrap_or(0);
                 // NULL and empty values stay as they are: not worth a line
-            let changes: Vec<_> = changes
-                .into_iter()
-                .filter(|(_, b, a)| !(b == a && b.as_deref().unwrap_or("").is_empty()))
-                .collect();
-            for (k, (col, before, after)) in changes.iter().enumerate() {
+                let changes: Vec<_> = changes
+                    .into_iter()
+                    .filter(|(_, b, a)| !(b == a && b.as_deref().unwrap_or("").is_empty()))
+                    .collect();
+                for (k, (col, before, after)) in changes.iter().enumerate() {
                     let show = |v: &Option<String>| {
                         v.as_deref()
                             .map_or("NULL".to_string(), |s| format!("{s:?}"))
@@ -727,6 +729,7 @@ async fn live_to_db(
         .pieces(
             |t| action(&t.table.name) == Some(Action::Anonymize),
             opts.jobs,
+            opts.split_pages,
         )
         .into();
     let counts: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();

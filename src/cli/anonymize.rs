@@ -74,6 +74,9 @@ pub struct RunArgs {
     /// [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Read tables of at least this many 8 kB pages in parallel page ranges (live sources)
+    #[arg(long, value_name = "PAGES", default_value_t = 8192)]
+    pub split_pages: i64,
     /// Replace a target database that already holds tables (it stays as it is until the
     /// anonymized copy has fully loaded, then the copy is swapped in)
     #[arg(long)]
@@ -210,6 +213,7 @@ async fn anonymize(
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         progress: progress_wanted(run.json, to),
         replace: run.replace,
+        split_pages: run.split_pages,
         checks,
     };
     let names: Names = plan

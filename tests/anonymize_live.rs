@@ -1,0 +1,533 @@
+//! `dataforge anonymize` and `snapshot import` with real databases on both ends: a live
+//! source read inside one snapshot, a target loaded beside itself and swapped in, and
+//! every way that can go wrong leaving the target as it was.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::{empty_database, TestDb};
+
+const KEY: &str = "a test key, 16+ characters";
+
+fn pagila(file: &str) -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/pagila")
+        .join(file);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (the shared pagila dataset is not on this machine)",
+            p.display()
+        );
+        None
+    }
+}
+
+/// pagila's schema and data in one plain dump, as `pg_dump` without `--data-only` writes.
+fn pagila_full(dir: &Path) -> Option<PathBuf> {
+    let (schema, data) = (pagila("pagila-schema.sql")?, pagila("pagila-data.sql")?);
+    let mut text = std::fs::read(schema).unwrap();
+    text.extend(std::fs::read(data).unwrap());
+    let p = dir.join("pagila-full.sql");
+    std::fs::write(&p, text).unwrap();
+    Some(p)
+}
+
+/// Loads `file` with psql, leniently: pagila's schema was dumped by PostgreSQL 17 and a
+/// few of its statements fail on an older server (they hold no data).
+fn psql_file(db: &TestDb, file: &Path) {
+    let psql = dataforge::backup::find_tool("psql").expect("psql is installed");
+    let out = std::process::Command::new(psql)
+        .args(["-X", "-q", "-d", db.url(), "-f"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(url: &str, sql: &str) -> T {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+async fn exec(url: &str, sql: &str) {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.batch_execute(sql).await.unwrap();
+}
+
+fn anonymize(dir: &Path, args: &[&str], code: i32) -> std::process::Output {
+    run(
+        dataforge(dir)
+            .env("DATAFORGE_KEY", KEY)
+            .env("CI", "true")
+            .arg("anonymize")
+            .args(args),
+        code,
+    )
+}
+
+/// Databases loaded beside `db` and left behind (by a failure).
+async fn leftovers(db: &TestDb) -> i64 {
+    let c = dataforge::pg::connect(db.url()).await.unwrap();
+    c.query_one(
+        "SELECT count(*) FROM pg_database WHERE starts_with(datname, $1 || '_dataforge_')",
+        &[&db.name()],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_to_live_keeps_foreign_keys_and_no_customer_pii() {
+    let dir = shared_tempdir();
+    let Some(full) = pagila_full(dir.path()) else {
+        return;
+    };
+    let src = empty_database().await.unwrap();
+    psql_file(&src, &full);
+    exec(src.url(), "ANALYZE").await;
+
+    // init reads the live catalog and samples: its config covers every column
+    let init = anonymize(dir.path(), &["init", "--from", src.url()], 0);
+    let config = stdout(&init);
+    assert!(config.contains("[tables.customer]"), "{config}");
+    assert!(
+        config.contains("columns.email = \"email\""),
+        "init suggests email for customer.email: {config}"
+    );
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+
+    // two targets: one by a single connection, one by two with tables cut in page ranges
+    let a = empty_database().await.unwrap();
+    let b = empty_database().await.unwrap();
+    anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", a.url(), "--jobs", "1"],
+        0,
+    );
+    let report = anonymize(
+        dir.path(),
+        &[
+            "--from",
+            src.url(),
+            "--to",
+            b.url(),
+            "--jobs",
+            "2",
+            "--split-pages",
+            "2",
+            "--json",
+        ],
+        0,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    let rental = report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.rental")
+        .unwrap();
+    assert_eq!(rental["rows"], 16044, "{report}");
+
+    for target in [&a, &b] {
+        for table in ["rental", "payment", "customer", "address", "film_actor"] {
+            let sql = format!("SELECT count(*) FROM public.{table}");
+            let (want, got): (i64, i64) =
+                (one(src.url(), &sql).await, one(target.url(), &sql).await);
+            assert_eq!(want, got, "rows of {table}");
+        }
+        // every foreign key of the source exists in the copy (created after the data,
+        // so the server checked every row against it)
+        let fks = "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND convalidated";
+        let (want, got): (i64, i64) = (one(src.url(), fks).await, one(target.url(), fks).await);
+        assert!(want > 30, "pagila has its foreign keys: {want}");
+        assert_eq!(want, got, "validated foreign keys");
+        // the same rentals per customer
+        let fan = "SELECT string_agg(customer_id || ':' || n, ',' ORDER BY customer_id)
+                   FROM (SELECT customer_id, count(*) n FROM rental GROUP BY 1) s";
+        let (want, got): (String, String) =
+            (one(src.url(), fan).await, one(target.url(), fan).await);
+        assert_eq!(want, got, "rentals per customer");
+        // no customer's email or name survives
+        let pii = "SELECT string_agg(email || '|' || first_name || '|' || last_name, ',' ORDER BY customer_id) FROM customer";
+        let (before, after): (String, String) =
+            (one(src.url(), pii).await, one(target.url(), pii).await);
+        let before: std::collections::HashSet<&str> = before.split([',', '|']).collect();
+        let leaked: Vec<&str> = after
+            .split(',')
+            .filter(|row| {
+                let email = row.split('|').next().unwrap();
+                before.contains(email)
+            })
+            .collect();
+        assert!(leaked.is_empty(), "source emails in the copy: {leaked:?}");
+        // the sequence hands out keys above the loaded ones
+        let next: i64 = one(
+            target.url(),
+            "SELECT nextval('public.rental_rental_id_seq')",
+        )
+        .await;
+        let max: i32 = one(target.url(), "SELECT max(rental_id) FROM rental").await;
+        assert!(next > max as i64, "nextval {next} > max {max}");
+    }
+    // one key, one output: the two copies hold the same anonymized people
+    let people = "SELECT string_agg(email || first_name || phone, ',' ORDER BY customer_id)
+                  FROM customer JOIN address USING (address_id)";
+    let (x, y): (String, String) = (one(a.url(), people).await, one(b.url(), people).await);
+    assert_eq!(x, y, "deterministic across runs and job counts");
+    assert_eq!(leftovers(&a).await + leftovers(&b).await, 0);
+}
+
+/// A small source: two tables joined by a foreign key, and a config for them.
+async fn small_source(dir: &Path) -> TestDb {
+    let src = empty_database().await.unwrap();
+    exec(
+        src.url(),
+        "CREATE TABLE people (id serial PRIMARY KEY, email text UNIQUE, name text);
+         CREATE TABLE orders (id serial PRIMARY KEY, person integer REFERENCES people, total numeric);
+         INSERT INTO people (email, name)
+           SELECT 'p' || i || '@firm.ro', 'Person ' || i FROM generate_series(1, 500) i;
+         INSERT INTO orders (person, total) SELECT 1 + i % 500, i FROM generate_series(1, 2000) i;",
+    )
+    .await;
+    std::fs::write(
+        dir.join("anonymize.toml"),
+        "[tables.people]\ncolumns.id = \"keep\"\ncolumns.email = \"email\"\ncolumns.name = \"full-name\"\n\n\
+         [tables.orders]\ncolumns.id = \"keep\"\ncolumns.person = \"keep\"\ncolumns.total = \"keep\"\n",
+    )
+    .unwrap();
+    src
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failure_midway_leaves_the_target_as_it_was() {
+    let dir = shared_tempdir();
+    let src = small_source(dir.path()).await;
+    // the last table read has a value its transformer refuses
+    exec(
+        src.url(),
+        "CREATE TABLE tickets (id integer PRIMARY KEY, ref integer);
+         INSERT INTO tickets SELECT i, CASE WHEN i = 900 THEN -5 ELSE i END FROM generate_series(1, 1000) i;",
+    )
+    .await;
+    let mut config = std::fs::read_to_string(dir.path().join("anonymize.toml")).unwrap();
+    config.push_str("\n[tables.tickets]\ncolumns.id = \"keep\"\ncolumns.ref = \"integer-id\"\n");
+    std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
+
+    let target = empty_database().await.unwrap();
+    exec(
+        target.url(),
+        "CREATE TABLE earlier (note text); INSERT INTO earlier VALUES ('kept');",
+    )
+    .await;
+
+    // without --replace a target holding tables is refused outright
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        2,
+    ));
+    assert!(
+        e.contains("already holds 1 table; nothing was done. Pass --replace"),
+        "{e}"
+    );
+    // with it, the load fails on the bad row and the target stays as it was
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url(), "--replace"],
+        2,
+    ));
+    assert!(e.contains("public.tickets"), "{e}");
+    assert!(e.contains("column ref"), "{e}");
+    assert!(e.contains("nothing was loaded"), "{e}");
+    let kept: String = one(target.url(), "SELECT note FROM earlier").await;
+    assert_eq!(kept, "kept");
+    let tables: i64 = one(
+        target.url(),
+        "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+    )
+    .await;
+    assert_eq!(tables, 1, "only the target's own table");
+    assert_eq!(
+        leftovers(&target).await,
+        0,
+        "the half-loaded copy was dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_import_checks_the_copy_before_swapping_it_in() {
+    let dir = shared_tempdir();
+    let src = small_source(dir.path()).await;
+    let target = empty_database().await.unwrap();
+    exec(target.url(), "CREATE TABLE earlier (note text);").await;
+    let out = run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "snapshot",
+            "import",
+            "--from",
+            src.url(),
+            "--to",
+            target.url(),
+            "--replace",
+        ]),
+        0,
+    );
+    let e = stderr(&out);
+    assert!(
+        e.contains("check row counts: 2 tables hold every row read"),
+        "{e}"
+    );
+    assert!(e.contains("check constraints and indexes: all"), "{e}");
+    let orders: i64 = one(
+        target.url(),
+        "SELECT count(*) FROM orders o JOIN people p ON p.id = o.person",
+    )
+    .await;
+    assert_eq!(orders, 2000, "every order still joins its person");
+    let earlier: i64 = one(
+        target.url(),
+        "SELECT count(*) FROM pg_tables WHERE tablename = 'earlier'",
+    )
+    .await;
+    assert_eq!(earlier, 0, "the target was replaced");
+    let leaked: i64 = one(
+        target.url(),
+        "SELECT count(*) FROM people WHERE email LIKE '%@firm.ro'",
+    )
+    .await;
+    assert_eq!(leaked, 0);
+    // serial keys continue above the loaded ones
+    let next: i32 = one(target.url(), "SELECT nextval('people_id_seq')::int").await;
+    assert_eq!(next, 501);
+
+    // a row filter that leaves orders without their people: the foreign key cannot be
+    // created in the copy, a check fails (exit 1) and the target keeps what it had
+    let config = std::fs::read_to_string(dir.path().join("anonymize.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("filtered.toml"),
+        config.replace(
+            "[tables.people]\n",
+            "[tables.people]\nwhere = \"id > 10\"\n",
+        ),
+    )
+    .unwrap();
+    let e = stderr(&run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "snapshot",
+            "import",
+            "--config",
+            "filtered.toml",
+            "--from",
+            src.url(),
+            "--to",
+            target.url(),
+            "--replace",
+        ]),
+        1,
+    ));
+    assert!(e.contains("the loaded copy failed its checks"), "{e}");
+    assert!(
+        e.contains("orders_person_fkey"),
+        "the refused constraint is named: {e}"
+    );
+    assert!(e.contains("is as it was"), "{e}");
+    let people: i64 = one(target.url(), "SELECT count(*) FROM people").await;
+    assert_eq!(people, 500, "the earlier import is still there");
+    assert_eq!(leftovers(&target).await, 0);
+
+    // a target marked production is never replaced
+    run(
+        dataforge(dir.path()).args(["mark", "production", "--database-url", target.url()]),
+        0,
+    );
+    let e = stderr(&run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "snapshot",
+            "import",
+            "--from",
+            src.url(),
+            "--to",
+            target.url(),
+            "--replace",
+        ]),
+        2,
+    ));
+    assert!(e.contains("refusing to load anonymized data into"), "{e}");
+    assert!(e.contains("marked production"), "{e}");
+
+    // the source and the target cannot be one database
+    let e = stderr(&run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "snapshot",
+            "import",
+            "--from",
+            src.url(),
+            "--to",
+            src.url(),
+            "--replace",
+        ]),
+        2,
+    ));
+    assert!(
+        e.contains("the source and the target are the same database"),
+        "{e}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_filter_reads_only_matching_rows_of_a_live_source() {
+    let dir = shared_tempdir();
+    let src = small_source(dir.path()).await;
+    let config = std::fs::read_to_string(dir.path().join("anonymize.toml")).unwrap();
+    let config = config.replace(
+        "[tables.orders]\n",
+        "[tables.orders]\nwhere = \"total <= 100\"\n",
+    );
+    std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
+    let target = empty_database().await.unwrap();
+    anonymize(dir.path(), &["--from", src.url(), "--to", target.url()], 0);
+    let n: i64 = one(target.url(), "SELECT count(*) FROM orders").await;
+    assert_eq!(n, 100);
+
+    // a dump's rows cannot be filtered: the config says where the filter is
+    let dump = dir.path().join("in.sql");
+    std::fs::write(
+        &dump,
+        "CREATE TABLE public.orders (id int, person int, total numeric);\n\
+         CREATE TABLE public.people (id int, email text, name text);\n\
+         COPY public.orders (id, person, total) FROM stdin;\n1\t1\t5\n\\.\n\
+         COPY public.people (id, email, name) FROM stdin;\n1\ta@b.ro\tAna\n\\.\n",
+    )
+    .unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", "in.sql", "--to", "out.sql"],
+        2,
+    ));
+    assert!(
+        e.contains(
+            "anonymize.toml:7:9: table public.orders: `where` filters the rows of a live database"
+        ),
+        "{e}"
+    );
+    assert!(!dir.path().join("out.sql").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dump_from_a_newer_server_loads_with_the_refused_statements_named() {
+    let dir = shared_tempdir();
+    let Some(full) = pagila_full(dir.path()) else {
+        return;
+    };
+    let src = empty_database().await.unwrap();
+    psql_file(&src, &full);
+    let config = stdout(&anonymize(dir.path(), &["init", "--from", src.url()], 0));
+    std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
+
+    let server: i32 = one(
+        src.url(),
+        "SELECT current_setting('server_version_num')::int",
+    )
+    .await;
+    let target = empty_database().await.unwrap();
+    let out = anonymize(
+        dir.path(),
+        &["--from", full.to_str().unwrap(), "--to", target.url()],
+        0,
+    );
+    let e = stderr(&out);
+    if server < 170000 {
+        // pagila was dumped by PostgreSQL 17; this server does not know this setting
+        assert!(
+            e.contains("pagila-full.sql:11: SET transaction_timeout = 0"),
+            "the statement and its place: {e}"
+        );
+        assert!(
+            e.contains("unrecognized configuration parameter \"transaction_timeout\""),
+            "the server's message: {e}"
+        );
+    }
+    for table in ["rental", "payment", "customer"] {
+        let sql = format!("SELECT count(*) FROM public.{table}");
+        let (want, got): (i64, i64) = (one(src.url(), &sql).await, one(target.url(), &sql).await);
+        assert_eq!(want, got, "rows of {table}");
+    }
+
+    // a data-only dump has no schema to build the new database from
+    let data = pagila("pagila-data.sql").unwrap();
+    let empty = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", data.to_str().unwrap(), "--to", empty.url()],
+        2,
+    ));
+    assert!(e.contains("no CREATE TABLE for"), "{e}");
+    assert!(e.contains("public.actor"), "{e}");
+    assert!(e.contains("--data-only"), "{e}");
+    assert_eq!(leftovers(&empty).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn custom_format_archives_are_read_through_pg_restore() {
+    let dir = shared_tempdir();
+    let src = small_source(dir.path()).await;
+    let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
+    let archive = dir.path().join("prod.dump");
+    let st = std::process::Command::new(pg_dump)
+        .args(["-Fc", "-f"])
+        .arg(&archive)
+        .arg(src.url())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = anonymize(
+        dir.path(),
+        &["--from", "prod.dump", "--to", "dev.sql", "--json"],
+        0,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["values_by_transformer"]["email"], 500, "{report}");
+    let text = std::fs::read_to_string(dir.path().join("dev.sql")).unwrap();
+    assert!(text.contains("COPY public.people (id, email, name) FROM stdin;"));
+    assert!(!text.contains("@firm.ro"), "no source email in the output");
+    // it restores
+    let target = empty_database().await.unwrap();
+    let psql = dataforge::backup::find_tool("psql").unwrap();
+    let st = std::process::Command::new(psql)
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            target.url(),
+            "-f",
+        ])
+        .arg(dir.path().join("dev.sql"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let n: i64 = one(target.url(), "SELECT count(*) FROM orders").await;
+    assert_eq!(n, 2000);
+
+    // a damaged archive: pg_restore's own message, and no output file
+    let mut bytes = std::fs::read(&archive).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(dir.path().join("cut.dump"), bytes).unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", "cut.dump", "--to", "cut.sql"],
+        2,
+    ));
+    assert!(e.contains("pg_restore failed"), "{e}");
+    assert!(!dir.path().join("cut.sql").exists());
+}
