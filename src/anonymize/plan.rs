@@ -39,6 +39,13 @@ pub struct TablePlan {
     pub transformer_names: Vec<String>,
     /// The columns to transform, those reading other outputs last.
     order: Vec<usize>,
+    /// Per column: whether another column's transformer reads its output.
+    read_by_others: Vec<bool>,
+    /// Per column: whether outputs may be remembered (a pure transformer whose output
+    /// no other column reads).
+    memo_ok: Vec<bool>,
+    /// Tells this plan's remembered values from another's.
+    id: u64,
 }
 
 pub struct Plan {
@@ -99,6 +106,17 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
                 .map_or(0, |t| usize::from(!t.reads_outputs().is_empty()))
         };
         order.sort_by_key(|&i| depth(i));
+        let mut read_by_others = vec![false; transforms.len()];
+        for t in transforms.iter().flatten() {
+            for r in t.reads_outputs() {
+                if let Some(x) = read_by_others.get_mut(r) {
+                    *x = true;
+                }
+            }
+        }
+        let memo_ok = (0..transforms.len())
+            .map(|i| !read_by_others[i] && transforms[i].as_ref().is_some_and(|t| t.pure()))
+            .collect();
         tables.insert(
             st.name.clone(),
             TablePlan {
@@ -108,6 +126,9 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
                 transforms,
                 transformer_names: names,
                 order,
+                read_by_others,
+                memo_ok,
+                id: NEXT_PLAN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             },
         );
     }
@@ -295,14 +316,15 @@ pub fn table_section(t: &SourceTable, samples: &[Vec<String>]) -> String {
 
 /// A row being rewritten: raw fields in, transformed fields computed on demand.
 struct LineRow<'a> {
-    raw: &'a [&'a [u8]],
+    line: &'a [u8],
+    fields: &'a [(usize, usize)],
     out: &'a [Option<Option<String>>],
 }
 
 impl Row for LineRow<'_> {
     fn original(&self, i: usize) -> Option<String> {
-        let raw = self.raw.get(i)?;
-        copy::decode_field(raw).map(|b| String::from_utf8_lossy(&b).into_owned())
+        let &(a, b) = self.fields.get(i)?;
+        copy::decode_field(&self.line[a..b]).map(|v| String::from_utf8_lossy(&v).into_owned())
     }
     fn output(&self, i: usize) -> Option<String> {
         match self.out.get(i) {
@@ -311,6 +333,39 @@ impl Row for LineRow<'_> {
         }
     }
 }
+
+/// Values a column's transformer has answered, by their COPY text: names, cities and
+/// statuses repeat, and a repeat then costs a lookup instead of a keyed hash and a fake.
+/// A column whose values barely repeat (emails, keys) turns its memory off.
+#[derive(Default)]
+struct ColumnMemo {
+    map: foldhash::HashMap<Box<[u8]>, Box<[u8]>>,
+    lookups: u32,
+    hits: u32,
+    off: bool,
+}
+
+/// Values remembered per column and thread.
+const MEMO_CAP: usize = 1 << 14;
+/// Lookups after which a column that hits less than a quarter of the time stops looking.
+const MEMO_TRIAL: u32 = 1 << 13;
+
+/// Per-thread buffers reused from row to row, so a row allocates nothing once warm.
+#[derive(Default)]
+struct Scratch {
+    plan: u64,
+    fields: Vec<(usize, usize)>,
+    computed: Vec<Option<Option<String>>>,
+    encoded: Vec<Vec<u8>>,
+    done: Vec<bool>,
+    memo: Vec<ColumnMemo>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+static NEXT_PLAN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl TablePlan {
     /// Whether any column is transformed (otherwise lines pass untouched).
@@ -346,31 +401,74 @@ impl TablePlan {
             out.push(b'\n');
             return Ok(());
         }
-        let fields: Vec<&[u8]> = copy::split_fields(line).collect();
-        if fields.len() != self.columns.len() {
+        SCRATCH.with_borrow_mut(|s| self.transform_with(line, out, s))
+    }
+
+    fn transform_with(
+        &self,
+        line: &[u8],
+        out: &mut Vec<u8>,
+        s: &mut Scratch,
+    ) -> Result<(), String> {
+        let n = self.columns.len();
+        if s.plan != self.id {
+            *s = Scratch {
+                plan: self.id,
+                computed: vec![None; n],
+                encoded: vec![Vec::new(); n],
+                done: vec![false; n],
+                memo: (0..n).map(|_| ColumnMemo::default()).collect(),
+                fields: Vec::with_capacity(n),
+            };
+        }
+        s.fields.clear();
+        let mut start = 0;
+        for tab in memchr::memchr_iter(b'\t', line) {
+            s.fields.push((start, tab));
+            start = tab + 1;
+        }
+        s.fields.push((start, line.len()));
+        if s.fields.len() != n {
             return Err(format!(
                 "expected {} fields ({}), found {}",
-                self.columns.len(),
+                n,
                 self.columns.join(", "),
-                fields.len()
+                s.fields.len()
             ));
         }
-        let mut computed: Vec<Option<Option<String>>> = vec![None; fields.len()];
+        s.done.iter_mut().for_each(|d| *d = false);
         for &i in &self.order {
+            let (a, b) = s.fields[i];
+            let raw = &line[a..b];
+            let memo = &mut s.memo[i];
+            let remember = self.memo_ok[i] && !memo.off;
+            if remember {
+                memo.lookups += 1;
+                if let Some(v) = memo.map.get(raw) {
+                    memo.hits += 1;
+                    s.encoded[i].clear();
+                    s.encoded[i].extend_from_slice(v);
+                    s.done[i] = true;
+                    continue;
+                }
+                if memo.lookups == MEMO_TRIAL && memo.hits * 4 < memo.lookups {
+                    memo.off = true;
+                    memo.map = Default::default();
+                }
+            }
             let t = self.transforms[i]
                 .as_ref()
                 .expect("ordered columns have transformers");
-            let value = copy::decode_field(fields[i]);
-            let result = match value {
+            let row = |computed| LineRow {
+                line,
+                fields: &s.fields,
+                out: computed,
+            };
+            let result = match copy::decode_field_cow(raw) {
                 None if !t.takes_null() => None,
-                None => {
-                    let row = LineRow {
-                        raw: &fields,
-                        out: &computed,
-                    };
-                    t.apply("", &row)
-                        .map_err(|e| format!("column {}: {e}", self.columns[i]))?
-                }
+                None => t
+                    .apply("", &row(&s.computed))
+                    .map_err(|e| format!("column {}: {e}", self.columns[i]))?,
                 Some(bytes) => {
                     let text = std::str::from_utf8(&bytes).map_err(|_| {
                         format!("column {}: the value is not UTF-8", self.columns[i])
@@ -378,32 +476,124 @@ impl TablePlan {
                     if text.is_empty() && !t.takes_null() {
                         Some(String::new())
                     } else {
-                        let row = LineRow {
-                            raw: &fields,
-                            out: &computed,
-                        };
-                        t.apply(text, &row)
+                        t.apply(text, &row(&s.computed))
                             .map_err(|e| format!("column {}: {e}", self.columns[i]))?
                     }
                 }
             };
-            computed[i] = Some(result);
+            s.encoded[i].clear();
+            copy::put_field(&mut s.encoded[i], result.as_deref());
+            s.done[i] = true;
+            if remember && !s.memo[i].off && s.memo[i].map.len() < MEMO_CAP {
+                s.memo[i]
+                    .map
+                    .insert(raw.into(), s.encoded[i].as_slice().into());
+            }
+            if self.read_by_others[i] {
+                s.computed[i] = Some(result);
+            }
         }
-        let mut buf = bytes::BytesMut::new();
-        for (i, f) in fields.iter().enumerate() {
+        for (i, &(a, b)) in s.fields.iter().enumerate() {
             if i > 0 {
                 out.push(b'\t');
             }
-            match &computed[i] {
-                None => out.extend_from_slice(f),
-                Some(v) => {
-                    buf.clear();
-                    copy::put_field(&mut buf, v.as_deref());
-                    out.extend_from_slice(&buf);
-                }
+            if s.done[i] {
+                out.extend_from_slice(&s.encoded[i]);
+            } else {
+                out.extend_from_slice(&line[a..b]);
             }
+        }
+        if self.order.iter().any(|&i| self.read_by_others[i]) {
+            s.computed.iter_mut().for_each(|c| *c = None);
         }
         out.push(b'\n');
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn people_plan(secret: &[u8]) -> Plan {
+        let config = Config::parse(
+            "[tables.people]\ncolumns.id = \"keep\"\ncolumns.first = \"first-name\"\n\
+             columns.again = \"first-name\"\n\
+             columns.email = { transformer = \"template\", template = \"{again}@example.com\" }\n",
+            "anonymize.toml",
+        )
+        .unwrap();
+        let source = [SourceTable {
+            name: "public.people".into(),
+            columns: vec!["id".into(), "first".into(), "again".into(), "email".into()],
+            types: vec![None; 4],
+        }];
+        plan(&config, &Key::from_secret(secret), &source).unwrap()
+    }
+
+    /// Remembered values give exactly what the transformer gives, for repeated and
+    /// escaped values, and a new plan (another key) never sees the old plan's memory.
+    #[test]
+    fn remembered_outputs_equal_computed_ones() {
+        let key = Key::from_secret(b"a test key, 16+ characters");
+        let direct = transformers::build(
+            "first-name",
+            toml::Table::new(),
+            &Build {
+                key: &key,
+                domain: "first-name".into(),
+                columns: &["id".into(), "first".into()],
+                column: "first",
+            },
+        )
+        .unwrap();
+        let plan = people_plan(b"a test key, 16+ characters");
+        let t = plan.table("public.people").unwrap();
+        assert!(t.memo_ok[1], "first-name is remembered");
+        assert!(!t.memo_ok[2], "not where a template reads the output");
+        let mut out = Vec::new();
+        for row in 0..20_000 {
+            let name = match row % 3 {
+                0 => format!("Ana{}", row % 50),
+                1 => format!("Ion\\t{}", row % 50),
+                _ => "\\N".to_string(),
+            };
+            out.clear();
+            t.transform_line(format!("{row}\t{name}\t{name}\tx").as_bytes(), &mut out)
+                .unwrap();
+            let line = String::from_utf8(out.clone()).unwrap();
+            let fields: Vec<&str> = line.trim_end().split('\t').collect();
+            let want = match copy::decode_field(name.as_bytes()) {
+                None => "\\N".to_string(),
+                Some(v) => {
+                    let v = direct
+                        .apply(std::str::from_utf8(&v).unwrap(), &transformers::NoRow)
+                        .unwrap()
+                        .unwrap();
+                    let mut b = Vec::new();
+                    copy::put_field(&mut b, Some(&v));
+                    String::from_utf8(b).unwrap()
+                }
+            };
+            assert_eq!(fields[1], want, "row {row}, remembered");
+            assert_eq!(fields[2], want, "row {row}, computed");
+            if want != "\\N" {
+                assert_eq!(
+                    fields[3],
+                    format!("{want}@example.com"),
+                    "the template reads it"
+                );
+            }
+        }
+        let other = people_plan(b"another key, 16+ characters");
+        let mut a = Vec::new();
+        let mut b = Vec::new();
+        t.transform_line(b"1\tAna1\tAna1\tx", &mut a).unwrap();
+        other
+            .table("public.people")
+            .unwrap()
+            .transform_line(b"1\tAna1\tAna1\tx", &mut b)
+            .unwrap();
+        assert_ne!(a, b, "another key, another output");
     }
 }

@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 
 /// Appends one field to `buf` in COPY text form: NULL as `\N`; backslash, tab, newline
 /// and carriage return escaped.
-pub fn put_field(buf: &mut BytesMut, value: Option<&str>) {
+pub fn put_field(buf: &mut impl BufMut, value: Option<&str>) {
     let Some(v) = value else {
         buf.put_slice(b"\\N");
         return;
@@ -92,6 +92,14 @@ pub fn decode_field(raw: &[u8]) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+/// [`decode_field`] without a copy when the field holds no escape (most do).
+pub fn decode_field_cow(raw: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if memchr::memchr(b'\\', raw).is_none() {
+        return Some(std::borrow::Cow::Borrowed(raw));
+    }
+    decode_field(raw).map(std::borrow::Cow::Owned)
 }
 
 /// Splits one COPY text line (without its newline) into raw fields.

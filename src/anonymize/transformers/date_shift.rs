@@ -82,6 +82,10 @@ impl Shift {
 }
 
 impl Transform for Shift {
+    fn pure(&self) -> bool {
+        self.by.is_none()
+    }
+
     fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
         Shift::apply(self, value, row)
     }

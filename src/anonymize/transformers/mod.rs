@@ -176,6 +176,12 @@ pub trait Transform: Send + Sync {
         false
     }
 
+    /// Whether the output depends on the value alone (not on other columns of the row),
+    /// so a value seen before may be answered from memory.
+    fn pure(&self) -> bool {
+        true
+    }
+
     /// Whether distinct inputs give distinct outputs (a permutation, or a keyed hash of
     /// at least 64 bits), so a column under a unique index may use it.
     fn keeps_distinct(&self) -> bool {

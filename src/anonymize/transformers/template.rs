@@ -82,6 +82,10 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for Template {
+    fn pure(&self) -> bool {
+        false
+    }
+
     fn apply(&self, _: &str, row: &dyn Row) -> Result<Option<String>, String> {
         let mut out = String::new();
         for p in &self.parts {
