@@ -2,10 +2,12 @@
 //! 2M rows, its 7 personal columns anonymized): `cargo bench --bench anonymize`.
 //! BENCH_ROWS sets another row count. Prints a Markdown table for the README.
 //!
-//! Dump file → dump file, timed as a whole process, with its CPU time (user + system)
-//! from getrusage, so rows/s per core of CPU can be read off.
+//! Each run is a whole process, timed with its CPU time (user + system) and peak memory
+//! from wait4: dump file → dump file with one worker (rows/s per core of CPU) and two
+//! (the speed-up), and live database → live database against a raw psql COPY pipe
+//! between the same databases.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use dataforge::fixtures::empty_database;
@@ -26,12 +28,54 @@ columns.status = "keep"
 columns.score = "keep"
 "#;
 
-fn children_cpu_seconds() -> f64 {
+/// What one process took: wall seconds, CPU seconds (user + system) and peak resident
+/// memory, from wait4's own accounting of that child.
+struct Measured {
+    wall: f64,
+    cpu: f64,
+    peak_mb: f64,
+}
+
+// reaped by wait4, which std's wait() would not report the rusage of
+#[allow(clippy::zombie_processes)]
+fn measure(cmd: &mut Command) -> Measured {
+    use std::io::Read as _;
+    let t = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    let mut status = 0;
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct it is given
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
+    // SAFETY: waits for our own child and fills the status and rusage it is given
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u) };
+    let wall = t.elapsed().as_secs_f64();
+    assert!(
+        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?}: {err}"
+    );
+    let tv = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    Measured {
+        wall,
+        cpu: tv(u.ru_utime) + tv(u.ru_stime),
+        peak_mb: u.ru_maxrss as f64 / 1024.0,
+    }
+}
+
+/// The best (by wall time) of `n` runs.
+fn best_of(n: usize, mut f: impl FnMut() -> Measured) -> Measured {
+    (0..n)
+        .map(|_| f())
+        .min_by(|a, b| a.wall.total_cmp(&b.wall))
+        .unwrap()
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -72,35 +116,93 @@ async fn main() {
     assert!(ok.success(), "pg_dump");
     std::fs::write(dir.path().join("anonymize.toml"), CONFIG).unwrap();
     let size = std::fs::metadata(&dump).unwrap().len();
-
-    let mut best: Option<(f64, f64)> = None;
-    for _ in 0..3 {
-        let cpu0 = children_cpu_seconds();
-        let t = Instant::now();
-        let out = Command::new(bin)
-            .current_dir(dir.path())
+    let anonymize = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.current_dir(dir.path())
             .env("DATAFORGE_KEY", "benchmark key, not a secret")
-            .args(["anonymize", "--from", "people.sql", "--to", "out.sql"])
-            .output()
+            .env("CI", "true")
+            .arg("anonymize")
+            .args(args);
+        c
+    };
+
+    let file = |jobs: &str| {
+        best_of(3, || {
+            measure(&mut anonymize(&[
+                "--from",
+                "people.sql",
+                "--to",
+                "out.sql",
+                "--jobs",
+                jobs,
+            ]))
+        })
+    };
+    let one = file("1");
+    let two = file("2");
+
+    // live → live against a raw COPY pipe between the same two servers' databases
+    let target = empty_database().await.unwrap();
+    let t = dataforge::pg::connect(target.url()).await.unwrap();
+    let pipe = best_of(3, || {
+        let ok = Command::new(&psql)
+            .args(["-X", "-q", "-d", target.url(), "-c"])
+            .arg(format!(
+                "DROP TABLE IF EXISTS people_copy; CREATE TABLE people_copy ({PEOPLE_COLUMNS})"
+            ))
+            .status()
             .unwrap();
-        let wall = t.elapsed().as_secs_f64();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let cpu = children_cpu_seconds() - cpu0;
-        if best.is_none_or(|(w, _)| wall < w) {
-            best = Some((wall, cpu));
-        }
-    }
-    let (wall, cpu) = best.unwrap();
+        assert!(ok.success());
+        measure(Command::new("bash").arg("-c").arg(format!(
+            "set -o pipefail; '{p}' -X -q -d '{src}' -c 'COPY people TO STDOUT' | \
+             '{p}' -X -q -d '{dst}' -c 'COPY people_copy FROM STDIN'",
+            p = psql.display(),
+            src = db.url(),
+            dst = target.url()
+        )))
+    });
+    t.batch_execute("DROP TABLE IF EXISTS people_copy")
+        .await
+        .unwrap();
+    // a session on the target would (rightly) stop the swap
+    drop(t);
+    let live = best_of(3, || {
+        measure(&mut anonymize(&[
+            "--from",
+            db.url(),
+            "--to",
+            target.url(),
+            "--replace",
+            "--jobs",
+            "2",
+        ]))
+    });
+
     println!("| benchmark | result |");
     println!("|---|---|");
     println!(
-        "| `anonymize` dump file → dump file, {rows} rows ({:.0} MB), 7 personal columns, best of 3 | {wall:.2} s wall = {:.0} rows/s; {cpu:.2} s CPU = **{:.0} rows/s per core** |",
+        "| dump file → dump file, {rows} rows ({:.0} MB), 1 worker | {:.2} s wall, {:.2} s CPU = **{:.0} rows/s per core**; peak {:.0} MB |",
         size as f64 / 1e6,
-        rows as f64 / wall,
-        rows as f64 / cpu
+        one.wall,
+        one.cpu,
+        rows as f64 / one.cpu,
+        one.peak_mb
+    );
+    println!(
+        "| dump file → dump file, 2 workers | {:.2} s wall = **{:.2}x** one worker; peak {:.0} MB |",
+        two.wall,
+        one.wall / two.wall,
+        two.peak_mb
+    );
+    println!(
+        "| live → live (new database: schema, rows, primary key and unique index, swap), 2 workers | {:.2} s wall vs {:.2} s for `psql COPY TO STDOUT \\| psql COPY FROM STDIN` into an index-less table = **{:.2}x** its throughput; peak {:.0} MB |",
+        live.wall,
+        pipe.wall,
+        pipe.wall / live.wall,
+        live.peak_mb
     );
 }
+
+const PEOPLE_COLUMNS: &str = "id uuid, first_name text, last_name text, email text, \
+    phone text, street text, city text, birth date, created_at timestamptz, notes text, \
+    status text, score integer";

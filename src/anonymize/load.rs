@@ -200,9 +200,12 @@ impl Target {
         let (n, who): (i64, String) = (others.get(0), others.get(1));
         if n > 0 {
             return Err(TargetError::Refused(format!(
-                "{n} other sessions are connected to {} ({who}); a database cannot be \
-                 replaced while in use. Close them and run again; {} was left as it was",
-                self.name, self.name
+                "{n} other session{} connected to {} ({who}); a database cannot be \
+                 replaced while in use. Close {} and run again; {} was left as it was",
+                if n == 1 { " is" } else { "s are" },
+                self.name,
+                if n == 1 { "it" } else { "them" },
+                self.name
             )));
         }
         let old = quote_ident(&format!("{}_old", self.staging));

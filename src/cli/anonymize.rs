@@ -75,7 +75,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
     /// Read tables of at least this many 8 kB pages in parallel page ranges (live sources)
-    #[arg(long, value_name = "PAGES", default_value_t = 8192)]
+    #[arg(long, value_name = "PAGES", default_value_t = 2048)]
     pub split_pages: i64,
     /// Replace a target database that already holds tables (it stays as it is until the
     /// anonymized copy has fully loaded, then the copy is swapped in)
