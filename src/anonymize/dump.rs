@@ -248,10 +248,11 @@ pub fn anonymize(
     output: impl Write,
     plan: &Plan,
     source_name: &str,
+    progress: &dyn Fn(u64, &str),
 ) -> Result<DumpStats, DumpError> {
     let mut out = std::io::BufWriter::with_capacity(1 << 20, output);
     let mut stats = DumpStats::default();
-    let mut buf = Vec::with_capacity(1 << 12);
+    let mut buf = Vec::with_capacity(BATCH + (1 << 12));
     let mut current: Option<&TablePlan> = None;
     let mut rows: u64 = 0;
     walk(input, source_name, |line_no, raw, line| {
@@ -274,7 +275,6 @@ pub fn anonymize(
                 let t = current.expect("rows come after their header");
                 rows += 1;
                 if t.action == Action::Anonymize {
-                    buf.clear();
                     t.transform_line(l, &mut buf)
                         .map_err(|message| DumpError::Row {
                             source_name: source_name.into(),
@@ -282,13 +282,19 @@ pub fn anonymize(
                             table: t.name.clone(),
                             message,
                         })?;
-                    out.write_all(&buf).map_err(DumpError::Write)?;
+                    if buf.len() >= BATCH {
+                        out.write_all(&buf).map_err(DumpError::Write)?;
+                        buf.clear();
+                        progress(stats.bytes_in, &t.name);
+                    }
                 }
                 false
             }
             Line::End => {
                 let t = current.take().expect("an end comes after its header");
                 stats.tables.push((t.name.clone(), rows));
+                out.write_all(&buf).map_err(DumpError::Write)?;
+                buf.clear();
                 if t.action != Action::Skip {
                     out.write_all(b"\\.\n").map_err(DumpError::Write)?;
                 }
@@ -300,9 +306,17 @@ pub fn anonymize(
         }
         Ok(())
     })?;
+    if plan.changes_keys() {
+        out.write_all(SEQUENCE_NOTE).map_err(DumpError::Write)?;
+        out.write_all(super::load::SEQUENCE_FIXUP.as_bytes())
+            .map_err(DumpError::Write)?;
+    }
     out.flush().map_err(DumpError::Write)?;
     Ok(stats)
 }
+
+const SEQUENCE_NOTE: &[u8] =
+    b"\n-- integer-id changed key values: sequences go above the new keys\n";
 
 /// Rows are handed on in batches of about this many bytes.
 const BATCH: usize = 256 * 1024;
@@ -447,7 +461,7 @@ enum Chunk<'p> {
     },
 }
 
-/// [`anonymize`] with the rows transformed by `jobs` threads. One thread reads and cuts
+/// [`anonymize`] with the rows transformed by `jobs` threads (one: on this thread). One thread reads and cuts
 /// the input into chunks, the workers transform them, and this thread writes them back
 /// in input order. At most `4 * jobs` chunks (of about 256 kB) are in flight, so memory
 /// stays bounded whatever the table size.
@@ -457,11 +471,14 @@ pub fn anonymize_parallel<'a>(
     plan: &'a Plan,
     source_name: &str,
     jobs: usize,
-    progress: &(dyn Fn(u64) + Sync),
+    progress: &(dyn Fn(u64, &str) + Sync),
 ) -> Result<DumpStats, DumpError> {
     use std::sync::mpsc::{sync_channel, Receiver};
     use std::sync::Mutex;
 
+    if jobs <= 1 {
+        return anonymize(input, output, plan, source_name, progress);
+    }
     let in_flight = 4 * jobs.max(1);
     let (tokens_tx, tokens_rx) = sync_channel::<()>(in_flight);
     for _ in 0..in_flight {
@@ -528,7 +545,7 @@ pub fn anonymize_parallel<'a>(
                                     },
                                     &mut seq,
                                 )?;
-                                progress(stats.bytes_in);
+                                progress(stats.bytes_in, &t.name);
                             }
                         }
                     }
@@ -554,9 +571,7 @@ pub fn anonymize_parallel<'a>(
                 Ok(())
             })?;
             if plan.changes_keys() {
-                raw_buf.extend_from_slice(
-                    b"\n-- integer-id changed key values: sequences go above the new keys\n",
-                );
+                raw_buf.extend_from_slice(SEQUENCE_NOTE);
                 raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP.as_bytes());
             }
             if !raw_buf.is_empty() {

@@ -188,16 +188,27 @@ impl Target {
                 .pg(|| format!("renaming the loaded database to {}", self.name))?;
             return Ok(());
         }
-        let others = self
-            .admin
-            .query_one(
-                "SELECT count(*), coalesce(string_agg(DISTINCT coalesce(nullif(application_name, ''), 'pid ' || pid), ', '), '')
-                 FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
-                &[&self.name],
-            )
-            .await
-            .pg(|| format!("looking for sessions on {}", self.name))?;
-        let (n, who): (i64, String) = (others.get(0), others.get(1));
+        // a session that has just closed can linger for a moment: wait up to 3 s
+        // (autovacuum workers are not counted: the server stops them for the rename)
+        let mut waited = 0;
+        let (n, who) = loop {
+            let others = self
+                .admin
+                .query_one(
+                    "SELECT count(*), coalesce(string_agg(DISTINCT coalesce(nullif(application_name, ''), 'pid ' || pid), ', '), '')
+                     FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()
+                       AND backend_type = 'client backend'",
+                    &[&self.name],
+                )
+                .await
+                .pg(|| format!("looking for sessions on {}", self.name))?;
+            let (n, who): (i64, String) = (others.get(0), others.get(1));
+            if n == 0 || waited >= 30 {
+                break (n, who);
+            }
+            waited += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
         if n > 0 {
             return Err(TargetError::Refused(format!(
                 "{n} other session{} connected to {} ({who}); a database cannot be \

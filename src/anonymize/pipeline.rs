@@ -470,7 +470,10 @@ pub async fn run(
                             &plan,
                             &d.name,
                             opts.jobs,
-                            &|pos| bar.set_position(pos),
+                            &|pos, table| {
+                                bar.set_position(pos);
+                                bar.set_message(table.to_string());
+                            },
                         )
                         .map_err(anyhow::Error::from)
                     })?;

@@ -4,7 +4,7 @@
 //! Rows travel through dataforge in this form, so loaders never build SQL per row and a
 //! field that nothing touches is never decoded.
 
-use bytes::{BufMut, BytesMut};
+use bytes::BufMut;
 
 /// Appends one field to `buf` in COPY text form: NULL as `\N`; backslash, tab, newline
 /// and carriage return escaped.
@@ -31,7 +31,7 @@ pub fn put_field(buf: &mut impl BufMut, value: Option<&str>) {
 }
 
 /// Appends a whole row (fields joined by tabs, ended by a newline).
-pub fn put_row<'a>(buf: &mut BytesMut, fields: impl IntoIterator<Item = Option<&'a str>>) {
+pub fn put_row<'a>(buf: &mut impl BufMut, fields: impl IntoIterator<Item = Option<&'a str>>) {
     let mut first = true;
     for f in fields {
         if !first {
@@ -110,6 +110,7 @@ pub fn split_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::BytesMut;
     use proptest::prelude::*;
 
     #[test]
