@@ -382,12 +382,7 @@ async fn the_repository_config_covers_the_demo_firm_schema() {
     let dump = dir.path().join("demo.sql");
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
     let ok = std::process::Command::new(pg_dump)
-        .args([
-            "--data-only",
-            "--exclude-table=_prisma_migrations",
-            "--exclude-table=_dataforge*",
-            "-f",
-        ])
+        .arg("-f")
         .arg(&dump)
         .arg(db.url())
         .status()
@@ -425,6 +420,45 @@ async fn the_repository_config_covers_the_demo_firm_schema() {
     for e in emails {
         assert!(!after.contains(e), "{e} survived");
     }
+
+    // and the ops one-liner, straight from the seeded database into an empty one
+    let dev = empty_database().await.unwrap();
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["snapshot", "import", "--config"])
+            .arg(&config)
+            .args(["--from", db.url(), "--to", dev.url()]),
+        0,
+    );
+    assert!(
+        stderr(&o).contains("check constraints and indexes: all"),
+        "{}",
+        stderr(&o)
+    );
+    let source: Vec<String> = db
+        .connect()
+        .await
+        .unwrap()
+        .query("SELECT email FROM users", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let c = dev.connect().await.unwrap();
+    let row = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM users WHERE email = ANY($1)),
+                    (SELECT count(*) FROM _prisma_migrations)",
+            &[&source],
+        )
+        .await
+        .unwrap();
+    let (users, kept, migrations): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    assert_eq!(users, 5);
+    assert_eq!(kept, 0, "no user's address survives: {source:?}");
+    assert!(migrations > 0, "the migration history came along");
 }
 
 #[test]

@@ -242,7 +242,38 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
     if ws.iter().any(|w| w == "name")
         && !ws.iter().any(|w| {
             [
-                "file", "table", "product", "title", "category", "status", "type",
+                "file",
+                "table",
+                "product",
+                "title",
+                "category",
+                "status",
+                "type",
+                "migration",
+                "schema",
+                "column",
+                "index",
+                "database",
+                "host",
+                "domain",
+                "app",
+                "application",
+                "service",
+                "event",
+                "job",
+                "project",
+                "role",
+                "tag",
+                "country",
+                "language",
+                "model",
+                "package",
+                "branch",
+                "step",
+                "key",
+                "brand",
+                "film",
+                "city",
             ]
             .contains(&w.as_str())
         })
@@ -317,6 +348,7 @@ mod tests {
         );
         assert_eq!(suggest("name", None, &[]).toml, "\"full-name\"");
         assert_eq!(suggest("file_name", None, &[]).toml, "\"keep\"");
+        assert_eq!(suggest("migration_name", None, &[]).toml, "\"keep\"");
         assert_eq!(suggest("firm_id", None, &[]).toml, "\"keep\"");
         assert_eq!(suggest("national_id", None, &[]).toml, "\"national-id\"");
         assert_eq!(suggest("email_verified_at", None, &[]).toml, "\"keep\"");
