@@ -346,7 +346,7 @@ struct ColumnMemo {
 }
 
 /// Values remembered per column and thread.
-const MEMO_CAP: usize = 1 << 14;
+const MEMO_CAP: usize = 1 << 15;
 /// Lookups after which a column that hits less than a quarter of the time stops looking.
 const MEMO_TRIAL: u32 = 1 << 13;
 
