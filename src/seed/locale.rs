@@ -2,10 +2,10 @@
 //! (pinned with `=`, since its word lists decide the output); Romanian lists live here,
 //! with the diacritics (ș ț ă î â) that real Romanian data carries.
 
-use fake::faker::address::en::{CityName, StreetName, ZipCode};
+use fake::faker::address::en::{CityName, StreetSuffix, ZipCode};
 use fake::faker::company::en::CompanyName;
 use fake::faker::name::en::{FirstName, LastName};
-use fake::Fake;
+use fake::{Fake, Faker};
 use rand::RngExt;
 
 use super::profile::{FakeKind, Locale};
@@ -168,21 +168,29 @@ pub fn fake_into(out: &mut String, kind: FakeKind, locale: Locale, rng: &mut imp
                 out.push_str(&format!("{:06}", rng.random_range(10_000..999_999u32)));
             }
         },
-        Locale::En => {
-            let s: String = match kind {
-                FakeKind::FirstName => FirstName().fake_with_rng(rng),
-                FakeKind::LastName => LastName().fake_with_rng(rng),
-                FakeKind::City => CityName().fake_with_rng(rng),
-                FakeKind::Street => {
-                    let n = rng.random_range(1..2000u32);
-                    let street: String = StreetName().fake_with_rng(rng);
-                    format!("{n} {street}")
-                }
-                FakeKind::Company => CompanyName().fake_with_rng(rng),
-                FakeKind::PostalCode => ZipCode().fake_with_rng(rng),
-            };
-            out.push_str(&s);
-        }
+        Locale::En => match kind {
+            // fake's `&str` forms: the same draws as its `String` ones, without a copy
+            FakeKind::FirstName => out.push_str(FirstName().fake_with_rng::<&str, _>(rng)),
+            FakeKind::LastName => out.push_str(LastName().fake_with_rng::<&str, _>(rng)),
+            FakeKind::City => out.push_str(&CityName().fake_with_rng::<String, _>(rng)),
+            FakeKind::Street => {
+                let n = rng.random_range(1..2000u32);
+                out.push_str(itoa::Buffer::new().format(n));
+                out.push(' ');
+                // fake's StreetName ("{StreetName} {StreetSuffix}"), with the same draws in
+                // the same order, pushed instead of two template replaces
+                let name: &str = if Faker.fake_with_rng::<bool, _>(rng) {
+                    FirstName().fake_with_rng(rng)
+                } else {
+                    LastName().fake_with_rng(rng)
+                };
+                out.push_str(name);
+                out.push(' ');
+                out.push_str(StreetSuffix().fake_with_rng::<&str, _>(rng));
+            }
+            FakeKind::Company => out.push_str(&CompanyName().fake_with_rng::<String, _>(rng)),
+            FakeKind::PostalCode => out.push_str(&ZipCode().fake_with_rng::<String, _>(rng)),
+        },
     }
 }
 
