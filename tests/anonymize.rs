@@ -6,27 +6,12 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
 use dataforge::fixtures::{empty_database, TestDb};
 
 const KEY: &str = "a test key, 16+ characters";
-
-fn pagila(file: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/datasets/pagila")
-        .join(file);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared pagila dataset is not on this machine)",
-            p.display()
-        );
-        None
-    }
-}
 
 /// Loads `file` with psql; with `strict`, any error fails. pagila's schema was dumped by
 /// PostgreSQL 17 (`SET transaction_timeout`, JSON_TABLE in a function) and loads on an

@@ -6,25 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
 use dataforge::fixtures::{empty_database, TestDb};
 
 const KEY: &str = "a test key, 16+ characters";
-
-fn pagila(file: &str) -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/datasets/pagila")
-        .join(file);
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared pagila dataset is not on this machine)",
-            p.display()
-        );
-        None
-    }
-}
 
 /// pagila's schema and data in one plain dump, as `pg_dump` without `--data-only` writes.
 fn pagila_full(dir: &Path) -> Option<PathBuf> {
@@ -85,25 +70,29 @@ async fn leftovers(db: &TestDb) -> i64 {
     .get(0)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn live_to_live_keeps_foreign_keys_and_no_customer_pii() {
-    let dir = shared_tempdir();
-    let Some(full) = pagila_full(dir.path()) else {
-        return;
-    };
+/// pagila loaded into a database of its own, and `anonymize.toml` in `dir` written by
+/// `init` from it (which reads the live catalog and samples).
+async fn pagila_source(dir: &Path) -> Option<(PathBuf, TestDb)> {
+    let full = pagila_full(dir)?;
     let src = empty_database().await.unwrap();
     psql_file(&src, &full);
     exec(src.url(), "ANALYZE").await;
-
-    // init reads the live catalog and samples: its config covers every column
-    let init = anonymize(dir.path(), &["init", "--from", src.url()], 0);
-    let config = stdout(&init);
+    let config = stdout(&anonymize(dir, &["init", "--from", src.url()], 0));
     assert!(config.contains("[tables.customer]"), "{config}");
     assert!(
         config.contains("columns.email = \"email\""),
         "init suggests email for customer.email: {config}"
     );
-    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    std::fs::write(dir.join("anonymize.toml"), &config).unwrap();
+    Some((full, src))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_to_live_keeps_foreign_keys_and_no_customer_pii() {
+    let dir = shared_tempdir();
+    let Some((_, src)) = pagila_source(dir.path()).await else {
+        return;
+    };
 
     // two targets: one by a single connection, one by two with tables cut in page ranges
     let a = empty_database().await.unwrap();
@@ -425,13 +414,9 @@ async fn a_row_filter_reads_only_matching_rows_of_a_live_source() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dump_from_a_newer_server_loads_with_the_refused_statements_named() {
     let dir = shared_tempdir();
-    let Some(full) = pagila_full(dir.path()) else {
+    let Some((full, src)) = pagila_source(dir.path()).await else {
         return;
     };
-    let src = empty_database().await.unwrap();
-    psql_file(&src, &full);
-    let config = stdout(&anonymize(dir.path(), &["init", "--from", src.url()], 0));
-    std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
 
     let server: i32 = one(
         src.url(),

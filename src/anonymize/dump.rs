@@ -236,6 +236,31 @@ pub fn columns_of(lines: &[Vec<u8>]) -> Vec<Vec<String>> {
     cols
 }
 
+/// The plan of the table a COPY header names.
+fn planned<'p>(
+    plan: &'p Plan,
+    table: &str,
+    source_name: &str,
+    line: u64,
+) -> Result<&'p TablePlan, DumpError> {
+    plan.table(table).ok_or_else(|| DumpError::Row {
+        source_name: source_name.into(),
+        line,
+        table: table.into(),
+        message: "the table is not in the plan (the dump changed while it was read?)".into(),
+    })
+}
+
+/// A row of `t` at `line` that its plan cannot transform.
+fn row_error(source_name: &str, line: u64, t: &TablePlan, message: String) -> DumpError {
+    DumpError::Row {
+        source_name: source_name.into(),
+        line,
+        table: t.name.clone(),
+        message,
+    }
+}
+
 fn trim_newline(line: &[u8]) -> &[u8] {
     let l = line.strip_suffix(b"\n").unwrap_or(line);
     l.strip_suffix(b"\r").unwrap_or(l)
@@ -260,13 +285,7 @@ pub fn anonymize(
         let write = match line {
             Line::Other => true,
             Line::Header { table, .. } => {
-                let t = plan.table(&table).ok_or_else(|| DumpError::Row {
-                    source_name: source_name.into(),
-                    line: line_no,
-                    table: table.clone(),
-                    message: "the table is not in the plan (the dump changed while it was read?)"
-                        .into(),
-                })?;
+                let t = planned(plan, &table, source_name, line_no)?;
                 current = Some(t);
                 rows = 0;
                 t.action != Action::Skip
@@ -276,12 +295,7 @@ pub fn anonymize(
                 rows += 1;
                 if t.action == Action::Anonymize {
                     t.transform_line(l, &mut buf)
-                        .map_err(|message| DumpError::Row {
-                            source_name: source_name.into(),
-                            line: line_no,
-                            table: t.name.clone(),
-                            message,
-                        })?;
+                        .map_err(|message| row_error(source_name, line_no, t, message))?;
                     if buf.len() >= BATCH {
                         out.write_all(&buf).map_err(DumpError::Write)?;
                         buf.clear();
@@ -307,16 +321,14 @@ pub fn anonymize(
         Ok(())
     })?;
     if plan.changes_keys() {
-        out.write_all(SEQUENCE_NOTE).map_err(DumpError::Write)?;
+        out.write_all(super::load::SEQUENCE_FIXUP_NOTE)
+            .map_err(DumpError::Write)?;
         out.write_all(super::load::SEQUENCE_FIXUP.as_bytes())
             .map_err(DumpError::Write)?;
     }
     out.flush().map_err(DumpError::Write)?;
     Ok(stats)
 }
-
-const SEQUENCE_NOTE: &[u8] =
-    b"\n-- integer-id changed key values: sequences go above the new keys\n";
 
 /// Rows are handed on in batches of about this many bytes.
 const BATCH: usize = 256 * 1024;
@@ -374,13 +386,7 @@ pub fn events(
                 {
                     return Err(gone());
                 }
-                let t = plan.table(&table).ok_or_else(|| DumpError::Row {
-                    source_name: source_name.into(),
-                    line: line_no,
-                    table: table.clone(),
-                    message: "the table is not in the plan (the dump changed while it was read?)"
-                        .into(),
-                })?;
+                let t = planned(plan, &table, source_name, line_no)?;
                 current = Some(t);
                 rows = 0;
                 if t.action == Action::Anonymize {
@@ -400,12 +406,7 @@ pub fn events(
                 rows += 1;
                 if t.action == Action::Anonymize {
                     t.transform_line(l, &mut batch)
-                        .map_err(|message| DumpError::Row {
-                            source_name: source_name.into(),
-                            line: line_no,
-                            table: t.name.clone(),
-                            message,
-                        })?;
+                        .map_err(|message| row_error(source_name, line_no, t, message))?;
                     batch_rows += 1;
                     if batch.len() >= BATCH {
                         progress(stats.bytes_in, batch_rows);
@@ -510,14 +511,7 @@ pub fn anonymize_parallel<'a>(
                 match line {
                     Line::Other => raw_buf.extend_from_slice(raw),
                     Line::Header { table, .. } => {
-                        let t = plan.table(&table).ok_or_else(|| DumpError::Row {
-                            source_name: source_name.into(),
-                            line: line_no,
-                            table: table.clone(),
-                            message: "the table is not in the plan (the dump changed while it \
-                                      was read?)"
-                                .into(),
-                        })?;
+                        let t = planned(plan, &table, source_name, line_no)?;
                         current = Some(t);
                         rows = 0;
                         if t.action != Action::Skip {
@@ -571,7 +565,7 @@ pub fn anonymize_parallel<'a>(
                 Ok(())
             })?;
             if plan.changes_keys() {
-                raw_buf.extend_from_slice(SEQUENCE_NOTE);
+                raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP_NOTE);
                 raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP.as_bytes());
             }
             if !raw_buf.is_empty() {
@@ -592,12 +586,8 @@ pub fn anonymize_parallel<'a>(
                         for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
                             if let Err(message) = table.transform_line(trim_newline(line), &mut out)
                             {
-                                result = Err(DumpError::Row {
-                                    source_name: source_name.into(),
-                                    line: first + i as u64,
-                                    table: table.name.clone(),
-                                    message,
-                                });
+                                result =
+                                    Err(row_error(source_name, first + i as u64, table, message));
                                 break;
                             }
                         }

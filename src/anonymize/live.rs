@@ -195,8 +195,9 @@ impl Live {
         out
     }
 
-    /// The `COPY … TO STDOUT` for a piece, with the table's row filter.
-    pub fn copy_out(&self, piece: &Piece, filter: Option<&str>) -> String {
+    /// The `COPY … TO STDOUT` for a piece, with the table's row filter and, for samples,
+    /// a row limit.
+    pub fn copy_out(&self, piece: &Piece, filter: Option<&str>, limit: Option<usize>) -> String {
         let t = &self.tables[piece.table];
         let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
         let mut conds = Vec::new();
@@ -211,16 +212,17 @@ impl Live {
         if let Some(f) = filter {
             conds.push(format!("({f})"));
         }
-        if conds.is_empty() {
-            format!("COPY {} ({}) TO STDOUT", t.quoted, cols.join(", "))
-        } else {
-            format!(
-                "COPY (SELECT {} FROM {} WHERE {}) TO STDOUT",
-                cols.join(", "),
-                t.quoted,
-                conds.join(" AND ")
-            )
+        if conds.is_empty() && limit.is_none() {
+            return format!("COPY {} ({}) TO STDOUT", t.quoted, cols.join(", "));
         }
+        let mut select = format!("SELECT {} FROM {}", cols.join(", "), t.quoted);
+        if !conds.is_empty() {
+            select.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        if let Some(n) = limit {
+            select.push_str(&format!(" LIMIT {n}"));
+        }
+        format!("COPY ({select}) TO STDOUT")
     }
 
     /// The schema as pg_dump writes it for `section` (`pre-data`: types, tables,

@@ -23,6 +23,10 @@ impl std::fmt::Display for Rejected {
     }
 }
 
+/// The comment put before [`SEQUENCE_FIXUP`] in SQL files.
+pub const SEQUENCE_FIXUP_NOTE: &[u8] =
+    b"\n-- integer-id changed key values: sequences go above the new keys\n";
+
 /// Raises every sequence owned by a column (serial or identity) to at least the column's
 /// largest value, so inserts after a load that changed keys (`integer-id`) do not collide.
 /// Only ever raises: a sequence already past its column is left alone.

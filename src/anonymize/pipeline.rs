@@ -286,23 +286,20 @@ impl Source {
             Source::Live(live) => {
                 let reader = live.reader().await?;
                 let mut out = BTreeMap::new();
-                for t in &live.tables {
+                for (i, t) in live.tables.iter().enumerate() {
                     let name = &t.table.name;
                     if let Some((_, plan)) = config {
                         if plan.table(name).map(|p| p.action) != Some(Action::Anonymize) {
                             continue;
                         }
                     }
-                    let cols: Vec<String> =
-                        t.table.columns.iter().map(|c| quote_ident(c)).collect();
-                    let where_ = config
-                        .and_then(|(c, _)| filter(c, name))
-                        .map(|f| format!(" WHERE ({f})"))
-                        .unwrap_or_default();
-                    let sql = format!(
-                        "COPY (SELECT {} FROM {}{where_} LIMIT {rows}) TO STDOUT",
-                        cols.join(", "),
-                        t.quoted
+                    let sql = live.copy_out(
+                        &Piece {
+                            table: i,
+                            pages: None,
+                        },
+                        config.and_then(|(c, _)| filter(c, name)).as_deref(),
+                        Some(rows),
                     );
                     let stream = reader
                         .copy_out(&sql)
@@ -779,7 +776,8 @@ async fn live_to_db(
                     .table(&t.table.name)
                     .expect("pieces are of planned tables");
                 let bar = &bars[&t.table.name];
-                let sql = live.copy_out(&piece, filters.get(&t.table.name).map(String::as_str));
+                let sql =
+                    live.copy_out(&piece, filters.get(&t.table.name).map(String::as_str), None);
                 let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
                 let into = format!("COPY {} ({}) FROM STDIN", t.quoted, cols.join(", "));
                 let n = copy_piece(&reader, &writer, &sql, &into, tp, bar)
@@ -865,29 +863,12 @@ async fn copy_piece(
         .pg(|| "starting to load".into())?;
     futures_util::pin_mut!(stream);
     futures_util::pin_mut!(sink);
-    let (mut rows, mut batch_rows, mut bytes) = (0u64, 0u64, 0u64);
+    let (mut feed, mut shown, mut bytes) = (RowFeed::default(), 0u64, 0u64);
     let mut buf = Vec::with_capacity(300 << 10);
-    let mut partial = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.pg(|| "reading".into())?;
         bytes += chunk.len() as u64;
-        // the server sends a row per message; a partial line waits for its end
-        let data: &[u8] = if partial.is_empty() {
-            &chunk
-        } else {
-            partial.extend_from_slice(&chunk);
-            &partial
-        };
-        let mut rest = data;
-        while let Some(nl) = memchr::memchr(b'\n', rest) {
-            rows += 1;
-            batch_rows += 1;
-            t.transform_line(&rest[..nl], &mut buf)
-                .map_err(|e| anyhow::anyhow!("row {rows}: {e}"))?;
-            rest = &rest[nl + 1..];
-        }
-        let rest = rest.to_vec();
-        partial = rest;
+        feed.feed(&chunk, t, &mut buf)?;
         if buf.len() >= 256 << 10 {
             sink.send(Bytes::from(std::mem::replace(
                 &mut buf,
@@ -895,19 +876,47 @@ async fn copy_piece(
             )))
             .await
             .pg(|| "loading".into())?;
-            bar.inc(std::mem::take(&mut batch_rows));
+            bar.inc(feed.rows - std::mem::replace(&mut shown, feed.rows));
             bar.set_message(format!("{:.1} MB", bytes as f64 / 1e6));
         }
     }
     if !buf.is_empty() {
         sink.send(Bytes::from(buf)).await.pg(|| "loading".into())?;
     }
-    bar.inc(batch_rows);
+    bar.inc(feed.rows - shown);
     sink.as_mut()
         .finish()
         .await
         .pg(|| "finishing the load".into())?;
-    Ok(rows)
+    Ok(feed.rows)
+}
+
+/// COPY TO STDOUT data as it arrives (a row per message, as the server sends it; a
+/// partial line waits for its end), each complete row through the plan.
+#[derive(Default)]
+struct RowFeed {
+    partial: Vec<u8>,
+    rows: u64,
+}
+
+impl RowFeed {
+    fn feed(&mut self, chunk: &[u8], t: &plan::TablePlan, out: &mut Vec<u8>) -> anyhow::Result<()> {
+        let data: &[u8] = if self.partial.is_empty() {
+            chunk
+        } else {
+            self.partial.extend_from_slice(chunk);
+            &self.partial
+        };
+        let mut rest = data;
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            self.rows += 1;
+            t.transform_line(&rest[..nl], out)
+                .map_err(|e| anyhow::anyhow!("row {}: {e}", self.rows))?;
+            rest = &rest[nl + 1..];
+        }
+        self.partial = rest.to_vec();
+        Ok(())
+    }
 }
 
 /// A live database into a plain SQL file that `psql -f` restores: pg_dump's pre-data
@@ -948,35 +957,28 @@ async fn live_to_file(
                 pages: None,
             },
             filter(config, &t.table.name).as_deref(),
+            None,
         );
         let stream = reader
             .copy_out(&sql)
             .await
             .pg(|| format!("reading {}", t.table.name))?;
         futures_util::pin_mut!(stream);
-        let (mut rows, mut buf) = (0u64, Vec::with_capacity(300 << 10));
-        let mut partial = Vec::new();
+        let (mut feed, mut buf) = (RowFeed::default(), Vec::with_capacity(300 << 10));
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-            partial.extend_from_slice(&chunk);
-            let mut start = 0;
-            while let Some(nl) = memchr::memchr(b'\n', &partial[start..]) {
-                rows += 1;
-                tp.transform_line(&partial[start..start + nl], &mut buf)
-                    .map_err(|e| anyhow::anyhow!("{}, row {rows}: {e}", t.table.name))?;
-                start += nl + 1;
-            }
-            partial.drain(..start);
+            feed.feed(&chunk, tp, &mut buf)
+                .with_context(|| t.table.name.clone())?;
             if buf.len() >= 256 << 10 {
                 out.write_all(&buf)?;
                 buf.clear();
-                bar.set_position(rows);
+                bar.set_position(feed.rows);
             }
         }
         out.write_all(&buf)?;
         out.write_all(b"\\.\n")?;
         bar.finish_and_clear();
-        stats.tables.push((tp.name.clone(), rows));
+        stats.tables.push((tp.name.clone(), feed.rows));
     }
     if !live.sequences.is_empty() {
         out.write_all(b"\n-- sequences, as the source's snapshot saw them\n")?;
@@ -985,7 +987,7 @@ async fn live_to_file(
         }
     }
     if plan.changes_keys() {
-        out.write_all(b"\n-- integer-id changed key values: sequences go above the new keys\n")?;
+        out.write_all(load::SEQUENCE_FIXUP_NOTE)?;
         out.write_all(load::SEQUENCE_FIXUP.as_bytes())?;
     }
     out.write_all(live.schema("post-data", config).await?.as_bytes())?;

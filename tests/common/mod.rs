@@ -55,3 +55,20 @@ pub fn write_migration(dir: &Path, name: &str, sql: &str) {
     std::fs::create_dir_all(dir.join(name)).unwrap();
     std::fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
 }
+
+/// A file of the shared pagila dataset (real pg_dump output), or `None` with a line
+/// saying why the test is skipped when the dataset is not on this machine.
+pub fn pagila(file: &str) -> Option<std::path::PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/datasets/pagila")
+        .join(file);
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (the shared pagila dataset is not on this machine)",
+            p.display()
+        );
+        None
+    }
+}
