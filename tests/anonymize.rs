@@ -507,3 +507,19 @@ fn dry_run_shows_rows_before_and_after_and_writes_nothing() {
     assert!(stderr(&o).contains("dry run: nothing was written"));
     assert!(!dir.path().join("out.sql").exists());
 }
+
+#[test]
+fn rows_as_insert_statements_stop_the_run_instead_of_passing_through() {
+    let dump = PEOPLE.replace(
+        "COPY public.people (id, email, phone, note) FROM stdin;\n1\tana@firm.ro\t+40 721 234 567\tcalled\\tback\n2\t\\N\t\t\\N\n\\.\n",
+        "INSERT INTO public.people VALUES (1, 'ana@firm.ro', '+40 721 234 567', 'called');\n",
+    );
+    assert!(dump.contains("INSERT INTO"), "{dump}");
+    let dir = setup(PEOPLE_CONFIG, &dump);
+    let e = anonymize_fails(dir.path());
+    assert!(
+        e.contains("in.sql holds rows as INSERT statements (pg_dump --inserts or --column-inserts), which would pass through untouched; nothing was written. Tables: public.people (from in.sql:3)"),
+        "{e}"
+    );
+    assert!(!dir.path().join("out.sql").exists());
+}

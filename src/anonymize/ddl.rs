@@ -37,6 +37,11 @@ static CONSTRAINT: LazyLock<Regex> = LazyLock::new(|| {
 static CREATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (\S+) \(").expect("a valid pattern")
 });
+/// pg_dump's `--inserts` forms: a row per statement, or (`--rows-per-insert`) the rows on
+/// the lines after `VALUES`.
+static INSERT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^INSERT INTO (\S+) (?:\(.*\) )?VALUES(?: \(.*\);)?$").expect("a valid pattern")
+});
 static WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*"#).expect("a valid pattern")
 });
@@ -47,14 +52,23 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| {
 pub struct DdlScan {
     pub unique: Vec<UniqueKey>,
     pub created: BTreeSet<String>,
+    /// Tables whose rows come as INSERT statements (`pg_dump --inserts`), with the line
+    /// of the first one: rows the transformers never see.
+    pub inserts: Vec<(String, u64)>,
     altering: Option<String>,
 }
 
 impl DdlScan {
-    pub fn line(&mut self, line: &str) {
+    /// Reads the next line of SQL; `at` is its line number in the dump.
+    pub fn line(&mut self, line: &str, at: u64) {
         let line = line.trim_end_matches(['\n', '\r']);
         let altering = self.altering.take();
-        if let Some(k) = unique_index(line) {
+        if let Some(c) = INSERT.captures(line) {
+            let table = table_name(&c[1]);
+            if !self.inserts.iter().any(|(t, _)| *t == table) {
+                self.inserts.push((table, at));
+            }
+        } else if let Some(k) = unique_index(line) {
             self.unique.push(k);
         } else if let Some(c) = ALTER.captures(line) {
             self.altering = Some(table_name(&c[1]));
@@ -131,7 +145,7 @@ mod tests {
     #[test]
     fn pg_dump_forms_are_read() {
         let mut s = DdlScan::default();
-        for l in [
+        for (i, l) in [
             "CREATE TABLE public.actor (",
             "ALTER TABLE ONLY public.actor",
             "    ADD CONSTRAINT actor_pkey_incl PRIMARY KEY (actor_id) INCLUDE (first_name, last_name);",
@@ -141,9 +155,26 @@ mod tests {
             "    ADD CONSTRAINT x_fk FOREIGN KEY (a) REFERENCES public.y(a);",
             "CREATE UNIQUE INDEX users_email ON public.users USING btree (lower((email)::text)) WHERE (deleted_at IS NULL);",
             "CREATE INDEX idx ON public.users USING btree (name);",
-        ] {
-            s.line(l);
+        ]
+        .into_iter()
+        .chain([
+            "INSERT INTO public.actor VALUES (1, 'Ana');",
+            "INSERT INTO public.actor (id, name) VALUES (2, 'Ion');",
+            "INSERT INTO public.city VALUES",
+            "INSERT INTO log SELECT 1;",
+        ])
+        .enumerate()
+        {
+            s.line(l, i as u64 + 1);
         }
+        assert_eq!(
+            s.inserts,
+            [
+                ("public.actor".to_string(), 10),
+                ("public.city".to_string(), 12)
+            ],
+            "a function body's INSERT … SELECT is not a row"
+        );
         assert_eq!(s.created.iter().collect::<Vec<_>>(), ["public.actor"]);
         let keys: Vec<(String, String, Vec<String>)> = s
             .unique

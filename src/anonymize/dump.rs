@@ -163,7 +163,7 @@ pub struct Scan {
 /// so the config is checked before any row is read.
 pub fn scan(input: impl BufRead, source_name: &str) -> Result<Scan, DumpError> {
     let mut out = Scan::default();
-    walk(input, source_name, |_, raw, line| {
+    walk(input, source_name, |line_no, raw, line| {
         match line {
             Line::Header { table, columns } if !out.tables.iter().any(|t| t.name == table) => {
                 let types = vec![None; columns.len()];
@@ -173,7 +173,7 @@ pub fn scan(input: impl BufRead, source_name: &str) -> Result<Scan, DumpError> {
                     types,
                 });
             }
-            Line::Other => out.ddl.line(&String::from_utf8_lossy(raw)),
+            Line::Other => out.ddl.line(&String::from_utf8_lossy(raw), line_no),
             _ => {}
         }
         Ok(())

@@ -248,13 +248,23 @@ impl Source {
 
     /// The plan, or why the config does not fit this source.
     pub fn plan(&self, config: &Config, key: &Key) -> anyhow::Result<Plan> {
-        let p = plan::plan(config, key, &self.tables())?;
-        let unique = match self {
-            Source::Dump(_, scan) => &scan.ddl.unique,
-            Source::Live(live) => &live.unique,
-        };
-        plan::check_unique(config, &p, unique)?;
-        if let Source::Dump(d, _) = self {
+        if let Source::Dump(d, scan) = self {
+            // rows outside COPY blocks would never meet a transformer: fail closed
+            if !scan.ddl.inserts.is_empty() {
+                let places: Vec<String> = scan
+                    .ddl
+                    .inserts
+                    .iter()
+                    .map(|(t, line)| format!("{t} (from {}:{line})", d.name))
+                    .collect();
+                anyhow::bail!(
+                    "{} holds rows as INSERT statements (pg_dump --inserts or --column-inserts), \
+                     which would pass through untouched; nothing was written. Tables: {}. Dump \
+                     with COPY, pg_dump's default, so every row goes through the transformers",
+                    d.name,
+                    places.join(", ")
+                );
+            }
             if let Some((name, t)) = config.tables.iter().find(|(_, t)| t.filter.is_some()) {
                 let f = t.filter.as_ref().expect("found by its filter");
                 return Err(config
@@ -270,6 +280,12 @@ impl Source {
                     .into());
             }
         }
+        let p = plan::plan(config, key, &self.tables())?;
+        let unique = match self {
+            Source::Dump(_, scan) => &scan.ddl.unique,
+            Source::Live(live) => &live.unique,
+        };
+        plan::check_unique(config, &p, unique)?;
         Ok(p)
     }
 
