@@ -123,6 +123,11 @@ impl Live {
         })
     }
 
+    /// The source for messages: its URL without the password.
+    pub fn name(&self) -> String {
+        pg::mask_url(&self.url)
+    }
+
     /// Whether `url` names this very database (same host, port and name).
     pub fn is_same_database(&self, url: &str) -> bool {
         let key = |u: &str| {

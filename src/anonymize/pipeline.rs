@@ -494,8 +494,38 @@ pub async fn run(
                     stats
                 }
                 Source::Live(live) => tokio::task::block_in_place(|| {
-                    tokio::runtime::Handle::current()
-                        .block_on(live_to_file(live, &plan, config, out, &progress))
+                    let (tx, rx) = std::sync::mpsc::sync_channel(8);
+                    let handle = tokio::runtime::Handle::current();
+                    let name = live.name();
+                    std::thread::scope(|scope| {
+                        let producer = scope.spawn(|| {
+                            handle.block_on(live_dump(live, &plan, config, tx, &progress))
+                        });
+                        let reader = BufReader::with_capacity(
+                            1 << 20,
+                            ChannelReader {
+                                rx,
+                                chunk: Vec::new(),
+                                at: 0,
+                            },
+                        );
+                        let written = dump::anonymize_parallel(
+                            reader,
+                            &mut *out,
+                            &plan,
+                            &name,
+                            opts.jobs,
+                            &|_, _| {},
+                        );
+                        let produced = producer.join().expect("the reader does not panic");
+                        // a row the plan refused stops the reader; otherwise a reading
+                        // error explains a short stream
+                        match (written, produced) {
+                            (Err(e @ dump::DumpError::Row { .. }), _) => Err(e.into()),
+                            (_, Err(e)) => Err(e),
+                            (written, Ok(())) => written.map_err(anyhow::Error::from),
+                        }
+                    })
                 })?,
             };
             Ok(Outcome {
@@ -935,18 +965,21 @@ impl RowFeed {
     }
 }
 
-/// A live database into a plain SQL file that `psql -f` restores: pg_dump's pre-data
-/// schema, a COPY block per table, the sequences, then pg_dump's post-data schema.
-async fn live_to_file(
+/// A live database as the plain dump pg_dump would write of it: the pre-data schema, a
+/// COPY block per table (rows as the server sends them; none for `truncate`, no block
+/// for `skip`), the sequences as the snapshot saw them, then the post-data schema. Sent
+/// in chunks to `tx`; [`dump::anonymize_parallel`] reads it like any dump, so a live
+/// source gets the same transform workers as a file.
+async fn live_dump(
     live: &Live,
     plan: &Plan,
     config: &Config,
-    out: &mut dyn Write,
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
     progress: &Progress,
-) -> anyhow::Result<DumpStats> {
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, out);
-    let mut stats = DumpStats::default();
-    out.write_all(live.schema("pre-data", config).await?.as_bytes())?;
+) -> anyhow::Result<()> {
+    let stopped = || anyhow::anyhow!("the writer stopped");
+    tx.send(live.schema("pre-data", config).await?.into_bytes())
+        .map_err(|_| stopped())?;
     let reader = live.reader().await?;
     for (i, t) in live.tables.iter().enumerate() {
         let Some(tp) = plan
@@ -955,58 +988,71 @@ async fn live_to_file(
         else {
             continue;
         };
-        if tp.action == Action::Truncate {
-            stats.tables.push((tp.name.clone(), 0));
-            continue;
-        }
-        let bar = progress.rows(&t.table.name, t.rows_estimate as u64);
         let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
-        write!(
-            out,
-            "\nCOPY {} ({}) FROM stdin;\n",
-            t.quoted,
-            cols.join(", ")
-        )?;
-        let sql = live.copy_out(
-            &Piece {
-                table: i,
-                pages: None,
-            },
-            filter(config, &t.table.name).as_deref(),
-            None,
-        );
-        let stream = reader
-            .copy_out(&sql)
-            .await
-            .pg(|| format!("reading {}", t.table.name))?;
-        futures_util::pin_mut!(stream);
-        let (mut feed, mut buf) = (RowFeed::default(), Vec::with_capacity(300 << 10));
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-            feed.feed(&chunk, tp, &mut buf)
-                .with_context(|| t.table.name.clone())?;
-            if buf.len() >= 256 << 10 {
-                out.write_all(&buf)?;
-                buf.clear();
-                bar.set_position(feed.rows);
+        let mut buf =
+            format!("\nCOPY {} ({}) FROM stdin;\n", t.quoted, cols.join(", ")).into_bytes();
+        if tp.action == Action::Anonymize {
+            let bar = progress.rows(&t.table.name, t.rows_estimate as u64);
+            let sql = live.copy_out(
+                &Piece {
+                    table: i,
+                    pages: None,
+                },
+                filter(config, &t.table.name).as_deref(),
+                None,
+            );
+            let stream = reader
+                .copy_out(&sql)
+                .await
+                .pg(|| format!("reading {}", t.table.name))?;
+            futures_util::pin_mut!(stream);
+            let mut rows = 0;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+                rows += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+                buf.extend_from_slice(&chunk);
+                if buf.len() >= 256 << 10 {
+                    tx.send(std::mem::take(&mut buf)).map_err(|_| stopped())?;
+                    bar.set_position(rows);
+                }
+            }
+            bar.finish_and_clear();
+        }
+        buf.extend_from_slice(b"\\.\n");
+        tx.send(buf).map_err(|_| stopped())?;
+    }
+    let mut tail = Vec::new();
+    if !live.sequences.is_empty() {
+        tail.extend_from_slice(b"\n-- sequences, as the source's snapshot saw them\n");
+        for s in &live.sequences {
+            tail.extend_from_slice(s.as_bytes());
+            tail.push(b'\n');
+        }
+    }
+    tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
+    tx.send(tail).map_err(|_| stopped())?;
+    Ok(())
+}
+
+/// The receiving end of [`live_dump`] as a reader; the end of the stream when the
+/// sender is done (or gone: its own result says which).
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<Vec<u8>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(c) => (self.chunk, self.at) = (c, 0),
+                Err(_) => return Ok(0),
             }
         }
-        out.write_all(&buf)?;
-        out.write_all(b"\\.\n")?;
-        bar.finish_and_clear();
-        stats.tables.push((tp.name.clone(), feed.rows));
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
-    if !live.sequences.is_empty() {
-        out.write_all(b"\n-- sequences, as the source's snapshot saw them\n")?;
-        for s in &live.sequences {
-            writeln!(out, "{s}")?;
-        }
-    }
-    if plan.changes_keys() {
-        out.write_all(load::SEQUENCE_FIXUP_NOTE)?;
-        out.write_all(load::SEQUENCE_FIXUP.as_bytes())?;
-    }
-    out.write_all(live.schema("post-data", config).await?.as_bytes())?;
-    out.flush()?;
-    Ok(stats)
 }
