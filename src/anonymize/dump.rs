@@ -208,19 +208,8 @@ pub fn sample_lines(
     Ok(out)
 }
 
-/// Up to `n` rows of each table, decoded, per column: what `anonymize init` looks at.
-pub fn sample(
-    input: impl BufRead,
-    source_name: &str,
-    n: usize,
-) -> Result<std::collections::BTreeMap<String, Vec<Vec<String>>>, DumpError> {
-    Ok(sample_lines(input, source_name, n)?
-        .into_iter()
-        .map(|(table, lines)| (table, columns_of(&lines)))
-        .collect())
-}
-
-/// Raw COPY lines turned into decoded values per column (NULLs left out).
+/// Raw COPY lines turned into decoded values per column (NULLs left out): what
+/// `anonymize init` looks at.
 pub fn columns_of(lines: &[Vec<u8>]) -> Vec<Vec<String>> {
     let mut cols: Vec<Vec<String>> = Vec::new();
     for l in lines {

@@ -59,7 +59,6 @@ pub struct Target {
     admin: Client,
     /// The target's database name.
     pub name: String,
-    pub url: String,
     /// The new database, loaded first and renamed into place at the end.
     pub staging: String,
     pub staging_url: String,
@@ -162,7 +161,6 @@ impl Target {
             admin,
             staging_url: pg::with_database(url, &staging),
             staging,
-            url: url.to_string(),
             name,
             exists,
         })
