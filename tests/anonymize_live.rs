@@ -37,6 +37,21 @@ fn psql_file(db: &TestDb, file: &Path) {
     );
 }
 
+/// Restores a plain SQL file with psql, stopping at the first error.
+fn restore_strict(db: &TestDb, file: &Path) {
+    let psql = dataforge::backup::find_tool("psql").expect("psql is installed");
+    let out = std::process::Command::new(psql)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.url(), "-f"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(url: &str, sql: &str) -> T {
     let c = dataforge::pg::connect(url).await.unwrap();
     c.query_one(sql, &[]).await.unwrap().get(0)
@@ -486,21 +501,7 @@ async fn custom_format_archives_are_read_through_pg_restore() {
     assert!(!text.contains("@firm.ro"), "no source email in the output");
     // it restores
     let target = empty_database().await.unwrap();
-    let psql = dataforge::backup::find_tool("psql").unwrap();
-    let st = std::process::Command::new(psql)
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            target.url(),
-            "-f",
-        ])
-        .arg(dir.path().join("dev.sql"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    restore_strict(&target, &dir.path().join("dev.sql"));
     let n: i64 = one(target.url(), "SELECT count(*) FROM orders").await;
     assert_eq!(n, 2000);
 
@@ -545,21 +546,7 @@ async fn live_to_file_restores_with_psql_and_is_the_same_at_any_job_count() {
     assert!(text.contains("SELECT pg_catalog.setval('public.people_id_seq', 500, true);"));
 
     let target = empty_database().await.unwrap();
-    let psql = dataforge::backup::find_tool("psql").unwrap();
-    let st = std::process::Command::new(psql)
-        .args([
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            target.url(),
-            "-f",
-        ])
-        .arg(dir.path().join("one.sql"))
-        .status()
-        .unwrap();
-    assert!(st.success());
+    restore_strict(&target, &dir.path().join("one.sql"));
     let joined: i64 = one(
         target.url(),
         "SELECT count(*) FROM orders o JOIN people p ON p.id = o.person",

@@ -135,10 +135,15 @@ pub fn qualified(name: &str) -> String {
 
 /// Splits a possibly quoted, possibly qualified name on its dots.
 pub fn split_qualified(name: &str) -> Vec<String> {
+    split_quoted(name, '.')
+}
+
+/// Splits `s` on `sep` outside double quotes, unquoting (`""` inside quotes is `"`).
+pub fn split_quoted(s: &str, sep: char) -> Vec<String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut quoted = false;
-    let mut chars = name.chars().peekable();
+    let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '"' if quoted && chars.peek() == Some(&'"') => {
@@ -146,7 +151,7 @@ pub fn split_qualified(name: &str) -> Vec<String> {
                 chars.next();
             }
             '"' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
+            c if c == sep && !quoted => parts.push(std::mem::take(&mut cur)),
             c => cur.push(c),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use super::config::{qualified, split_qualified, Action};
+use super::config::{qualified, split_qualified, split_quoted, Action};
 use super::ddl::DdlScan;
 use super::plan::{Plan, SourceTable, TablePlan};
 
@@ -58,24 +58,11 @@ pub fn parse_copy_header(line: &str) -> Option<(String, Vec<String>)> {
         Some(i) => (&rest[..i], rest[i + 2..].strip_suffix(')')?),
         None => (rest, ""),
     };
-    let mut columns = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = cols.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => columns.push(std::mem::take(&mut cur).trim().to_string()),
-            c => cur.push(c),
-        }
-    }
-    if !cur.trim().is_empty() {
-        columns.push(cur.trim().to_string());
-    }
+    let columns: Vec<String> = split_quoted(cols, ',')
+        .into_iter()
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
     let parts = split_qualified(name);
     let name = if parts.len() == 2 {
         format!("{}.{}", parts[0], parts[1])
@@ -495,6 +482,11 @@ pub fn anonymize_parallel<'a>(
                 *seq += 1;
                 Ok(())
             };
+            let send_rows =
+                |rows_buf: &mut Vec<u8>, table: &'a TablePlan, first: u64, seq: &mut u64| {
+                    let data = std::mem::take(rows_buf);
+                    send(Chunk::Rows { table, data, first }, seq)
+                };
             walk(input, source_name, |line_no, raw, line| {
                 stats.bytes_in += raw.len() as u64;
                 match line {
@@ -519,15 +511,7 @@ pub fn anonymize_parallel<'a>(
                             }
                             rows_buf.extend_from_slice(raw);
                             if rows_buf.len() >= BATCH {
-                                let data = std::mem::take(&mut rows_buf);
-                                send(
-                                    Chunk::Rows {
-                                        table: t,
-                                        data,
-                                        first,
-                                    },
-                                    &mut seq,
-                                )?;
+                                send_rows(&mut rows_buf, t, first, &mut seq)?;
                                 progress(stats.bytes_in, &t.name);
                             }
                         }
@@ -536,15 +520,7 @@ pub fn anonymize_parallel<'a>(
                         let t = current.take().expect("an end comes after its header");
                         stats.tables.push((t.name.clone(), rows));
                         if !rows_buf.is_empty() {
-                            let data = std::mem::take(&mut rows_buf);
-                            send(
-                                Chunk::Rows {
-                                    table: t,
-                                    data,
-                                    first,
-                                },
-                                &mut seq,
-                            )?;
+                            send_rows(&mut rows_buf, t, first, &mut seq)?;
                         }
                         if t.action != Action::Skip {
                             raw_buf.extend_from_slice(b"\\.\n");
