@@ -15,3 +15,4 @@ pub mod fixtures;
 pub mod migrate;
 pub mod pg;
 pub mod seed;
+pub mod verify;

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::config::{qualified, split_qualified};
+use super::config::{qualified, split_qualified, split_quoted};
 
 /// A primary key, unique constraint or unique index: rows may not share these values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +34,10 @@ static CONSTRAINT: LazyLock<Regex> = LazyLock::new(|| {
     )
     .expect("a valid pattern")
 });
+static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^\s+ADD CONSTRAINT (\S+) FOREIGN KEY \((.*?)\) REFERENCES (\S+?)\((.*?)\)")
+        .expect("a valid pattern")
+});
 static CREATE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (\S+) \(").expect("a valid pattern")
 });
@@ -46,11 +50,22 @@ static WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*"#).expect("a valid pattern")
 });
 
+/// A foreign key: the child's columns refer to the parent's.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ForeignKey {
+    pub table: String,
+    pub name: String,
+    pub columns: Vec<String>,
+    pub parent: String,
+    pub parent_columns: Vec<String>,
+}
+
 /// Reads DDL a line at a time (pg_dump puts `ALTER TABLE ONLY t` and its
 /// `ADD CONSTRAINT …` on two lines).
 #[derive(Debug, Default)]
 pub struct DdlScan {
     pub unique: Vec<UniqueKey>,
+    pub foreign: Vec<ForeignKey>,
     pub created: BTreeSet<String>,
     /// Tables whose rows come as INSERT statements (`pg_dump --inserts`), with the line
     /// of the first one: rows the transformers never see.
@@ -72,6 +87,14 @@ impl DdlScan {
             self.unique.push(k);
         } else if let Some(c) = ALTER.captures(line) {
             self.altering = Some(table_name(&c[1]));
+        } else if let (Some(table), Some(c)) = (altering.clone(), FOREIGN.captures(line)) {
+            self.foreign.push(ForeignKey {
+                table,
+                name: unquote(&c[1]),
+                columns: names(&c[2]),
+                parent: table_name(&c[3]),
+                parent_columns: names(&c[4]),
+            });
         } else if let (Some(table), Some(c)) = (altering, CONSTRAINT.captures(line)) {
             self.unique.push(UniqueKey {
                 table,
@@ -102,6 +125,14 @@ fn table_name(raw: &str) -> String {
     } else {
         qualified(raw)
     }
+}
+
+/// `a, "B c"` → `a`, `B c`.
+fn names(list: &str) -> Vec<String> {
+    split_quoted(list, ',')
+        .iter()
+        .map(|n| n.trim().to_string())
+        .collect()
 }
 
 fn unquote(raw: &str) -> String {

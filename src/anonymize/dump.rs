@@ -73,7 +73,7 @@ pub fn parse_copy_header(line: &str) -> Option<(String, Vec<String>)> {
 }
 
 /// What one line of a plain dump is.
-enum Line<'a> {
+pub(crate) enum Line<'a> {
     /// Outside COPY data: SQL, comments, blank lines.
     Other,
     /// A `COPY … FROM stdin;` line: a data block starts.
@@ -86,7 +86,7 @@ enum Line<'a> {
 
 /// Reads a plain dump line by line and tells `f` what each line is (with its number and
 /// its raw bytes, newline included). A COPY block without its end is an error.
-fn walk(
+pub(crate) fn walk(
     mut input: impl BufRead,
     source_name: &str,
     mut f: impl FnMut(u64, &[u8], Line<'_>) -> Result<(), DumpError>,

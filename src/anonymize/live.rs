@@ -6,7 +6,7 @@
 use tokio_postgres::Client;
 
 use super::config::Config;
-use super::ddl::{self, UniqueKey};
+use super::ddl::{self, ForeignKey, UniqueKey};
 use super::plan::SourceTable;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
@@ -17,6 +17,7 @@ pub struct Live {
     pub snapshot: String,
     pub tables: Vec<LiveTable>,
     pub unique: Vec<UniqueKey>,
+    pub foreign: Vec<ForeignKey>,
     /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it.
     pub sequences: Vec<String>,
 }
@@ -59,6 +60,20 @@ JOIN pg_class c ON c.oid = x.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE x.indisunique AND c.relkind = 'r'
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+
+const FOREIGN: &str = "
+SELECT n.nspname || '.' || c.relname, k.conname::text,
+       array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+             JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.i),
+       pn.nspname || '.' || p.relname,
+       array(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(n, i)
+             JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.i)
+FROM pg_constraint k
+JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class p ON p.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE k.contype = 'f'
+  AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+ORDER BY 1, 2";
 
 const SEQUENCES: &str = "
 SELECT format('SELECT pg_catalog.setval(%L, %s, true);',
@@ -106,6 +121,19 @@ impl Live {
             .iter()
             .filter_map(|r| ddl::unique_index(r.get(0)))
             .collect();
+        let foreign = holder
+            .query(FOREIGN, &[])
+            .await
+            .pg(|| "reading the source's foreign keys".into())?
+            .iter()
+            .map(|r| ForeignKey {
+                table: r.get(0),
+                name: r.get(1),
+                columns: r.get(2),
+                parent: r.get(3),
+                parent_columns: r.get(4),
+            })
+            .collect();
         let sequences = holder
             .query(SEQUENCES, &[])
             .await
@@ -119,6 +147,7 @@ impl Live {
             snapshot,
             tables,
             unique,
+            foreign,
             sequences,
         })
     }

@@ -38,6 +38,10 @@ pub struct RunOptions {
     /// Before the swap, check the loaded copy (row counts, every constraint and index of
     /// the source, no statement refused) and keep the target as it was if one fails.
     pub checks: bool,
+    /// Verify the output against the source (`dataforge verify`) with this key and these
+    /// settings: into a database before the swap (a failure keeps the target as it
+    /// was), into a file once it is written.
+    pub verify: Option<(Key, crate::verify::settings::Settings)>,
 }
 
 /// What a run did.
@@ -48,6 +52,8 @@ pub struct Outcome {
     pub rejected: Vec<Rejected>,
     /// The checks run on the loaded copy before the swap: what, and whether it held.
     pub checks: Vec<Check>,
+    /// The verification of the output, when it ran.
+    pub verify: Option<crate::verify::Report>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -222,6 +228,7 @@ impl Progress {
 
 /// The source, opened and checked against the config: every table and column covered,
 /// no unique key under a transformer that merges values.
+#[allow(clippy::large_enum_variant)] // one per run
 pub enum Source {
     Dump(DumpSource, dump::Scan),
     Live(Arc<Live>),
@@ -461,6 +468,28 @@ pub async fn run(
             },
             other => other,
         };
+        let loaded = match (loaded, &opts.verify) {
+            (Ok(mut outcome), Some((key, settings))) => {
+                let dst = Source::open(&target.staging_url).await;
+                match dst {
+                    Ok(dst) => {
+                        match crate::verify::verify(config, key, settings, &source, &dst).await {
+                            Ok(report) if report.passed => {
+                                outcome.verify = Some(report);
+                                Ok(outcome)
+                            }
+                            Ok(report) => Err(anyhow::anyhow!(
+                                "the loaded copy failed verify:\n{}",
+                                report.text_flagged()
+                            )),
+                            Err(e) => Err(e.context("verifying the loaded copy")),
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            (other, _) => other,
+        };
         match loaded {
             Ok(outcome) => {
                 target.swap().await?;
@@ -545,9 +574,20 @@ pub async fn run(
                 .unwrap_or(Path::new("."));
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("creating a file in {}", dir.display()))?;
-            let outcome = write(tmp.as_file_mut())?;
+            let mut outcome = write(tmp.as_file_mut())?;
             tmp.persist(&target)
                 .with_context(|| format!("writing {to}"))?;
+            if let Some((key, settings)) = &opts.verify {
+                let dst = Source::open(to).await?;
+                let report = crate::verify::verify(config, key, settings, &source, &dst).await?;
+                if !report.passed {
+                    anyhow::bail!(
+                        "{to} was written but failed verify; do not share it:\n{}",
+                        report.text_flagged()
+                    );
+                }
+                outcome.verify = Some(report);
+            }
             Ok(outcome)
         }
     }
@@ -744,6 +784,7 @@ async fn dump_to_db(
         stats,
         rejected,
         checks: Vec::new(),
+        verify: None,
     })
 }
 
@@ -886,6 +927,7 @@ async fn live_to_db(
         stats,
         rejected,
         checks: Vec::new(),
+        verify: None,
     })
 }
 

@@ -86,6 +86,10 @@ pub struct RunArgs {
     /// is stdout)
     #[arg(long)]
     pub json: bool,
+    /// Skip the verification of the output (`dataforge verify`) that otherwise runs at
+    /// the end: into a database before the swap, into a file once it is written
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -215,6 +219,14 @@ async fn anonymize(
         replace: run.replace,
         split_pages: run.split_pages,
         checks,
+        verify: if run.no_verify || to == "-" {
+            None
+        } else {
+            Some((
+                key.clone(),
+                crate::verify::settings::Settings::from_config(&config)?,
+            ))
+        },
     };
     let names: Names = plan
         .tables
@@ -224,7 +236,10 @@ async fn anonymize(
     let result = pipeline::run(&config, source, plan, to, &opts).await;
     let outcome = match result {
         Ok(o) => o,
-        Err(e) if checks && format!("{e:#}").contains("failed its checks") => {
+        Err(e)
+            if (checks && format!("{e:#}").contains("failed its checks"))
+                || format!("{e:#}").contains("failed verify") =>
+        {
             say(&format!("{e:#}"));
             return Ok(ExitCode::from(super::EXIT_FOUND));
         }
@@ -248,6 +263,18 @@ async fn anonymize(
         for c in &outcome.checks {
             say(&format!("check {}: {}", c.check, c.detail));
         }
+        say(&match &outcome.verify {
+            Some(v) => format!(
+                "verify passed: {} checks ({} warned), no source value in {} output cells",
+                v.checks.len(),
+                v.warned,
+                v.leak.cells_scanned
+            ),
+            None if to == "-" => {
+                "verify skipped: the output went to stdout; run `dataforge verify` on it".into()
+            }
+            None => "verify skipped (--no-verify)".into(),
+        });
         say(&format!(
             "anonymized {rows} rows in {} tables{} in {:.2}s{}",
             outcome.stats.tables.len(),
@@ -320,6 +347,10 @@ fn report(
         "bytes_in": stats.bytes_in,
         "refused_statements": outcome.rejected,
         "checks": outcome.checks,
+        "verify": match &outcome.verify {
+            Some(v) => serde_json::to_value(v).unwrap_or_default(),
+            None => serde_json::Value::String("skipped".into()),
+        },
         "duration_ms": took.as_millis() as u64,
     })
 }

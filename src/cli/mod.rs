@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod local;
 pub mod migrate;
 pub mod seed;
+pub mod verify;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -71,6 +72,8 @@ pub enum Command {
     Anonymize(anonymize::AnonymizeArgs),
     /// Import production into dev: anonymize, load beside the target, check, swap in
     Snapshot(anonymize::SnapshotArgs),
+    /// Prove an anonymized copy clean: leak scan, detectors, distributions, integrity
+    Verify(verify::VerifyArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
     Local(local::LocalArgs),
 }
@@ -135,5 +138,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(a) => backfill::run(a).await,
         Command::Anonymize(a) => anonymize::run(a).await,
         Command::Snapshot(a) => anonymize::run_snapshot(a).await,
+        Command::Verify(a) => verify::run(a).await,
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use super::key::{DomainKey, Key};
 
-mod card_number;
+pub mod card_number;
 mod choice;
 mod city;
 mod company;
@@ -20,14 +20,14 @@ mod fake;
 mod first_name;
 mod full_name;
 mod hash;
-mod iban;
+pub mod iban;
 mod integer_id;
 mod json;
 mod keep;
 mod last_name;
 mod lorem;
 mod mask;
-mod national_id;
+pub mod national_id;
 mod null;
 mod numeric_noise;
 mod phone;
@@ -458,4 +458,38 @@ pub fn catalog_markdown() -> String {
         s.push('\n');
     }
     s
+}
+
+/// What a transformer's output is expected to keep of its input column's distribution,
+/// so `verify` tests what should hold and stays quiet about what should not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Keeps {
+    /// The share of NULLs.
+    pub null_rate: bool,
+    /// The share of distinct values.
+    pub distinct: bool,
+    /// The values' distribution: categorical frequencies, numeric and date quantiles.
+    pub values: bool,
+    /// The histogram of string lengths.
+    pub lengths: bool,
+}
+
+/// The declared [`Keeps`] of each registered transformer.
+pub fn keeps(name: &str) -> Keeps {
+    let k = |null_rate, distinct, values, lengths| Keeps {
+        null_rate,
+        distinct,
+        values,
+        lengths,
+    };
+    match name {
+        "keep" => k(true, true, true, true),
+        "null" => k(false, false, false, false),
+        "hash" | "uuid" | "integer-id" | "email" => k(true, true, false, false),
+        "iban" | "card-number" | "national-id" => k(true, true, false, true),
+        "phone" | "lorem" | "mask" | "first-name" | "last-name" | "full-name" | "street"
+        | "city" | "company" | "postal-code" => k(true, false, false, true),
+        "date-shift" | "timestamp-shift" | "numeric-noise" => k(true, false, true, false),
+        _ => k(true, false, false, false),
+    }
 }

@@ -1,0 +1,441 @@
+//! The leak scan: keyed 128-bit hashes of every value of every anonymized source column
+//! (and of its normalized forms), then every cell of the output searched for them:
+//! whole values, tokens and short phrases of free text, JSON leaves, array elements,
+//! e-mail local parts and the digits of phone-like runs.
+//!
+//! The hashes are keyed (xxh3-128 seeded from the anonymization key): they never leave
+//! memory, and nobody holding a report can test a guess against them. Up to a bound
+//! they are kept exactly, with the column each came from; past it, in a blocked Bloom
+//! filter whose hits are confirmed by a second read of the source.
+
+use foldhash::HashMap;
+use xxhash_rust::xxh3::xxh3_128_with_seed;
+
+/// How a source column's values are normalized before hashing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Norm {
+    /// Trimmed and case-folded.
+    Text,
+    /// Also the local part of an address.
+    Email,
+    /// Also the digits alone (phones, national ids, card numbers).
+    Digits,
+    /// Also without spaces and dashes (IBANs).
+    Compact,
+}
+
+/// The forms of a source value searched for in the output, by its column's
+/// transformer; `None` for columns that are not searched (kept columns; keys, whose
+/// numbers mean nothing alone and are checked by integrity; perturbed dates and
+/// numbers, and weighted choices, whose output may equal some input by design).
+pub fn norm_for(transformer: &str) -> Option<Norm> {
+    match transformer {
+        "keep" | "integer-id" | "date-shift" | "timestamp-shift" | "numeric-noise" | "choice"
+        | "json" => None,
+        "email" => Some(Norm::Email),
+        "phone" | "national-id" | "card-number" => Some(Norm::Digits),
+        "iban" => Some(Norm::Compact),
+        _ => Some(Norm::Text),
+    }
+}
+
+/// The least digits a digits-only form must have: a postal code or a row number alone
+/// identifies nobody, a phone number or national id does.
+pub const MIN_DIGITS: usize = 7;
+
+/// Where a candidate came from in an output cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cand {
+    /// The whole value, a JSON leaf, an array element, a phrase of words, a local part
+    /// or a run of digits: a match is a hit.
+    Exact,
+    /// The `n`th word of free text: a common word may equal a short source value by
+    /// chance ("Grace", "Rose"), so a word alone is a hit only if it holds a digit or an
+    /// `@`, or if the word beside it is a hit too ("jane doe").
+    Word(usize),
+}
+
+/// Calls `f` with every form of `value` (already case-folded by the caller) that is at
+/// least `min_len` characters long.
+pub fn source_forms(
+    value: &str,
+    norm: Norm,
+    min_len: usize,
+    buf: &mut String,
+    f: &mut dyn FnMut(&str),
+) {
+    let whole = value.trim();
+    let numeric = whole
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
+    if whole.chars().count() >= min_len
+        && (!numeric || whole.bytes().filter(u8::is_ascii_digit).count() >= MIN_DIGITS)
+    {
+        f(whole);
+    }
+    match norm {
+        Norm::Text => {}
+        Norm::Email => {
+            // a person's local part (`jane.doe`, `jdoe84`), not a role's (`office`)
+            if let Some((local, _)) = whole.rsplit_once('@') {
+                if local.chars().count() >= min_len
+                    && local.contains(|c: char| c.is_ascii_digit() || ".-_+".contains(c))
+                {
+                    f(local);
+                }
+            }
+        }
+        Norm::Digits => {
+            buf.clear();
+            buf.extend(whole.chars().filter(char::is_ascii_digit));
+            if buf.len() >= MIN_DIGITS && buf != whole {
+                f(buf);
+            }
+        }
+        Norm::Compact => {
+            buf.clear();
+            buf.extend(whole.chars().filter(|c| !c.is_whitespace() && *c != '-'));
+            if buf.chars().count() >= min_len && buf != whole {
+                f(buf);
+            }
+        }
+    }
+}
+
+/// Characters that separate tokens of free text (an address's `.@+-_` do not).
+fn separator(c: char) -> bool {
+    c.is_whitespace()
+        || matches!(
+            c,
+            ',' | ';'
+                | ':'
+                | '('
+                | ')'
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '<'
+                | '>'
+                | '"'
+                | '\''
+                | '|'
+                | '/'
+                | '\\'
+                | '='
+                | '!'
+                | '?'
+                | '*'
+                | '&'
+        )
+}
+
+/// Calls `f` with every candidate the output cell `folded` (case-folded) offers.
+pub fn candidates(folded: &str, min_len: usize, f: &mut dyn FnMut(&str, Cand)) {
+    let mut words = 0;
+    candidates_at(folded, min_len, f, 0, &mut words);
+}
+
+fn candidates_at(
+    text: &str,
+    min_len: usize,
+    f: &mut dyn FnMut(&str, Cand),
+    depth: usize,
+    words: &mut usize,
+) {
+    let whole = text.trim();
+    if whole.is_empty() {
+        return;
+    }
+    if whole.chars().count() >= min_len {
+        f(whole, Cand::Exact);
+    }
+    if depth < 8 && (whole.starts_with('{') || whole.starts_with('[')) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(whole) {
+            json_leaves(&v, &mut |leaf| {
+                candidates_at(leaf, min_len, f, depth + 1, words)
+            });
+            return;
+        }
+        if whole.starts_with('{') && whole.ends_with('}') {
+            for element in array_elements(&whole[1..whole.len() - 1]) {
+                candidates_at(&element, min_len, f, depth + 1, words);
+            }
+            return;
+        }
+    }
+    if !whole.contains(separator) && !whole.contains('@') {
+        digit_runs(whole, f);
+        return;
+    }
+    // tokens, their address local parts, and phrases of two and three words
+    let tokens: Vec<&str> = whole
+        .split(separator)
+        .map(|t| t.trim_matches(|c: char| c == '.' || c == '-' || c == '_'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut phrase = String::new();
+    for (i, t) in tokens.iter().enumerate() {
+        *words += 1;
+        if t.chars().count() >= min_len && *t != whole {
+            f(t, Cand::Word(*words));
+        }
+        if let Some((local, _)) = t.rsplit_once('@') {
+            if local.chars().count() >= min_len {
+                f(local, Cand::Exact);
+            }
+        }
+        for n in 2..=3 {
+            if i + n <= tokens.len() {
+                phrase.clear();
+                for (k, w) in tokens[i..i + n].iter().enumerate() {
+                    if k > 0 {
+                        phrase.push(' ');
+                    }
+                    phrase.push_str(w);
+                }
+                if phrase != whole {
+                    f(&phrase, Cand::Exact);
+                }
+            }
+        }
+    }
+    digit_runs(whole, f);
+}
+
+/// The digits of every run of digits and phone punctuation with at least
+/// [`MIN_DIGITS`] of them: `+40 (721) 234-567` → `40721234567`.
+fn digit_runs(text: &str, f: &mut dyn FnMut(&str, Cand)) {
+    let mut digits = String::new();
+    let flush = |digits: &mut String, f: &mut dyn FnMut(&str, Cand)| {
+        if digits.len() >= MIN_DIGITS && digits.len() <= 34 {
+            f(digits, Cand::Exact);
+        }
+        digits.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+        } else if !matches!(c, ' ' | '-' | '.' | '(' | ')' | '+' | '/') {
+            flush(&mut digits, f);
+        }
+    }
+    flush(&mut digits, f);
+}
+
+fn json_leaves(v: &serde_json::Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        serde_json::Value::String(s) => f(s),
+        serde_json::Value::Number(n) => f(&n.to_string()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| json_leaves(x, f)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| json_leaves(x, f)),
+        _ => {}
+    }
+}
+
+/// The elements of a PostgreSQL array literal's inside (`a,"b c",{d}`), unquoted.
+fn array_elements(inner: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in inner.chars() {
+        match c {
+            _ if escaped => {
+                cur.push(c);
+                escaped = false;
+            }
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            '{' | '}' if !quoted => {}
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// A Bloom filter whose probes for one item all fall in one 64-byte block: one cache
+/// miss per lookup.
+pub struct Bloom {
+    blocks: Vec<[u64; 8]>,
+    items: u64,
+}
+
+const PROBES: u32 = 8;
+
+impl Bloom {
+    pub fn with_mb(mb: usize) -> Bloom {
+        let n = (mb << 20) / 64;
+        Bloom {
+            blocks: vec![[0; 8]; n.max(1)],
+            items: 0,
+        }
+    }
+
+    fn probes(&self, h: u128) -> (usize, impl Iterator<Item = (usize, u64)>) {
+        let block = ((h as u64) % self.blocks.len() as u64) as usize;
+        let bits = (h >> 64) as u64;
+        (
+            block,
+            (0..PROBES).map(move |i| {
+                let b = (bits >> (i * 8)) as usize & 511;
+                (b / 64, 1u64 << (b % 64))
+            }),
+        )
+    }
+
+    pub fn insert(&mut self, h: u128) {
+        let (block, probes) = self.probes(h);
+        let probes: Vec<(usize, u64)> = probes.collect();
+        let b = &mut self.blocks[block];
+        for (w, m) in probes {
+            b[w] |= m;
+        }
+        self.items += 1;
+    }
+
+    pub fn contains(&self, h: u128) -> bool {
+        let (block, mut probes) = self.probes(h);
+        let b = &self.blocks[block];
+        probes.all(|(w, m)| b[w] & m != 0)
+    }
+
+    /// The false-positive rate at its load: (1 − e^(−k·n/m))^k per block.
+    pub fn false_positive_rate(&self) -> f64 {
+        let per_block = self.items as f64 / self.blocks.len() as f64;
+        (1.0 - (-(PROBES as f64) * per_block / 512.0).exp()).powi(PROBES as i32)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.blocks.len() * 64
+    }
+}
+
+/// The source's values: exactly (hash → column), or past `max` a Bloom filter.
+pub struct LeakSet {
+    seed: u64,
+    exact: HashMap<u128, u32>,
+    bloom: Option<Bloom>,
+    max: usize,
+    bloom_mb: usize,
+    pub inserted: u64,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    No,
+    /// A value of this source column.
+    Column(u32),
+    /// Possibly a source value (the Bloom filter): to be confirmed.
+    Maybe,
+}
+
+impl LeakSet {
+    pub fn new(seed: u64, max: usize, bloom_mb: usize) -> LeakSet {
+        LeakSet {
+            seed,
+            exact: HashMap::default(),
+            bloom: None,
+            max,
+            bloom_mb,
+            inserted: 0,
+        }
+    }
+
+    pub fn hash(&self, form: &str) -> u128 {
+        xxh3_128_with_seed(form.as_bytes(), self.seed)
+    }
+
+    pub fn insert(&mut self, form: &str, column: u32) {
+        let h = self.hash(form);
+        self.inserted += 1;
+        if let Some(b) = &mut self.bloom {
+            b.insert(h);
+            return;
+        }
+        self.exact.entry(h).or_insert(column);
+        if self.exact.len() > self.max {
+            let mut b = Bloom::with_mb(self.bloom_mb);
+            for h in self.exact.keys() {
+                b.insert(*h);
+            }
+            self.exact = HashMap::default();
+            self.bloom = Some(b);
+        }
+    }
+
+    pub fn find(&self, h: u128) -> Found {
+        match &self.bloom {
+            Some(b) if b.contains(h) => Found::Maybe,
+            Some(_) => Found::No,
+            None => self.exact.get(&h).map_or(Found::No, |c| Found::Column(*c)),
+        }
+    }
+
+    pub fn bloom(&self) -> Option<&Bloom> {
+        self.bloom.as_ref()
+    }
+
+    pub fn distinct_exact(&self) -> usize {
+        self.exact.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        candidates(&text.to_lowercase(), 4, &mut |c, _| out.push(c.to_string()));
+        out
+    }
+
+    #[test]
+    fn free_text_json_arrays_and_phones_give_their_parts() {
+        let c = all("Call Jane Doe at +40 (721) 234-567, or jane.doe@gmail.com");
+        for want in ["jane doe", "jane.doe@gmail.com", "jane.doe", "40721234567"] {
+            assert!(c.iter().any(|x| x == want), "{want} in {c:?}");
+        }
+        let c = all(r#"{"contact": {"mail": "Jane.Doe@Gmail.com"}, "tags": ["x", 12345678]}"#);
+        assert!(c.iter().any(|x| x == "jane.doe@gmail.com"), "{c:?}");
+        assert!(c.iter().any(|x| x == "12345678"), "{c:?}");
+        let c = all(r#"{alpha,"Jane Doe",0721234567}"#);
+        assert!(c.iter().any(|x| x == "jane doe"), "{c:?}");
+        assert!(c.iter().any(|x| x == "0721234567"), "{c:?}");
+    }
+
+    #[test]
+    fn source_forms_normalize() {
+        let mut buf = String::new();
+        let mut out = Vec::new();
+        source_forms("+40 721-234-567", Norm::Digits, 4, &mut buf, &mut |f| {
+            out.push(f.to_string())
+        });
+        assert_eq!(out, ["+40 721-234-567", "40721234567"]);
+        out.clear();
+        source_forms("jane.doe@gmail.com", Norm::Email, 4, &mut buf, &mut |f| {
+            out.push(f.to_string())
+        });
+        assert_eq!(out, ["jane.doe@gmail.com", "jane.doe"]);
+    }
+
+    #[test]
+    fn bloom_finds_what_it_holds_and_states_its_rate() {
+        let mut s = LeakSet::new(7, 10, 1);
+        for i in 0..1000 {
+            s.insert(&format!("value {i}"), 0);
+        }
+        assert!(s.bloom().is_some());
+        for i in 0..1000 {
+            assert_eq!(s.find(s.hash(&format!("value {i}"))), Found::Maybe);
+        }
+        let false_hits = (0..100_000)
+            .filter(|i| s.find(s.hash(&format!("other {i}"))) != Found::No)
+            .count();
+        assert!(false_hits < 10, "{false_hits}");
+        assert!(s.bloom().unwrap().false_positive_rate() < 1e-6);
+    }
+}

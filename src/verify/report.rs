@@ -1,0 +1,328 @@
+//! The verification report: every check with its measured value and threshold, as a
+//! table for people, JSON for machines and a one-page HTML file for a reviewer.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// Fail past the threshold, warn past half of it.
+    pub fn of(measured: f64, threshold: f64) -> Status {
+        if measured > threshold {
+            Status::Fail
+        } else if measured > threshold / 2.0 {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// Source and output side by side, for a chart.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    pub labels: Vec<String>,
+    pub source: Vec<f64>,
+    pub output: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub status: Status,
+    /// `leak`, `detector`, `rows`, `null_rate`, `ks` …
+    pub check: String,
+    pub table: String,
+    pub column: Option<String>,
+    pub measured: Option<f64>,
+    pub threshold: Option<f64>,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chart: Option<Chart>,
+}
+
+/// One place a source value was found in the output.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakHit {
+    pub table: String,
+    pub column: String,
+    /// The output row's key (`customer_id=5`), or its position.
+    pub row: String,
+    /// The anonymized source column whose value it is.
+    pub source_column: String,
+    /// How it was found: the whole value, a token, a JSON leaf …
+    pub masked: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LeakSummary {
+    /// Forms of source values searched for.
+    pub source_forms: u64,
+    /// `exact` or `bloom`.
+    pub mode: &'static str,
+    pub bloom_false_positive_rate: Option<f64>,
+    pub bloom_bytes: Option<usize>,
+    /// Bloom hits that the second read of the source did not confirm.
+    pub unconfirmed: u64,
+    pub cells_scanned: u64,
+    pub hits: u64,
+    /// The first hits (at most 20 per column).
+    pub examples: Vec<LeakHit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSample {
+    pub table: String,
+    pub source_rows: u64,
+    pub output_rows: u64,
+    pub sampled_source: usize,
+    pub sampled_output: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub source: String,
+    pub output: String,
+    pub passed: bool,
+    pub failed: usize,
+    pub warned: usize,
+    pub leak: LeakSummary,
+    pub samples: Vec<TableSample>,
+    pub checks: Vec<Check>,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// The table on stdout: failures and warnings first, then one line per passing
+    /// check.
+    pub fn text(&self) -> String {
+        self.table(true)
+    }
+
+    /// The failed and warned checks only, with the summary.
+    pub fn text_flagged(&self) -> String {
+        self.table(false)
+    }
+
+    fn table(&self, passing: bool) -> String {
+        let mut rows: Vec<&Check> = self
+            .checks
+            .iter()
+            .filter(|c| passing || c.status != Status::Pass)
+            .collect();
+        rows.sort_by_key(|c| std::cmp::Reverse(c.status));
+        let fmt = |v: Option<f64>| {
+            v.map_or(String::new(), |v| {
+                if v.fract() == 0.0 && v.abs() < 1e15 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.4}")
+                }
+            })
+        };
+        let cells: Vec<[String; 6]> = rows
+            .iter()
+            .map(|c| {
+                [
+                    c.status.word().to_string(),
+                    match &c.column {
+                        Some(col) => format!("{}.{col}", c.table),
+                        None => c.table.clone(),
+                    },
+                    c.check.clone(),
+                    fmt(c.measured),
+                    fmt(c.threshold),
+                    c.detail.clone(),
+                ]
+            })
+            .collect();
+        let head = [
+            "status",
+            "where",
+            "check",
+            "measured",
+            "threshold",
+            "detail",
+        ];
+        let mut width = head.map(str::len);
+        for r in &cells {
+            for (w, c) in width.iter_mut().zip(r).take(5) {
+                *w = (*w).max(c.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let line = |out: &mut String, r: [&str; 6]| {
+            for (i, c) in r.iter().enumerate().take(5) {
+                let _ = write!(out, "{c:<w$}  ", w = width[i]);
+            }
+            let _ = writeln!(out, "{}", r[5]);
+        };
+        line(&mut out, head);
+        for r in &cells {
+            line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+        }
+        let _ = writeln!(
+            out,
+            "\nleak scan: {} source forms ({}{}), {} output cells, {} hits",
+            self.leak.source_forms,
+            self.leak.mode,
+            self.leak
+                .bloom_false_positive_rate
+                .map_or(String::new(), |r| format!(
+                    ", false-positive rate {r:.1e}, every hit confirmed against the source"
+                )),
+            self.leak.cells_scanned,
+            self.leak.hits
+        );
+        for h in &self.leak.examples {
+            let _ = writeln!(
+                out,
+                "  {}.{} row {}: {} is a value of {}",
+                h.table, h.column, h.row, h.masked, h.source_column
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}: {} checks, {} failed, {} warned ({:.2}s)",
+            if self.passed {
+                "verify passed"
+            } else {
+                "verify FAILED"
+            },
+            self.checks.len(),
+            self.failed,
+            self.warned,
+            self.seconds
+        );
+        out
+    }
+
+    /// One self-contained page: the summary, every failing or warned check with a
+    /// small chart of source against output, then the full table.
+    pub fn html(&self) -> String {
+        let esc = |s: &str| {
+            s.replace('&', "&amp;")
+                .replace('<', "&lt;")
+                .replace('>', "&gt;")
+                .replace('"', "&quot;")
+        };
+        let mut h = String::new();
+        let _ = write!(
+            h,
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>dataforge verify</title>\
+             <style>body{{font:14px system-ui,sans-serif;margin:2em;max-width:70em}}\
+             table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}}\
+             .fail{{color:#b00020;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}.pass{{color:#2e7d32}}\
+             figure{{display:inline-block;margin:0 1em 1em 0;vertical-align:top}}\
+             </style></head><body><h1>dataforge verify: {}</h1><p>{} → {}<br>{} checks, {} failed, {} warned; \
+             leak scan: {} source forms ({}), {} cells, {} hits</p>",
+            if self.passed { "passed" } else { "FAILED" },
+            esc(&self.source),
+            esc(&self.output),
+            self.checks.len(),
+            self.failed,
+            self.warned,
+            self.leak.source_forms,
+            self.leak.mode,
+            self.leak.cells_scanned,
+            self.leak.hits
+        );
+        let flagged: Vec<&Check> = self
+            .checks
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
+        if !flagged.is_empty() {
+            h.push_str("<h2>Failed and warned</h2>");
+            for c in &flagged {
+                let _ = write!(
+                    h,
+                    "<figure><figcaption class=\"{}\">{} {}{} — {}</figcaption>",
+                    c.status.word().to_lowercase(),
+                    c.status.word(),
+                    esc(&c.table),
+                    c.column
+                        .as_ref()
+                        .map_or(String::new(), |col| format!(".{}", esc(col))),
+                    esc(&format!("{}: {}", c.check, c.detail))
+                );
+                if let Some(chart) = &c.chart {
+                    h.push_str(&svg(chart));
+                }
+                h.push_str("</figure>");
+            }
+        }
+        h.push_str("<h2>Every check</h2><table><tr><th>status</th><th>where</th><th>check</th><th>measured</th><th>threshold</th><th>detail</th></tr>");
+        for c in &self.checks {
+            let _ = write!(
+                h,
+                "<tr><td class=\"{}\">{}</td><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                c.status.word().to_lowercase(),
+                c.status.word(),
+                esc(&c.table),
+                c.column.as_ref().map_or(String::new(), |col| format!(".{}", esc(col))),
+                esc(&c.check),
+                c.measured.map_or(String::new(), |v| format!("{v:.4}")),
+                c.threshold.map_or(String::new(), |v| format!("{v:.4}")),
+                esc(&c.detail)
+            );
+        }
+        h.push_str("</table></body></html>\n");
+        h
+    }
+}
+
+/// Paired bars: source (grey) and output (blue) per label.
+fn svg(c: &Chart) -> String {
+    let n = c.labels.len().clamp(1, 40);
+    let (w, hgt) = (360.0, 120.0);
+    let max = c
+        .source
+        .iter()
+        .chain(&c.output)
+        .take(2 * n)
+        .fold(0.0f64, |a, &b| a.max(b))
+        .max(1e-12);
+    let bw = w / n as f64 / 2.0;
+    let mut s = format!("<svg width=\"{w}\" height=\"{}\" role=\"img\">", hgt + 14.0);
+    for i in 0..n {
+        for (k, (v, color)) in [(c.source.get(i), "#9e9e9e"), (c.output.get(i), "#1565c0")]
+            .into_iter()
+            .enumerate()
+        {
+            let v = v.copied().unwrap_or(0.0);
+            let bh = v / max * hgt;
+            let _ = write!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{}: {:.3}</title></rect>",
+                (2 * i + k) as f64 * bw,
+                hgt - bh,
+                bw * 0.9,
+                bh,
+                c.labels[i].replace('<', "&lt;").replace('&', "&amp;"),
+                v
+            );
+        }
+    }
+    let _ = write!(
+        s,
+        "<text x=\"0\" y=\"{}\" font-size=\"10\">grey: source · blue: output</text></svg>",
+        hgt + 12.0
+    );
+    s
+}

@@ -1,0 +1,417 @@
+//! `dataforge verify` against real databases and real dumps: a clean copy passes, each
+//! planted leak is found, a collapsed categorical column and an orphaned foreign key
+//! fail, and bad input is an error that says what is wrong.
+
+mod common;
+
+use std::path::Path;
+
+use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
+use dataforge::fixtures::{empty_database, TestDb};
+
+const KEY: &str = "a test key, 16+ characters";
+
+const SCHEMA: &str = "
+CREATE TABLE clients (id int PRIMARY KEY, name text NOT NULL, email text UNIQUE, phone text,
+                      status text NOT NULL, score int, notes text, profile jsonb, tags text[]);
+CREATE TABLE orders (id int PRIMARY KEY, client_id int REFERENCES clients(id), amount numeric,
+                     note text);
+INSERT INTO clients
+SELECT g,
+       (ARRAY['Maria','Ion','Elena','Andrei'])[1 + g % 4] || ' ' ||
+         (ARRAY['Popescu','Ionescu','Dumitru','Stanciulescu','Radulescu'])[1 + g % 5],
+       'client' || g || '@corp.example',
+       '+40 721 ' || lpad(g::text, 3, '0') || ' 555',
+       (ARRAY['active','paused','closed','active'])[1 + g % 4],
+       g % 100,
+       'account opened in branch ' || (g % 7),
+       jsonb_build_object('newsletter', g % 2 = 0),
+       ARRAY['tier' || (g % 3)]
+FROM generate_series(1, 400) g;
+INSERT INTO orders SELECT g, 1 + g % 400, (g % 50) * 1.5, 'shipped' FROM generate_series(1, 1200) g;
+";
+
+const CONFIG: &str = r#"
+[tables.clients]
+columns.id = "keep"
+columns.name = "full-name"
+columns.email = "email"
+columns.phone = "phone"
+columns.status = "keep"
+columns.score = "keep"
+columns.notes = "keep"
+columns.profile = "keep"
+columns.tags = "keep"
+
+[tables.orders]
+columns.id = "keep"
+columns.client_id = "keep"
+columns.amount = "keep"
+columns.note = "keep"
+
+# Romanian full names against the English lists' lengths
+[verify.columns."clients.name"]
+length_tvd = 0.6
+"#;
+
+async fn exec(url: &str, sql: &str) {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.batch_execute(sql).await.unwrap();
+}
+
+fn cli(dir: &Path, args: &[&str], code: i32) -> std::process::Output {
+    run(
+        dataforge(dir)
+            .env("DATAFORGE_KEY", KEY)
+            .env("CI", "true")
+            .args(args),
+        code,
+    )
+}
+
+/// The source database, and its anonymized copy loaded by `anonymize`.
+async fn source_and_copy(dir: &Path, config: &str) -> (TestDb, TestDb) {
+    std::fs::write(dir.join("anonymize.toml"), config).unwrap();
+    let src = empty_database().await.unwrap();
+    exec(src.url(), SCHEMA).await;
+    let dst = empty_database().await.unwrap();
+    cli(
+        dir,
+        &[
+            "anonymize",
+            "--no-verify",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        0,
+    );
+    (src, dst)
+}
+
+fn report(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
+}
+
+fn failed<'a>(r: &'a serde_json::Value, check: &str) -> Vec<&'a serde_json::Value> {
+    r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == check && c["status"] == "fail")
+        .collect()
+}
+
+#[tokio::test]
+async fn a_clean_copy_passes_and_every_planted_leak_is_found() {
+    let dir = shared_tempdir();
+    let (src, dst) = source_and_copy(dir.path(), CONFIG).await;
+    let o = cli(
+        dir.path(),
+        &["verify", "--json", "--from", src.url(), "--to", dst.url()],
+        0,
+    );
+    let r = report(&o);
+    assert_eq!(r["passed"], true, "{r:#}");
+    assert_eq!(r["leak"]["hits"], 0);
+    assert!(r["leak"]["source_forms"].as_u64().unwrap() > 1000, "{r:#}");
+    for check in [
+        "rows",
+        "null_rate",
+        "foreign_key",
+        "unique",
+        "fanout_ks",
+        "tvd",
+        "ks",
+    ] {
+        assert!(
+            r["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["check"] == check && c["status"] == "pass"),
+            "no passing {check} check: {r:#}"
+        );
+    }
+
+    // client 7 is "Andrei Dumitru"? No: read the source's own values to plant them
+    let c = dataforge::pg::connect(src.url()).await.unwrap();
+    let name: String = c
+        .query_one("SELECT name FROM clients WHERE id = 7", &[])
+        .await
+        .unwrap()
+        .get(0);
+    exec(
+        dst.url(),
+        &format!(
+            "UPDATE clients SET notes = 'spoke to {name} about the invoice' WHERE id = 1;
+             UPDATE clients SET profile = '{{\"contact\": {{\"mail\": \"client17@corp.example\"}}}}' WHERE id = 2;
+             UPDATE clients SET tags = ARRAY['tier1', 'client18@corp.example'] WHERE id = 3;
+             UPDATE orders SET note = 'CLIENT19@CORP.EXAMPLE' WHERE id = 4;
+             UPDATE clients SET notes = 'call back on (+40) 721-020-555' WHERE id = 5;
+             UPDATE orders SET note = '2026-01-01 12:00:00 INFO mail sent to client21@corp.example status=ok' WHERE id = 6;"
+        ),
+    )
+    .await;
+    let html = dir.path().join("verify.html");
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .env("CI", "true")
+            .args(["verify", "--from", src.url(), "--to", dst.url(), "--html"])
+            .arg(&html),
+        1,
+    );
+    let text = stdout(&o);
+    assert!(text.contains("verify FAILED"), "{text}");
+    let o = cli(
+        dir.path(),
+        &["verify", "--json", "--from", src.url(), "--to", dst.url()],
+        1,
+    );
+    let r = report(&o);
+    let hit = |table: &str, column: &str, row: &str, source: &str| {
+        r["leak"]["examples"].as_array().unwrap().iter().any(|h| {
+            h["table"] == table
+                && h["column"] == column
+                && h["row"] == row
+                && h["source_column"] == source
+        })
+    };
+    // free text (a full name), JSON, an array, another case, another phone format, a log line
+    assert!(
+        hit("public.clients", "notes", "id=1", "public.clients.name"),
+        "{r:#}"
+    );
+    assert!(
+        hit("public.clients", "profile", "id=2", "public.clients.email"),
+        "{r:#}"
+    );
+    assert!(
+        hit("public.clients", "tags", "id=3", "public.clients.email"),
+        "{r:#}"
+    );
+    assert!(
+        hit("public.orders", "note", "id=4", "public.clients.email"),
+        "{r:#}"
+    );
+    assert!(
+        hit("public.clients", "notes", "id=5", "public.clients.phone"),
+        "{r:#}"
+    );
+    assert!(
+        hit("public.orders", "note", "id=6", "public.clients.email"),
+        "{r:#}"
+    );
+    // the detectors see the addresses in kept columns too, masked
+    let det = failed(&r, "detector");
+    assert!(
+        det.iter()
+            .any(|c| c["table"] == "public.orders" && c["column"] == "note"),
+        "{r:#}"
+    );
+    assert!(
+        !o.stdout.windows(21).any(|w| w == b"client21@corp.example"),
+        "a report never shows a found value"
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("FAILED") && page.contains("public.orders.note"),
+        "{page}"
+    );
+
+    // a column allowed with a reason is not reported by that detector
+    let allowed = format!(
+        "{CONFIG}\n[verify.columns.\"orders.note\"]\nallow = [\"email\", \"leak\"]\nreason = \"test: shipping notes\"\n"
+    );
+    std::fs::write(dir.path().join("allowed.toml"), allowed).unwrap();
+    let o = cli(
+        dir.path(),
+        &[
+            "verify",
+            "--json",
+            "--config",
+            "allowed.toml",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        1,
+    );
+    let r = report(&o);
+    assert!(
+        !failed(&r, "detector")
+            .iter()
+            .any(|c| c["table"] == "public.orders"),
+        "{r:#}"
+    );
+    assert!(
+        !failed(&r, "leak")
+            .iter()
+            .any(|c| c["table"] == "public.orders"),
+        "{r:#}"
+    );
+}
+
+#[tokio::test]
+async fn a_constant_categorical_column_and_an_orphan_fail_by_name() {
+    let dir = shared_tempdir();
+    let config = CONFIG.replace(
+        "columns.status = \"keep\"",
+        "columns.status = { transformer = \"constant\", value = \"x\" }",
+    );
+    let (src, dst) = source_and_copy(dir.path(), &config).await;
+    exec(dst.url(), "SET session_replication_role = replica; UPDATE orders SET client_id = 9999 WHERE id IN (1, 2)").await;
+    let o = cli(
+        dir.path(),
+        &["verify", "--from", src.url(), "--to", dst.url()],
+        1,
+    );
+    let text = stdout(&o);
+    let line = |needle: &str| {
+        text.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+            .to_string()
+    };
+    let shape = line("public.clients.status");
+    assert!(
+        shape.starts_with("FAIL")
+            && shape.contains("shape_tvd")
+            && shape.contains("3 categories → 1"),
+        "{shape}"
+    );
+    let fk = line("orders_client_id_fkey");
+    assert!(
+        fk.starts_with("FAIL") && fk.contains("2 row(s) refer to no public.clients(id)"),
+        "{fk}"
+    );
+}
+
+#[tokio::test]
+async fn different_schemas_uncovered_columns_and_bad_thresholds_are_errors() {
+    let dir = shared_tempdir();
+    let (src, dst) = source_and_copy(dir.path(), CONFIG).await;
+    exec(
+        dst.url(),
+        "ALTER TABLE clients ADD COLUMN extra int; DROP TABLE orders",
+    )
+    .await;
+    let e = stderr(&cli(
+        dir.path(),
+        &["verify", "--from", src.url(), "--to", dst.url()],
+        2,
+    ));
+    assert!(e.contains("differ in schema"), "{e}");
+    assert!(
+        e.contains("column public.clients.extra is in the output but not in the source"),
+        "{e}"
+    );
+    assert!(
+        e.contains("table public.orders is in the source but not in the output"),
+        "{e}"
+    );
+
+    std::fs::write(
+        dir.path().join("short.toml"),
+        CONFIG.replace("columns.note = \"keep\"\n", ""),
+    )
+    .unwrap();
+    let e = stderr(&cli(
+        dir.path(),
+        &[
+            "verify",
+            "--config",
+            "short.toml",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        2,
+    ));
+    assert!(
+        e.contains("short.toml does not match the source; nothing was read."),
+        "{e}"
+    );
+    assert!(e.contains("public.orders.note"), "{e}");
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        format!("{CONFIG}\n[verify]\nks = 2\n"),
+    )
+    .unwrap();
+    let e = stderr(&cli(
+        dir.path(),
+        &[
+            "verify",
+            "--config",
+            "bad.toml",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        2,
+    ));
+    assert!(
+        e.contains("bad.toml:24:6: [verify] `ks` = 2 is out of range; use 0 to 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn anonymized_pagila_passes() {
+    let Some(data) = pagila("pagila-data.sql") else {
+        return;
+    };
+    let dir = shared_tempdir();
+    let init = stdout(&run(
+        dataforge(dir.path())
+            .args(["anonymize", "init", "--from"])
+            .arg(&data),
+        0,
+    ));
+    // reference data is public: cities, categories and languages are kept; the staff
+    // usernames are people's first names, so they are hashed
+    let config = init
+        .replace("columns.city = \"city\"", "columns.city = \"keep\"")
+        .replace("columns.name = \"full-name\"", "columns.name = \"keep\"")
+        .replace("columns.username = \"keep\"", "columns.username = \"hash\"")
+        + "\n[verify.columns.\"country.country\"]\nallow = [\"leak\"]\nreason = \"country names, one of them also a first name (Chad)\"\n\
+           \n[verify.columns.\"film.title\"]\nallow = [\"leak\"]\nreason = \"film titles: words that are also names\"\n\
+           \n[verify.columns.\"address.district\"]\nallow = [\"leak\"]\nreason = \"districts: place names that are also surnames\"\n\
+           \n[verify.columns.\"city.city\"]\nallow = [\"leak\"]\nreason = \"city names that are also first names and surnames\"\n";
+    std::fs::write(dir.path().join("anonymize.toml"), config).unwrap();
+    let out = dir.path().join("anon.sql");
+    run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--no-verify", "--from"])
+            .arg(&data)
+            .arg("--to")
+            .arg(&out),
+        0,
+    );
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["verify", "--json", "--from"])
+            .arg(&data)
+            .arg("--to")
+            .arg(&out),
+        0,
+    );
+    let r = report(&o);
+    assert_eq!(r["passed"], true, "{}", stdout(&o));
+    assert_eq!(r["leak"]["hits"], 0);
+    let rows = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "rows" && c["status"] == "pass")
+        .count();
+    assert!(rows >= 15, "{rows}");
+}
