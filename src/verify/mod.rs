@@ -426,6 +426,13 @@ async fn read_source(
     Ok(out)
 }
 
+/// Counts `n` more hits and keeps the first [`EXAMPLES`] of them.
+fn tally(e: &mut (u64, Vec<LeakHit>), n: u64, hits: impl IntoIterator<Item = LeakHit>) {
+    e.0 += n;
+    let room = EXAMPLES.saturating_sub(e.1.len());
+    e.1.extend(hits.into_iter().take(room));
+}
+
 /// Findings of one detector in one column.
 #[derive(Default)]
 struct Finding {
@@ -443,8 +450,8 @@ struct OutputRead {
     /// Per unique key: rows repeating an earlier row's key, and a few of those keys.
     duplicates: BTreeMap<String, (u64, Vec<String>)>,
     hits: BTreeMap<(String, String), (u64, Vec<LeakHit>)>,
-    /// Bloom hits to confirm: hash → where.
-    maybe: HashMap<u128, Vec<LeakHit>>,
+    /// Bloom hits to confirm, per hash and output column: how many, and a few of them.
+    maybe: HashMap<(u128, String, String), (u64, Vec<LeakHit>)>,
     findings: BTreeMap<(String, String, &'static str), Finding>,
     cells: u64,
 }
@@ -565,20 +572,18 @@ async fn read_output(
                             };
                             match found {
                                 leak::Found::No => {}
-                                leak::Found::Column(c) => {
-                                    let e =
-                                        out.hits.entry((a.name.clone(), col.clone())).or_default();
-                                    e.0 += 1;
-                                    if e.1.len() < EXAMPLES {
-                                        e.1.push(hit(names[c as usize].clone()));
-                                    }
-                                }
-                                leak::Found::Maybe => {
-                                    let e = out.maybe.entry(h).or_default();
-                                    if e.len() < EXAMPLES {
-                                        e.push(hit(String::new()));
-                                    }
-                                }
+                                leak::Found::Column(c) => tally(
+                                    out.hits.entry((a.name.clone(), col.clone())).or_default(),
+                                    1,
+                                    [hit(names[c as usize].clone())],
+                                ),
+                                leak::Found::Maybe => tally(
+                                    out.maybe
+                                        .entry((h, a.name.clone(), col.clone()))
+                                        .or_default(),
+                                    1,
+                                    [hit(String::new())],
+                                ),
                             }
                         };
                         leak::candidates(&folded, settings.min_length, &mut |cand, kind| {
@@ -755,7 +760,7 @@ pub async fn verify(
     // Bloom hits: read the source once more, for the forms that were hit only
     let mut unconfirmed = 0;
     if !output.maybe.is_empty() {
-        let wanted: HashSet<u128> = output.maybe.keys().copied().collect();
+        let wanted: HashSet<u128> = output.maybe.keys().map(|(h, ..)| *h).collect();
         let mut confirmed: HashMap<u128, u32> = HashMap::default();
         let probe = leak::LeakSet::new(seed, 0, 1);
         read_source(
@@ -773,22 +778,19 @@ pub async fn verify(
             },
         )
         .await?;
-        for (h, hits) in std::mem::take(&mut output.maybe) {
+        // in a fixed order, so the examples kept are the same on every run
+        let mut maybe: Vec<_> = std::mem::take(&mut output.maybe).into_iter().collect();
+        maybe.sort_by(|a, b| a.0.cmp(&b.0));
+        for ((h, table, column), (n, hits)) in maybe {
             match confirmed.get(&h) {
                 Some(&c) => {
-                    for mut hit in hits {
+                    let named = hits.into_iter().map(|mut hit| {
                         hit.source_column = names[c as usize].clone();
-                        let e = output
-                            .hits
-                            .entry((hit.table.clone(), hit.column.clone()))
-                            .or_default();
-                        e.0 += 1;
-                        if e.1.len() < EXAMPLES {
-                            e.1.push(hit);
-                        }
-                    }
+                        hit
+                    });
+                    tally(output.hits.entry((table, column)).or_default(), n, named);
                 }
-                None => unconfirmed += hits.len() as u64,
+                None => unconfirmed += n,
             }
         }
     }
