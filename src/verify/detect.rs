@@ -29,8 +29,52 @@ static CARD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b[2-6]\d{3}(?:[ -]?\d{3,4}){2,4}\b").expect("valid"));
 static CNP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[1-8]\d{12}\b").expect("valid"));
 
+/// A value whose shape its type fixes, with no room for personal data inside: a UUID,
+/// or an ISO date or timestamp (`2024-01-31`, `2024-01-31 12:00:00.5+02`).
+pub fn structured(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() == 36 {
+        return b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        });
+    }
+    b.len() >= 10
+        && b[..10].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        })
+        && b[10..]
+            .iter()
+            .all(|c| c.is_ascii_digit() || b" :.+-TZ".contains(c))
+}
+
+/// The spans of the UUIDs in `text`, whose digit groups would otherwise read as card or
+/// phone numbers.
+fn uuid_spans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    if b.len() < 36 || !text.contains('-') {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 36 <= b.len() {
+        if text.is_char_boundary(i) && text.is_char_boundary(i + 36) && structured(&text[i..i + 36])
+        {
+            out.push((i, i + 36));
+            i += 36;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// Calls `f(detector, matched text)` for every finding in `text`.
 pub fn detect(text: &str, f: &mut dyn FnMut(&'static str, &str)) {
+    if structured(text) {
+        return;
+    }
     if text.contains('@') {
         for m in EMAIL.find_iter(text) {
             f("email", m.as_str());
@@ -40,25 +84,27 @@ pub fn detect(text: &str, f: &mut dyn FnMut(&'static str, &str)) {
     if digits < 9 {
         return;
     }
-    for m in PHONE.find_iter(text) {
+    let uuids = uuid_spans(text);
+    let in_uuid = |m: &regex::Match| uuids.iter().any(|&(a, b)| m.start() < b && a < m.end());
+    for m in PHONE.find_iter(text).filter(|m| !in_uuid(m)) {
         let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
         if (9..=15).contains(&n) {
             f("phone", m.as_str());
         }
     }
-    for m in IBAN.find_iter(text) {
+    for m in IBAN.find_iter(text).filter(|m| !in_uuid(m)) {
         let compact: String = m.as_str().chars().filter(|c| *c != ' ').collect();
         if (15..=34).contains(&compact.len()) && mod97(&compact) == Some(1) {
             f("iban", m.as_str());
         }
     }
-    for m in CARD.find_iter(text) {
+    for m in CARD.find_iter(text).filter(|m| !in_uuid(m)) {
         let d: String = m.as_str().chars().filter(char::is_ascii_digit).collect();
         if (13..=19).contains(&d.len()) && luhn_valid(&d) {
             f("card-number", m.as_str());
         }
     }
-    for m in CNP.find_iter(text) {
+    for m in CNP.find_iter(text).filter(|m| !in_uuid(m)) {
         if cnp_valid(m.as_str()) {
             f("national-id", m.as_str());
         }
@@ -124,6 +170,21 @@ mod tests {
         assert!(
             found("card 4111 1111 1111 1112").is_empty(),
             "not Luhn-valid"
+        );
+    }
+
+    #[test]
+    fn digit_groups_of_a_uuid_are_not_numbers() {
+        // 34729441-3118-4519 reads as a Luhn-valid card number without the UUID around it
+        let id = "34729441-3118-4519-8c0e-2b3b6c2e29a4";
+        assert!(structured(id));
+        assert!(found(id).is_empty());
+        assert!(found(&format!("request {id} failed")).is_empty());
+        assert!(structured("2024-01-31 12:00:00.5+02"));
+        assert!(!structured("2024-01-31 call +40 721 234 567"));
+        assert_eq!(
+            found(&format!("{id}: card 4111 1111 1111 1111")),
+            [("card-number", "4111 1111 1111 1111".to_string())]
         );
     }
 

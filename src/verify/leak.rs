@@ -150,6 +150,10 @@ fn candidates_at(
     if whole.chars().count() >= min_len {
         f(whole, Cand::Exact);
     }
+    // a UUID or a timestamp holds nothing but itself
+    if super::detect::structured(whole) {
+        return;
+    }
     if depth < 8 && (whole.starts_with('{') || whole.starts_with('[')) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(whole) {
             json_leaves(&v, &mut |leaf| {
