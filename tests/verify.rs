@@ -256,6 +256,81 @@ async fn a_clean_copy_passes_and_every_planted_leak_is_found() {
 }
 
 #[tokio::test]
+async fn a_value_left_in_its_own_row_is_a_leak_and_one_in_another_row_is_chance() {
+    let dir = shared_tempdir();
+    let (src, dst) = source_and_copy(dir.path(), CONFIG).await;
+    let c = dataforge::pg::connect(src.url()).await.unwrap();
+    let value = |sql: &'static str| {
+        let c = &c;
+        async move { c.query_one(sql, &[]).await.unwrap().get::<_, String>(0) }
+    };
+    let phone10 = value("SELECT phone FROM clients WHERE id = 10").await;
+    let email12 = value("SELECT email FROM clients WHERE id = 12").await;
+    // row 10 keeps its own phone (the transformer skipped it); row 11 drew row 12's email
+    exec(
+        dst.url(),
+        &format!(
+            "UPDATE clients SET phone = '{phone10}' WHERE id = 10;
+             UPDATE clients SET email = '{email12}' WHERE id = 11;"
+        ),
+    )
+    .await;
+    let o = cli(
+        dir.path(),
+        &["verify", "--json", "--from", src.url(), "--to", dst.url()],
+        1,
+    );
+    let r = report(&o);
+    let leaks = failed(&r, "leak");
+    assert_eq!(leaks.len(), 1, "{r:#}");
+    assert_eq!(leaks[0]["column"], "phone", "{r:#}");
+    assert!(
+        leaks[0]["detail"].as_str().unwrap().contains("row id=10"),
+        "{r:#}"
+    );
+    let chance: Vec<_> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "coincidence")
+        .collect();
+    assert_eq!(chance.len(), 1, "{r:#}");
+    assert_eq!(chance[0]["column"], "email");
+    assert_eq!(chance[0]["status"], "pass", "1 row of 400: {r:#}");
+    assert_eq!(r["leak"]["coincidences"], 1);
+
+    // every email moved one row along: chance does not do that
+    exec(
+        dst.url(),
+        "UPDATE clients SET phone = '+40 700 000 000', email = 'tmp' || id;
+         UPDATE clients SET email = 'client' || (id % 400 + 1) || '@corp.example';",
+    )
+    .await;
+    let o = cli(
+        dir.path(),
+        &["verify", "--from", src.url(), "--to", dst.url()],
+        1,
+    );
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.contains("coincidence"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.starts_with("FAIL")
+            && line.contains("public.clients.email")
+            && line.contains("400 of 400"),
+        "{line}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains(" leak ")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn a_constant_categorical_column_and_an_orphan_fail_by_name() {
     let dir = shared_tempdir();
     let config = CONFIG.replace(

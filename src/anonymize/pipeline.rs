@@ -473,7 +473,9 @@ pub async fn run(
                 let dst = Source::open(&target.staging_url).await;
                 match dst {
                     Ok(dst) => {
-                        match crate::verify::verify(config, key, settings, &source, &dst).await {
+                        match crate::verify::verify(config, key, settings, &source, &dst, opts.jobs)
+                            .await
+                        {
                             Ok(report) if report.passed => {
                                 outcome.verify = Some(report);
                                 Ok(outcome)
@@ -579,7 +581,8 @@ pub async fn run(
                 .with_context(|| format!("writing {to}"))?;
             if let Some((key, settings)) = &opts.verify {
                 let dst = Source::open(to).await?;
-                let report = crate::verify::verify(config, key, settings, &source, &dst).await?;
+                let report =
+                    crate::verify::verify(config, key, settings, &source, &dst, opts.jobs).await?;
                 if !report.passed {
                     anyhow::bail!(
                         "{to} was written but failed verify; do not share it:\n{}",

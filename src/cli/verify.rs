@@ -55,6 +55,9 @@ pub struct VerifyArgs {
     /// Also write a one-page HTML report, with a chart for each failed or warned column
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Threads scanning at once [default: the number of cores]
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<usize>,
 }
 
 pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
@@ -66,9 +69,18 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.config.to_string_lossy())?;
     let settings = Settings::from_config(&config)?;
     let key = config.load_key()?;
-    let src = Source::open(&args.from).await?;
-    let dst = Source::open(&args.to).await?;
-    let report = verify::verify(&config, &key, &settings, &src, &dst).await?;
+    // both at once: a dump is read through once to find its tables and keys
+    let from = args.from.clone();
+    let src = tokio::spawn(async move { Source::open(&from).await });
+    let dst = Source::open(&args.to).await;
+    let src = src
+        .await
+        .map_err(|e| anyhow::anyhow!("opening {}: {e}", args.from))??;
+    let dst = dst?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let report = verify::verify(&config, &key, &settings, &src, &dst, jobs).await?;
     show(&report, args.json, args.html.as_deref())
 }
 

@@ -34,12 +34,16 @@ static CNP: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b[1-8]\d{12}\b").ex
 pub fn structured(value: &str) -> bool {
     let b = value.as_bytes();
     if b.len() == 36 {
-        return b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        });
+        return b[8] == b'-'
+            && b[13] == b'-'
+            && b.iter().enumerate().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => *c == b'-',
+                _ => c.is_ascii_hexdigit(),
+            });
     }
     b.len() >= 10
+        && b[4] == b'-'
+        && b[7] == b'-'
         && b[..10].iter().enumerate().all(|(i, c)| match i {
             4 | 7 => *c == b'-',
             _ => c.is_ascii_digit(),

@@ -68,7 +68,7 @@ pub fn source_forms(
     let numeric = whole
         .bytes()
         .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
-    if whole.chars().count() >= min_len
+    if long_enough(whole, min_len)
         && (!numeric || whole.bytes().filter(u8::is_ascii_digit).count() >= MIN_DIGITS)
     {
         f(whole);
@@ -78,7 +78,7 @@ pub fn source_forms(
         Norm::Email => {
             // a person's local part (`jane.doe`, `jdoe84`), not a role's (`office`)
             if let Some((local, _)) = whole.rsplit_once('@') {
-                if local.chars().count() >= min_len
+                if long_enough(local, min_len)
                     && local.contains(|c: char| c.is_ascii_digit() || ".-_+".contains(c))
                 {
                     f(local);
@@ -95,15 +95,71 @@ pub fn source_forms(
         Norm::Compact => {
             buf.clear();
             buf.extend(whole.chars().filter(|c| !c.is_whitespace() && *c != '-'));
-            if buf.chars().count() >= min_len && buf != whole {
+            if long_enough(buf, min_len) && buf != whole {
                 f(buf);
             }
         }
     }
 }
 
+/// Whether `s` has at least `n` characters (counted only when its bytes cannot tell).
+fn long_enough(s: &str, n: usize) -> bool {
+    s.len() >= n && (s.len() >= 4 * n || s.chars().count() >= n)
+}
+
+/// [`separator`] for each ASCII byte.
+static SEPARATORS: [bool; 128] = {
+    let mut t = [false; 128];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = matches!(
+            i as u8,
+            b' ' | b'\t'
+                | b'\n'
+                | b'\r'
+                | 0x0b
+                | 0x0c
+                | b','
+                | b';'
+                | b':'
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'{'
+                | b'}'
+                | b'<'
+                | b'>'
+                | b'"'
+                | b'\''
+                | b'|'
+                | b'/'
+                | b'\\'
+                | b'='
+                | b'!'
+                | b'?'
+                | b'*'
+                | b'&'
+        );
+        i += 1;
+    }
+    t
+};
+
+/// Whether `s` holds a separator ([`separator`]), by table for ASCII.
+fn has_separator(s: &str) -> bool {
+    if s.is_ascii() {
+        s.bytes().any(|b| SEPARATORS[b as usize])
+    } else {
+        s.contains(separator)
+    }
+}
+
 /// Characters that separate tokens of free text (an address's `.@+-_` do not).
 fn separator(c: char) -> bool {
+    if c.is_ascii() {
+        return SEPARATORS[c as usize];
+    }
     c.is_whitespace()
         || matches!(
             c,
@@ -147,7 +203,7 @@ fn candidates_at(
     if whole.is_empty() {
         return;
     }
-    if whole.chars().count() >= min_len {
+    if long_enough(whole, min_len) {
         f(whole, Cand::Exact);
     }
     // a UUID or a timestamp holds nothing but itself
@@ -168,7 +224,7 @@ fn candidates_at(
             return;
         }
     }
-    if !whole.contains(separator) && !whole.contains('@') {
+    if !has_separator(whole) && !whole.contains('@') {
         digit_runs(whole, f);
         return;
     }
@@ -181,11 +237,11 @@ fn candidates_at(
     let mut phrase = String::new();
     for (i, t) in tokens.iter().enumerate() {
         *words += 1;
-        if t.chars().count() >= min_len && *t != whole {
+        if long_enough(t, min_len) && *t != whole {
             f(t, Cand::Word(*words));
         }
         if let Some((local, _)) = t.rsplit_once('@') {
-            if local.chars().count() >= min_len {
+            if long_enough(local, min_len) {
                 f(local, Cand::Exact);
             }
         }
@@ -260,7 +316,7 @@ fn array_elements(inner: &str) -> Vec<String> {
 }
 
 /// A Bloom filter whose probes for one item all fall in one 64-byte block: one cache
-/// miss per lookup.
+/// miss per lookup, and a lookup can be prefetched.
 pub struct Bloom {
     blocks: Vec<[u64; 8]>,
     items: u64,
@@ -270,39 +326,59 @@ const PROBES: u32 = 8;
 
 impl Bloom {
     pub fn with_mb(mb: usize) -> Bloom {
-        let n = (mb << 20) / 64;
-        Bloom {
-            blocks: vec![[0; 8]; n.max(1)],
-            items: 0,
+        let n = ((mb << 20) / 64).max(1);
+        let blocks = vec![[0u64; 8]; n];
+        // Random probes over ~100 MB miss the TLB on nearly every lookup with 4 KiB
+        // pages; ask for huge pages (a hint, ignored where unsupported).
+        #[cfg(target_os = "linux")]
+        // SAFETY: advice on memory this Vec owns, for its whole length
+        unsafe {
+            libc::madvise(
+                blocks.as_ptr() as *mut libc::c_void,
+                n * 64,
+                libc::MADV_HUGEPAGE,
+            );
         }
+        Bloom { blocks, items: 0 }
     }
 
-    fn probes(&self, h: u128) -> (usize, impl Iterator<Item = (usize, u64)>) {
-        let block = ((h as u64) % self.blocks.len() as u64) as usize;
+    fn block(&self, h: u128) -> usize {
+        ((h as u64) % self.blocks.len() as u64) as usize
+    }
+
+    fn probes(h: u128) -> impl Iterator<Item = (usize, u64)> {
         let bits = (h >> 64) as u64;
-        (
-            block,
-            (0..PROBES).map(move |i| {
-                let b = (bits >> (i * 8)) as usize & 511;
-                (b / 64, 1u64 << (b % 64))
-            }),
-        )
+        (0..PROBES).map(move |i| {
+            let b = (bits >> (i * 8)) as usize & 511;
+            (b / 64, 1u64 << (b % 64))
+        })
+    }
+
+    /// Starts loading the block `h` falls in, so a lookup soon after does not wait.
+    pub fn prefetch(&self, h: u128) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint that never faults, and the address is in bounds
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            let p = self.blocks.as_ptr().add(self.block(h)) as *const i8;
+            _mm_prefetch(p, _MM_HINT_T0);
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = h;
     }
 
     pub fn insert(&mut self, h: u128) {
-        let (block, probes) = self.probes(h);
-        let probes: Vec<(usize, u64)> = probes.collect();
+        let block = self.block(h);
         let b = &mut self.blocks[block];
-        for (w, m) in probes {
+        for (w, m) in Bloom::probes(h) {
             b[w] |= m;
         }
         self.items += 1;
     }
 
     pub fn contains(&self, h: u128) -> bool {
-        let (block, mut probes) = self.probes(h);
-        let b = &self.blocks[block];
-        probes.all(|(w, m)| b[w] & m != 0)
+        let b = &self.blocks[self.block(h)];
+        Bloom::probes(h).all(|(w, m)| b[w] & m != 0)
     }
 
     /// The false-positive rate at its load: (1 − e^(−k·n/m))^k per block.
@@ -316,14 +392,23 @@ impl Bloom {
     }
 }
 
+/// The keyed hash of a form: what the set holds and what a candidate is looked up by.
+pub fn form_hash(seed: u64, form: &str) -> u128 {
+    xxh3_128_with_seed(form.as_bytes(), seed)
+}
+
 /// The source's values: exactly (hash → column), or past `max` a Bloom filter.
 pub struct LeakSet {
     seed: u64,
-    exact: HashMap<u128, u32>,
+    // two u64s, not a u128: 24-byte entries instead of 32
+    exact: HashMap<(u64, u64), u32>,
     bloom: Option<Bloom>,
     max: usize,
     bloom_mb: usize,
     pub inserted: u64,
+    /// Whether a UUID or timestamp is among the forms (else no output cell of that
+    /// shape needs looking up).
+    pub structured: bool,
 }
 
 /// What a lookup found.
@@ -336,6 +421,10 @@ pub enum Found {
     Maybe,
 }
 
+fn split(h: u128) -> (u64, u64) {
+    ((h >> 64) as u64, h as u64)
+}
+
 impl LeakSet {
     pub fn new(seed: u64, max: usize, bloom_mb: usize) -> LeakSet {
         LeakSet {
@@ -345,28 +434,47 @@ impl LeakSet {
             max,
             bloom_mb,
             inserted: 0,
+            structured: false,
         }
     }
 
     pub fn hash(&self, form: &str) -> u128 {
-        xxh3_128_with_seed(form.as_bytes(), self.seed)
+        form_hash(self.seed, form)
     }
 
     pub fn insert(&mut self, form: &str, column: u32) {
-        let h = self.hash(form);
-        self.inserted += 1;
-        if let Some(b) = &mut self.bloom {
-            b.insert(h);
-            return;
-        }
-        self.exact.entry(h).or_insert(column);
-        if self.exact.len() > self.max {
-            let mut b = Bloom::with_mb(self.bloom_mb);
-            for h in self.exact.keys() {
-                b.insert(*h);
+        self.structured |= super::detect::structured(form);
+        self.insert_many(&[(self.hash(form), column)]);
+    }
+
+    /// Adds hashed forms with their columns, prefetching a few ahead into the filter.
+    pub fn insert_many(&mut self, forms: &[(u128, u32)]) {
+        const AHEAD: usize = 8;
+        for (i, &(h, column)) in forms.iter().enumerate() {
+            self.inserted += 1;
+            if let Some(b) = &mut self.bloom {
+                if let Some(&(next, _)) = forms.get(i + AHEAD) {
+                    b.prefetch(next);
+                }
+                b.insert(h);
+                continue;
             }
-            self.exact = HashMap::default();
-            self.bloom = Some(b);
+            self.exact.entry(split(h)).or_insert(column);
+            if self.exact.len() > self.max {
+                let mut b = Bloom::with_mb(self.bloom_mb);
+                for &(hi, lo) in self.exact.keys() {
+                    b.insert(((hi as u128) << 64) | lo as u128);
+                }
+                self.exact = HashMap::default();
+                self.bloom = Some(b);
+            }
+        }
+    }
+
+    /// Starts loading what a lookup of `h` will read.
+    pub fn prefetch(&self, h: u128) {
+        if let Some(b) = &self.bloom {
+            b.prefetch(h);
         }
     }
 
@@ -374,16 +482,15 @@ impl LeakSet {
         match &self.bloom {
             Some(b) if b.contains(h) => Found::Maybe,
             Some(_) => Found::No,
-            None => self.exact.get(&h).map_or(Found::No, |c| Found::Column(*c)),
+            None => self
+                .exact
+                .get(&split(h))
+                .map_or(Found::No, |c| Found::Column(*c)),
         }
     }
 
     pub fn bloom(&self) -> Option<&Bloom> {
         self.bloom.as_ref()
-    }
-
-    pub fn distinct_exact(&self) -> usize {
-        self.exact.len()
     }
 }
 
@@ -441,5 +548,14 @@ mod tests {
             .count();
         assert!(false_hits < 10, "{false_hits}");
         assert!(s.bloom().unwrap().false_positive_rate() < 1e-6);
+    }
+
+    #[test]
+    fn the_separator_table_agrees_with_the_rule() {
+        for b in 0u8..128 {
+            let c = b as char;
+            let rule = c.is_whitespace() || ",;:()[]{}<>\"'|/\\=!?*&".contains(c);
+            assert_eq!(separator(c), rule, "{b:#x}");
+        }
     }
 }

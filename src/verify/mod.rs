@@ -3,34 +3,40 @@
 //!
 //! One streaming read of the source collects keyed hashes of every anonymized value and
 //! a deterministic sample per table; one read of the output scans every cell for those
-//! hashes, runs the detectors over kept columns, samples, and checks unique keys and
-//! foreign keys; then the two samples are compared column by column. Memory holds
-//! hashes and samples, never a table.
+//! hashes, runs the detectors over kept columns, samples, and collects the key hashes
+//! that unique keys and foreign keys are checked with; then the two samples are
+//! compared column by column. When the scan found something to settle (a Bloom hit to
+//! confirm, or a value equal to one of its own column's source values, which is a leak
+//! if it is the same row's and chance if it is another's), the source is read once
+//! more for just that. Each read runs on every core. Memory holds hashes and samples,
+//! never a table; key hashes past a bound go to temporary files.
 
 pub mod detect;
+pub mod keys;
 pub mod leak;
 pub mod report;
+mod scan;
 pub mod settings;
 pub mod stats;
 
 use std::collections::{BTreeMap, BinaryHeap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use foldhash::{HashMap, HashSet};
-use futures_util::StreamExt as _;
 use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64_with_seed};
 
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::ddl::{ForeignKey, UniqueKey};
-use crate::anonymize::dump::{self, Line};
 use crate::anonymize::key::Key;
-use crate::anonymize::live::Piece;
 use crate::anonymize::pipeline::Source;
 use crate::anonymize::plan;
 use crate::anonymize::transformers::keeps;
-use crate::pg::{copy, PgContext as _};
+use crate::pg::copy;
+use keys::SortedKeys;
 use report::{Chart, LeakHit, LeakSummary, TableSample};
 pub use report::{Check, Report, Status};
+use scan::{par_read, Step};
 use settings::Settings;
 use stats::Profile;
 
@@ -57,6 +63,14 @@ const MIN_COMPARE: usize = 50;
 /// Hits kept as examples per column.
 const EXAMPLES: usize = 20;
 
+/// Hits kept to be settled by the second read of the source; past it, a hit counts as
+/// a leak unsettled.
+const HIT_RECORDS: usize = 1_000_000;
+
+/// Parents (in keyed-hash order, so a uniform sample) whose children are counted for
+/// the fan-out comparison.
+const FANOUT_SAMPLE: usize = 200_000;
+
 /// SRC and DST do not have the same tables and columns.
 #[derive(Debug, thiserror::Error)]
 #[error("{src} and {dst} differ in schema, so they cannot be compared; nothing was checked:\n  {}", .differences.join("\n  "))]
@@ -64,13 +78,6 @@ pub struct SchemaMismatch {
     pub src: String,
     pub dst: String,
     pub differences: Vec<String>,
-}
-
-/// Where a row stream is.
-enum Ev<'a> {
-    Table(&'a str, &'a [String]),
-    Row(&'a [u8]),
-    End,
 }
 
 fn source_name(s: &Source) -> String {
@@ -94,74 +101,61 @@ fn foreign_keys(s: &Source) -> &[ForeignKey] {
     }
 }
 
-/// Streams the rows of every table `wanted` keeps to `visit`.
-async fn read(
-    source: &Source,
-    wanted: &(dyn Fn(&str) -> bool + Sync),
-    visit: &mut (dyn FnMut(Ev<'_>) -> anyhow::Result<()> + Send),
-) -> anyhow::Result<()> {
-    match source {
-        Source::Dump(d, _) => tokio::task::block_in_place(|| {
-            let mut failed = None;
-            let mut active = false;
-            let walked = dump::walk(d.reader()?, &d.name, |_, _, line| {
-                let r = match line {
-                    Line::Header { table, columns } => {
-                        active = wanted(&table);
-                        if active {
-                            visit(Ev::Table(&table, &columns))
-                        } else {
-                            Ok(())
-                        }
-                    }
-                    Line::Row(l) if active => visit(Ev::Row(l)),
-                    Line::End if active => visit(Ev::End),
-                    _ => Ok(()),
-                };
-                r.map_err(|e| {
-                    failed = Some(e);
-                    dump::DumpError::Write(std::io::Error::other("stopped"))
-                })
-            });
-            match failed {
-                Some(e) => Err(e),
-                None => walked.map_err(anyhow::Error::from),
+/// Where `names` are among `columns`; `None` if one is missing.
+fn positions(columns: &[String], names: &[String]) -> Option<Vec<usize>> {
+    names
+        .iter()
+        .map(|c| columns.iter().position(|x| x == c))
+        .collect()
+}
+
+/// How the workers sample a table: the rows whose keyed hash of the row key is among
+/// the `sample_rows` smallest (a deterministic sample of bounded size). `cut` is the
+/// largest hash still in the sample once it is full, so workers send only rows below.
+struct Sampler {
+    key: Vec<usize>,
+    seed: u64,
+    cut: AtomicU64,
+}
+
+impl Sampler {
+    fn new(key: Vec<usize>, seed: u64) -> Sampler {
+        Sampler {
+            key,
+            seed,
+            cut: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// A batch's counts and its rows that may join the sample.
+#[derive(Default)]
+struct Counts {
+    rows: u64,
+    nulls: Vec<u64>,
+    sample: Vec<(u64, Vec<u8>)>,
+}
+
+impl Counts {
+    fn row(&mut self, s: &Sampler, line: &[u8], fields: &[&[u8]]) {
+        self.rows += 1;
+        if self.nulls.len() < fields.len() {
+            self.nulls.resize(fields.len(), 0);
+        }
+        for (n, f) in self.nulls.iter_mut().zip(fields) {
+            if *f == b"\\N" {
+                *n += 1;
             }
-        }),
-        Source::Live(live) => {
-            let reader = live.reader().await?;
-            for (i, t) in live.tables.iter().enumerate() {
-                if !wanted(&t.table.name) {
-                    continue;
-                }
-                visit(Ev::Table(&t.table.name, &t.table.columns))?;
-                let sql = live.copy_out(
-                    &Piece {
-                        table: i,
-                        pages: None,
-                    },
-                    None,
-                    None,
-                );
-                let stream = reader
-                    .copy_out(&sql)
-                    .await
-                    .pg(|| format!("reading {}", t.table.name))?;
-                futures_util::pin_mut!(stream);
-                let mut carry: Vec<u8> = Vec::new();
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-                    carry.extend_from_slice(&chunk);
-                    let mut start = 0;
-                    for nl in memchr::memchr_iter(b'\n', &carry) {
-                        visit(Ev::Row(&carry[start..nl]))?;
-                        start = nl + 1;
-                    }
-                    carry.drain(..start);
-                }
-                visit(Ev::End)?;
-            }
-            Ok(())
+        }
+        let h = if s.key.is_empty() {
+            xxh3_64_with_seed(line, s.seed)
+        } else {
+            s.key.iter().fold(s.seed, |h, &i| {
+                xxh3_64_with_seed(fields.get(i).copied().unwrap_or_default(), h)
+            })
+        };
+        if h < s.cut.load(Ordering::Relaxed) {
+            self.sample.push((h, line.to_vec()));
         }
     }
 }
@@ -176,54 +170,45 @@ struct TableSummary {
     profiles: Vec<Profile>,
 }
 
-/// A table being read: counts, and the rows whose keyed key hash is among the
-/// `sample_rows` smallest (a deterministic sample of bounded size).
+/// A table as the merge accumulates it.
 struct Acc {
     name: String,
     columns: Vec<String>,
     rows: u64,
     nulls: Vec<u64>,
-    key: Vec<usize>,
     heap: BinaryHeap<(u64, Vec<u8>)>,
     k: usize,
-    seed: u64,
 }
 
 impl Acc {
-    fn new(name: &str, columns: &[String], key: Vec<usize>, k: usize, seed: u64) -> Acc {
+    fn new(name: &str, columns: &[String], k: usize) -> Acc {
         Acc {
             name: name.to_string(),
             columns: columns.to_vec(),
             rows: 0,
             nulls: vec![0; columns.len()],
-            key,
             heap: BinaryHeap::new(),
             k,
-            seed,
         }
     }
 
-    fn row(&mut self, line: &[u8], fields: &[&[u8]]) {
-        self.rows += 1;
-        for (n, f) in self.nulls.iter_mut().zip(fields) {
-            if *f == b"\\N" {
-                *n += 1;
+    fn add(&mut self, c: Counts, sampler: &Sampler) {
+        self.rows += c.rows;
+        for (a, b) in self.nulls.iter_mut().zip(&c.nulls) {
+            *a += b;
+        }
+        for row in c.sample {
+            if self.heap.len() < self.k {
+                self.heap.push(row);
+            } else if self.heap.peek().is_some_and(|top| row < *top) {
+                self.heap.pop();
+                self.heap.push(row);
             }
         }
-        let h = if self.key.is_empty() {
-            xxh3_64_with_seed(line, self.seed)
-        } else {
-            let mut h = self.seed;
-            for &i in &self.key {
-                h = xxh3_64_with_seed(fields[i], h);
+        if self.heap.len() >= self.k {
+            if let Some((top, _)) = self.heap.peek() {
+                sampler.cut.store(*top, Ordering::Relaxed);
             }
-            h
-        };
-        if self.heap.len() < self.k {
-            self.heap.push((h, line.to_vec()));
-        } else if self.heap.peek().is_some_and(|(top, _)| h < *top) {
-            self.heap.pop();
-            self.heap.push((h, line.to_vec()));
         }
     }
 
@@ -258,23 +243,18 @@ impl Acc {
 
 /// The columns of `table` that identify a row: its primary key (pg_dump names it
 /// `…_pkey`), else its first unique key; empty when it has none.
-fn row_key(keys: &[UniqueKey], table: &str, columns: &[String]) -> Vec<usize> {
+fn row_key(keys: &[UniqueKey], table: &str) -> Vec<String> {
     let mine: Vec<&UniqueKey> = keys.iter().filter(|k| k.table == table).collect();
     let best = mine
         .iter()
         .find(|k| k.name.ends_with("_pkey"))
         .or_else(|| mine.first());
-    best.map(|k| {
-        k.columns
-            .iter()
-            .filter_map(|c| columns.iter().position(|x| x == c))
-            .collect()
-    })
-    .unwrap_or_default()
+    best.map(|k| k.columns.clone()).unwrap_or_default()
 }
 
-fn tuple_hash(fields: &[&[u8]], idx: &[usize], seed: u64) -> Option<u128> {
-    let mut buf = Vec::with_capacity(64);
+/// The keyed hash of a tuple of fields as COPY writes them; `None` if one is NULL.
+fn tuple_hash(fields: &[&[u8]], idx: &[usize], seed: u64, buf: &mut Vec<u8>) -> Option<u128> {
+    buf.clear();
     for &i in idx {
         let f = fields.get(i)?;
         if *f == b"\\N" {
@@ -283,35 +263,77 @@ fn tuple_hash(fields: &[&[u8]], idx: &[usize], seed: u64) -> Option<u128> {
         buf.extend_from_slice(f);
         buf.push(0x1f);
     }
-    Some(xxh3_128_with_seed(&buf, seed))
+    Some(xxh3_128_with_seed(buf, seed))
 }
 
-/// Children per parent key of each foreign key, as one side's read counted them.
-type FanOut = BTreeMap<String, HashMap<u128, u32>>;
-
-fn fk_id(fk: &ForeignKey) -> String {
-    format!("{}.{}", fk.table, fk.name)
+/// Which row this is, the same in source and output when the row key is kept: the
+/// keyed hash of its key, or of its position when it has none.
+fn row_hash(fields: &[&[u8]], key: &[usize], ordinal: u64, seed: u64, buf: &mut Vec<u8>) -> u128 {
+    if !key.is_empty() {
+        if let Some(h) = tuple_hash(fields, key, seed, buf) {
+            return h;
+        }
+    }
+    xxh3_128_with_seed(&ordinal.to_le_bytes(), seed ^ 0x5eed)
 }
 
-/// Everything the source read keeps.
-struct SourceRead {
-    tables: BTreeMap<String, TableSummary>,
-    fanout: FanOut,
+/// The rows of a batch (each line ends in `\n`; a raw CR in COPY text is only ever
+/// part of a CRLF, since COPY writes a CR in a value as `\r`).
+fn lines(batch: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', batch).filter_map(move |nl| {
+        let line = &batch[start..nl];
+        start = nl + 1;
+        // a dump saved with CRLF line ends
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        (!line.is_empty()).then_some(line)
+    })
 }
 
-fn lower(s: &str) -> std::borrow::Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
-        std::borrow::Cow::Owned(s.to_lowercase())
-    } else {
-        std::borrow::Cow::Borrowed(s)
+/// A COPY row's fields (still escaped) into `fields`.
+fn split<'a>(line: &'a [u8], fields: &mut Vec<&'a [u8]>) {
+    fields.clear();
+    let mut start = 0;
+    for tab in memchr::memchr_iter(b'\t', line) {
+        fields.push(&line[start..tab]);
+        start = tab + 1;
+    }
+    fields.push(&line[start..]);
+}
+
+/// A field's bytes as text (valid UTF-8, checked the fast way, as it nearly always is).
+fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
-/// The anonymized source columns searched for: (table, column index, norm, name).
-type Searched = HashMap<String, Vec<(usize, leak::Norm, u32)>>;
+/// `s` case-folded, into `buf` when it has anything to fold.
+fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
+    if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+        buf.clear();
+        if s.is_ascii() {
+            buf.push_str(s);
+            buf.make_ascii_lowercase();
+        } else {
+            buf.push_str(&s.to_lowercase());
+        }
+        buf
+    } else {
+        s
+    }
+}
 
-fn searched(config: &Config, src: &[plan::SourceTable]) -> (Searched, Vec<String>) {
-    let mut out: Searched = HashMap::default();
+/// The anonymized source columns searched for: (column index, norm, id into the names).
+type Searched = Vec<(usize, leak::Norm, u32)>;
+
+/// Per table, its searched columns; and the `table.column` name of each id.
+fn searched(
+    config: &Config,
+    src: &[plan::SourceTable],
+) -> (HashMap<String, Searched>, Vec<String>) {
+    let mut out: HashMap<String, Searched> = HashMap::default();
     let mut names = Vec::new();
     for t in src {
         let Some(tc) = config
@@ -338,99 +360,156 @@ fn searched(config: &Config, src: &[plan::SourceTable]) -> (Searched, Vec<String
     (out, names)
 }
 
-/// Reads the source: its forms into `set` (through `put`), samples and fan-outs.
-async fn read_source(
+/// Scratch space a worker reuses from row to row.
+#[derive(Default)]
+struct Scratch {
+    folded: String,
+    form: String,
+    key: Vec<u8>,
+}
+
+/// Calls `f(hash, column id, form)` for every form of the searched columns of a row.
+fn row_forms(
+    fields: &[&[u8]],
+    searched: &Searched,
+    min_length: usize,
+    seed: u64,
+    s: &mut Scratch,
+    f: &mut dyn FnMut(u128, u32, &str),
+) {
+    for &(i, norm, id) in searched {
+        let Some(v) = fields.get(i).and_then(|raw| copy::decode_field_cow(raw)) else {
+            continue;
+        };
+        let v = text(&v);
+        let v = lower(&v, &mut s.folded);
+        leak::source_forms(v, norm, min_length, &mut s.form, &mut |form| {
+            f(leak::form_hash(seed, form), id, form)
+        });
+    }
+}
+
+/// A table of the source as the workers see it.
+struct SrcTable {
+    name: String,
+    columns: Vec<String>,
+    sampler: Sampler,
+    searched: Searched,
+    /// (foreign key, its columns here) for the foreign keys this table is the child of.
+    fks: Vec<(usize, Vec<usize>)>,
+}
+
+#[derive(Default)]
+struct SrcBatch {
+    counts: Counts,
+    /// A form is a UUID or a timestamp.
+    structured: bool,
+    forms: Vec<(u128, u32)>,
+    fks: Vec<Vec<u128>>,
+}
+
+/// Everything the source read keeps.
+struct SourceRead {
+    tables: BTreeMap<String, TableSummary>,
+    /// Child key hashes per foreign key, for the fan-out.
+    children: Vec<SortedKeys>,
+}
+
+/// Reads the source: its forms into `set`, samples and foreign-key children.
+#[allow(clippy::too_many_arguments)]
+fn read_source(
     src: &Source,
     config: &Config,
     settings: &Settings,
-    searched: &Searched,
+    searched: &HashMap<String, Searched>,
     fks: &[ForeignKey],
     seed: u64,
-    put: &mut (dyn FnMut(&str, u32) + Send),
+    jobs: usize,
+    set: &mut leak::LeakSet,
 ) -> anyhow::Result<SourceRead> {
     let keys = unique_keys(src).to_vec();
     let mut out = SourceRead {
         tables: BTreeMap::new(),
-        fanout: BTreeMap::new(),
+        children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
     };
-    let mut acc: Option<Acc> = None;
-    let mut cols: Vec<(usize, leak::Norm, u32)> = Vec::new();
-    let mut my_fks: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut buf = String::new();
     let wanted = |t: &str| {
         config
             .tables
             .get(t)
             .is_some_and(|c| c.action != Action::Skip)
     };
-    read(src, &wanted, &mut |ev| {
-        match ev {
-            Ev::Table(name, columns) => {
-                acc = Some(Acc::new(
-                    name,
-                    columns,
-                    row_key(&keys, name, columns),
-                    settings.sample_rows,
-                    seed,
-                ));
-                cols = searched.get(name).cloned().unwrap_or_default();
-                my_fks = fks
-                    .iter()
-                    .filter(|f| f.table == name)
-                    .filter_map(|f| {
-                        let idx: Option<Vec<usize>> = f
-                            .columns
-                            .iter()
-                            .map(|c| columns.iter().position(|x| x == c))
-                            .collect();
-                        Some((fk_id(f), idx?))
-                    })
-                    .collect();
-            }
-            Ev::Row(line) => {
-                let a = acc.as_mut().expect("rows come in a table");
-                let f: Vec<&[u8]> = copy::split_fields(line).collect();
-                for &(i, norm, id) in &cols {
-                    let Some(raw) = f.get(i) else { continue };
-                    let Some(v) = copy::decode_field_cow(raw) else {
-                        continue;
-                    };
-                    let v = String::from_utf8_lossy(&v);
-                    let v = lower(&v);
-                    leak::source_forms(&v, norm, settings.min_length, &mut buf, &mut |form| {
-                        put(form, id)
-                    });
+    let table = |name: &str, columns: &[String]| SrcTable {
+        name: name.to_string(),
+        columns: columns.to_vec(),
+        sampler: Sampler::new(
+            positions(columns, &row_key(&keys, name)).unwrap_or_default(),
+            seed,
+        ),
+        searched: searched.get(name).cloned().unwrap_or_default(),
+        fks: fks
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.table == name)
+            .filter_map(|(n, f)| Some((n, positions(columns, &f.columns)?)))
+            .collect(),
+    };
+    let work = |t: &SrcTable, batch: &[u8], _first: u64| {
+        let mut b = SrcBatch {
+            fks: vec![Vec::new(); t.fks.len()],
+            ..Default::default()
+        };
+        let mut s = Scratch::default();
+        let mut fields: Vec<&[u8]> = Vec::new();
+        for line in lines(batch) {
+            split(line, &mut fields);
+            row_forms(
+                &fields,
+                &t.searched,
+                settings.min_length,
+                seed,
+                &mut s,
+                &mut |h, id, form| {
+                    b.structured |= detect::structured(form);
+                    b.forms.push((h, id));
+                },
+            );
+            for (k, (_, idx)) in t.fks.iter().enumerate() {
+                if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
+                    b.fks[k].push(h);
                 }
-                for (id, idx) in &my_fks {
-                    if let Some(h) = tuple_hash(&f, idx, seed) {
-                        *out.fanout
-                            .entry(id.clone())
-                            .or_default()
-                            .entry(h)
-                            .or_default() += 1;
-                    }
-                }
-                a.row(line, &f);
             }
-            Ev::End => {
-                let (name, summary) = acc
-                    .take()
-                    .expect("an end ends a table")
-                    .finish(settings.categorical_max);
+            b.counts.row(&t.sampler, line, &fields);
+        }
+        b
+    };
+    let mut acc: Option<(std::sync::Arc<SrcTable>, Acc)> = None;
+    par_read(src, &wanted, jobs, &table, &work, &mut |step| {
+        match step {
+            Step::Table(t) => {
+                let a = Acc::new(&t.name, &t.columns, settings.sample_rows);
+                acc = Some((t, a));
+            }
+            Step::Rows(b) => {
+                let (t, a) = acc.as_mut().expect("rows come in a table");
+                set.insert_many(&b.forms);
+                set.structured |= b.structured;
+                for ((n, _), keys) in t.fks.iter().zip(&b.fks) {
+                    out.children[*n].extend(keys)?;
+                }
+                a.add(b.counts, &t.sampler);
+            }
+            Step::End => {
+                let (t, a) = acc.take().expect("an end ends a table");
+                for (n, _) in &t.fks {
+                    out.children[*n].settle()?;
+                }
+                let (name, summary) = a.finish(settings.categorical_max);
                 out.tables.insert(name, summary);
             }
         }
         Ok(())
-    })
-    .await?;
+    })?;
     Ok(out)
-}
-
-/// Counts `n` more hits and keeps the first [`EXAMPLES`] of them.
-fn tally(e: &mut (u64, Vec<LeakHit>), n: u64, hits: impl IntoIterator<Item = LeakHit>) {
-    e.0 += n;
-    let room = EXAMPLES.saturating_sub(e.1.len());
-    e.1.extend(hits.into_iter().take(room));
 }
 
 /// Findings of one detector in one column.
@@ -440,233 +519,606 @@ struct Finding {
     samples: Vec<String>,
 }
 
+/// How the output read treats a column.
+struct ColPlan {
+    /// Searched for source values.
+    scan: bool,
+    /// Run the detectors over (a kept column).
+    detect: bool,
+    /// Detectors whose findings are accepted here.
+    allowed: Vec<String>,
+}
+
+/// A table of the output as the workers see it.
+struct OutTable {
+    name: String,
+    columns: Vec<String>,
+    sampler: Sampler,
+    plan: Vec<ColPlan>,
+    key: Vec<usize>,
+    /// (`table.constraint`, its columns here) per unique key.
+    uniq: Vec<(String, Vec<usize>)>,
+    /// (foreign key, its columns here) where this table is the child, and the parent.
+    child: Vec<(usize, Vec<usize>)>,
+    parent: Vec<(usize, Vec<usize>)>,
+}
+
+/// A source value found in an output cell, settled once the scan is done.
+struct Hit {
+    column: usize,
+    found: leak::Found,
+    hash: u128,
+    row: u128,
+    label: String,
+    masked: String,
+}
+
+#[derive(Default)]
+struct OutBatch {
+    counts: Counts,
+    cells: u64,
+    hits: Vec<Hit>,
+    findings: Vec<(usize, &'static str, String)>,
+    uniq: Vec<Vec<u128>>,
+    child: Vec<Vec<u128>>,
+    parent: Vec<Vec<u128>>,
+}
+
 /// Everything the output read keeps.
 #[derive(Default)]
 struct OutputRead {
     tables: BTreeMap<String, TableSummary>,
-    fanout: FanOut,
-    /// Parent keys per foreign key.
-    parents: BTreeMap<String, HashSet<u128>>,
-    /// Per unique key: rows repeating an earlier row's key, and a few of those keys.
-    duplicates: BTreeMap<String, (u64, Vec<String>)>,
-    hits: BTreeMap<(String, String), (u64, Vec<LeakHit>)>,
-    /// Bloom hits to confirm, per hash and output column: how many, and a few of them.
-    maybe: HashMap<(u128, String, String), (u64, Vec<LeakHit>)>,
+    /// The row key's columns per table: what a row is known by on both sides.
+    row_keys: BTreeMap<String, Vec<String>>,
+    /// (table, column, hit), in reading order.
+    hits: Vec<(String, String, Hit)>,
+    /// Hits past [`HIT_RECORDS`], per column.
+    unsettled: BTreeMap<(String, String), u64>,
     findings: BTreeMap<(String, String, &'static str), Finding>,
+    /// Rows repeating an earlier row's key, per unique key.
+    duplicates: BTreeMap<String, u64>,
+    children: Vec<SortedKeys>,
+    parents: Vec<SortedKeys>,
     cells: u64,
 }
 
+/// The candidate of `folded` whose hash is `h` (found again to be shown masked).
+fn candidate_text(folded: &str, min_length: usize, seed: u64, h: u128) -> String {
+    let mut out = String::new();
+    leak::candidates(folded, min_length, &mut |c, _| {
+        if out.is_empty() && leak::form_hash(seed, c) == h {
+            out = c.to_string();
+        }
+    });
+    out
+}
+
+/// The hashes of one cell's candidates met so far: a short list, a set past it.
+#[derive(Default)]
+struct Seen {
+    few: Vec<u128>,
+    many: HashSet<u128>,
+}
+
+impl Seen {
+    fn clear(&mut self) {
+        self.few.clear();
+        if !self.many.is_empty() {
+            self.many.clear();
+        }
+    }
+
+    /// Whether `h` is new.
+    fn insert(&mut self, h: u128) -> bool {
+        if self.many.is_empty() {
+            if self.few.contains(&h) {
+                return false;
+            }
+            if self.few.len() < 16 {
+                self.few.push(h);
+                return true;
+            }
+            self.many.extend(self.few.iter().copied());
+        }
+        self.many.insert(h)
+    }
+}
+
+/// Rows of a batch whose candidates are all hashed (and their filter blocks
+/// prefetched) before any is looked up, so many lookups wait on memory at once.
+const GROUP: usize = 64;
+
+/// A candidate of an output cell, waiting to be looked up.
+struct Pending {
+    hash: u128,
+    kind: leak::Cand,
+    row: usize,
+    column: usize,
+}
+
+/// Hashes the candidates of one output cell (case-folded), once each, into `pending`.
 #[allow(clippy::too_many_arguments)]
-async fn read_output(
+fn cell_candidates(
+    folded: &str,
+    set: &leak::LeakSet,
+    min_length: usize,
+    seed: u64,
+    seen: &mut Seen,
+    row: usize,
+    column: usize,
+    pending: &mut Vec<Pending>,
+) {
+    // a UUID or timestamp is only ever a source value if the source had such values
+    if !set.structured && detect::structured(folded.trim()) {
+        return;
+    }
+    seen.clear();
+    leak::candidates(folded, min_length, &mut |c, kind| {
+        // a word with a digit or an `@` in it is nobody's common word
+        let kind = match kind {
+            leak::Cand::Word(_) if c.contains(|c: char| c.is_ascii_digit() || c == '@') => {
+                leak::Cand::Exact
+            }
+            k => k,
+        };
+        let hash = leak::form_hash(seed, c);
+        if seen.insert(hash) {
+            set.prefetch(hash);
+            pending.push(Pending {
+                hash,
+                kind,
+                row,
+                column,
+            });
+        }
+    });
+}
+
+/// Looks the pending candidates up, a cell at a time: the hits as (row, column, hash,
+/// what was found).
+fn look_up(
+    pending: &[Pending],
+    set: &leak::LeakSet,
+    hits: &mut Vec<(usize, usize, u128, leak::Found)>,
+) {
+    let mut words: Vec<(usize, u128, leak::Found)> = Vec::new();
+    for cell in pending.chunk_by(|a, b| (a.row, a.column) == (b.row, b.column)) {
+        words.clear();
+        for p in cell {
+            let found = set.find(p.hash);
+            if found == leak::Found::No {
+                continue;
+            }
+            match p.kind {
+                leak::Cand::Word(n) => words.push((n, p.hash, found)),
+                leak::Cand::Exact => hits.push((p.row, p.column, p.hash, found)),
+            }
+        }
+        // a word alone is a hit only beside another hit word
+        for &(n, h, found) in &words {
+            if words.iter().any(|(m, ..)| m + 1 == n || *m == n + 1) {
+                hits.push((cell[0].row, cell[0].column, h, found));
+            }
+        }
+    }
+}
+
+/// Reads the output: scans it for `set`'s values, runs the detectors, samples, and
+/// collects unique-key and foreign-key hashes.
+#[allow(clippy::too_many_arguments)]
+fn read_output(
     dst: &Source,
     config: &Config,
     settings: &Settings,
     set: &leak::LeakSet,
-    names: &[String],
     fks: &[ForeignKey],
     seed: u64,
+    jobs: usize,
 ) -> anyhow::Result<OutputRead> {
     let keys = unique_keys(dst).to_vec();
-    let mut out = OutputRead::default();
-    let mut acc: Option<Acc> = None;
-    // per column: (name, scanned for leaks, run detectors, allowed detectors)
-    let mut plan: Vec<(String, bool, bool, Vec<String>)> = Vec::new();
-    let mut uniq: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut child: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut parent: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut key_cols: Vec<usize> = Vec::new();
-    let mut seen: Vec<u128> = Vec::new();
-    let mut words: Vec<(usize, String, leak::Found, u128)> = Vec::new();
-    let mut uniq_sets: BTreeMap<String, HashSet<u128>> = BTreeMap::new();
-    let wanted = |_: &str| true;
-    read(dst, &wanted, &mut |ev| {
-        match ev {
-            Ev::Table(name, columns) => {
-                key_cols = row_key(&keys, name, columns);
-                acc = Some(Acc::new(
-                    name,
-                    columns,
-                    key_cols.clone(),
-                    settings.sample_rows,
-                    seed,
-                ));
-                let tc = config.tables.get(name);
-                plan = columns
-                    .iter()
-                    .map(|c| {
-                        let t = tc
-                            .and_then(|t| t.columns.get(c))
-                            .map_or("keep", |c| c.transformer.as_str());
-                        let allowed = settings
-                            .columns
-                            .get(&format!("{name}.{c}"))
-                            .map(|s| s.allow.clone())
-                            .unwrap_or_default();
-                        let scan = !GENERATED.contains(&t) && !allowed.iter().any(|a| a == "leak");
-                        (c.clone(), scan, t == "keep", allowed)
-                    })
-                    .collect();
-                let idx = |cs: &[String]| -> Option<Vec<usize>> {
-                    cs.iter()
-                        .map(|c| columns.iter().position(|x| x == c))
-                        .collect()
-                };
-                uniq = keys
-                    .iter()
-                    .filter(|k| k.table == name)
-                    .filter_map(|k| Some((format!("{}.{}", k.table, k.name), idx(&k.columns)?)))
-                    .collect();
-                child = fks
-                    .iter()
-                    .filter(|f| f.table == name)
-                    .filter_map(|f| Some((fk_id(f), idx(&f.columns)?)))
-                    .collect();
-                parent = fks
-                    .iter()
-                    .filter(|f| f.parent == name)
-                    .filter_map(|f| Some((fk_id(f), idx(&f.parent_columns)?)))
-                    .collect();
+    let mut out = OutputRead {
+        children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
+        parents: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
+        ..Default::default()
+    };
+    let table = |name: &str, columns: &[String]| {
+        let tc = config.tables.get(name);
+        let plan = columns
+            .iter()
+            .map(|c| {
+                let t = tc
+                    .and_then(|t| t.columns.get(c))
+                    .map_or("keep", |c| c.transformer.as_str());
+                let allowed = settings
+                    .columns
+                    .get(&format!("{name}.{c}"))
+                    .map(|s| s.allow.clone())
+                    .unwrap_or_default();
+                ColPlan {
+                    scan: !GENERATED.contains(&t) && !allowed.iter().any(|a| a == "leak"),
+                    detect: t == "keep",
+                    allowed,
+                }
+            })
+            .collect();
+        let key = positions(columns, &row_key(&keys, name)).unwrap_or_default();
+        OutTable {
+            name: name.to_string(),
+            columns: columns.to_vec(),
+            sampler: Sampler::new(key.clone(), seed),
+            plan,
+            key,
+            uniq: keys
+                .iter()
+                .filter(|k| k.table == name)
+                .filter_map(|k| {
+                    Some((
+                        format!("{}.{}", k.table, k.name),
+                        positions(columns, &k.columns)?,
+                    ))
+                })
+                .collect(),
+            child: fks
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.table == name)
+                .filter_map(|(n, f)| Some((n, positions(columns, &f.columns)?)))
+                .collect(),
+            parent: fks
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.parent == name)
+                .filter_map(|(n, f)| Some((n, positions(columns, &f.parent_columns)?)))
+                .collect(),
+        }
+    };
+    let min_length = settings.min_length;
+    let work = |t: &OutTable, batch: &[u8], first: u64| {
+        let mut b = OutBatch {
+            uniq: vec![Vec::new(); t.uniq.len()],
+            child: vec![Vec::new(); t.child.len()],
+            parent: vec![Vec::new(); t.parent.len()],
+            ..Default::default()
+        };
+        let mut s = Scratch::default();
+        let mut fields: Vec<&[u8]> = Vec::new();
+        let mut seen = Seen::default();
+        let mut pending = Vec::new();
+        let mut hits = Vec::new();
+        let label = |fields: &[&[u8]], ordinal: u64| {
+            if t.key.is_empty() {
+                return format!("#{}", ordinal + 1);
             }
-            Ev::Row(line) => {
-                let a = acc.as_mut().expect("rows come in a table");
-                let fields: Vec<&[u8]> = copy::split_fields(line).collect();
-                let row_key = || {
-                    if key_cols.is_empty() {
-                        return format!("#{}", a.rows + 1);
-                    }
-                    key_cols
-                        .iter()
-                        .map(|&i| {
-                            let v = fields.get(i).and_then(|f| copy::decode_field(f));
-                            format!(
-                                "{}={}",
-                                a.columns[i],
-                                v.map_or("NULL".into(), |v| String::from_utf8_lossy(&v)
-                                    .into_owned())
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join(",")
-                };
-                for (i, (col, scan, det, allowed)) in plan.iter().enumerate() {
-                    if !scan && !det {
+            t.key
+                .iter()
+                .map(|&i| {
+                    let v = fields.get(i).and_then(|f| copy::decode_field(f));
+                    let v = v.map_or("NULL".into(), |v| String::from_utf8_lossy(&v).into_owned());
+                    format!("{}={v}", t.columns[i])
+                })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let lines: Vec<&[u8]> = lines(batch).collect();
+        for (g, group) in lines.chunks(GROUP).enumerate() {
+            pending.clear();
+            for (r, line) in group.iter().enumerate() {
+                let n = g * GROUP + r;
+                let ordinal = first + n as u64;
+                split(line, &mut fields);
+                for (i, p) in t.plan.iter().enumerate() {
+                    if !p.scan && !p.detect {
                         continue;
                     }
-                    let Some(raw) = fields.get(i) else { continue };
-                    let Some(v) = copy::decode_field_cow(raw) else {
+                    let Some(v) = fields.get(i).and_then(|raw| copy::decode_field_cow(raw)) else {
                         continue;
                     };
-                    out.cells += 1;
-                    let v = String::from_utf8_lossy(&v);
-                    if *scan {
-                        seen.clear();
-                        words.clear();
-                        let folded = lower(&v);
-                        let mut record = |cand: &str, found: leak::Found, h: u128| {
-                            let hit = |source_column: String| LeakHit {
-                                table: a.name.clone(),
-                                column: col.clone(),
-                                row: row_key(),
-                                source_column,
-                                masked: detect::mask(cand),
-                            };
-                            match found {
-                                leak::Found::No => {}
-                                leak::Found::Column(c) => tally(
-                                    out.hits.entry((a.name.clone(), col.clone())).or_default(),
-                                    1,
-                                    [hit(names[c as usize].clone())],
-                                ),
-                                leak::Found::Maybe => tally(
-                                    out.maybe
-                                        .entry((h, a.name.clone(), col.clone()))
-                                        .or_default(),
-                                    1,
-                                    [hit(String::new())],
-                                ),
-                            }
-                        };
-                        leak::candidates(&folded, settings.min_length, &mut |cand, kind| {
-                            let h = set.hash(cand);
-                            if seen.contains(&h) {
-                                return;
-                            }
-                            seen.push(h);
-                            let found = set.find(h);
-                            if found == leak::Found::No {
-                                return;
-                            }
-                            match kind {
-                                leak::Cand::Word(n)
-                                    if !cand.contains(|c: char| c.is_ascii_digit() || c == '@') =>
-                                {
-                                    words.push((n, cand.to_string(), found, h));
-                                }
-                                _ => record(cand, found, h),
-                            }
-                        });
-                        // a word alone is a hit only beside another hit word
-                        for (n, cand, found, h) in &words {
-                            if words.iter().any(|(m, ..)| m + 1 == *n || *m == n + 1) {
-                                record(cand, *found, *h);
-                            }
-                        }
+                    b.cells += 1;
+                    let v = text(&v);
+                    if p.scan {
+                        let folded = lower(&v, &mut s.folded);
+                        cell_candidates(
+                            folded,
+                            set,
+                            min_length,
+                            seed,
+                            &mut seen,
+                            n,
+                            i,
+                            &mut pending,
+                        );
                     }
-                    if *det {
+                    if p.detect {
                         detect::detect(&v, &mut |d, m| {
-                            if allowed.iter().any(|x| x == d) {
-                                return;
-                            }
-                            let f = out
-                                .findings
-                                .entry((a.name.clone(), col.clone(), d))
-                                .or_default();
-                            f.count += 1;
-                            if f.samples.len() < 3 {
-                                f.samples
-                                    .push(format!("{} (row {})", detect::mask(m), row_key()));
+                            if !p.allowed.iter().any(|x| x == d) {
+                                let sample = format!(
+                                    "{} (row {})",
+                                    detect::mask(m),
+                                    label(&fields, ordinal)
+                                );
+                                b.findings.push((i, d, sample));
                             }
                         });
                     }
                 }
-                for (id, idx) in &uniq {
-                    if let Some(h) = tuple_hash(&fields, idx, seed) {
-                        if !uniq_sets.entry(id.clone()).or_default().insert(h) {
-                            let d = out.duplicates.entry(id.clone()).or_default();
-                            d.0 += 1;
-                            if d.1.len() < 3 {
-                                d.1.push(row_key());
-                            }
-                        }
+                for (k, (_, idx)) in t.uniq.iter().enumerate() {
+                    if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
+                        b.uniq[k].push(h);
                     }
                 }
-                for (id, idx) in &child {
-                    if let Some(h) = tuple_hash(&fields, idx, seed) {
-                        *out.fanout
-                            .entry(id.clone())
-                            .or_default()
-                            .entry(h)
-                            .or_default() += 1;
+                for (k, (_, idx)) in t.child.iter().enumerate() {
+                    if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
+                        b.child[k].push(h);
                     }
                 }
-                for (id, idx) in &parent {
-                    if let Some(h) = tuple_hash(&fields, idx, seed) {
-                        out.parents.entry(id.clone()).or_default().insert(h);
+                for (k, (_, idx)) in t.parent.iter().enumerate() {
+                    if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
+                        b.parent[k].push(h);
                     }
                 }
-                a.row(line, &fields);
+                b.counts.row(&t.sampler, line, &fields);
             }
-            Ev::End => {
-                let (name, summary) = acc
-                    .take()
-                    .expect("an end ends a table")
-                    .finish(settings.categorical_max);
+            hits.clear();
+            look_up(&pending, set, &mut hits);
+            for &(n, column, hash, found) in &hits {
+                let ordinal = first + n as u64;
+                split(lines[n], &mut fields);
+                let v = fields[column].to_vec();
+                let v = copy::decode_field(&v).unwrap_or_default();
+                let v = String::from_utf8_lossy(&v);
+                let folded = lower(&v, &mut s.folded).to_string();
+                b.hits.push(Hit {
+                    column,
+                    found,
+                    hash,
+                    row: row_hash(&fields, &t.key, ordinal, seed, &mut s.key),
+                    label: label(&fields, ordinal),
+                    masked: detect::mask(&candidate_text(&folded, min_length, seed, hash)),
+                });
+            }
+        }
+        b
+    };
+    type Open = (std::sync::Arc<OutTable>, Acc, Vec<SortedKeys>);
+    let mut acc: Option<Open> = None;
+    par_read(dst, &|_| true, jobs, &table, &work, &mut |step| {
+        match step {
+            Step::Table(t) => {
+                let a = Acc::new(&t.name, &t.columns, settings.sample_rows);
+                let u = t.uniq.iter().map(|_| SortedKeys::new(keys::RUN)).collect();
+                out.row_keys.insert(
+                    t.name.clone(),
+                    t.key.iter().map(|&i| t.columns[i].clone()).collect(),
+                );
+                acc = Some((t, a, u));
+            }
+            Step::Rows(b) => {
+                let (t, a, u) = acc.as_mut().expect("rows come in a table");
+                out.cells += b.cells;
+                for hit in b.hits {
+                    let column = t.columns[hit.column].clone();
+                    if out.hits.len() < HIT_RECORDS {
+                        out.hits.push((t.name.clone(), column, hit));
+                    } else {
+                        *out.unsettled.entry((t.name.clone(), column)).or_default() += 1;
+                    }
+                }
+                for (i, d, sample) in b.findings {
+                    let f = out
+                        .findings
+                        .entry((t.name.clone(), t.columns[i].clone(), d))
+                        .or_default();
+                    f.count += 1;
+                    if f.samples.len() < 3 {
+                        f.samples.push(sample);
+                    }
+                }
+                for (keys, h) in u.iter_mut().zip(&b.uniq) {
+                    keys.extend(h)?;
+                }
+                for ((n, _), h) in t.child.iter().zip(&b.child) {
+                    out.children[*n].extend(h)?;
+                }
+                for ((n, _), h) in t.parent.iter().zip(&b.parent) {
+                    out.parents[*n].extend(h)?;
+                }
+                a.add(b.counts, &t.sampler);
+            }
+            Step::End => {
+                let (t, a, u) = acc.take().expect("an end ends a table");
+                for ((id, _), keys) in t.uniq.iter().zip(u) {
+                    let mut walk = keys.counted()?;
+                    let mut dups = 0;
+                    while let Some((_, n)) = walk.next_run()? {
+                        dups += n - 1;
+                    }
+                    out.duplicates.insert(id.clone(), dups);
+                }
+                for (n, _) in t.child.iter().chain(&t.parent) {
+                    out.children[*n].settle()?;
+                    out.parents[*n].settle()?;
+                }
+                let (name, summary) = a.finish(settings.categorical_max);
                 out.tables.insert(name, summary);
             }
         }
         Ok(())
-    })
-    .await?;
+    })?;
+    Ok(out)
+}
+
+/// The scan's hits, settled: leaks, coincidences and Bloom hits the source did not
+/// confirm.
+#[derive(Default)]
+struct Settled {
+    leaks: BTreeMap<(String, String), (u64, Vec<LeakHit>)>,
+    coincidences: BTreeMap<(String, String), (u64, Vec<LeakHit>)>,
+    unconfirmed: u64,
+}
+
+/// Counts `n` more hits and keeps the first [`EXAMPLES`] of them.
+fn tally(e: &mut (u64, Vec<LeakHit>), n: u64, hits: impl IntoIterator<Item = LeakHit>) {
+    e.0 += n;
+    let room = EXAMPLES.saturating_sub(e.1.len());
+    e.1.extend(hits.into_iter().take(room));
+}
+
+/// A table of the source as the second read sees it.
+struct ReTable<'a> {
+    searched: Searched,
+    key: Vec<usize>,
+    rows: Option<&'a HashSet<u128>>,
+}
+
+/// Settles the output's hits. A Bloom hit is confirmed (and given its source column)
+/// by reading the source again; a value equal to one of its own column's source values
+/// is a leak if that source row held it (the same row key, or the same position when
+/// the table has none) and a coincidence if another did.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    src: &Source,
+    hits: Vec<(String, String, Hit)>,
+    unsettled: BTreeMap<(String, String), u64>,
+    row_keys: &BTreeMap<String, Vec<String>>,
+    searched: &HashMap<String, Searched>,
+    names: &[String],
+    settings: &Settings,
+    seed: u64,
+    jobs: usize,
+) -> anyhow::Result<Settled> {
+    let own = |table: &str, column: &str, c: u32| {
+        let n = &names[c as usize];
+        n.len() == table.len() + 1 + column.len()
+            && n.starts_with(table)
+            && n.ends_with(column)
+            && n.as_bytes()[table.len()] == b'.'
+    };
+    let mut maybe: HashSet<u128> = HashSet::default();
+    let mut rows: HashMap<String, HashSet<u128>> = HashMap::default();
+    for (table, column, hit) in &hits {
+        let check_row = match hit.found {
+            leak::Found::Maybe => {
+                maybe.insert(hit.hash);
+                true
+            }
+            leak::Found::Column(c) => own(table, column, c),
+            leak::Found::No => false,
+        };
+        if check_row {
+            rows.entry(table.clone()).or_default().insert(hit.row);
+        }
+    }
+    let mut confirmed: HashMap<u128, u32> = HashMap::default();
+    let mut survivors: HashSet<(u128, u32, u128)> = HashSet::default();
+    if !rows.is_empty() {
+        let wanted =
+            |t: &str| rows.contains_key(t) || (!maybe.is_empty() && searched.contains_key(t));
+        let table = |name: &str, columns: &[String]| ReTable {
+            searched: searched.get(name).cloned().unwrap_or_default(),
+            key: row_keys
+                .get(name)
+                .and_then(|k| positions(columns, k))
+                .unwrap_or_default(),
+            rows: rows.get(name),
+        };
+        let work = |t: &ReTable, batch: &[u8], first: u64| {
+            let mut s = Scratch::default();
+            let mut fields: Vec<&[u8]> = Vec::new();
+            let (mut conf, mut surv) = (Vec::new(), Vec::new());
+            let lines = lines(batch);
+            for (n, line) in lines.enumerate() {
+                let ordinal = first + n as u64;
+                // a table known by position: no field is needed to tell a wanted row
+                if t.key.is_empty() && maybe.is_empty() {
+                    let h = row_hash(&[], &[], ordinal, seed, &mut s.key);
+                    if !t.rows.is_some_and(|rows| rows.contains(&h)) {
+                        continue;
+                    }
+                }
+                split(line, &mut fields);
+                let row = t.rows.and_then(|rows| {
+                    let h = row_hash(&fields, &t.key, ordinal, seed, &mut s.key);
+                    rows.contains(&h).then_some(h)
+                });
+                if row.is_none() && maybe.is_empty() {
+                    continue;
+                }
+                row_forms(
+                    &fields,
+                    &t.searched,
+                    settings.min_length,
+                    seed,
+                    &mut s,
+                    &mut |h, id, _| {
+                        if maybe.contains(&h) {
+                            conf.push((h, id));
+                        }
+                        if let Some(r) = row {
+                            surv.push((r, id, h));
+                        }
+                    },
+                );
+            }
+            (conf, surv)
+        };
+        par_read(src, &wanted, jobs, &table, &work, &mut |step| {
+            if let Step::Rows((conf, surv)) = step {
+                for (h, id) in conf {
+                    confirmed.entry(h).or_insert(id);
+                }
+                survivors.extend(surv);
+            }
+            Ok(())
+        })?;
+    }
+    // one verdict a cell (an address and its local part are one finding): a leak if
+    // any of its hits is one, else chance if any is
+    let mut out = Settled::default();
+    let mut cells = hits.into_iter().peekable();
+    while let Some((table, column, first)) = cells.next() {
+        let mut cell = vec![first];
+        while let Some((_, _, next)) =
+            cells.next_if(|(t, c, h)| *t == table && *c == column && h.row == cell[0].row)
+        {
+            cell.push(next);
+        }
+        let mut verdict: Option<(bool, LeakHit)> = None;
+        for hit in cell {
+            let c = match hit.found {
+                leak::Found::Column(c) => Some(c),
+                _ => confirmed.get(&hit.hash).copied(),
+            };
+            let Some(c) = c else {
+                out.unconfirmed += 1;
+                continue;
+            };
+            let chance = own(&table, &column, c) && !survivors.contains(&(hit.row, c, hit.hash));
+            if verdict
+                .as_ref()
+                .is_none_or(|(was_chance, _)| *was_chance && !chance)
+            {
+                let example = LeakHit {
+                    table: table.clone(),
+                    column: column.clone(),
+                    row: hit.label,
+                    source_column: names[c as usize].clone(),
+                    masked: hit.masked,
+                };
+                verdict = Some((chance, example));
+            }
+        }
+        if let Some((chance, example)) = verdict {
+            let into = if chance {
+                &mut out.coincidences
+            } else {
+                &mut out.leaks
+            };
+            tally(into.entry((table, column)).or_default(), 1, [example]);
+        }
+    }
+    for (at, n) in unsettled {
+        tally(out.leaks.entry(at).or_default(), n, []);
+    }
     Ok(out)
 }
 
@@ -721,12 +1173,16 @@ fn schema_differences(
 }
 
 /// Verifies `dst` against `src` under `config`.
+///
+/// `jobs` threads scan at once (at least one). Reading a live database needs the
+/// multi-threaded tokio runtime.
 pub async fn verify(
     config: &Config,
     key: &Key,
     settings: &Settings,
     src: &Source,
     dst: &Source,
+    jobs: usize,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
     let (src_name, dst_name) = (source_name(src), source_name(dst));
@@ -745,55 +1201,19 @@ pub async fn verify(
     let fks = foreign_keys(dst).to_vec();
     let (searched, names) = searched(config, &src_tables);
     let mut set = leak::LeakSet::new(seed, settings.leak_exact_max, settings.bloom_mb);
-    let source = read_source(
+    let source = read_source(src, config, settings, &searched, &fks, seed, jobs, &mut set)?;
+    let mut output = read_output(dst, config, settings, &set, &fks, seed, jobs)?;
+    let settled = settle(
         src,
-        config,
-        settings,
+        std::mem::take(&mut output.hits),
+        std::mem::take(&mut output.unsettled),
+        &output.row_keys,
         &searched,
-        &fks,
+        &names,
+        settings,
         seed,
-        &mut |form, id| set.insert(form, id),
-    )
-    .await?;
-    let mut output = read_output(dst, config, settings, &set, &names, &fks, seed).await?;
-
-    // Bloom hits: read the source once more, for the forms that were hit only
-    let mut unconfirmed = 0;
-    if !output.maybe.is_empty() {
-        let wanted: HashSet<u128> = output.maybe.keys().map(|(h, ..)| *h).collect();
-        let mut confirmed: HashMap<u128, u32> = HashMap::default();
-        let probe = leak::LeakSet::new(seed, 0, 1);
-        read_source(
-            src,
-            config,
-            settings,
-            &searched,
-            &[],
-            seed,
-            &mut |form, id| {
-                let h = probe.hash(form);
-                if wanted.contains(&h) {
-                    confirmed.entry(h).or_insert(id);
-                }
-            },
-        )
-        .await?;
-        // in a fixed order, so the examples kept are the same on every run
-        let mut maybe: Vec<_> = std::mem::take(&mut output.maybe).into_iter().collect();
-        maybe.sort_by(|a, b| a.0.cmp(&b.0));
-        for ((h, table, column), (n, hits)) in maybe {
-            match confirmed.get(&h) {
-                Some(&c) => {
-                    let named = hits.into_iter().map(|mut hit| {
-                        hit.source_column = names[c as usize].clone();
-                        hit
-                    });
-                    tally(output.hits.entry((table, column)).or_default(), n, named);
-                }
-                None => unconfirmed += n,
-            }
-        }
-    }
+        jobs,
+    )?;
 
     let mut checks = Vec::new();
     let mut samples = Vec::new();
@@ -815,14 +1235,16 @@ pub async fn verify(
     };
 
     // leaks, per column of the output
-    let hit_total: u64 = output.hits.values().map(|(n, _)| n).sum();
-    for ((table, column), (n, ex)) in &output.hits {
-        let from: Vec<&str> = ex
-            .iter()
+    let hit_total: u64 = settled.leaks.values().map(|(n, _)| n).sum();
+    let sources = |ex: &[LeakHit]| {
+        ex.iter()
             .map(|h| h.source_column.as_str())
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
-            .collect();
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for ((table, column), (n, ex)) in &settled.leaks {
         checks.push(row(
             Status::Fail,
             "leak",
@@ -830,14 +1252,19 @@ pub async fn verify(
             Some(column),
             Some(*n as f64),
             Some(0.0),
-            format!(
-                "{n} value(s) of the source found here (from {}), e.g. row {}",
-                from.join(", "),
-                ex[0].row
-            ),
+            match ex.first() {
+                Some(first) => format!(
+                    "{n} value(s) of the source found here (from {}), e.g. row {}",
+                    sources(ex),
+                    first.row
+                ),
+                None => format!(
+                    "{n} value(s) of the source found here, past the {HIT_RECORDS} hits a run settles"
+                ),
+            },
         ));
     }
-    if output.hits.is_empty() {
+    if settled.leaks.is_empty() {
         checks.push(row(
             Status::Pass,
             "leak",
@@ -846,6 +1273,25 @@ pub async fn verify(
             Some(0.0),
             Some(0.0),
             format!("no source value in {} output cells", output.cells),
+        ));
+    }
+    // new values that equal other rows' source values
+    for ((table, column), (n, ex)) in &settled.coincidences {
+        let rows = output.tables.get(table).map_or(0, |t| t.rows).max(1);
+        let th = settings.for_column(&format!("{table}.{column}"));
+        let rate = *n as f64 / rows as f64;
+        checks.push(row(
+            Status::of(rate, th.coincidence_rate),
+            "coincidence",
+            table,
+            Some(column),
+            Some(rate),
+            Some(th.coincidence_rate),
+            format!(
+                "{n} of {rows} row(s) got a new value that is another row's source value (of {}), e.g. row {}: chance, for a generator with few values to draw from; none is the value its own row had",
+                sources(ex),
+                ex.first().map_or("", |h| h.row.as_str())
+            ),
         ));
     }
     // detector findings in kept columns
@@ -1107,18 +1553,40 @@ pub async fn verify(
         }
     }
 
-    // integrity
-    for fk in &fks {
-        let id = fk_id(fk);
-        let children = output.fanout.get(&id);
-        let empty = HashSet::default();
-        let parents = output.parents.get(&id).unwrap_or(&empty);
-        let orphans: u64 = children.map_or(0, |c| {
-            c.iter()
-                .filter(|(h, _)| !parents.contains(*h))
-                .map(|(_, n)| *n as u64)
-                .sum()
-        });
+    // integrity: orphans and fan-out from the ordered walk of each foreign key's hashes
+    let fanout = |keys: SortedKeys| -> anyhow::Result<Vec<f64>> {
+        let mut walk = keys.counted()?;
+        let mut v = Vec::new();
+        while let Some((_, n)) = walk.next_run()? {
+            if v.len() == FANOUT_SAMPLE {
+                break;
+            }
+            v.push(n as f64);
+        }
+        v.sort_by(f64::total_cmp);
+        Ok(v)
+    };
+    let mut source_children = source.children.into_iter();
+    let walks = output.children.into_iter().zip(output.parents);
+    for (fk, (children, parents)) in fks.iter().zip(walks) {
+        let mut kids = children.counted()?;
+        let mut parents = parents.counted()?;
+        let mut parent = parents.next_run()?;
+        let (mut orphans, mut y) = (0u64, Vec::new());
+        while let Some((k, n)) = kids.next_run()? {
+            while parent.is_some_and(|(p, _)| p < k) {
+                parent = parents.next_run()?;
+            }
+            if parent.is_none_or(|(p, _)| p != k) {
+                orphans += n;
+            }
+            if y.len() < FANOUT_SAMPLE {
+                y.push(n as f64);
+            }
+        }
+        y.sort_by(f64::total_cmp);
+        let cols = fk.columns.join(", ");
+        let parent_cols = fk.parent_columns.join(", ");
         checks.push(row(
             if orphans == 0 {
                 Status::Pass
@@ -1130,29 +1598,32 @@ pub async fn verify(
             Some(&fk.columns.join(",")),
             Some(orphans as f64),
             Some(0.0),
-            format!(
-                "{}: {orphans} row(s) refer to no {}({})",
-                fk.name,
-                fk.parent,
-                fk.parent_columns.join(",")
-            ),
+            if orphans == 0 {
+                format!("{}: every row refers to a {} row", fk.name, fk.parent)
+            } else {
+                format!(
+                    "{}: {orphans} row(s) refer to no {}({parent_cols}); list them with SELECT {cols} FROM {} c WHERE ({cols}) IS NOT NULL AND NOT EXISTS (SELECT FROM {} p WHERE ({parent_cols}) = (c.{}))",
+                    fk.name,
+                    fk.parent,
+                    fk.table,
+                    fk.parent,
+                    fk.columns.join(", c.")
+                )
+            },
         ));
-        let counts = |m: Option<&HashMap<u128, u32>>| {
-            let mut v: Vec<f64> = m
-                .map(|m| m.values().map(|&n| n as f64).collect())
-                .unwrap_or_default();
-            v.sort_by(f64::total_cmp);
-            v
+        let x = match source_children.next() {
+            Some(keys) => fanout(keys)?,
+            None => Vec::new(),
         };
-        let (x, y) = (counts(source.fanout.get(&id)), counts(children));
         if !x.is_empty() && !y.is_empty() {
             let (labels, hx, hy) = stats::histograms(&x, &y, 20);
+            let ks = stats::ks(&x, &y);
             let mut r = row(
-                Status::of(stats::ks(&x, &y), settings.thresholds.fanout_ks),
+                Status::of(ks, settings.thresholds.fanout_ks),
                 "fanout_ks",
                 &fk.table,
                 Some(&fk.columns.join(",")),
-                Some(stats::ks(&x, &y)),
+                Some(ks),
                 Some(settings.thresholds.fanout_ks),
                 format!(
                     "{}: children per parent, median {} → {}",
@@ -1171,7 +1642,8 @@ pub async fn verify(
     }
     for k in unique_keys(dst) {
         let id = format!("{}.{}", k.table, k.name);
-        let (n, ex) = output.duplicates.get(&id).cloned().unwrap_or_default();
+        let n = output.duplicates.get(&id).copied().unwrap_or_default();
+        let cols = k.columns.join(", ");
         checks.push(row(
             if n == 0 { Status::Pass } else { Status::Fail },
             "unique",
@@ -1182,15 +1654,18 @@ pub async fn verify(
             if n == 0 {
                 format!("{}: no duplicates", k.name)
             } else {
-                format!("{}: {n} duplicate(s), e.g. {}", k.name, ex.join("; "))
+                format!(
+                    "{}: {n} row(s) repeat another's key; list them with SELECT {cols}, count(*) FROM {} GROUP BY {cols} HAVING count(*) > 1",
+                    k.name, k.table
+                )
             },
         ));
     }
 
     let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
     let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
-    let examples = output
-        .hits
+    let examples = settled
+        .leaks
         .values()
         .flat_map(|(_, e)| e.iter().cloned())
         .collect();
@@ -1209,7 +1684,8 @@ pub async fn verify(
             },
             bloom_false_positive_rate: set.bloom().map(|b| b.false_positive_rate()),
             bloom_bytes: set.bloom().map(|b| b.bytes()),
-            unconfirmed,
+            unconfirmed: settled.unconfirmed,
+            coincidences: settled.coincidences.values().map(|(n, _)| n).sum(),
             cells_scanned: output.cells,
             hits: hit_total,
             examples,

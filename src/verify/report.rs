@@ -79,6 +79,8 @@ pub struct LeakSummary {
     pub bloom_bytes: Option<usize>,
     /// Bloom hits that the second read of the source did not confirm.
     pub unconfirmed: u64,
+    /// New values equal to another row's source value of their own column (chance).
+    pub coincidences: u64,
     pub cells_scanned: u64,
     pub hits: u64,
     /// The first hits (at most 20 per column).
@@ -178,7 +180,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "\nleak scan: {} source forms ({}{}), {} output cells, {} hits",
+            "\nleak scan: {} source forms ({}{}), {} output cells, {} hits{}",
             self.leak.source_forms,
             self.leak.mode,
             self.leak
@@ -187,7 +189,15 @@ impl Report {
                     ", false-positive rate {r:.1e}, every hit confirmed against the source"
                 )),
             self.leak.cells_scanned,
-            self.leak.hits
+            self.leak.hits,
+            if self.leak.coincidences > 0 {
+                format!(
+                    ", {} chance matches (new values equal to other rows' source values)",
+                    self.leak.coincidences
+                )
+            } else {
+                String::new()
+            }
         );
         for h in &self.leak.examples {
             let _ = writeln!(

@@ -39,6 +39,12 @@ pub struct Thresholds {
     pub shape_tvd: f64,
     /// Largest Kolmogorov–Smirnov statistic between foreign-key fan-outs (0–1).
     pub fanout_ks: f64,
+    /// Largest share of an anonymized column's rows whose new value happens to equal
+    /// another row's source value (0–1): a generated phone number that is also some
+    /// other customer's. Chance makes a few; a transformer that moved values between
+    /// rows makes nearly all. A value left in its own row is a leak, never a
+    /// coincidence.
+    pub coincidence_rate: f64,
 }
 
 impl Default for Thresholds {
@@ -52,6 +58,7 @@ impl Default for Thresholds {
             length_tvd: 0.35,
             shape_tvd: 0.2,
             fanout_ks: 0.1,
+            coincidence_rate: 0.05,
         }
     }
 }
@@ -87,7 +94,7 @@ impl Default for Settings {
         Settings {
             thresholds: Thresholds::default(),
             sample_rows: 20_000,
-            leak_exact_max: 2_000_000,
+            leak_exact_max: 1_000_000,
             bloom_mb: 96,
             min_length: 4,
             categorical_max: 50,
@@ -127,10 +134,11 @@ macro_rules! with_thresholds {
             length_tvd: Option<Spanned<f64>>,
             shape_tvd: Option<Spanned<f64>>,
             fanout_ks: Option<Spanned<f64>>,
+            coincidence_rate: Option<Spanned<f64>>,
             $($(#[$m])* $field: $ty),*
         }
         impl $name {
-            fn thresholds(&self) -> [(&'static str, &Option<Spanned<f64>>); 8] {
+            fn thresholds(&self) -> [(&'static str, &Option<Spanned<f64>>); 9] {
                 [
                     ("null_rate", &self.null_rate),
                     ("distinct_ratio", &self.distinct_ratio),
@@ -140,6 +148,7 @@ macro_rules! with_thresholds {
                     ("length_tvd", &self.length_tvd),
                     ("shape_tvd", &self.shape_tvd),
                     ("fanout_ks", &self.fanout_ks),
+                    ("coincidence_rate", &self.coincidence_rate),
                 ]
             }
         }
@@ -187,7 +196,7 @@ fn check(
 
 fn thresholds(
     cfg: &Config,
-    raw: [(&'static str, &Option<Spanned<f64>>); 8],
+    raw: [(&'static str, &Option<Spanned<f64>>); 9],
     base: &Thresholds,
 ) -> Result<Thresholds, ConfigError> {
     let mut t = base.clone();
@@ -207,7 +216,8 @@ fn thresholds(
             "ks" => &mut t.ks,
             "length_tvd" => &mut t.length_tvd,
             "shape_tvd" => &mut t.shape_tvd,
-            _ => &mut t.fanout_ks,
+            "fanout_ks" => &mut t.fanout_ks,
+            _ => &mut t.coincidence_rate,
         } = x;
     }
     Ok(t)

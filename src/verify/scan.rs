@@ -1,0 +1,276 @@
+//! Reading a source for verify on every core: one thread reads (a dump file, or COPY
+//! from a live database) and cuts the rows into batches, workers turn each batch into
+//! a result, and one thread merges the results in the order the batches were read, so
+//! whatever the merge keeps (first examples, samples) is the same on every run.
+
+use std::collections::BTreeMap;
+use std::io::BufRead as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt as _;
+
+use crate::anonymize::dump;
+use crate::anonymize::live::{Live, Piece};
+use crate::anonymize::pipeline::{DumpSource, Source};
+use crate::pg::PgContext as _;
+
+/// Bytes of rows handed to a worker at a time.
+const BATCH: usize = 256 << 10;
+
+/// Where a row stream is: a table starts, a batch of its rows (whole lines, each
+/// ending in `\n`) arrives, the table ends.
+enum Ev<'a> {
+    Table(&'a str, &'a [String]),
+    Rows(&'a [u8]),
+    End,
+}
+
+/// What the merge sees, in reading order: a table starts (as the workers saw it), a
+/// batch's result, the table ends.
+pub enum Step<C, R> {
+    Table(Arc<C>),
+    Rows(R),
+    End,
+}
+
+/// Where the `\.` line that ends a COPY block is in `chunk` (which starts at a line's
+/// start): where it starts and where the line after it does.
+fn terminator(chunk: &[u8]) -> Option<(usize, usize)> {
+    let end_at = |at: usize| {
+        let rest = &chunk[at..];
+        if rest.starts_with(b"\\.\n") {
+            Some((at, at + 3))
+        } else if rest.starts_with(b"\\.\r\n") {
+            Some((at, at + 4))
+        } else {
+            None
+        }
+    };
+    end_at(0).or_else(|| memchr::memmem::find_iter(chunk, b"\n\\.").find_map(|p| end_at(p + 1)))
+}
+
+/// Reads a plain dump: SQL a line at a time, COPY rows a buffer at a time (no copy of a
+/// row but the one into its batch).
+fn read_dump(
+    d: &DumpSource,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut input = d.reader()?;
+    let read_err = |e| dump::DumpError::Read(d.name.clone(), e);
+    let mut line = Vec::new();
+    let mut line_no = 0u64;
+    let mut batch: Vec<u8> = Vec::with_capacity(BATCH + (1 << 20));
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        if !line.starts_with(b"COPY ") {
+            continue;
+        }
+        let header = std::str::from_utf8(&line)
+            .ok()
+            .and_then(|l| dump::parse_copy_header(l.trim_end()));
+        let Some((table, columns)) = header else {
+            continue;
+        };
+        let started = line_no;
+        let active = wanted(&table);
+        if active {
+            visit(Ev::Table(&table, &columns))?;
+        }
+        loop {
+            let buf = input.fill_buf().map_err(read_err)?;
+            if buf.is_empty() {
+                return Err(dump::DumpError::Unterminated {
+                    source_name: d.name.clone(),
+                    line: started,
+                    table,
+                }
+                .into());
+            }
+            let Some(last) = memchr::memrchr(b'\n', buf) else {
+                // a row longer than the buffer
+                line.clear();
+                input.read_until(b'\n', &mut line).map_err(read_err)?;
+                line_no += 1;
+                if terminator(&line).is_some_and(|(at, _)| at == 0) {
+                    break;
+                }
+                if active {
+                    batch.extend_from_slice(&line);
+                    if line.last() != Some(&b'\n') {
+                        batch.push(b'\n');
+                    }
+                }
+                continue;
+            };
+            let chunk = &buf[..=last];
+            let end = terminator(chunk);
+            let rows = &chunk[..end.map_or(chunk.len(), |(at, _)| at)];
+            line_no += memchr::memchr_iter(b'\n', rows).count() as u64;
+            if active {
+                batch.extend_from_slice(rows);
+            }
+            let consumed = end.map_or(chunk.len(), |(_, after)| after);
+            input.consume(consumed);
+            if active && batch.len() >= BATCH {
+                visit(Ev::Rows(&batch))?;
+                batch.clear();
+            }
+            if end.is_some() {
+                line_no += 1;
+                break;
+            }
+        }
+        if active {
+            if !batch.is_empty() {
+                visit(Ev::Rows(&batch))?;
+                batch.clear();
+            }
+            visit(Ev::End)?;
+        }
+    }
+}
+
+async fn read_live(
+    live: &Live,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let reader = live.reader().await?;
+    for (i, t) in live.tables.iter().enumerate() {
+        if !wanted(&t.table.name) {
+            continue;
+        }
+        visit(Ev::Table(&t.table.name, &t.table.columns))?;
+        let sql = live.copy_out(
+            &Piece {
+                table: i,
+                pages: None,
+            },
+            None,
+            None,
+        );
+        let stream = reader
+            .copy_out(&sql)
+            .await
+            .pg(|| format!("reading {}", t.table.name))?;
+        futures_util::pin_mut!(stream);
+        let mut carry: Vec<u8> = Vec::with_capacity(BATCH + 4096);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+            carry.extend_from_slice(&chunk);
+            if carry.len() >= BATCH {
+                if let Some(last) = memchr::memrchr(b'\n', &carry) {
+                    visit(Ev::Rows(&carry[..=last]))?;
+                    carry.drain(..=last);
+                }
+            }
+        }
+        if !carry.is_empty() {
+            if carry.last() != Some(&b'\n') {
+                carry.push(b'\n');
+            }
+            visit(Ev::Rows(&carry))?;
+        }
+        visit(Ev::End)?;
+    }
+    Ok(())
+}
+
+/// Reads every table of `source` that `wanted` keeps with `jobs` workers: `table` says
+/// how the workers see a table, `work` turns a batch of its rows (and the ordinal of
+/// the batch's first row in the table, from 0) into a result, `merge` takes the steps
+/// in reading order. The first error stops the read.
+pub fn par_read<C, R>(
+    source: &Source,
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    jobs: usize,
+    table: &(dyn Fn(&str, &[String]) -> C + Sync),
+    work: &(dyn Fn(&C, &[u8], u64) -> R + Sync),
+    merge: &mut (dyn FnMut(Step<C, R>) -> anyhow::Result<()> + Send),
+) -> anyhow::Result<()>
+where
+    C: Send + Sync,
+    R: Send,
+{
+    let jobs = jobs.max(1);
+    tokio::task::block_in_place(|| {
+        let handle = tokio::runtime::Handle::current();
+        type Work<C> = (u64, Arc<C>, Vec<u8>, u64);
+        let (work_tx, work_rx) = sync_channel::<Work<C>>(jobs * 2);
+        let work_rx = Mutex::new(work_rx);
+        let (done_tx, done_rx) = sync_channel::<(u64, Step<C, R>)>(jobs * 4);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..jobs {
+                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                s.spawn(move || loop {
+                    let next = work_rx.lock().expect("a worker panicked").recv();
+                    let Ok((seq, ctx, batch, first)) = next else {
+                        break;
+                    };
+                    // once the merge has stopped, batches still queued are dropped
+                    let _ = done_tx.send((seq, Step::Rows(work(&ctx, &batch, first))));
+                });
+            }
+            let stop_ref = &stop;
+            let merger = s.spawn(move || -> anyhow::Result<()> {
+                let mut next = 0u64;
+                let mut pending = BTreeMap::new();
+                for (seq, step) in done_rx {
+                    pending.insert(seq, step);
+                    while let Some(step) = pending.remove(&next) {
+                        if let Err(e) = merge(step) {
+                            stop_ref.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                        next += 1;
+                    }
+                }
+                Ok(())
+            });
+            let mut seq = 0u64;
+            let mut ctx: Option<Arc<C>> = None;
+            let mut rows = 0u64;
+            let stopped = || anyhow::anyhow!("verify stopped");
+            let mut visit = |ev: Ev<'_>| -> anyhow::Result<()> {
+                if stop.load(Ordering::Relaxed) {
+                    return Err(stopped());
+                }
+                match ev {
+                    Ev::Table(name, columns) => {
+                        let c = Arc::new(table(name, columns));
+                        ctx = Some(c.clone());
+                        rows = 0;
+                        done_tx.send((seq, Step::Table(c))).map_err(|_| stopped())?;
+                    }
+                    Ev::Rows(batch) => {
+                        let c = ctx.clone().expect("rows come in a table");
+                        work_tx
+                            .send((seq, c, batch.to_vec(), rows))
+                            .map_err(|_| stopped())?;
+                        rows += memchr::memchr_iter(b'\n', batch).count() as u64;
+                    }
+                    Ev::End => done_tx.send((seq, Step::End)).map_err(|_| stopped())?,
+                }
+                seq += 1;
+                Ok(())
+            };
+            let read = match source {
+                Source::Dump(d, _) => read_dump(d, wanted, &mut visit),
+                Source::Live(live) => handle.block_on(read_live(live, wanted, &mut visit)),
+            };
+            drop(work_tx);
+            drop(done_tx);
+            let merged = merger.join().expect("the merge panicked");
+            // the merge's error is why the read stopped
+            merged.and(read)
+        })
+    })
+}
