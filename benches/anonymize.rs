@@ -1,11 +1,13 @@
-//! Anonymize throughput on the shared benchmark table (`../shared/bench/people.sql`,
+//! Anonymize and verify on the shared benchmark table (`../shared/bench/people.sql`,
 //! 2M rows, its 7 personal columns anonymized): `cargo bench --bench anonymize`.
 //! BENCH_ROWS sets another row count. Prints a Markdown table for the README.
 //!
 //! Each run is a whole process, timed with its CPU time (user + system) and peak memory
-//! from wait4: dump file → dump file with one worker (rows/s per core of CPU) and two
-//! (the speed-up), and live database → live database against a raw psql COPY pipe
-//! between the same databases.
+//! from wait4: anonymize (with `--no-verify`, so it is measured alone) dump file → dump
+//! file with one worker (rows/s per core of CPU) and two (the speed-up), and live
+//! database → live database against a raw psql COPY pipe between the same databases;
+//! then `dataforge verify` of each copy against its source, to be read against the
+//! anonymize run that made it.
 
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -26,6 +28,17 @@ columns.created_at = "keep"
 columns.notes = "keep"
 columns.status = "keep"
 columns.score = "keep"
+
+# The table's names, streets and cities ("First123", "7 Strada Lunga", "City42") are
+# not shaped like the generators' real ones, so their lengths differ by design.
+[verify.columns."people.first_name"]
+length_tvd = 1.0
+[verify.columns."people.last_name"]
+length_tvd = 1.0
+[verify.columns."people.street"]
+length_tvd = 1.0
+[verify.columns."people.city"]
+length_tvd = 1.0
 "#;
 
 /// What one process took: wall seconds, CPU seconds (user + system) and peak resident
@@ -154,8 +167,19 @@ async fn main() {
             .env("DATAFORGE_KEY", "benchmark key, not a secret")
             .env("CI", "true")
             .arg("anonymize")
+            .arg("--no-verify")
             .args(args);
         c
+    };
+    let verify = |from: &str, to: &str| {
+        best_of(3, || {
+            let mut c = Command::new(bin);
+            c.current_dir(dir.path())
+                .env("DATAFORGE_KEY", "benchmark key, not a secret")
+                .env("CI", "true")
+                .args(["verify", "--jobs", "2", "--from", from, "--to", to]);
+            measure(&mut c)
+        })
     };
 
     let file = |jobs: &str| {
@@ -172,6 +196,7 @@ async fn main() {
     };
     let one = file("1");
     let two = file("2");
+    let verify_file = verify("people.sql", "out.sql");
 
     // live → live against a raw COPY pipe between the same two servers' databases
     let target = empty_database().await.unwrap();
@@ -209,6 +234,7 @@ async fn main() {
             "2",
         ]))
     });
+    let verify_live = verify(db.url(), target.url());
 
     println!("| benchmark | result |");
     println!("|---|---|");
@@ -236,6 +262,20 @@ async fn main() {
         pipe.wall,
         pipe.wall / live.wall,
         live.peak_mb
+    );
+    println!(
+        "| verify dump file against dump file, 2 workers | {:.2} s wall ({:.2} s CPU) = **{:.2}x** the time anonymize took to write it; peak {:.0} MB |",
+        verify_file.wall,
+        verify_file.cpu,
+        verify_file.wall / two.wall,
+        verify_file.peak_mb
+    );
+    println!(
+        "| verify live database against live database, 2 workers | {:.2} s wall ({:.2} s CPU) = **{:.2}x** the time anonymize took to load it; peak {:.0} MB |",
+        verify_live.wall,
+        verify_live.cpu,
+        verify_live.wall / live.wall,
+        verify_live.peak_mb
     );
 }
 
