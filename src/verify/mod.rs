@@ -863,8 +863,7 @@ fn read_output(
             for &(n, column, hash, found) in &hits {
                 let ordinal = first + n as u64;
                 split(lines[n], &mut fields);
-                let v = fields[column].to_vec();
-                let v = copy::decode_field(&v).unwrap_or_default();
+                let v = copy::decode_field(fields[column]).unwrap_or_default();
                 let v = String::from_utf8_lossy(&v);
                 let folded = lower(&v, &mut s.folded).to_string();
                 b.hits.push(Hit {
