@@ -206,17 +206,23 @@ where
         let (work_tx, work_rx) = sync_channel::<Work<C>>(jobs * 2);
         let work_rx = Mutex::new(work_rx);
         let (done_tx, done_rx) = sync_channel::<(u64, Step<C, R>)>(jobs * 4);
+        // batch buffers go back to the reader once worked: a fresh one a batch is a
+        // page fault every 4 KiB of the source
+        let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(jobs * 4);
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             for _ in 0..jobs {
-                let (work_rx, done_tx) = (&work_rx, done_tx.clone());
+                let (work_rx, done_tx, pool_tx) = (&work_rx, done_tx.clone(), pool_tx.clone());
                 s.spawn(move || loop {
                     let next = work_rx.lock().expect("a worker panicked").recv();
-                    let Ok((seq, ctx, batch, first)) = next else {
+                    let Ok((seq, ctx, mut batch, first)) = next else {
                         break;
                     };
+                    let result = work(&ctx, &batch, first);
+                    batch.clear();
+                    let _ = pool_tx.try_send(batch);
                     // once the merge has stopped, batches still queued are dropped
-                    let _ = done_tx.send((seq, Step::Rows(work(&ctx, &batch, first))));
+                    let _ = done_tx.send((seq, Step::Rows(result)));
                 });
             }
             let stop_ref = &stop;
@@ -252,9 +258,9 @@ where
                     }
                     Ev::Rows(batch) => {
                         let c = ctx.clone().expect("rows come in a table");
-                        work_tx
-                            .send((seq, c, batch.to_vec(), rows))
-                            .map_err(|_| stopped())?;
+                        let mut buf = pool_rx.try_recv().unwrap_or_default();
+                        buf.extend_from_slice(batch);
+                        work_tx.send((seq, c, buf, rows)).map_err(|_| stopped())?;
                         rows += memchr::memchr_iter(b'\n', batch).count() as u64;
                     }
                     Ev::End => done_tx.send((seq, Step::End)).map_err(|_| stopped())?,
@@ -268,6 +274,7 @@ where
             };
             drop(work_tx);
             drop(done_tx);
+            drop(pool_tx);
             let merged = merger.join().expect("the merge panicked");
             // the merge's error is why the read stopped
             merged.and(read)
