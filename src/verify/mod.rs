@@ -290,6 +290,16 @@ fn lines(batch: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// A field's value: the raw bytes themselves when its line holds no backslash (`plain`:
+/// no escape and no NULL), else decoded; `None` for NULL.
+fn field(raw: &[u8], plain: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
+    if plain {
+        Some(std::borrow::Cow::Borrowed(raw))
+    } else {
+        copy::decode_field_cow(raw)
+    }
+}
+
 /// A COPY row's fields (still escaped) into `fields`.
 fn split<'a>(line: &'a [u8], fields: &mut Vec<&'a [u8]>) {
     fields.clear();
@@ -378,15 +388,36 @@ fn row_forms(
     f: &mut dyn FnMut(u128, u32, &str),
 ) {
     for &(i, norm, id) in searched {
-        let Some(v) = fields.get(i).and_then(|raw| copy::decode_field_cow(raw)) else {
-            continue;
-        };
-        let v = text(&v);
-        let v = lower(&v, &mut s.folded);
-        leak::source_forms(v, norm, min_length, &mut s.form, &mut |form| {
-            f(leak::form_hash(seed, form), id, form)
-        });
+        if let Some(raw) = fields.get(i) {
+            cell_forms(raw, false, norm, min_length, seed, s, &mut |h, form| {
+                f(h, id, form)
+            });
+        }
     }
+}
+
+/// Calls `f(hash, form)` for every form of one source cell (still escaped); returns
+/// how many there were.
+fn cell_forms(
+    raw: &[u8],
+    plain: bool,
+    norm: leak::Norm,
+    min_length: usize,
+    seed: u64,
+    s: &mut Scratch,
+    f: &mut dyn FnMut(u128, &str),
+) -> u32 {
+    let Some(v) = field(raw, plain) else {
+        return 0;
+    };
+    let v = text(&v);
+    let v = lower(&v, &mut s.folded);
+    let mut n = 0;
+    leak::source_forms(v, norm, min_length, &mut s.form, &mut |form| {
+        n += 1;
+        f(leak::form_hash(seed, form), form)
+    });
+    n
 }
 
 /// A table of the source as the workers see it.
@@ -405,6 +436,8 @@ struct SrcBatch {
     /// A form is a UUID or a timestamp.
     structured: bool,
     forms: Vec<(u128, u32)>,
+    /// Forms of values already in `forms`, counted but not hashed again.
+    repeated: u64,
     fks: Vec<Vec<u128>>,
 }
 
@@ -460,19 +493,33 @@ fn read_source(
         };
         let mut s = Scratch::default();
         let mut fields: Vec<&[u8]> = Vec::new();
+        // a value met again in its column adds nothing to the set but its count
+        let mut memo = Memo::new(t.columns.len());
         for line in lines(batch) {
             split(line, &mut fields);
-            row_forms(
-                &fields,
-                &t.searched,
-                settings.min_length,
-                seed,
-                &mut s,
-                &mut |h, id, form| {
-                    b.structured |= detect::structured(form);
-                    b.forms.push((h, id));
-                },
-            );
+            let plain = memchr::memchr(b'\\', line).is_none();
+            for &(i, norm, id) in &t.searched {
+                let Some(&raw) = fields.get(i) else {
+                    continue;
+                };
+                if let Some(n) = memo.known(i, raw) {
+                    b.repeated += u64::from(n);
+                    continue;
+                }
+                let n = cell_forms(
+                    raw,
+                    plain,
+                    norm,
+                    settings.min_length,
+                    seed,
+                    &mut s,
+                    &mut |h, form| {
+                        b.structured |= detect::structured(form);
+                        b.forms.push((h, id));
+                    },
+                );
+                memo.learn(i, raw, n);
+            }
             for (k, (_, idx)) in t.fks.iter().enumerate() {
                 if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
                     b.fks[k].push(h);
@@ -492,6 +539,7 @@ fn read_source(
             Step::Rows(b) => {
                 let (t, a) = acc.as_mut().expect("rows come in a table");
                 set.insert_many(&b.forms);
+                set.inserted += b.repeated;
                 set.structured |= b.structured;
                 for ((n, _), keys) in t.fks.iter().zip(&b.fks) {
                     out.children[*n].extend(keys)?;
@@ -624,6 +672,51 @@ impl Seen {
     }
 }
 
+/// Values of a batch already dealt with, per column, and what they gave (a count):
+/// a column's value met again is skipped. A column whose values seldom repeat stops
+/// being remembered, so a key or an address costs no more than it did.
+struct Memo<'a> {
+    seen: HashMap<(usize, &'a [u8]), u32>,
+    /// (looked up, found) per column.
+    tries: Vec<(u32, u32)>,
+}
+
+impl<'a> Memo<'a> {
+    /// Tries before a column's repeat rate is judged, and the least rate worth keeping.
+    const TRIAL: u32 = 128;
+    const RATE: u32 = 8;
+
+    fn new(columns: usize) -> Memo<'a> {
+        Memo {
+            seen: HashMap::default(),
+            tries: vec![(0, 0); columns],
+        }
+    }
+
+    fn worth(&self, column: usize) -> bool {
+        let (tried, found) = self.tries[column];
+        tried < Self::TRIAL || found * Self::RATE >= tried
+    }
+
+    /// What `raw` gave when last met in `column`, if remembered.
+    fn known(&mut self, column: usize, raw: &'a [u8]) -> Option<u32> {
+        if !self.worth(column) {
+            return None;
+        }
+        let got = self.seen.get(&(column, raw)).copied();
+        let t = &mut self.tries[column];
+        t.0 += 1;
+        t.1 += u32::from(got.is_some());
+        got
+    }
+
+    fn learn(&mut self, column: usize, raw: &'a [u8], gave: u32) {
+        if self.worth(column) {
+            self.seen.insert((column, raw), gave);
+        }
+    }
+}
+
 /// Rows of a batch whose candidates are all hashed (and their filter blocks
 /// prefetched) before any is looked up, so many lookups wait on memory at once.
 const GROUP: usize = 64;
@@ -648,10 +741,6 @@ fn cell_candidates(
     column: usize,
     pending: &mut Vec<Pending>,
 ) {
-    // a UUID or timestamp is only ever a source value if the source had such values
-    if !set.structured && detect::structured(folded.trim()) {
-        return;
-    }
     seen.clear();
     leak::candidates(folded, min_length, &mut |c, kind| {
         // a word with a digit or an `@` in it is nobody's common word
@@ -799,23 +888,37 @@ fn read_output(
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let mut memo = Memo::new(t.plan.len());
+        let mut cells: Vec<(usize, usize, &[u8], bool)> = Vec::new();
         let lines: Vec<&[u8]> = lines(batch).collect();
         for (g, group) in lines.chunks(GROUP).enumerate() {
             pending.clear();
+            cells.clear();
             for (r, line) in group.iter().enumerate() {
                 let n = g * GROUP + r;
                 let ordinal = first + n as u64;
                 split(line, &mut fields);
+                let plain = memchr::memchr(b'\\', line).is_none();
                 for (i, p) in t.plan.iter().enumerate() {
                     if !p.scan && !p.detect {
                         continue;
                     }
-                    let Some(v) = fields.get(i).and_then(|raw| copy::decode_field_cow(raw)) else {
+                    let Some(&raw) = fields.get(i) else {
+                        continue;
+                    };
+                    let Some(v) = field(raw, plain) else {
                         continue;
                     };
                     b.cells += 1;
+                    if memo.known(i, raw).is_some() {
+                        continue;
+                    }
+                    let found = b.findings.len();
                     let v = text(&v);
-                    if p.scan {
+                    // a UUID or timestamp holds nothing but itself, and is only ever a
+                    // source value if the source had such values
+                    let shaped = detect::structured(v.trim());
+                    if p.scan && (!shaped || set.structured) {
                         let folded = lower(&v, &mut s.folded);
                         cell_candidates(
                             folded,
@@ -828,7 +931,7 @@ fn read_output(
                             &mut pending,
                         );
                     }
-                    if p.detect {
+                    if p.detect && !shaped {
                         detect::detect(&v, &mut |d, m| {
                             if !p.allowed.iter().any(|x| x == d) {
                                 let sample = format!(
@@ -840,6 +943,7 @@ fn read_output(
                             }
                         });
                     }
+                    cells.push((n, i, raw, b.findings.len() > found));
                 }
                 for (k, (_, idx)) in t.uniq.iter().enumerate() {
                     if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
@@ -860,6 +964,12 @@ fn read_output(
             }
             hits.clear();
             look_up(&pending, set, &mut hits);
+            // a value met again in its column needs no second look
+            for &(n, i, raw, flagged) in &cells {
+                if !flagged && !hits.iter().any(|h| (h.0, h.1) == (n, i)) {
+                    memo.learn(i, raw, 0);
+                }
+            }
             for &(n, column, hash, found) in &hits {
                 let ordinal = first + n as u64;
                 split(lines[n], &mut fields);
@@ -962,17 +1072,102 @@ fn tally(e: &mut (u64, Vec<LeakHit>), n: u64, hits: impl IntoIterator<Item = Lea
     e.1.extend(hits.into_iter().take(room));
 }
 
-/// A table of the source as the second read sees it.
+/// A table of the source as a settling read sees it.
 struct ReTable<'a> {
     searched: Searched,
     key: Vec<usize>,
     rows: Option<&'a HashSet<u128>>,
 }
 
+/// What a settling read looks for: the Bloom hits to confirm, the hashes of hits whose
+/// row matters, and per table the rows they are in and the columns to read.
+struct Wanted<'a> {
+    maybe: &'a HashSet<u128>,
+    hashes: &'a HashSet<u128>,
+    rows: &'a HashMap<String, HashSet<u128>>,
+    columns: &'a HashMap<String, Searched>,
+}
+
+/// What a settling read found: the column of each confirmed Bloom hit, and which
+/// hit rows held which hashes in which column.
+#[derive(Default)]
+struct Found {
+    confirmed: HashMap<u128, u32>,
+    survivors: HashSet<(u128, u32, u128)>,
+}
+
+/// Reads the wanted columns of the source again for what `want` looks for.
+fn settle_read(
+    src: &Source,
+    want: &Wanted,
+    row_keys: &BTreeMap<String, Vec<String>>,
+    settings: &Settings,
+    seed: u64,
+    jobs: usize,
+    found: &mut Found,
+) -> anyhow::Result<()> {
+    let wanted = |t: &str| want.columns.contains_key(t);
+    let table = |name: &str, columns: &[String]| ReTable {
+        searched: want.columns.get(name).cloned().unwrap_or_default(),
+        key: row_keys
+            .get(name)
+            .and_then(|k| positions(columns, k))
+            .unwrap_or_default(),
+        rows: want.rows.get(name),
+    };
+    let work = |t: &ReTable, batch: &[u8], first: u64| {
+        let mut s = Scratch::default();
+        let mut key = Vec::new();
+        let mut fields: Vec<&[u8]> = Vec::new();
+        let (mut conf, mut surv) = (Vec::new(), Vec::new());
+        for (n, line) in lines(batch).enumerate() {
+            split(line, &mut fields);
+            // the row's hash, worked out only for a row holding a wanted value
+            let mut row: Option<Option<u128>> = None;
+            row_forms(
+                &fields,
+                &t.searched,
+                settings.min_length,
+                seed,
+                &mut s,
+                &mut |h, id, _| {
+                    if want.maybe.contains(&h) {
+                        conf.push((h, id));
+                    }
+                    if !want.hashes.contains(&h) {
+                        return;
+                    }
+                    let r = *row.get_or_insert_with(|| {
+                        let h = row_hash(&fields, &t.key, first + n as u64, seed, &mut key);
+                        t.rows.is_some_and(|rows| rows.contains(&h)).then_some(h)
+                    });
+                    if let Some(r) = r {
+                        surv.push((r, id, h));
+                    }
+                },
+            );
+        }
+        (conf, surv)
+    };
+    par_read(src, &wanted, jobs, &table, &work, &mut |step| {
+        if let Step::Rows((conf, surv)) = step {
+            for (h, id) in conf {
+                found.confirmed.entry(h).or_insert(id);
+            }
+            found.survivors.extend(surv);
+        }
+        Ok(())
+    })
+}
+
 /// Settles the output's hits. A Bloom hit is confirmed (and given its source column)
 /// by reading the source again; a value equal to one of its own column's source values
 /// is a leak if that source row held it (the same row key, or the same position when
 /// the table has none) and a coincidence if another did.
+///
+/// The read is of the hit columns' own source columns first: a generated value that
+/// happens to be another row's is settled there, and the whole source is read again
+/// only for Bloom hits still unconfirmed (a false positive, or a value from elsewhere).
 #[allow(clippy::too_many_arguments)]
 fn settle(
     src: &Source,
@@ -993,7 +1188,10 @@ fn settle(
             && n.as_bytes()[table.len()] == b'.'
     };
     let mut maybe: HashSet<u128> = HashSet::default();
+    let mut hashes: HashSet<u128> = HashSet::default();
     let mut rows: HashMap<String, HashSet<u128>> = HashMap::default();
+    // the hit columns' own source columns, per table
+    let mut own_columns: HashMap<String, Searched> = HashMap::default();
     for (table, column, hit) in &hits {
         let check_row = match hit.found {
             leak::Found::Maybe => {
@@ -1003,73 +1201,45 @@ fn settle(
             leak::Found::Column(c) => own(table, column, c),
             leak::Found::No => false,
         };
-        if check_row {
-            rows.entry(table.clone()).or_default().insert(hit.row);
+        if !check_row {
+            continue;
+        }
+        hashes.insert(hit.hash);
+        rows.entry(table.clone()).or_default().insert(hit.row);
+        let cols = own_columns.entry(table.clone()).or_default();
+        for &(i, norm, id) in searched.get(table).into_iter().flatten() {
+            if own(table, column, id) && !cols.iter().any(|c| c.2 == id) {
+                cols.push((i, norm, id));
+            }
         }
     }
-    let mut confirmed: HashMap<u128, u32> = HashMap::default();
-    let mut survivors: HashSet<(u128, u32, u128)> = HashSet::default();
-    if !rows.is_empty() {
-        let wanted =
-            |t: &str| rows.contains_key(t) || (!maybe.is_empty() && searched.contains_key(t));
-        let table = |name: &str, columns: &[String]| ReTable {
-            searched: searched.get(name).cloned().unwrap_or_default(),
-            key: row_keys
-                .get(name)
-                .and_then(|k| positions(columns, k))
-                .unwrap_or_default(),
-            rows: rows.get(name),
+    own_columns.retain(|_, cols| !cols.is_empty());
+    let mut found = Found::default();
+    if !own_columns.is_empty() {
+        let want = Wanted {
+            maybe: &maybe,
+            hashes: &hashes,
+            rows: &rows,
+            columns: &own_columns,
         };
-        let work = |t: &ReTable, batch: &[u8], first: u64| {
-            let mut s = Scratch::default();
-            let mut fields: Vec<&[u8]> = Vec::new();
-            let (mut conf, mut surv) = (Vec::new(), Vec::new());
-            let lines = lines(batch);
-            for (n, line) in lines.enumerate() {
-                let ordinal = first + n as u64;
-                // a table known by position: no field is needed to tell a wanted row
-                if t.key.is_empty() && maybe.is_empty() {
-                    let h = row_hash(&[], &[], ordinal, seed, &mut s.key);
-                    if !t.rows.is_some_and(|rows| rows.contains(&h)) {
-                        continue;
-                    }
-                }
-                split(line, &mut fields);
-                let row = t.rows.and_then(|rows| {
-                    let h = row_hash(&fields, &t.key, ordinal, seed, &mut s.key);
-                    rows.contains(&h).then_some(h)
-                });
-                if row.is_none() && maybe.is_empty() {
-                    continue;
-                }
-                row_forms(
-                    &fields,
-                    &t.searched,
-                    settings.min_length,
-                    seed,
-                    &mut s,
-                    &mut |h, id, _| {
-                        if maybe.contains(&h) {
-                            conf.push((h, id));
-                        }
-                        if let Some(r) = row {
-                            surv.push((r, id, h));
-                        }
-                    },
-                );
-            }
-            (conf, surv)
-        };
-        par_read(src, &wanted, jobs, &table, &work, &mut |step| {
-            if let Step::Rows((conf, surv)) = step {
-                for (h, id) in conf {
-                    confirmed.entry(h).or_insert(id);
-                }
-                survivors.extend(surv);
-            }
-            Ok(())
-        })?;
+        settle_read(src, &want, row_keys, settings, seed, jobs, &mut found)?;
     }
+    maybe.retain(|h| !found.confirmed.contains_key(h));
+    if !maybe.is_empty() {
+        // what is left is in no hit column's own column: only its confirmation matters
+        let none = HashSet::default();
+        let want = Wanted {
+            maybe: &maybe,
+            hashes: &none,
+            rows: &rows,
+            columns: searched,
+        };
+        settle_read(src, &want, row_keys, settings, seed, jobs, &mut found)?;
+    }
+    let Found {
+        confirmed,
+        survivors,
+    } = found;
     // one verdict a cell (an address and its local part are one finding): a leak if
     // any of its hits is one, else chance if any is
     let mut out = Settled::default();
