@@ -106,6 +106,11 @@ impl DumpSource {
         })
     }
 
+    /// The file itself, when the dump is plain SQL (not an archive pg_restore reads).
+    pub fn plain_file(&self) -> Option<&std::path::Path> {
+        (!self.custom).then_some(self.path.as_path())
+    }
+
     /// The dump's SQL from the start (a plain file as it is; an archive as pg_restore
     /// writes it).
     pub fn reader(&self) -> anyhow::Result<Box<dyn BufRead + Send>> {

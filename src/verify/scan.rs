@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead as _;
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt as _;
+use memmap2::Mmap;
 
 use crate::anonymize::dump;
 use crate::anonymize::live::{Live, Piece};
@@ -24,7 +26,24 @@ const BATCH: usize = 256 << 10;
 enum Ev<'a> {
     Table(&'a str, &'a [String]),
     Rows(&'a [u8]),
+    /// Rows at this range of the mapped dump file.
+    Span(Range<usize>),
     End,
+}
+
+/// A batch of rows as a worker gets it: its own buffer, or a range of the mapped file.
+enum Batch {
+    Owned(Vec<u8>),
+    Mapped(Arc<Mmap>, Range<usize>),
+}
+
+impl Batch {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Batch::Owned(b) => b,
+            Batch::Mapped(map, at) => &map[at.clone()],
+        }
+    }
 }
 
 /// What the merge sees, in reading order: a table starts (as the workers saw it), a
@@ -137,6 +156,70 @@ fn read_dump(
     }
 }
 
+/// Maps a plain dump file, to be read in place: the workers get ranges of the page
+/// cache, with no copy into the process at all.
+fn map(path: &std::path::Path, name: &str) -> anyhow::Result<Mmap> {
+    let file = std::fs::File::open(path).map_err(|e| dump::DumpError::Read(name.into(), e))?;
+    // SAFETY: the map is only read. A file truncated by another process while it is
+    // read would fault (SIGBUS); verify reads finished dumps, as pg_dump leaves them.
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| dump::DumpError::Read(name.into(), e))?;
+    Ok(map)
+}
+
+/// Reads a mapped plain dump: the same walk as [`read_dump`], over memory. A COPY
+/// block's rows are handed on as ranges of the map, cut at line ends about every
+/// [`BATCH`] bytes.
+fn read_mapped(
+    d: &DumpSource,
+    data: &[u8],
+    wanted: &(dyn Fn(&str) -> bool + Sync),
+    visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut pos = 0;
+    while pos < data.len() {
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i + 1);
+        let line = &data[pos..end];
+        let at = pos;
+        pos = end;
+        if !line.starts_with(b"COPY ") {
+            continue;
+        }
+        let header = std::str::from_utf8(line)
+            .ok()
+            .and_then(|l| dump::parse_copy_header(l.trim_end()));
+        let Some((table, columns)) = header else {
+            continue;
+        };
+        let Some((stop, after)) = terminator(&data[pos..]) else {
+            return Err(dump::DumpError::Unterminated {
+                source_name: d.name.clone(),
+                // counted only here, where it is needed
+                line: memchr::memchr_iter(b'\n', &data[..at]).count() as u64 + 1,
+                table,
+            }
+            .into());
+        };
+        if wanted(&table) {
+            visit(Ev::Table(&table, &columns))?;
+            let rows = pos..pos + stop;
+            let mut start = rows.start;
+            while start < rows.end {
+                let end = if rows.end - start <= BATCH {
+                    rows.end
+                } else {
+                    memchr::memchr(b'\n', &data[start + BATCH..rows.end])
+                        .map_or(rows.end, |i| start + BATCH + i + 1)
+                };
+                visit(Ev::Span(start..end))?;
+                start = end;
+            }
+            visit(Ev::End)?;
+        }
+        pos += after;
+    }
+    Ok(())
+}
+
 async fn read_live(
     live: &Live,
     wanted: &(dyn Fn(&str) -> bool + Sync),
@@ -202,7 +285,14 @@ where
     let jobs = jobs.max(1);
     tokio::task::block_in_place(|| {
         let handle = tokio::runtime::Handle::current();
-        type Work<C> = (u64, Arc<C>, Vec<u8>, u64);
+        type Work<C> = (u64, Arc<C>, Batch, u64);
+        let mapped = match source {
+            Source::Dump(d, _) => match d.plain_file() {
+                Some(path) => Some(Arc::new(map(path, &d.name)?)),
+                None => None,
+            },
+            Source::Live(_) => None,
+        };
         let (work_tx, work_rx) = sync_channel::<Work<C>>(jobs * 2);
         let work_rx = Mutex::new(work_rx);
         let (done_tx, done_rx) = sync_channel::<(u64, Step<C, R>)>(jobs * 4);
@@ -215,12 +305,14 @@ where
                 let (work_rx, done_tx, pool_tx) = (&work_rx, done_tx.clone(), pool_tx.clone());
                 s.spawn(move || loop {
                     let next = work_rx.lock().expect("a worker panicked").recv();
-                    let Ok((seq, ctx, mut batch, first)) = next else {
+                    let Ok((seq, ctx, batch, first)) = next else {
                         break;
                     };
-                    let result = work(&ctx, &batch, first);
-                    batch.clear();
-                    let _ = pool_tx.try_send(batch);
+                    let result = work(&ctx, batch.bytes(), first);
+                    if let Batch::Owned(mut buf) = batch {
+                        buf.clear();
+                        let _ = pool_tx.try_send(buf);
+                    }
                     // once the merge has stopped, batches still queued are dropped
                     let _ = done_tx.send((seq, Step::Rows(result)));
                 });
@@ -256,12 +348,24 @@ where
                         rows = 0;
                         done_tx.send((seq, Step::Table(c))).map_err(|_| stopped())?;
                     }
-                    Ev::Rows(batch) => {
+                    Ev::Rows(bytes) => {
                         let c = ctx.clone().expect("rows come in a table");
                         let mut buf = pool_rx.try_recv().unwrap_or_default();
-                        buf.extend_from_slice(batch);
-                        work_tx.send((seq, c, buf, rows)).map_err(|_| stopped())?;
-                        rows += memchr::memchr_iter(b'\n', batch).count() as u64;
+                        buf.extend_from_slice(bytes);
+                        let n = memchr::memchr_iter(b'\n', bytes).count() as u64;
+                        work_tx
+                            .send((seq, c, Batch::Owned(buf), rows))
+                            .map_err(|_| stopped())?;
+                        rows += n;
+                    }
+                    Ev::Span(at) => {
+                        let c = ctx.clone().expect("rows come in a table");
+                        let map = mapped.clone().expect("spans come from a map");
+                        let n = memchr::memchr_iter(b'\n', &map[at.clone()]).count() as u64;
+                        work_tx
+                            .send((seq, c, Batch::Mapped(map, at), rows))
+                            .map_err(|_| stopped())?;
+                        rows += n;
                     }
                     Ev::End => done_tx.send((seq, Step::End)).map_err(|_| stopped())?,
                 }
@@ -269,7 +373,10 @@ where
                 Ok(())
             };
             let read = match source {
-                Source::Dump(d, _) => read_dump(d, wanted, &mut visit),
+                Source::Dump(d, _) => match &mapped {
+                    Some(map) => read_mapped(d, map, wanted, &mut visit),
+                    None => read_dump(d, wanted, &mut visit),
+                },
                 Source::Live(live) => handle.block_on(read_live(live, wanted, &mut visit)),
             };
             drop(work_tx);
@@ -280,4 +387,66 @@ where
             merged.and(read)
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What [`read_mapped`] hands on, as (table, its rows joined, how many batches).
+    fn walk(sql: &str, wanted: &str) -> anyhow::Result<Vec<(String, String, usize)>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("in.sql");
+        std::fs::write(&path, sql)?;
+        let d = DumpSource::open(path.to_str().unwrap())?;
+        let data = map(&path, &d.name)?;
+        let mut out: Vec<(String, String, usize)> = Vec::new();
+        read_mapped(&d, &data, &|t| t == wanted, &mut |ev| {
+            match ev {
+                Ev::Table(t, _) => out.push((t.to_string(), String::new(), 0)),
+                Ev::Span(at) => {
+                    let rows = std::str::from_utf8(&data[at]).unwrap();
+                    assert!(rows.ends_with('\n'), "a batch ends at a line end");
+                    let last = out.last_mut().unwrap();
+                    last.1.push_str(rows);
+                    last.2 += 1;
+                }
+                Ev::Rows(_) => unreachable!("a map is read in place"),
+                Ev::End => {}
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_mapped_dump_gives_the_wanted_blocks_rows_in_batches_cut_at_line_ends() {
+        let big: String = (0..20_000)
+            .map(|i| format!("{i}\tname {i:0>60}\n"))
+            .collect();
+        let sql = format!(
+            "SET x = 1;\nCOPY public.a (id) FROM stdin;\n1\n\\.\n\nCOPY public.b (id, name) FROM stdin;\n{big}\\.\r\nSELECT 1;\n"
+        );
+        let got = walk(&sql, "public.b").unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, "public.b");
+        assert_eq!(got[0].1, big);
+        assert!(
+            got[0].2 > 1,
+            "{} batch(es) of {} bytes",
+            got[0].2,
+            big.len()
+        );
+        assert!(got[0].2 <= big.len() / BATCH + 1);
+    }
+
+    #[test]
+    fn a_mapped_dump_cut_short_names_the_line_of_the_block() {
+        let sql = "SET x = 1;\n\nCOPY public.a (id) FROM stdin;\n1\n2\n";
+        let err = walk(sql, "public.a").unwrap_err().to_string();
+        assert!(
+            err.contains("in.sql:3") && err.contains("public.a"),
+            "{err}"
+        );
+    }
 }
