@@ -8,6 +8,9 @@
 //! they are kept exactly, with the column each came from; past it, in a blocked Bloom
 //! filter whose hits are confirmed by a second read of the source.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
 use foldhash::HashMap;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
@@ -316,25 +319,26 @@ fn array_elements(inner: &str) -> Vec<String> {
 }
 
 /// A Bloom filter whose probes for one item all fall in one 64-byte block: one cache
-/// miss per lookup, and a lookup can be prefetched.
+/// miss per lookup, and a lookup can be prefetched. Its words are atomic, so every
+/// worker reading the source can add to it at once (an OR is the same in any order).
 pub struct Bloom {
-    blocks: Vec<[u64; 8]>,
+    blocks: Vec<[AtomicU64; 8]>,
 }
 
 /// Bits set per item. With the default 96 MB and the ~10M distinct forms of the
 /// 2M-row benchmark table (80 bits an item), eight probes would leave one false
 /// positive in ~10^8 lookups, so nearly every run of that size would read the source
-/// again to rule one out; twelve make that ~10^-10 a lookup. Past ~20 bits an item
-/// fewer probes would do better, but by then the filter is too full to use anyway.
+/// again to rule one out; twelve make that ~10^-9. Past ~20 bits an item fewer probes
+/// would do better, but by then the filter is too full to use anyway.
 const PROBES: u32 = 12;
 
 impl Bloom {
     pub fn with_mb(mb: usize) -> Bloom {
         let n = ((mb << 20) / 64).max(1);
-        let blocks = vec![[0u64; 8]; n];
+        let mut blocks: Vec<[AtomicU64; 8]> = Vec::with_capacity(n);
         // Random probes over ~100 MB miss the TLB on nearly every lookup with 4 KiB
-        // pages; ask for huge pages (a hint, ignored where unsupported).
-        // madvise wants a page-aligned start, and the allocator's is not.
+        // pages; ask for huge pages (a hint, ignored where unsupported), before the
+        // memory is first touched. madvise wants a page-aligned start.
         #[cfg(target_os = "linux")]
         {
             const PAGE: usize = 4096;
@@ -352,13 +356,14 @@ impl Bloom {
                 };
             }
         }
+        blocks.resize_with(n, Default::default);
         Bloom { blocks }
     }
 
     /// The block of `h`: its low half scaled onto the blocks (a multiply, not a
     /// division: this runs for every form and every candidate).
-    fn block(&self, h: u128) -> usize {
-        ((u128::from(h as u64) * self.blocks.len() as u128) >> 64) as usize
+    fn block(&self, h: u128) -> &[AtomicU64; 8] {
+        &self.blocks[((u128::from(h as u64) * self.blocks.len() as u128) >> 64) as usize]
     }
 
     /// The bits `h` sets in its block: nine bits of the hash a probe, seven probes
@@ -387,25 +392,38 @@ impl Bloom {
         // SAFETY: a prefetch is a hint that never faults, and the address is in bounds
         unsafe {
             use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let p = self.blocks.as_ptr().add(self.block(h)) as *const i8;
-            _mm_prefetch(p, _MM_HINT_T0);
+            _mm_prefetch(self.block(h).as_ptr() as *const i8, _MM_HINT_T0);
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = h;
     }
 
-    pub fn insert(&mut self, h: u128) {
-        let mask = Bloom::mask(h);
-        let block = self.block(h);
-        for (w, m) in self.blocks[block].iter_mut().zip(mask) {
-            *w |= m;
+    pub fn insert(&self, h: u128) {
+        for (w, m) in self.block(h).iter().zip(Bloom::mask(h)) {
+            // a bit already set (a value met before) costs no locked write
+            if w.load(Ordering::Relaxed) & m != m {
+                w.fetch_or(m, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Inserts every hash, the blocks of the next few asked for ahead.
+    pub fn insert_all(&self, hashes: impl Iterator<Item = u128> + Clone) {
+        const AHEAD: usize = 16;
+        let mut ahead = hashes.clone().skip(AHEAD);
+        for h in hashes {
+            if let Some(next) = ahead.next() {
+                self.prefetch(next);
+            }
+            self.insert(h);
         }
     }
 
     pub fn contains(&self, h: u128) -> bool {
-        let mask = Bloom::mask(h);
-        let b = &self.blocks[self.block(h)];
-        b.iter().zip(mask).all(|(w, m)| w & m == m)
+        self.block(h)
+            .iter()
+            .zip(Bloom::mask(h))
+            .all(|(w, m)| w.load(Ordering::Relaxed) & m == m)
     }
 
     /// The chance that a value it does not hold is found: the mean over blocks of the
@@ -416,7 +434,10 @@ impl Bloom {
             .blocks
             .iter()
             .map(|b| {
-                let set: u32 = b.iter().map(|w| w.count_ones()).sum();
+                let set: u32 = b
+                    .iter()
+                    .map(|w| w.load(Ordering::Relaxed).count_ones())
+                    .sum();
                 (f64::from(set) / 512.0).powi(PROBES as i32)
             })
             .sum();
@@ -438,7 +459,8 @@ pub struct LeakSet {
     seed: u64,
     // two u64s, not a u128: 24-byte entries instead of 32
     exact: HashMap<(u64, u64), u32>,
-    bloom: Option<Bloom>,
+    /// Set once the exact set outgrows `max`; shared, so workers add to it directly.
+    bloom: Arc<OnceLock<Bloom>>,
     max: usize,
     bloom_mb: usize,
     pub inserted: u64,
@@ -466,7 +488,7 @@ impl LeakSet {
         LeakSet {
             seed,
             exact: HashMap::default(),
-            bloom: None,
+            bloom: Arc::default(),
             max,
             bloom_mb,
             inserted: 0,
@@ -483,21 +505,12 @@ impl LeakSet {
         self.insert_many(&[(self.hash(form), column)]);
     }
 
-    /// Adds hashed forms with their columns. Into the filter a group at a time: the
-    /// group's blocks are all asked for before any is written, so their misses overlap.
+    /// Adds hashed forms with their columns.
     pub fn insert_many(&mut self, forms: &[(u128, u32)]) {
-        const GROUP: usize = 64;
         let mut rest = forms;
         while !rest.is_empty() {
-            if let Some(b) = &mut self.bloom {
-                for group in rest.chunks(GROUP) {
-                    for &(h, _) in group {
-                        b.prefetch(h);
-                    }
-                    for &(h, _) in group {
-                        b.insert(h);
-                    }
-                }
+            if let Some(b) = self.bloom.get() {
+                b.insert_all(rest.iter().map(|f| f.0));
                 self.inserted += rest.len() as u64;
                 return;
             }
@@ -506,25 +519,33 @@ impl LeakSet {
             self.inserted += 1;
             self.exact.entry(split(h)).or_insert(column);
             if self.exact.len() > self.max {
-                let mut b = Bloom::with_mb(self.bloom_mb);
-                for &(hi, lo) in self.exact.keys() {
-                    b.insert(((hi as u128) << 64) | lo as u128);
-                }
+                let b = Bloom::with_mb(self.bloom_mb);
+                b.insert_all(
+                    self.exact
+                        .keys()
+                        .map(|&(hi, lo)| (u128::from(hi) << 64) | u128::from(lo)),
+                );
                 self.exact = HashMap::default();
-                self.bloom = Some(b);
+                let _ = self.bloom.set(b);
             }
         }
     }
 
+    /// The filter, once there is one, for workers to add to while the merge goes on
+    /// ([`LeakSet::insert_many`] decides when it starts).
+    pub fn shared_filter(&self) -> Arc<OnceLock<Bloom>> {
+        self.bloom.clone()
+    }
+
     /// Starts loading what a lookup of `h` will read.
     pub fn prefetch(&self, h: u128) {
-        if let Some(b) = &self.bloom {
+        if let Some(b) = self.bloom.get() {
             b.prefetch(h);
         }
     }
 
     pub fn find(&self, h: u128) -> Found {
-        match &self.bloom {
+        match self.bloom.get() {
             Some(b) if b.contains(h) => Found::Maybe,
             Some(_) => Found::No,
             None => self
@@ -535,7 +556,7 @@ impl LeakSet {
     }
 
     pub fn bloom(&self) -> Option<&Bloom> {
-        self.bloom.as_ref()
+        self.bloom.get()
     }
 }
 

@@ -436,8 +436,10 @@ struct SrcBatch {
     /// A form is a UUID or a timestamp.
     structured: bool,
     forms: Vec<(u128, u32)>,
-    /// Forms of values already in `forms`, counted but not hashed again.
+    /// Forms of values already in `forms`, counted but not hashed again, and forms
+    /// the worker put in the filter itself.
     repeated: u64,
+    direct: u64,
     fks: Vec<Vec<u128>>,
 }
 
@@ -486,6 +488,7 @@ fn read_source(
             .filter_map(|(n, f)| Some((n, positions(columns, &f.columns)?)))
             .collect(),
     };
+    let filter = set.shared_filter();
     let work = |t: &SrcTable, batch: &[u8], _first: u64| {
         let mut b = SrcBatch {
             fks: vec![Vec::new(); t.fks.len()],
@@ -527,6 +530,12 @@ fn read_source(
             }
             b.counts.row(&t.sampler, line, &fields);
         }
+        // once the set is a filter, every worker adds to it, not the merge alone
+        if let Some(bloom) = filter.get() {
+            bloom.insert_all(b.forms.iter().map(|f| f.0));
+            b.direct = b.forms.len() as u64;
+            b.forms.clear();
+        }
         b
     };
     let mut acc: Option<(std::sync::Arc<SrcTable>, Acc)> = None;
@@ -539,7 +548,7 @@ fn read_source(
             Step::Rows(b) => {
                 let (t, a) = acc.as_mut().expect("rows come in a table");
                 set.insert_many(&b.forms);
-                set.inserted += b.repeated;
+                set.inserted += b.repeated + b.direct;
                 set.structured |= b.structured;
                 for ((n, _), keys) in t.fks.iter().zip(&b.fks) {
                     out.children[*n].extend(keys)?;
