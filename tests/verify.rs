@@ -215,6 +215,28 @@ async fn a_clean_copy_passes_and_every_planted_leak_is_found() {
         !o.stdout.windows(21).any(|w| w == b"client21@corp.example"),
         "a report never shows a found value"
     );
+    // the same through the Bloom filter: every hit confirmed by reading the source
+    // again, the hits in kept columns from every searched column
+    let bloom = format!("{CONFIG}\n[verify]\nleak_exact_max = 10\nbloom_mb = 1\n");
+    std::fs::write(dir.path().join("bloom.toml"), bloom).unwrap();
+    let o = cli(
+        dir.path(),
+        &[
+            "verify",
+            "--json",
+            "--config",
+            "bloom.toml",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        1,
+    );
+    let b = report(&o);
+    assert_eq!(b["leak"]["mode"], "bloom", "{b:#}");
+    assert_eq!(b["leak"]["examples"], r["leak"]["examples"], "{b:#}");
+    assert_eq!(b["leak"]["hits"], r["leak"]["hits"], "{b:#}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(
         page.contains("FAILED") && page.contains("public.orders.note"),
@@ -298,6 +320,27 @@ async fn a_value_left_in_its_own_row_is_a_leak_and_one_in_another_row_is_chance(
     assert_eq!(chance[0]["column"], "email");
     assert_eq!(chance[0]["status"], "pass", "1 row of 400: {r:#}");
     assert_eq!(r["leak"]["coincidences"], 1);
+    // the same verdicts when the source's values are only in a Bloom filter
+    let bloom = format!("{CONFIG}\n[verify]\nleak_exact_max = 10\n");
+    std::fs::write(dir.path().join("bloom.toml"), bloom).unwrap();
+    let o = cli(
+        dir.path(),
+        &[
+            "verify",
+            "--json",
+            "--config",
+            "bloom.toml",
+            "--from",
+            src.url(),
+            "--to",
+            dst.url(),
+        ],
+        1,
+    );
+    let b = report(&o);
+    assert_eq!(b["leak"]["mode"], "bloom", "{b:#}");
+    assert_eq!(b["leak"]["examples"], r["leak"]["examples"], "{b:#}");
+    assert_eq!(b["leak"]["coincidences"], 1, "{b:#}");
 
     // every email moved one row along: chance does not do that
     exec(

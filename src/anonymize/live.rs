@@ -231,6 +231,16 @@ impl Live {
 
     /// The `COPY … TO STDOUT` for a piece, with the table's row filter and, for samples,
     /// a row limit.
+    /// COPY of some columns of a whole table.
+    pub fn copy_columns(&self, table: usize, columns: &[String]) -> String {
+        let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+        format!(
+            "COPY {} ({}) TO STDOUT",
+            self.tables[table].quoted,
+            cols.join(", ")
+        )
+    }
+
     pub fn copy_out(&self, piece: &Piece, filter: Option<&str>, limit: Option<usize>) -> String {
         let t = &self.tables[piece.table];
         let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();

@@ -539,7 +539,7 @@ fn read_source(
         b
     };
     let mut acc: Option<(std::sync::Arc<SrcTable>, Acc)> = None;
-    par_read(src, &wanted, jobs, &table, &work, &mut |step| {
+    par_read(src, &wanted, &|_| None, jobs, &table, &work, &mut |step| {
         match step {
             Step::Table(t) => {
                 let a = Acc::new(&t.name, &t.columns, settings.sample_rows);
@@ -999,69 +999,77 @@ fn read_output(
     };
     type Open = (std::sync::Arc<OutTable>, Acc, Vec<SortedKeys>);
     let mut acc: Option<Open> = None;
-    par_read(dst, &|_| true, jobs, &table, &work, &mut |step| {
-        match step {
-            Step::Table(t) => {
-                let a = Acc::new(&t.name, &t.columns, settings.sample_rows);
-                let u = t.uniq.iter().map(|_| SortedKeys::new(keys::RUN)).collect();
-                out.row_keys.insert(
-                    t.name.clone(),
-                    t.key.iter().map(|&i| t.columns[i].clone()).collect(),
-                );
-                acc = Some((t, a, u));
-            }
-            Step::Rows(b) => {
-                let (t, a, u) = acc.as_mut().expect("rows come in a table");
-                out.cells += b.cells;
-                for hit in b.hits {
-                    let column = t.columns[hit.column].clone();
-                    if out.hits.len() < HIT_RECORDS {
-                        out.hits.push((t.name.clone(), column, hit));
-                    } else {
-                        *out.unsettled.entry((t.name.clone(), column)).or_default() += 1;
+    par_read(
+        dst,
+        &|_| true,
+        &|_| None,
+        jobs,
+        &table,
+        &work,
+        &mut |step| {
+            match step {
+                Step::Table(t) => {
+                    let a = Acc::new(&t.name, &t.columns, settings.sample_rows);
+                    let u = t.uniq.iter().map(|_| SortedKeys::new(keys::RUN)).collect();
+                    out.row_keys.insert(
+                        t.name.clone(),
+                        t.key.iter().map(|&i| t.columns[i].clone()).collect(),
+                    );
+                    acc = Some((t, a, u));
+                }
+                Step::Rows(b) => {
+                    let (t, a, u) = acc.as_mut().expect("rows come in a table");
+                    out.cells += b.cells;
+                    for hit in b.hits {
+                        let column = t.columns[hit.column].clone();
+                        if out.hits.len() < HIT_RECORDS {
+                            out.hits.push((t.name.clone(), column, hit));
+                        } else {
+                            *out.unsettled.entry((t.name.clone(), column)).or_default() += 1;
+                        }
                     }
-                }
-                for (i, d, sample) in b.findings {
-                    let f = out
-                        .findings
-                        .entry((t.name.clone(), t.columns[i].clone(), d))
-                        .or_default();
-                    f.count += 1;
-                    if f.samples.len() < 3 {
-                        f.samples.push(sample);
+                    for (i, d, sample) in b.findings {
+                        let f = out
+                            .findings
+                            .entry((t.name.clone(), t.columns[i].clone(), d))
+                            .or_default();
+                        f.count += 1;
+                        if f.samples.len() < 3 {
+                            f.samples.push(sample);
+                        }
                     }
-                }
-                for (keys, h) in u.iter_mut().zip(&b.uniq) {
-                    keys.extend(h)?;
-                }
-                for ((n, _), h) in t.child.iter().zip(&b.child) {
-                    out.children[*n].extend(h)?;
-                }
-                for ((n, _), h) in t.parent.iter().zip(&b.parent) {
-                    out.parents[*n].extend(h)?;
-                }
-                a.add(b.counts, &t.sampler);
-            }
-            Step::End => {
-                let (t, a, u) = acc.take().expect("an end ends a table");
-                for ((id, _), keys) in t.uniq.iter().zip(u) {
-                    let mut walk = keys.counted()?;
-                    let mut dups = 0;
-                    while let Some((_, n)) = walk.next_run()? {
-                        dups += n - 1;
+                    for (keys, h) in u.iter_mut().zip(&b.uniq) {
+                        keys.extend(h)?;
                     }
-                    out.duplicates.insert(id.clone(), dups);
+                    for ((n, _), h) in t.child.iter().zip(&b.child) {
+                        out.children[*n].extend(h)?;
+                    }
+                    for ((n, _), h) in t.parent.iter().zip(&b.parent) {
+                        out.parents[*n].extend(h)?;
+                    }
+                    a.add(b.counts, &t.sampler);
                 }
-                for (n, _) in t.child.iter().chain(&t.parent) {
-                    out.children[*n].settle()?;
-                    out.parents[*n].settle()?;
+                Step::End => {
+                    let (t, a, u) = acc.take().expect("an end ends a table");
+                    for ((id, _), keys) in t.uniq.iter().zip(u) {
+                        let mut walk = keys.counted()?;
+                        let mut dups = 0;
+                        while let Some((_, n)) = walk.next_run()? {
+                            dups += n - 1;
+                        }
+                        out.duplicates.insert(id.clone(), dups);
+                    }
+                    for (n, _) in t.child.iter().chain(&t.parent) {
+                        out.children[*n].settle()?;
+                        out.parents[*n].settle()?;
+                    }
+                    let (name, summary) = a.finish(settings.categorical_max);
+                    out.tables.insert(name, summary);
                 }
-                let (name, summary) = a.finish(settings.categorical_max);
-                out.tables.insert(name, summary);
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -1106,9 +1114,11 @@ struct Found {
 }
 
 /// Reads the wanted columns of the source again for what `want` looks for.
+#[allow(clippy::too_many_arguments)]
 fn settle_read(
     src: &Source,
     want: &Wanted,
+    names: &[String],
     row_keys: &BTreeMap<String, Vec<String>>,
     settings: &Settings,
     seed: u64,
@@ -1116,8 +1126,33 @@ fn settle_read(
     found: &mut Found,
 ) -> anyhow::Result<()> {
     let wanted = |t: &str| want.columns.contains_key(t);
+    let column = |table: &str, id: u32| names[id as usize][table.len() + 1..].to_string();
+    // a database is asked for the row key and the wanted columns alone
+    let narrow = |t: &str| {
+        let mut cols = row_keys.get(t).cloned().unwrap_or_default();
+        // a table known by position is read whole, in the order it was first read
+        if cols.is_empty() {
+            return None;
+        }
+        for &(_, _, id) in want.columns.get(t)? {
+            let c = column(t, id);
+            if !cols.contains(&c) {
+                cols.push(c);
+            }
+        }
+        Some(cols)
+    };
     let table = |name: &str, columns: &[String]| ReTable {
-        searched: want.columns.get(name).cloned().unwrap_or_default(),
+        searched: want
+            .columns
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|&(_, norm, id)| {
+                let at = columns.iter().position(|c| *c == column(name, id))?;
+                Some((at, norm, id))
+            })
+            .collect(),
         key: row_keys
             .get(name)
             .and_then(|k| positions(columns, k))
@@ -1158,7 +1193,7 @@ fn settle_read(
         }
         (conf, surv)
     };
-    par_read(src, &wanted, jobs, &table, &work, &mut |step| {
+    par_read(src, &wanted, &narrow, jobs, &table, &work, &mut |step| {
         if let Step::Rows((conf, surv)) = step {
             for (h, id) in conf {
                 found.confirmed.entry(h).or_insert(id);
@@ -1231,7 +1266,9 @@ fn settle(
             rows: &rows,
             columns: &own_columns,
         };
-        settle_read(src, &want, row_keys, settings, seed, jobs, &mut found)?;
+        settle_read(
+            src, &want, names, row_keys, settings, seed, jobs, &mut found,
+        )?;
     }
     maybe.retain(|h| !found.confirmed.contains_key(h));
     if !maybe.is_empty() {
@@ -1243,7 +1280,9 @@ fn settle(
             rows: &rows,
             columns: searched,
         };
-        settle_read(src, &want, row_keys, settings, seed, jobs, &mut found)?;
+        settle_read(
+            src, &want, names, row_keys, settings, seed, jobs, &mut found,
+        )?;
     }
     let Found {
         confirmed,

@@ -223,6 +223,7 @@ fn read_mapped(
 async fn read_live(
     live: &Live,
     wanted: &(dyn Fn(&str) -> bool + Sync),
+    narrow: &Narrow<'_>,
     visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let reader = live.reader().await?;
@@ -230,15 +231,20 @@ async fn read_live(
         if !wanted(&t.table.name) {
             continue;
         }
-        visit(Ev::Table(&t.table.name, &t.table.columns))?;
-        let sql = live.copy_out(
-            &Piece {
-                table: i,
-                pages: None,
-            },
-            None,
-            None,
-        );
+        let (columns, sql) = match narrow(&t.table.name) {
+            Some(columns) => {
+                let sql = live.copy_columns(i, &columns);
+                (columns, sql)
+            }
+            None => {
+                let piece = Piece {
+                    table: i,
+                    pages: None,
+                };
+                (t.table.columns.clone(), live.copy_out(&piece, None, None))
+            }
+        };
+        visit(Ev::Table(&t.table.name, &columns))?;
         let stream = reader
             .copy_out(&sql)
             .await
@@ -266,13 +272,20 @@ async fn read_live(
     Ok(())
 }
 
+/// The columns of a table a live read needs, when not all (`None`): a database is
+/// asked for those alone. A dump's rows come whole; either way the workers are told
+/// which columns they get.
+pub type Narrow<'a> = dyn Fn(&str) -> Option<Vec<String>> + Sync + 'a;
+
 /// Reads every table of `source` that `wanted` keeps with `jobs` workers: `table` says
-/// how the workers see a table, `work` turns a batch of its rows (and the ordinal of
-/// the batch's first row in the table, from 0) into a result, `merge` takes the steps
-/// in reading order. The first error stops the read.
+/// how the workers see a table (with the columns its rows have), `work` turns a batch
+/// of its rows (and the ordinal of the batch's first row in the table, from 0) into a
+/// result, `merge` takes the steps in reading order. The first error stops the read.
+#[allow(clippy::too_many_arguments)]
 pub fn par_read<C, R>(
     source: &Source,
     wanted: &(dyn Fn(&str) -> bool + Sync),
+    narrow: &Narrow<'_>,
     jobs: usize,
     table: &(dyn Fn(&str, &[String]) -> C + Sync),
     work: &(dyn Fn(&C, &[u8], u64) -> R + Sync),
@@ -377,7 +390,7 @@ where
                     Some(map) => read_mapped(d, map, wanted, &mut visit),
                     None => read_dump(d, wanted, &mut visit),
                 },
-                Source::Live(live) => handle.block_on(read_live(live, wanted, &mut visit)),
+                Source::Live(live) => handle.block_on(read_live(live, wanted, narrow, &mut visit)),
             };
             drop(work_tx);
             drop(done_tx);
