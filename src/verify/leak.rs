@@ -107,7 +107,7 @@ pub fn source_forms(
 
 /// Whether `s` has at least `n` characters (counted only when its bytes cannot tell).
 fn long_enough(s: &str, n: usize) -> bool {
-    s.len() >= n && (s.len() >= 4 * n || s.chars().count() >= n)
+    s.len() >= n && (s.len() >= 4 * n || s.is_ascii() || s.chars().count() >= n)
 }
 
 /// [`separator`] for each ASCII byte.
@@ -269,6 +269,10 @@ fn candidates_at(
 /// The digits of every run of digits and phone punctuation with at least
 /// [`MIN_DIGITS`] of them: `+40 (721) 234-567` → `40721234567`.
 fn digit_runs(text: &str, f: &mut dyn FnMut(&str, Cand)) {
+    // most text has too few digits for any run to count
+    if text.bytes().filter(u8::is_ascii_digit).count() < MIN_DIGITS {
+        return;
+    }
     let mut digits = String::new();
     let flush = |digits: &mut String, f: &mut dyn FnMut(&str, Cand)| {
         if digits.len() >= MIN_DIGITS && digits.len() <= 34 {
@@ -487,7 +491,8 @@ impl LeakSet {
     pub fn new(seed: u64, max: usize, bloom_mb: usize) -> LeakSet {
         LeakSet {
             seed,
-            exact: HashMap::default(),
+            // sized once for what it may hold: growing by doubling rehashes it all
+            exact: HashMap::with_capacity_and_hasher(max.min(1 << 20), Default::default()),
             bloom: Arc::default(),
             max,
             bloom_mb,

@@ -277,19 +277,6 @@ fn row_hash(fields: &[&[u8]], key: &[usize], ordinal: u64, seed: u64, buf: &mut 
     xxh3_128_with_seed(&ordinal.to_le_bytes(), seed ^ 0x5eed)
 }
 
-/// The rows of a batch (each line ends in `\n`; a raw CR in COPY text is only ever
-/// part of a CRLF, since COPY writes a CR in a value as `\r`).
-fn lines(batch: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut start = 0;
-    memchr::memchr_iter(b'\n', batch).filter_map(move |nl| {
-        let line = &batch[start..nl];
-        start = nl + 1;
-        // a dump saved with CRLF line ends
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        (!line.is_empty()).then_some(line)
-    })
-}
-
 /// A field's value: the raw bytes themselves when its line holds no backslash (`plain`:
 /// no escape and no NULL), else decoded; `None` for NULL.
 fn field(raw: &[u8], plain: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
@@ -311,6 +298,80 @@ fn split<'a>(line: &'a [u8], fields: &mut Vec<&'a [u8]>) {
     fields.push(&line[start..]);
 }
 
+/// The rows of a batch, split into fields in one pass over its bytes: tabs, line ends
+/// and backslashes are found together, so a row's fields and whether it holds any
+/// escape (or NULL) come at once. Each row ends in `\n`; a raw CR in COPY text is only
+/// ever part of a CRLF, since COPY writes a CR in a value as `\r`.
+struct Rows<'a> {
+    batch: &'a [u8],
+    marks: memchr::Memchr3<'a>,
+    start: usize,
+    /// The whole batch is valid UTF-8, so each field is (they are cut at ASCII bytes).
+    utf8: bool,
+}
+
+impl<'a> Rows<'a> {
+    fn new(batch: &'a [u8]) -> Rows<'a> {
+        Rows {
+            batch,
+            marks: memchr::memchr3_iter(b'\t', b'\n', b'\\', batch),
+            start: 0,
+            utf8: std::str::from_utf8(batch).is_ok(),
+        }
+    }
+
+    /// The next row's fields (still escaped) into `fields`: its line, and whether it
+    /// is plain (no backslash).
+    fn next_row(&mut self, fields: &mut Vec<&'a [u8]>) -> Option<(&'a [u8], bool)> {
+        let b = self.batch;
+        fields.clear();
+        let mut from = self.start;
+        let mut plain = true;
+        for at in self.marks.by_ref() {
+            match b[at] {
+                b'\t' => {
+                    fields.push(&b[from..at]);
+                    from = at + 1;
+                }
+                b'\\' => plain = false,
+                _ => {
+                    let line_start = self.start;
+                    self.start = at + 1;
+                    // a dump saved with CRLF line ends
+                    let end = if at > from && b[at - 1] == b'\r' {
+                        at - 1
+                    } else {
+                        at
+                    };
+                    if end == line_start {
+                        // an empty line
+                        fields.clear();
+                        from = self.start;
+                        plain = true;
+                        continue;
+                    }
+                    fields.push(&b[from..end]);
+                    return Some((&b[line_start..end], plain));
+                }
+            }
+        }
+        None
+    }
+
+    /// A field's value as text: as it lies when the batch is valid UTF-8 and the value
+    /// needed no decoding.
+    fn text<'v>(&self, v: &'v std::borrow::Cow<'v, [u8]>) -> std::borrow::Cow<'v, str> {
+        match v {
+            std::borrow::Cow::Borrowed(raw) if self.utf8 => {
+                // SAFETY: `raw` is a piece of the batch, which is valid UTF-8, cut only
+                // at tabs and line ends (ASCII, never inside a character)
+                std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) })
+            }
+            _ => text(v),
+        }
+    }
+}
+
 /// A field's bytes as text (valid UTF-8, checked the fast way, as it nearly always is).
 fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
     match std::str::from_utf8(b) {
@@ -321,7 +382,11 @@ fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
 
 /// `s` case-folded, into `buf` when it has anything to fold.
 fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
-    if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+    // every byte looked at (no early exit), which the compiler turns into wide compares
+    let foldable = s.bytes().fold(false, |any, b| {
+        any | (b.wrapping_sub(b'A') < 26) | (b >= 0x80)
+    });
+    if foldable {
         buf.clear();
         if s.is_ascii() {
             buf.push_str(s);
@@ -379,7 +444,10 @@ struct Scratch {
 }
 
 /// Calls `f(hash, column id, form)` for every form of the searched columns of a row.
+#[allow(clippy::too_many_arguments)]
 fn row_forms(
+    rows: &Rows,
+    plain: bool,
     fields: &[&[u8]],
     searched: &Searched,
     min_length: usize,
@@ -389,16 +457,25 @@ fn row_forms(
 ) {
     for &(i, norm, id) in searched {
         if let Some(raw) = fields.get(i) {
-            cell_forms(raw, false, norm, min_length, seed, s, &mut |h, form| {
-                f(h, id, form)
-            });
+            cell_forms(
+                rows,
+                raw,
+                plain,
+                norm,
+                min_length,
+                seed,
+                s,
+                &mut |h, form| f(h, id, form),
+            );
         }
     }
 }
 
 /// Calls `f(hash, form)` for every form of one source cell (still escaped); returns
 /// how many there were.
+#[allow(clippy::too_many_arguments)]
 fn cell_forms(
+    rows: &Rows,
     raw: &[u8],
     plain: bool,
     norm: leak::Norm,
@@ -410,7 +487,7 @@ fn cell_forms(
     let Some(v) = field(raw, plain) else {
         return 0;
     };
-    let v = text(&v);
+    let v = rows.text(&v);
     let v = lower(&v, &mut s.folded);
     let mut n = 0;
     leak::source_forms(v, norm, min_length, &mut s.form, &mut |form| {
@@ -498,9 +575,8 @@ fn read_source(
         let mut fields: Vec<&[u8]> = Vec::new();
         // a value met again in its column adds nothing to the set but its count
         let mut memo = Memo::new(t.columns.len());
-        for line in lines(batch) {
-            split(line, &mut fields);
-            let plain = memchr::memchr(b'\\', line).is_none();
+        let mut rows = Rows::new(batch);
+        while let Some((line, plain)) = rows.next_row(&mut fields) {
             for &(i, norm, id) in &t.searched {
                 let Some(&raw) = fields.get(i) else {
                     continue;
@@ -510,6 +586,7 @@ fn read_source(
                     continue;
                 }
                 let n = cell_forms(
+                    &rows,
                     raw,
                     plain,
                     norm,
@@ -899,15 +976,20 @@ fn read_output(
         };
         let mut memo = Memo::new(t.plan.len());
         let mut cells: Vec<(usize, usize, &[u8], bool)> = Vec::new();
-        let lines: Vec<&[u8]> = lines(batch).collect();
-        for (g, group) in lines.chunks(GROUP).enumerate() {
+        let mut rows = Rows::new(batch);
+        let mut lines: Vec<&[u8]> = Vec::new();
+        let mut more = true;
+        while more {
             pending.clear();
             cells.clear();
-            for (r, line) in group.iter().enumerate() {
-                let n = g * GROUP + r;
+            for _ in 0..GROUP {
+                let Some((line, plain)) = rows.next_row(&mut fields) else {
+                    more = false;
+                    break;
+                };
+                let n = lines.len();
+                lines.push(line);
                 let ordinal = first + n as u64;
-                split(line, &mut fields);
-                let plain = memchr::memchr(b'\\', line).is_none();
                 for (i, p) in t.plan.iter().enumerate() {
                     if !p.scan && !p.detect {
                         continue;
@@ -923,7 +1005,7 @@ fn read_output(
                         continue;
                     }
                     let found = b.findings.len();
-                    let v = text(&v);
+                    let v = rows.text(&v);
                     // a UUID or timestamp holds nothing but itself, and is only ever a
                     // source value if the source had such values
                     let shaped = detect::structured(v.trim());
@@ -1164,11 +1246,15 @@ fn settle_read(
         let mut key = Vec::new();
         let mut fields: Vec<&[u8]> = Vec::new();
         let (mut conf, mut surv) = (Vec::new(), Vec::new());
-        for (n, line) in lines(batch).enumerate() {
-            split(line, &mut fields);
+        let mut reader = Rows::new(batch);
+        let mut ordinal = first;
+        while let Some((_, plain)) = reader.next_row(&mut fields) {
+            ordinal += 1;
             // the row's hash, worked out only for a row holding a wanted value
             let mut row: Option<Option<u128>> = None;
             row_forms(
+                &reader,
+                plain,
                 &fields,
                 &t.searched,
                 settings.min_length,
@@ -1182,7 +1268,7 @@ fn settle_read(
                         return;
                     }
                     let r = *row.get_or_insert_with(|| {
-                        let h = row_hash(&fields, &t.key, first + n as u64, seed, &mut key);
+                        let h = row_hash(&fields, &t.key, ordinal - 1, seed, &mut key);
                         t.rows.is_some_and(|rows| rows.contains(&h)).then_some(h)
                     });
                     if let Some(r) = r {
@@ -1911,4 +1997,48 @@ pub async fn verify(
         checks,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_come_split_with_their_escapes_noticed_crlf_and_empty_lines_dropped() {
+        let batch = "1\tana\tx\n\n2\t\\N\tb\\tc\r\n3\t\t\r\n\r\n4\tMaría\n".as_bytes();
+        let mut rows = Rows::new(batch);
+        assert!(rows.utf8);
+        let mut fields = Vec::new();
+        let mut got = Vec::new();
+        while let Some((line, plain)) = rows.next_row(&mut fields) {
+            let f: Vec<String> = fields
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect();
+            got.push((String::from_utf8_lossy(line).into_owned(), plain, f));
+        }
+        let row = |line: &str, plain: bool, f: &[&str]| {
+            (
+                line.to_string(),
+                plain,
+                f.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            got,
+            [
+                row("1\tana\tx", true, &["1", "ana", "x"]),
+                row("2\t\\N\tb\\tc", false, &["2", "\\N", "b\\tc"]),
+                row("3\t\t", true, &["3", "", ""]),
+                row("4\tMaría", true, &["4", "María"]),
+            ]
+        );
+        // a field of a valid batch is its own text; a batch that is not is read lossily
+        let v = std::borrow::Cow::Borrowed("María".as_bytes());
+        assert_eq!(rows.text(&v), "María");
+        let bad = Rows::new(b"1\t\xff\n");
+        assert!(!bad.utf8);
+        let v = std::borrow::Cow::Borrowed(&b"\xff"[..]);
+        assert_eq!(bad.text(&v), "\u{fffd}");
+    }
 }
