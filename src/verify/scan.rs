@@ -166,15 +166,31 @@ fn map(path: &std::path::Path, name: &str) -> anyhow::Result<Mmap> {
     Ok(map)
 }
 
+/// Lets go of the pages of a worked range of the map (those it starts in too, which
+/// an unfinished neighbour would simply fault in again from the page cache), so what
+/// verify holds of a dump stays the batches in flight, not the whole file.
+fn release(map: &Mmap, at: Range<usize>) {
+    const PAGE: usize = 4096;
+    let (start, end) = (at.start & !(PAGE - 1), at.end & !(PAGE - 1));
+    if end > start {
+        // SAFETY: the map is a read-only shared mapping of a file: a page let go is
+        // read again from the file on its next touch, unchanged
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+}
+
 /// Reads a mapped plain dump: the same walk as [`read_dump`], over memory. A COPY
 /// block's rows are handed on as ranges of the map, cut at line ends about every
 /// [`BATCH`] bytes.
 fn read_mapped(
     d: &DumpSource,
-    data: &[u8],
+    map: &Mmap,
     wanted: &(dyn Fn(&str) -> bool + Sync),
     visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    let data: &[u8] = map;
     let mut pos = 0;
     while pos < data.len() {
         let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i + 1);
@@ -190,32 +206,42 @@ fn read_mapped(
         let Some((table, columns)) = header else {
             continue;
         };
-        let Some((stop, after)) = terminator(&data[pos..]) else {
-            return Err(dump::DumpError::Unterminated {
-                source_name: d.name.clone(),
-                // counted only here, where it is needed
-                line: memchr::memchr_iter(b'\n', &data[..at]).count() as u64 + 1,
-                table,
-            }
-            .into());
-        };
-        if wanted(&table) {
+        let active = wanted(&table);
+        if active {
             visit(Ev::Table(&table, &columns))?;
-            let rows = pos..pos + stop;
-            let mut start = rows.start;
-            while start < rows.end {
-                let end = if rows.end - start <= BATCH {
-                    rows.end
-                } else {
-                    memchr::memchr(b'\n', &data[start + BATCH..rows.end])
-                        .map_or(rows.end, |i| start + BATCH + i + 1)
-                };
-                visit(Ev::Span(start..end))?;
-                start = end;
+        }
+        // a batch at a time, each cut at a line end and searched for the block's end
+        // alone: the file is touched only as far as it has been read
+        let mut start = pos;
+        loop {
+            let limit = (start + BATCH).min(data.len());
+            let end = memchr::memchr(b'\n', &data[limit..]).map_or(data.len(), |i| limit + i + 1);
+            if let Some((stop, after)) = terminator(&data[start..end]) {
+                if active && stop > 0 {
+                    visit(Ev::Span(start..start + stop))?;
+                }
+                pos = start + after;
+                break;
             }
+            if end == data.len() {
+                return Err(dump::DumpError::Unterminated {
+                    source_name: d.name.clone(),
+                    // counted only here, where it is needed
+                    line: memchr::memchr_iter(b'\n', &data[..at]).count() as u64 + 1,
+                    table,
+                }
+                .into());
+            }
+            if active {
+                visit(Ev::Span(start..end))?;
+            } else {
+                release(map, start..end);
+            }
+            start = end;
+        }
+        if active {
             visit(Ev::End)?;
         }
-        pos += after;
     }
     Ok(())
 }
@@ -322,9 +348,12 @@ where
                         break;
                     };
                     let result = work(&ctx, batch.bytes(), first);
-                    if let Batch::Owned(mut buf) = batch {
-                        buf.clear();
-                        let _ = pool_tx.try_send(buf);
+                    match batch {
+                        Batch::Owned(mut buf) => {
+                            buf.clear();
+                            let _ = pool_tx.try_send(buf);
+                        }
+                        Batch::Mapped(map, at) => release(&map, at),
                     }
                     // once the merge has stopped, batches still queued are dropped
                     let _ = done_tx.send((seq, Step::Rows(result)));
