@@ -533,3 +533,49 @@ fn anonymized_pagila_passes() {
         .count();
     assert!(rows >= 15, "{rows}");
 }
+
+#[test]
+fn a_dump_copy_whose_rows_repeat_a_key_fails_the_unique_check_by_name() {
+    // pg_dump's own shape: the table, its rows, then its constraints
+    let dump = |rows: String| {
+        format!(
+            "CREATE TABLE public.clients (\n    id integer NOT NULL,\n    email text\n);\n\n\
+             COPY public.clients (id, email) FROM stdin;\n{rows}\\.\n\n\
+             ALTER TABLE ONLY public.clients\n    ADD CONSTRAINT clients_pkey PRIMARY KEY (id);\n"
+        )
+    };
+    let dir = shared_tempdir();
+    let src: String = (1..=200)
+        .map(|i| format!("{i}\tclient{i}@corp.example\n"))
+        .collect();
+    // row 8 of the copy came out with row 7's key
+    let out: String = (1..=200)
+        .map(|i| format!("{}\tperson{i}@mail.test\n", if i == 8 { 7 } else { i }))
+        .collect();
+    std::fs::write(dir.path().join("src.sql"), dump(src)).unwrap();
+    std::fs::write(dir.path().join("out.sql"), dump(out)).unwrap();
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        "[tables.clients]\ncolumns.id = \"keep\"\ncolumns.email = \"email\"\n",
+    )
+    .unwrap();
+    let o = cli(
+        dir.path(),
+        &["verify", "--json", "--from", "src.sql", "--to", "out.sql"],
+        1,
+    );
+    let r = report(&o);
+    let unique = failed(&r, "unique");
+    assert_eq!(unique.len(), 1, "{r:#}");
+    assert_eq!(unique[0]["table"], "public.clients");
+    assert_eq!(unique[0]["measured"], 1.0);
+    let detail = unique[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("clients_pkey: 1 row(s) repeat another's key")
+            && detail.contains(
+                "SELECT id, count(*) FROM public.clients GROUP BY id HAVING count(*) > 1"
+            ),
+        "{detail}"
+    );
+    assert_eq!(r["leak"]["hits"], 0, "{r:#}");
+}
