@@ -23,6 +23,9 @@ The checks:
                the digits of phones and ids, the local part of e-mails) searched for in every
                cell of the output: whole values, words and short phrases of free text, JSON
                leaves, array elements. Any hit fails, naming the row and the source column.
+  coincidence  a new value equal to another row's source value in its own column: chance,
+               for a generator with few values to draw from, held to coincidence_rate (a
+               value left in its own row is a leak).
   detector     e-mail addresses, phone numbers, IBANs, card numbers and CNPs in kept columns;
                allow one in a column with [verify.columns.\"table.column\"] allow = [...] and
                a reason.
