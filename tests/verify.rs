@@ -94,6 +94,22 @@ fn report(o: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(&stdout(o)).unwrap_or_else(|e| panic!("{e}: {}", stdout(o)))
 }
 
+/// The JSON report of a failing verify with the source's values in a (small) Bloom
+/// filter rather than the exact set.
+fn verify_through_bloom(dir: &Path, src: &TestDb, dst: &TestDb) -> serde_json::Value {
+    let bloom = format!("{CONFIG}\n[verify]\nleak_exact_max = 10\nbloom_mb = 1\n");
+    std::fs::write(dir.join("bloom.toml"), bloom).unwrap();
+    let args = ["verify", "--json", "--config", "bloom.toml", "--from"];
+    let o = cli(
+        dir,
+        &[&args[..], &[src.url(), "--to", dst.url()]].concat(),
+        1,
+    );
+    let r = report(&o);
+    assert_eq!(r["leak"]["mode"], "bloom", "{r:#}");
+    r
+}
+
 fn failed<'a>(r: &'a serde_json::Value, check: &str) -> Vec<&'a serde_json::Value> {
     r["checks"]
         .as_array()
@@ -217,24 +233,7 @@ async fn a_clean_copy_passes_and_every_planted_leak_is_found() {
     );
     // the same through the Bloom filter: every hit confirmed by reading the source
     // again, the hits in kept columns from every searched column
-    let bloom = format!("{CONFIG}\n[verify]\nleak_exact_max = 10\nbloom_mb = 1\n");
-    std::fs::write(dir.path().join("bloom.toml"), bloom).unwrap();
-    let o = cli(
-        dir.path(),
-        &[
-            "verify",
-            "--json",
-            "--config",
-            "bloom.toml",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ],
-        1,
-    );
-    let b = report(&o);
-    assert_eq!(b["leak"]["mode"], "bloom", "{b:#}");
+    let b = verify_through_bloom(dir.path(), &src, &dst);
     assert_eq!(b["leak"]["examples"], r["leak"]["examples"], "{b:#}");
     assert_eq!(b["leak"]["hits"], r["leak"]["hits"], "{b:#}");
     let page = std::fs::read_to_string(&html).unwrap();
@@ -321,24 +320,7 @@ async fn a_value_left_in_its_own_row_is_a_leak_and_one_in_another_row_is_chance(
     assert_eq!(chance[0]["status"], "pass", "1 row of 400: {r:#}");
     assert_eq!(r["leak"]["coincidences"], 1);
     // the same verdicts when the source's values are only in a Bloom filter
-    let bloom = format!("{CONFIG}\n[verify]\nleak_exact_max = 10\n");
-    std::fs::write(dir.path().join("bloom.toml"), bloom).unwrap();
-    let o = cli(
-        dir.path(),
-        &[
-            "verify",
-            "--json",
-            "--config",
-            "bloom.toml",
-            "--from",
-            src.url(),
-            "--to",
-            dst.url(),
-        ],
-        1,
-    );
-    let b = report(&o);
-    assert_eq!(b["leak"]["mode"], "bloom", "{b:#}");
+    let b = verify_through_bloom(dir.path(), &src, &dst);
     assert_eq!(b["leak"]["examples"], r["leak"]["examples"], "{b:#}");
     assert_eq!(b["leak"]["coincidences"], 1, "{b:#}");
 
