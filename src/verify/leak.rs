@@ -505,11 +505,6 @@ impl LeakSet {
         form_hash(self.seed, form)
     }
 
-    pub fn insert(&mut self, form: &str, column: u32) {
-        self.structured |= super::detect::structured(form);
-        self.insert_many(&[(self.hash(form), column)]);
-    }
-
     /// Adds hashed forms with their columns.
     pub fn insert_many(&mut self, forms: &[(u128, u32)]) {
         let mut rest = forms;
@@ -608,7 +603,7 @@ mod tests {
     fn bloom_finds_what_it_holds_and_states_its_rate() {
         let mut s = LeakSet::new(7, 10, 1);
         for i in 0..1000 {
-            s.insert(&format!("value {i}"), 0);
+            s.insert_many(&[(s.hash(&format!("value {i}")), 0)]);
         }
         assert!(s.bloom().is_some());
         for i in 0..1000 {

@@ -287,17 +287,6 @@ fn field(raw: &[u8], plain: bool) -> Option<std::borrow::Cow<'_, [u8]>> {
     }
 }
 
-/// A COPY row's fields (still escaped) into `fields`.
-fn split<'a>(line: &'a [u8], fields: &mut Vec<&'a [u8]>) {
-    fields.clear();
-    let mut start = 0;
-    for tab in memchr::memchr_iter(b'\t', line) {
-        fields.push(&line[start..tab]);
-        start = tab + 1;
-    }
-    fields.push(&line[start..]);
-}
-
 /// The rows of a batch, split into fields in one pass over its bytes: tabs, line ends
 /// and backslashes are found together, so a row's fields and whether it holds any
 /// escape (or NULL) come at once. Each row ends in `\n`; a raw CR in COPY text is only
@@ -367,16 +356,8 @@ impl<'a> Rows<'a> {
                 // at tabs and line ends (ASCII, never inside a character)
                 std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) })
             }
-            _ => text(v),
+            _ => String::from_utf8_lossy(v),
         }
-    }
-}
-
-/// A field's bytes as text (valid UTF-8, checked the fast way, as it nearly always is).
-fn text(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
@@ -1063,7 +1044,8 @@ fn read_output(
             }
             for &(n, column, hash, found) in &hits {
                 let ordinal = first + n as u64;
-                split(lines[n], &mut fields);
+                fields.clear();
+                fields.extend(copy::split_fields(lines[n]));
                 let v = copy::decode_field(fields[column]).unwrap_or_default();
                 let v = String::from_utf8_lossy(&v);
                 let folded = lower(&v, &mut s.folded).to_string();
