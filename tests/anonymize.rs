@@ -424,7 +424,7 @@ async fn the_repository_config_covers_the_demo_firm_schema() {
         0,
     );
     assert!(
-        stderr(&o).contains("check constraints and indexes: all"),
+        stderr(&o).contains("check schema objects: all"),
         "{}",
         stderr(&o)
     );

@@ -17,6 +17,20 @@ pub struct Rejected {
     pub message: String,
 }
 
+impl Rejected {
+    /// Whether leaving this statement out loses nothing of the copy: a session setting
+    /// the target server does not know (`SET transaction_timeout = 0` from a newer
+    /// pg_dump) or a psql meta-command. Any other refusal means an object of the source
+    /// is missing from the copy, and the run fails (issue 14).
+    pub fn tolerated(&self) -> bool {
+        let s = self.statement.trim_start();
+        let upper: String = s.chars().take(40).collect::<String>().to_ascii_uppercase();
+        s.starts_with('\\')
+            || (upper.starts_with("SET ") && !upper.starts_with("SET CONSTRAINTS"))
+            || upper.starts_with("SELECT PG_CATALOG.SET_CONFIG(")
+    }
+}
+
 impl std::fmt::Display for Rejected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}\n    {}", self.at, self.statement, self.message)

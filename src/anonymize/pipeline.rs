@@ -18,7 +18,7 @@ use super::key::Key;
 use super::live::{Live, Piece};
 use super::load::{self, Rejected, Target};
 use super::plan::{self, Plan, SourceTable};
-use crate::pg::{self, quote_ident, PgContext as _};
+use crate::pg::{self, quote_ident, PgContext as _, PgError};
 
 pub fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
@@ -35,9 +35,6 @@ pub struct RunOptions {
     pub replace: bool,
     /// Live tables of at least this many pages are read in page ranges.
     pub split_pages: i64,
-    /// Before the swap, check the loaded copy (row counts, every constraint and index of
-    /// the source, no statement refused) and keep the target as it was if one fails.
-    pub checks: bool,
     /// Verify the output against the source (`dataforge verify`) with this key and these
     /// settings: into a database before the swap (a failure keeps the target as it
     /// was), into a file once it is written.
@@ -54,6 +51,20 @@ pub struct Outcome {
     pub checks: Vec<Check>,
     /// The verification of the output, when it ran.
     pub verify: Option<crate::verify::Report>,
+}
+
+/// Why a run stopped with its output unused, as the CLI tells them apart (exit codes).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The copy could not be made whole: an object, a row or a large object of the source
+    /// is missing from it. Nothing was swapped in (exit 2: the copy cannot be used).
+    #[error(
+        "the loaded copy is not a complete copy of the source, so it was not swapped in:\n{0}"
+    )]
+    Incomplete(String),
+    /// The output was made but verify found something in it (exit 1).
+    #[error("{0}")]
+    VerifyFailed(String),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -251,6 +262,14 @@ impl Source {
         Ok(Source::Dump(d, scan))
     }
 
+    /// The source's foreign keys (from the catalog, or the dump's DDL).
+    pub fn foreign_keys(&self) -> &[super::ddl::ForeignKey] {
+        match self {
+            Source::Dump(_, scan) => &scan.ddl.foreign,
+            Source::Live(live) => &live.foreign,
+        }
+    }
+
     pub fn tables(&self) -> Vec<SourceTable> {
         match self {
             Source::Dump(_, scan) => scan.tables.clone(),
@@ -298,6 +317,7 @@ impl Source {
             Source::Live(live) => &live.unique,
         };
         plan::check_unique(config, &p, unique)?;
+        plan::check_foreign(config, self.foreign_keys())?;
         Ok(p)
     }
 
@@ -467,7 +487,7 @@ pub async fn run(
             }
         };
         let loaded = match loaded {
-            Ok(mut outcome) if opts.checks => match check(&source, &target, &mut outcome).await {
+            Ok(mut outcome) => match check(&source, &target, &mut outcome).await {
                 Ok(()) => Ok(outcome),
                 Err(e) => Err(e),
             },
@@ -485,10 +505,11 @@ pub async fn run(
                                 outcome.verify = Some(report);
                                 Ok(outcome)
                             }
-                            Ok(report) => Err(anyhow::anyhow!(
+                            Ok(report) => Err(RunError::VerifyFailed(format!(
                                 "the loaded copy failed verify:\n{}",
                                 report.text_flagged()
-                            )),
+                            ))
+                            .into()),
                             Err(e) => Err(e.context("verifying the loaded copy")),
                         }
                     }
@@ -589,10 +610,11 @@ pub async fn run(
                 let report =
                     crate::verify::verify(config, key, settings, &source, &dst, opts.jobs).await?;
                 if !report.passed {
-                    anyhow::bail!(
+                    return Err(RunError::VerifyFailed(format!(
                         "{to} was written but failed verify; do not share it:\n{}",
                         report.text_flagged()
-                    );
+                    ))
+                    .into());
                 }
                 outcome.verify = Some(report);
             }
@@ -601,7 +623,39 @@ pub async fn run(
     }
 }
 
-/// The checks on the loaded copy, before it is swapped in: an error when one fails.
+/// The schema objects a copy must have, one line each: `kind table name: definition`, so
+/// that an object missing from the copy, or rebuilt differently, shows as a difference.
+/// Objects of extensions are left to the extension.
+const OBJECTS: &str = "
+SELECT 'constraint', n.nspname || '.' || c.relname, o.conname || ': ' || pg_get_constraintdef(o.oid)
+FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'index', schemaname || '.' || tablename, indexname || ': ' || indexdef FROM pg_indexes
+WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'trigger', n.nspname || '.' || c.relname, t.tgname || ': ' || pg_get_triggerdef(t.oid)
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'view', schemaname || '.' || viewname, md5(definition) FROM pg_views
+WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'materialized view', schemaname || '.' || matviewname,
+       CASE WHEN ispopulated THEN 'populated' ELSE 'not populated' END FROM pg_matviews
+UNION ALL
+SELECT 'policy', schemaname || '.' || tablename, policyname || ': ' || cmd || ' ' ||
+       coalesce(qual, '') || ' ' || coalesce(with_check, '') FROM pg_policies
+UNION ALL
+SELECT 'sequence', schemaname || '.' || sequencename, '' FROM pg_sequences
+WHERE schemaname <> 'information_schema'
+ORDER BY 1, 2, 3";
+
+/// The checks on the loaded copy, before it is swapped in: row counts, every statement
+/// of the source's schema run (session settings a server does not know aside), and for a
+/// live source every constraint, index, trigger, view, materialized view, policy and
+/// sequence present with the same definition. A failed check is a [`RunError::Incomplete`].
 async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyhow::Result<()> {
     let client = target.connect().await?;
     let mut wrong = Vec::new();
@@ -627,16 +681,11 @@ async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyho
         },
     });
     if let Source::Live(live) = source {
-        const OBJECTS: &str = "
-            SELECT n.nspname || '.' || c.relname || ' ' || o.conname
-            FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
-            JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
-            UNION ALL
-            SELECT schemaname || '.' || tablename || ' ' || indexname FROM pg_indexes
-            WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'";
-        let names = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<String> {
-            rows.iter().map(|r| r.get(0)).collect()
+        type Object = (String, String, String);
+        let objects = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<Object> {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect()
         };
         let reader = live.reader().await?;
         let skipped: Vec<String> = live
@@ -645,47 +694,58 @@ async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyho
             .map(|t| t.table.name.clone())
             .filter(|n| !outcome.stats.tables.iter().any(|(t, _)| t == n))
             .collect();
-        let want = names(
+        let want = objects(
             reader
                 .query(OBJECTS, &[])
                 .await
-                .pg(|| "listing the source's constraints and indexes".into())?,
+                .pg(|| "listing the source's schema objects".into())?,
         );
-        let have = names(
+        let have = objects(
             client
                 .query(OBJECTS, &[])
                 .await
-                .pg(|| "listing the copy's constraints and indexes".into())?,
+                .pg(|| "listing the copy's schema objects".into())?,
         );
-        let missing: Vec<&String> = want
+        let missing: Vec<String> = want
             .difference(&have)
-            .filter(|m| !skipped.iter().any(|s| m.starts_with(&format!("{s} "))))
+            .filter(|(_, table, _)| !skipped.contains(table))
+            .map(|(kind, table, what)| match what.split_once(": ") {
+                Some((name, def)) => format!("{kind} {name} on {table} ({def})"),
+                None if what.is_empty() => format!("{kind} {table}"),
+                None => format!("{kind} {table} ({what})"),
+            })
             .collect();
         outcome.checks.push(Check {
-            check: "constraints and indexes".into(),
+            check: "schema objects".into(),
             ok: missing.is_empty(),
             detail: if missing.is_empty() {
-                format!("all {} of the source's are in the copy", want.len())
-            } else {
                 format!(
-                    "missing: {}",
-                    missing
-                        .iter()
-                        .map(|s| s.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    "all {} of the source's constraints, indexes, triggers, views, materialized \
+                     views, policies and sequences are in the copy, with the same definitions",
+                    want.len()
                 )
+            } else {
+                format!("missing or different in the copy: {}", missing.join("; "))
             },
         });
     }
+    let refused: Vec<&Rejected> = outcome.rejected.iter().filter(|r| !r.tolerated()).collect();
     outcome.checks.push(Check {
         check: "statements".into(),
-        ok: outcome.rejected.is_empty(),
-        detail: if outcome.rejected.is_empty() {
-            "the target ran every statement of the source's schema".into()
+        ok: refused.is_empty(),
+        detail: if refused.is_empty() {
+            let notes = outcome.rejected.len();
+            if notes == 0 {
+                "the target ran every statement of the source's schema".into()
+            } else {
+                format!(
+                    "the target ran every statement of the source's schema but {notes} session \
+                     setting{} it does not know",
+                    if notes == 1 { "" } else { "s" }
+                )
+            }
         } else {
-            outcome
-                .rejected
+            refused
                 .iter()
                 .map(|r| r.to_string())
                 .collect::<Vec<_>>()
@@ -701,7 +761,7 @@ async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyho
     if failed.is_empty() {
         Ok(())
     } else {
-        anyhow::bail!("the loaded copy failed its checks:\n{}", failed.join("\n"))
+        Err(RunError::Incomplete(failed.join("\n")).into())
     }
 }
 
@@ -915,6 +975,7 @@ async fn live_to_db(
         &mut rejected,
     )
     .await?;
+    refresh_materialized_views(&live, &client).await?;
     client
         .batch_execute(load::SEQUENCE_FIXUP)
         .await
@@ -937,6 +998,52 @@ async fn live_to_db(
         checks: Vec::new(),
         verify: None,
     })
+}
+
+/// pg_dump's schema-only output makes materialized views unpopulated: those the source
+/// has populated are refreshed over the anonymized rows. One may read another, so each
+/// round refreshes what it can until all are done; a round with no progress fails with
+/// the server's message.
+async fn refresh_materialized_views(
+    live: &Live,
+    client: &tokio_postgres::Client,
+) -> anyhow::Result<()> {
+    let reader = live.reader().await?;
+    let mut todo: Vec<String> = reader
+        .query(
+            "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews
+             WHERE ispopulated ORDER BY 1",
+            &[],
+        )
+        .await
+        .pg(|| "listing the source's materialized views".into())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    while !todo.is_empty() {
+        let before = todo.len();
+        let mut left = Vec::new();
+        let mut last = None;
+        for view in todo {
+            if let Err(e) = client
+                .batch_execute(&format!("REFRESH MATERIALIZED VIEW {view}"))
+                .await
+            {
+                last = Some((view.clone(), e));
+                left.push(view);
+            }
+        }
+        if left.len() == before {
+            let (view, e) = last.expect("a failed refresh was kept");
+            return Err(PgError::query(
+                format!("refreshing the materialized view {view} over the anonymized rows"),
+                e,
+            )
+            .into());
+        }
+        todo = left;
+    }
+    Ok(())
 }
 
 /// Streams one piece: COPY out of the source, each row through the plan, COPY into the

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::config::{Action, Config, ConfigError};
-use super::ddl::UniqueKey;
+use super::ddl::{ForeignKey, UniqueKey};
 use super::key::Key;
-use super::suggest::suggest;
+use super::suggest::{suggest, Suggestion};
 use super::transformers::{self, Build, Row, Transform};
 use crate::pg::copy;
 
@@ -184,6 +184,114 @@ pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<
     )))
 }
 
+/// How a column's values map, for comparing the two sides of a foreign key: equal
+/// mappings keep equal values equal. `keep` is one mapping whatever its domain.
+#[derive(Debug, PartialEq)]
+enum Mapping<'a> {
+    /// The table has no rows in the copy (truncated) or is not in it (skipped).
+    NoRows(Action),
+    Keep,
+    /// Every value becomes NULL: a reference that is NULL points at nothing, and holds.
+    Null,
+    By {
+        transformer: &'a str,
+        domain: &'a str,
+        options: &'a toml::Table,
+    },
+}
+
+impl std::fmt::Display for Mapping<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Mapping::NoRows(Action::Skip) => f.write_str("its table is skipped (not in the copy)"),
+            Mapping::NoRows(_) => f.write_str("its table is truncated (no rows in the copy)"),
+            Mapping::Keep => f.write_str("`keep`"),
+            Mapping::Null => f.write_str("`null`"),
+            Mapping::By {
+                transformer,
+                domain,
+                options,
+            } => {
+                write!(f, "`{transformer}` (domain `{domain}`")?;
+                if !options.is_empty() {
+                    let opts: Vec<String> =
+                        options.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+                    write!(f, ", {}", opts.join(", "))?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+fn mapping<'a>(config: &'a Config, table: &str, column: &str) -> Option<Mapping<'a>> {
+    let tc = config.tables.get(table)?;
+    if tc.action != Action::Anonymize {
+        return Some(Mapping::NoRows(tc.action));
+    }
+    let cc = tc.columns.get(column)?;
+    Some(match cc.transformer.as_str() {
+        "keep" => Mapping::Keep,
+        "null" => Mapping::Null,
+        t => Mapping::By {
+            transformer: t,
+            domain: &cc.domain,
+            options: &cc.options,
+        },
+    })
+}
+
+/// Stops the run, before any row is read, when the copy could not keep a foreign key of
+/// the source: the referencing and the referenced column must map alike (the same
+/// transformer, domain and options; `null` on the referencing side always holds), and a
+/// table with rows may not reference one that has none in the copy (issue 14).
+pub fn check_foreign(config: &Config, keys: &[ForeignKey]) -> Result<(), PlanError> {
+    let mut problems = Vec::new();
+    for k in keys {
+        for (col, pcol) in k.columns.iter().zip(&k.parent_columns) {
+            let (Some(child), Some(parent)) = (
+                mapping(config, &k.table, col),
+                mapping(config, &k.parent, pcol),
+            ) else {
+                continue;
+            };
+            let holds = match (&child, &parent) {
+                (Mapping::NoRows(_) | Mapping::Null, _) => true,
+                (_, Mapping::NoRows(_)) => false,
+                (c, p) => c == p,
+            };
+            if holds {
+                continue;
+            }
+            let place = config
+                .tables
+                .get(&k.table)
+                .and_then(|tc| tc.columns.get(col))
+                .map(|cc| config.err(cc.span.clone(), "").to_string())
+                .unwrap_or_default();
+            problems.push(format!(
+                "  {} {}.{col} references {}.{pcol} (foreign key {}): {child} on this side, \
+                 {parent} on the referenced side",
+                place.trim_end(),
+                k.table,
+                k.parent,
+                k.name
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::Coverage(format!(
+        "foreign keys of the source could not hold in the copy, so nothing was read:\n{}\n\
+         Give both columns of each the same transformer, options and domain (for instance \
+         `{{ transformer = \"email\", domain = \"customer-email\" }}` on each), make the \
+         referencing column `null`, or truncate the referencing table too. `anonymize init` \
+         writes such pairs alike.",
+        problems.join("\n")
+    )))
+}
+
 /// `public.x` → `x`, as the config may write it.
 fn short(name: &str) -> &str {
     name.strip_prefix("public.").unwrap_or(name)
@@ -303,15 +411,84 @@ fn column_line(t: &SourceTable, i: usize) -> String {
 
 /// A whole `[tables.x]` section for `t`; `samples[i]` are sampled values of column i.
 pub fn table_section(t: &SourceTable, samples: &[Vec<String>]) -> String {
+    section(t, &suggestions(t, samples))
+}
+
+/// A suggestion for every column of `t`; `samples[i]` are sampled values of column i.
+pub fn suggestions(t: &SourceTable, samples: &[Vec<String>]) -> Vec<Suggestion> {
+    (0..t.columns.len())
+        .map(|i| {
+            let sample: Vec<&str> = samples
+                .get(i)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            suggest(
+                &t.columns[i],
+                t.types.get(i).and_then(|x| x.as_deref()),
+                &sample,
+            )
+        })
+        .collect()
+}
+
+/// A `[tables.x]` section writing `suggestions[i]` for column i.
+pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
     let mut s = format!("\n[tables.{}]\n", toml_key(short(&t.name)));
-    for i in 0..t.columns.len() {
-        let sample: Vec<&str> = samples
-            .get(i)
-            .map(|v| v.iter().map(String::as_str).collect())
-            .unwrap_or_default();
-        s.push_str(&column_line_sampled(t, i, &sample));
+    for (c, sg) in t.columns.iter().zip(suggestions) {
+        s.push_str(&format!(
+            "columns.{} = {}   # {}\n",
+            toml_key(c),
+            sg.toml,
+            sg.reason
+        ));
     }
     s
+}
+
+/// Gives the referencing column of every foreign key the referenced column's suggestion
+/// (through chains of keys), so the config `init` writes keeps every reference.
+pub fn align_foreign_keys(
+    suggested: &mut BTreeMap<String, Vec<Suggestion>>,
+    tables: &[SourceTable],
+    keys: &[ForeignKey],
+) {
+    let index = |table: &str, col: &str| {
+        let t = tables.iter().find(|t| t.name == table)?;
+        Some((t.name.clone(), t.columns.iter().position(|c| c == col)?))
+    };
+    // a chain of n keys settles in n rounds; cycles settle in one more
+    for _ in 0..=keys.len().min(64) {
+        let mut changed = false;
+        for k in keys {
+            for (col, pcol) in k.columns.iter().zip(&k.parent_columns) {
+                let (Some((ct, ci)), Some((pt, pi))) =
+                    (index(&k.table, col), index(&k.parent, pcol))
+                else {
+                    continue;
+                };
+                let Some(parent) = suggested
+                    .get(&pt)
+                    .and_then(|s| s.get(pi))
+                    .map(|s| s.toml.clone())
+                else {
+                    continue;
+                };
+                if let Some(child) = suggested.get_mut(&ct).and_then(|s| s.get_mut(ci)) {
+                    if child.toml != parent {
+                        child.toml = parent;
+                        child.reason = format!(
+                            "references {}.{pcol} (foreign key {}): mapped alike so the reference holds",
+                            k.parent, k.name
+                        );
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
 }
 
 /// A row being rewritten: raw fields in, transformed fields computed on demand.

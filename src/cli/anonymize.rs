@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 
 use super::say;
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::pipeline::{self, is_url, Outcome, RunOptions, Source};
+use crate::anonymize::pipeline::{self, is_url, Outcome, RunError, RunOptions, Source};
 use crate::anonymize::{plan, transformers};
 
 #[derive(Debug, Args)]
@@ -33,9 +33,13 @@ or - (stdin). DST is a postgres:// URL, a file (written whole or not at all) or 
 Into a database, everything loads into a new database beside the target: the schema (the
 live source's pg_dump without owners and grants, or the dump's own), the rows, then indexes
 and constraints, then sequences raised above the loaded keys. Only then is it swapped in
-for the target; a failure leaves the target as it was. A target that holds tables is only
-replaced with --replace, and never one marked production. Statements the target server
-refuses (say, from a newer PostgreSQL) are listed with its message and the rest loads.
+for the target, and only once it is whole: every row read, every statement of the source's
+schema run, and (from a live source) every constraint, index, trigger, view, materialized
+view (refreshed), policy and sequence present with the source's definition. Otherwise the
+run fails (exit 2) naming what is missing, and the target stays as it was. Only a session
+setting the target does not know (`SET transaction_timeout` from a newer pg_dump) is left
+out with a note. A target that holds tables is only replaced with --replace, and never one
+marked production.
 
 Every column of every table in SRC must be in the config (fail closed): an unmentioned one
 stops the run before any row is read, with a snippet to paste. A column under a unique key
@@ -119,13 +123,15 @@ pub struct SnapshotArgs {
 pub enum SnapshotCommand {
     /// Production into dev in one step: read PROD in one snapshot, anonymize every
     /// column by the config, load into a new database beside DEV, check it (row counts,
-    /// every constraint and index, no refused statement), then swap it in for DEV
+    /// every schema object with its definition, no refused statement) and verify it,
+    /// then swap it in for DEV
     #[command(after_help = "\
 Example:
   DATAFORGE_KEY=… dataforge snapshot import --from postgres://prod/app \\
       --to postgres://localhost/app_dev --config anonymize.toml --replace
 
-If a check fails, the copy is dropped and DEV stays as it was (exit 1).")]
+If the copy is incomplete (a missing row or schema object), the copy is dropped and DEV
+stays as it was (exit 2); if verify finds personal data in it, likewise (exit 1).")]
     Import {
         /// The production database (read only, inside one snapshot)
         #[arg(long, value_name = "PROD_URL")]
@@ -170,7 +176,7 @@ pub async fn run(args: AnonymizeArgs) -> anyhow::Result<ExitCode> {
                 .to
                 .as_deref()
                 .context("say where to write: --to postgres://…, --to FILE or --to - (stdout)")?;
-            anonymize(&args.config, from, to, &args.run, false).await
+            anonymize(&args.config, from, to, &args.run).await
         }
     }
 }
@@ -189,7 +195,7 @@ pub async fn run_snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
                      URLs for --from and --to (for files, use `dataforge anonymize`)"
                 );
             }
-            anonymize(&config, &from, &to, &run, true).await
+            anonymize(&config, &from, &to, &run).await
         }
     }
 }
@@ -204,7 +210,6 @@ async fn anonymize(
     from: &str,
     to: &str,
     run: &RunArgs,
-    checks: bool,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let config = Config::load(&config_path.to_string_lossy())?;
@@ -218,7 +223,6 @@ async fn anonymize(
         progress: progress_wanted(run.json, to),
         replace: run.replace,
         split_pages: run.split_pages,
-        checks,
         verify: if run.no_verify || to == "-" {
             None
         } else {
@@ -236,10 +240,7 @@ async fn anonymize(
     let result = pipeline::run(&config, source, plan, to, &opts).await;
     let outcome = match result {
         Ok(o) => o,
-        Err(e)
-            if (checks && format!("{e:#}").contains("failed its checks"))
-                || format!("{e:#}").contains("failed verify") =>
-        {
+        Err(e) if matches!(e.downcast_ref(), Some(RunError::VerifyFailed(_))) => {
             say(&format!("{e:#}"));
             return Ok(ExitCode::from(super::EXIT_FOUND));
         }
@@ -247,7 +248,7 @@ async fn anonymize(
     };
     for r in &outcome.rejected {
         say(&format!(
-            "the target refused a statement of the source, left out: {r}"
+            "the target does not know a session setting of the source, left out: {r}"
         ));
     }
     let report = report(&config, &key, &names, &outcome, started.elapsed());
@@ -373,12 +374,17 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
          # where = \"…\" (an SQL condition: only those rows). The key is read from\n\
          # $DATAFORGE_KEY; a [key] section may name another variable (env = \"…\") or a file.\n"
     );
+    let mut suggested = std::collections::BTreeMap::new();
     for t in &tables {
         let s = samples
             .get(&t.name)
             .map(|lines| crate::anonymize::dump::columns_of(lines))
             .unwrap_or_default();
-        out.push_str(&plan::table_section(t, &s));
+        suggested.insert(t.name.clone(), plan::suggestions(t, &s));
+    }
+    plan::align_foreign_keys(&mut suggested, &tables, source.foreign_keys());
+    for t in &tables {
+        out.push_str(&plan::section(t, &suggested[&t.name]));
     }
     std::io::stdout().write_all(out.as_bytes())?;
     say(&format!(
