@@ -161,11 +161,21 @@ fn uuid_and_email_keep_distinct_inputs_distinct() {
         es.insert(apply(e.as_ref(), &format!("person{i}@example.org")));
     }
     assert_eq!((us.len(), es.len()), (20_000, 20_000));
-    // the same address in another case is the same person
-    assert_eq!(
+    // the same address in another case is the same person, yet another address: a
+    // plain UNIQUE key holds both in the source, so the copy must too (issue 14)
+    let (mixed, lower) = (
         apply(e.as_ref(), "Ana@Firm.ro"),
-        apply(e.as_ref(), "ana@firm.ro")
+        apply(e.as_ref(), "ana@firm.ro"),
     );
+    assert_ne!(mixed, lower);
+    let person = |o: &str| {
+        o.to_lowercase()
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".")
+    };
+    assert_eq!(person(&mixed), person(&lower));
 }
 
 #[test]
@@ -295,5 +305,43 @@ proptest! {
         prop_assert_eq!(out.chars().count(), n);
         let shown = out.chars().zip(input.chars()).filter(|(a, b)| a == b && *a != '*').count();
         prop_assert!(shown <= 4.min(n.saturating_sub(1)), "{:?} -> {:?}", input, out);
+    }
+}
+
+/// A name generator never hands back the name it was given, in any case (that would leave
+/// an original name in its own row), and maps one name alike whatever its case (issue 14).
+#[test]
+fn name_generators_never_return_their_input() {
+    for (name, opts) in [
+        ("first-name", ""),
+        ("first-name", "locale = \"ro\""),
+        ("last-name", ""),
+        ("last-name", "locale = \"ro\""),
+        ("city", ""),
+        ("full-name", ""),
+        ("full-name", "locale = \"ro\""),
+    ] {
+        let t = one(name, opts);
+        for input in [
+            "Ioana",
+            "Maria",
+            "Popescu",
+            "Anders",
+            "Ana Pop",
+            "Maria Anders",
+            "Lyon",
+        ] {
+            let out = apply(t.as_ref(), input);
+            assert_ne!(
+                out.to_lowercase(),
+                input.to_lowercase(),
+                "{name} {opts}: {input}"
+            );
+            assert_eq!(
+                apply(t.as_ref(), &input.to_uppercase()),
+                out.to_uppercase(),
+                "{name} {opts}: {input} in capitals is the same person"
+            );
+        }
     }
 }

@@ -70,13 +70,43 @@ pub struct DdlScan {
     /// Tables whose rows come as INSERT statements (`pg_dump --inserts`), with the line
     /// of the first one: rows the transformers never see.
     pub inserts: Vec<(String, u64)>,
+    /// Column types, domains and enums, from the statements that create them.
+    pub types: super::types::DdlTypes,
     altering: Option<String>,
+    /// A `CREATE TABLE`, `CREATE DOMAIN` or `CREATE TYPE` statement being read, until the
+    /// line that ends it.
+    creating: Option<String>,
+}
+
+/// The statements whose text goes to the parser for column types.
+fn creates_a_type(line: &str) -> bool {
+    [
+        "CREATE TABLE ",
+        "CREATE UNLOGGED TABLE ",
+        "CREATE DOMAIN ",
+        "CREATE TYPE ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
 }
 
 impl DdlScan {
     /// Reads the next line of SQL; `at` is its line number in the dump.
     pub fn line(&mut self, line: &str, at: u64) {
         let line = line.trim_end_matches(['\n', '\r']);
+        if self.creating.is_none() && creates_a_type(line) {
+            self.creating = Some(String::new());
+        }
+        if let Some(stmt) = self.creating.as_mut() {
+            stmt.push_str(line);
+            stmt.push('\n');
+            // pg_dump ends each statement on a line of its own ending in `;`; a statement
+            // past 1 MB is no table definition worth reading
+            if line.ends_with(';') || stmt.len() > 1 << 20 {
+                let stmt = self.creating.take().unwrap_or_default();
+                self.types.statement(&stmt);
+            }
+        }
         let altering = self.altering.take();
         if let Some(c) = INSERT.captures(line) {
             let table = table_name(&c[1]);

@@ -165,6 +165,13 @@ pub fn scan(input: impl BufRead, source_name: &str) -> Result<Scan, DumpError> {
         }
         Ok(())
     })?;
+    for t in &mut out.tables {
+        t.types = t
+            .columns
+            .iter()
+            .map(|c| out.ddl.types.column(&t.name, c))
+            .collect();
+    }
     Ok(out)
 }
 

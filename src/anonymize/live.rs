@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 use super::config::Config;
 use super::ddl::{self, ForeignKey, UniqueKey};
 use super::plan::SourceTable;
+use super::types::ColumnType;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
 pub struct Live {
@@ -41,7 +42,9 @@ pub struct Piece {
 const TABLES: &str = "
 SELECT n.nspname::text, c.relname::text, c.relpages::int8, greatest(c.reltuples, 0)::int8,
        array_agg(a.attname::text ORDER BY a.attnum),
-       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum)
+       array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum),
+       array_agg(a.atttypid::int8 ORDER BY a.attnum),
+       array_agg(a.atttypmod ORDER BY a.attnum)
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -52,6 +55,54 @@ WHERE c.relkind = 'r'
                   WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
 GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2";
+
+/// Every type a column can have, to see through arrays and domains.
+const TYPES: &str = "
+SELECT t.oid::int8, t.typname::text, t.typtype::text, t.typelem::int8, t.typbasetype::int8,
+       t.typtypmod, t.typcategory::text
+FROM pg_type t";
+
+/// One row of [`TYPES`].
+struct PgType {
+    name: String,
+    typtype: String,
+    elem: i64,
+    base: i64,
+    typmod: i32,
+    category: String,
+}
+
+/// A column's type from the catalog: through a domain to its base (keeping the domain's
+/// length where the column has none), through an array to its element.
+fn column_type(
+    types: &std::collections::HashMap<i64, PgType>,
+    sql: String,
+    oid: i64,
+    typmod: i32,
+) -> Option<ColumnType> {
+    let (mut oid, mut typmod, mut array) = (oid, typmod, false);
+    for _ in 0..16 {
+        let t = types.get(&oid)?;
+        if t.typtype == "d" {
+            if typmod < 0 {
+                typmod = t.typmod;
+            }
+            oid = t.base;
+        } else if t.category == "A" && t.elem != 0 {
+            array = true;
+            oid = t.elem;
+        } else {
+            return Some(ColumnType::from_catalog(
+                sql,
+                &t.name,
+                typmod,
+                array,
+                t.typtype == "e",
+            ));
+        }
+    }
+    None
+}
 
 const UNIQUE: &str = "
 SELECT pg_get_indexdef(x.indexrelid)
@@ -95,6 +146,25 @@ impl Live {
             .await
             .pg(|| "exporting the source snapshot".into())?
             .get(0);
+        let catalog: std::collections::HashMap<i64, PgType> = holder
+            .query(TYPES, &[])
+            .await
+            .pg(|| "reading the source's types".into())?
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    PgType {
+                        name: r.get(1),
+                        typtype: r.get(2),
+                        elem: r.get(3),
+                        base: r.get(4),
+                        typmod: r.get(5),
+                        category: r.get(6),
+                    },
+                )
+            })
+            .collect();
         let mut tables = Vec::new();
         for r in holder
             .query(TABLES, &[])
@@ -102,13 +172,19 @@ impl Live {
             .pg(|| "reading the source's tables".into())?
         {
             let (schema, name): (String, String) = (r.get(0), r.get(1));
-            let types: Vec<String> = r.get(5);
+            let sql: Vec<String> = r.get(5);
+            let (oids, mods): (Vec<i64>, Vec<i32>) = (r.get(6), r.get(7));
+            let types = sql
+                .into_iter()
+                .zip(oids.into_iter().zip(mods))
+                .map(|(sql, (oid, m))| column_type(&catalog, sql, oid, m))
+                .collect();
             tables.push(LiveTable {
                 quoted: format!("{}.{}", quote_ident(&schema), quote_ident(&name)),
                 table: SourceTable {
                     name: format!("{schema}.{name}"),
                     columns: r.get(4),
-                    types: types.into_iter().map(Some).collect(),
+                    types,
                 },
                 pages: r.get(2),
                 rows_estimate: r.get(3),
@@ -150,6 +226,26 @@ impl Live {
             foreign,
             sequences,
         })
+    }
+
+    /// The materialized views the source has populated, quoted, in creation order (one
+    /// that reads another was made after it): pg_dump's schema sections leave them
+    /// empty, so a copy refreshes these over its anonymized rows.
+    pub async fn populated_matviews(&self) -> Result<Vec<String>, PgError> {
+        Ok(self
+            .reader()
+            .await?
+            .query(
+                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind = 'm' AND c.relispopulated ORDER BY c.oid",
+                &[],
+            )
+            .await
+            .pg(|| "listing the source's materialized views".into())?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
     }
 
     /// The source for messages: its URL without the password.
@@ -283,9 +379,7 @@ impl Live {
         ];
         for (name, t) in &config.tables {
             if t.action == super::config::Action::Skip {
-                let parts = super::config::split_qualified(name);
-                let pattern: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
-                args.push(format!("--exclude-table={}", pattern.join(".")));
+                args.push(format!("--exclude-table={}", pg::quote_qualified(name)));
             }
         }
         args.push(format!("--dbname={}", self.url));

@@ -23,6 +23,10 @@ impl Rejected {
     /// pg_dump) or a psql meta-command. Any other refusal means an object of the source
     /// is missing from the copy, and the run fails (issue 14).
     pub fn tolerated(&self) -> bool {
+        // a statement of several lines (shown as `first …`) is never only a setting
+        if self.statement.ends_with(" …") {
+            return false;
+        }
         let s = self.statement.trim_start();
         let upper: String = s.chars().take(40).collect::<String>().to_ascii_uppercase();
         s.starts_with('\\')

@@ -12,3 +12,4 @@ pub mod pipeline;
 pub mod plan;
 pub mod suggest;
 pub mod transformers;
+pub mod types;

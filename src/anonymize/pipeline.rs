@@ -660,10 +660,11 @@ async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyho
     let client = target.connect().await?;
     let mut wrong = Vec::new();
     for (table, rows) in &outcome.stats.tables {
-        let parts = super::config::split_qualified(table);
-        let quoted: Vec<String> = parts.iter().map(|p| quote_ident(p)).collect();
         let n: i64 = client
-            .query_one(&format!("SELECT count(*) FROM {}", quoted.join(".")), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM {}", pg::quote_qualified(table)),
+                &[],
+            )
             .await
             .pg(|| format!("counting the rows of {table}"))?
             .get(0);
@@ -694,6 +695,12 @@ async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyho
             .map(|t| t.table.name.clone())
             .filter(|n| !outcome.stats.tables.iter().any(|(t, _)| t == n))
             .collect();
+        // definitions name schemas off the search path only: the same path on both sides
+        for c in [&reader, &client] {
+            c.batch_execute("SET search_path = pg_catalog")
+                .await
+                .pg(|| "setting the search path for the schema comparison".into())?;
+        }
         let want = objects(
             reader
                 .query(OBJECTS, &[])
@@ -1008,18 +1015,7 @@ async fn refresh_materialized_views(
     live: &Live,
     client: &tokio_postgres::Client,
 ) -> anyhow::Result<()> {
-    let reader = live.reader().await?;
-    let mut todo: Vec<String> = reader
-        .query(
-            "SELECT format('%I.%I', schemaname, matviewname) FROM pg_matviews
-             WHERE ispopulated ORDER BY 1",
-            &[],
-        )
-        .await
-        .pg(|| "listing the source's materialized views".into())?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let mut todo = live.populated_matviews().await?;
     while !todo.is_empty() {
         let before = todo.len();
         let mut left = Vec::new();
@@ -1187,6 +1183,13 @@ async fn live_dump(
         }
     }
     tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
+    let views = live.populated_matviews().await?;
+    if !views.is_empty() {
+        tail.extend_from_slice(b"\n-- materialized views the source has populated\n");
+        for v in views {
+            tail.extend_from_slice(format!("REFRESH MATERIALIZED VIEW {v};\n").as_bytes());
+        }
+    }
     tx.send(tail).map_err(|_| stopped())?;
     Ok(())
 }

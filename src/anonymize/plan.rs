@@ -7,7 +7,8 @@ use super::config::{Action, Config, ConfigError};
 use super::ddl::{ForeignKey, UniqueKey};
 use super::key::Key;
 use super::suggest::{suggest, Suggestion};
-use super::transformers::{self, Build, Row, Transform};
+use super::transformers::{self, Accepts, Build, Row, Transform};
+use super::types::{self, ColumnType};
 use crate::pg::copy;
 
 /// A table of the source: its qualified name and its columns, in COPY order.
@@ -15,8 +16,9 @@ use crate::pg::copy;
 pub struct SourceTable {
     pub name: String,
     pub columns: Vec<String>,
-    /// SQL types, when the source knows them (a live database).
-    pub types: Vec<Option<String>>,
+    /// Column types, where the source tells them (a live database's catalog, a dump's
+    /// `CREATE TABLE`).
+    pub types: Vec<Option<ColumnType>>,
 }
 
 /// Why the config does not fit the source.
@@ -37,6 +39,10 @@ pub struct TablePlan {
     transforms: Vec<Option<Box<dyn Transform>>>,
     /// Per column: the transformer's name, for reports.
     pub transformer_names: Vec<String>,
+    /// Per column: its type, when known; outputs are fitted to it.
+    types: Vec<Option<ColumnType>>,
+    /// Per column: whether the transformer applies to each element of an array.
+    elementwise: Vec<bool>,
     /// The columns to transform, those reading other outputs last.
     order: Vec<usize>,
     /// Per column: whether another column's transformer reads its output.
@@ -70,6 +76,7 @@ impl Plan {
 /// named that is not there), then builds every transformer.
 pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, PlanError> {
     check_coverage(config, source)?;
+    check_types(config, source)?;
     let mut tables = BTreeMap::new();
     for st in source {
         let tc = &config.tables[&st.name];
@@ -114,6 +121,22 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
                 }
             }
         }
+        let elementwise = st
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, col)| {
+                st.types
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|t| t.array)
+                    && tc
+                        .columns
+                        .get(col)
+                        .and_then(|cc| transformers::find(&cc.transformer))
+                        .is_some_and(|spec| matches!(spec.accepts, Accepts::Only(_)))
+            })
+            .collect();
         let memo_ok = (0..transforms.len())
             .map(|i| !read_by_others[i] && transforms[i].as_ref().is_some_and(|t| t.pure()))
             .collect();
@@ -125,6 +148,10 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
                 columns: st.columns.clone(),
                 transforms,
                 transformer_names: names,
+                types: (0..st.columns.len())
+                    .map(|i| st.types.get(i).cloned().flatten())
+                    .collect(),
+                elementwise,
                 order,
                 read_by_others,
                 memo_ok,
@@ -133,6 +160,54 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
         );
     }
     Ok(Plan { tables })
+}
+
+/// Stops the run, before any row is read, when a transformer is paired with a column it
+/// cannot write valid values into (`hash` on `inet`, `lorem` on `xml`): each such column
+/// is listed with its place in the config, its type and the transformers that fit it.
+pub fn check_types(config: &Config, source: &[SourceTable]) -> Result<(), PlanError> {
+    let mut problems = Vec::new();
+    for st in source {
+        let Some(tc) = config
+            .tables
+            .get(&st.name)
+            .filter(|t| t.action == Action::Anonymize)
+        else {
+            continue;
+        };
+        for (i, col) in st.columns.iter().enumerate() {
+            let (Some(cc), Some(Some(ty))) = (tc.columns.get(col), st.types.get(i)) else {
+                continue;
+            };
+            let Some(spec) = transformers::find(&cc.transformer) else {
+                continue;
+            };
+            if spec.accepts.takes(ty.kind) {
+                continue;
+            }
+            let place = config.err(cc.span.clone(), "").to_string();
+            problems.push(format!(
+                "  {} {}.{col} is {} ({}{}): `{}` writes {}; for this column use {}",
+                place.trim_end(),
+                st.name,
+                ty.sql,
+                if ty.array { "an array of " } else { "" },
+                ty.kind.describe(),
+                spec.name,
+                spec.accepts.describe(),
+                transformers::writing(ty.kind).join(", ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::Coverage(format!(
+        "transformers are paired with columns they cannot write, so the output would not \
+         load; nothing was read:\n{}\nEvery output must be valid for its column: \
+         docs/transformers.md says what each transformer writes.",
+        problems.join("\n")
+    )))
 }
 
 /// Stops the run, before anything is loaded, when a column under a unique key (primary
@@ -151,9 +226,11 @@ pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<
             let Some(i) = t.columns.iter().position(|c| c == col) else {
                 continue;
             };
-            let merges = t.transforms[i]
-                .as_ref()
-                .is_some_and(|tr| !tr.keeps_distinct());
+            // a distinct output cut to the column's length may no longer be distinct
+            let limit = t.types[i].as_ref().and_then(|ty| ty.max_chars);
+            let merges = t.transforms[i].as_ref().is_some_and(|tr| {
+                !tr.keeps_distinct() || limit.is_some_and(|n| tr.max_chars().is_none_or(|m| m > n))
+            });
             if !merges || !seen.insert((k.table.clone(), col.clone())) {
                 continue;
             }
@@ -164,11 +241,15 @@ pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<
                 .map(|cc| config.err(cc.span.clone(), "").to_string())
                 .unwrap_or_default();
             problems.push(format!(
-                "  {} {}.{col} (in unique key {}): `{}` can give two rows one value",
+                "  {} {}.{col} (in unique key {}): `{}` can give two rows one value{}",
                 place.trim_end(),
                 k.table,
                 k.name,
-                t.transformer_names[i]
+                t.transformer_names[i],
+                match limit {
+                    Some(n) => format!(" once cut to the column's {n} characters"),
+                    None => String::new(),
+                }
             ));
         }
     }
@@ -363,10 +444,7 @@ pub fn check_coverage(config: &Config, source: &[SourceTable]) -> Result<(), Pla
     if !listed.is_empty() {
         msg.push_str("\nAdd this to the config, after reviewing each suggestion:\n");
         for (t, cols) in &missing_columns {
-            msg.push_str(&format!(
-                "\n# under [tables.{}]:\n",
-                toml_key(short(&t.name))
-            ));
+            msg.push_str(&format!("\n# under [tables.{}]:\n", table_key(&t.name)));
             for &i in cols {
                 msg.push_str(&column_line(t, i));
             }
@@ -376,6 +454,25 @@ pub fn check_coverage(config: &Config, source: &[SourceTable]) -> Result<(), Pla
         }
     }
     Err(PlanError::Coverage(msg.trim_end().to_string()))
+}
+
+/// The `[tables.…]` key that reads back (through [`qualified`](super::config::qualified))
+/// as the table `name` (`schema.table`): a part holding `.` or `"` is quoted as SQL quotes
+/// it, so `public."a.b"` and `a.b` stay two tables and `we"ird` stays `we"ird`.
+pub fn table_key(name: &str) -> String {
+    let (schema, table) = name.split_once('.').unwrap_or(("public", name));
+    let part = |p: &str| {
+        if p.contains(['.', '"']) {
+            format!("\"{}\"", p.replace('"', "\"\""))
+        } else {
+            p.to_string()
+        }
+    };
+    toml_key(&if schema == "public" {
+        part(table)
+    } else {
+        format!("{}.{}", part(schema), part(table))
+    })
 }
 
 /// A TOML key, quoted when it needs to be.
@@ -394,7 +491,10 @@ pub fn toml_key(k: &str) -> String {
 pub fn column_line_sampled(t: &SourceTable, i: usize, samples: &[&str]) -> String {
     let s = suggest(
         &t.columns[i],
-        t.types.get(i).and_then(|x| x.as_deref()),
+        t.types
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|t| t.sql.as_str()),
         samples,
     );
     format!(
@@ -422,18 +522,49 @@ pub fn suggestions(t: &SourceTable, samples: &[Vec<String>]) -> Vec<Suggestion> 
                 .get(i)
                 .map(|v| v.iter().map(String::as_str).collect())
                 .unwrap_or_default();
-            suggest(
-                &t.columns[i],
-                t.types.get(i).and_then(|x| x.as_deref()),
-                &sample,
-            )
+            let ty = t.types.get(i).and_then(Option::as_ref);
+            let s = suggest(&t.columns[i], ty.map(|t| t.sql.as_str()), &sample);
+            match ty {
+                Some(ty) => fit_suggestion(s, ty),
+                None => s,
+            }
         })
         .collect()
 }
 
+/// A suggestion the column's type can take: one whose transformer cannot write the type
+/// becomes `null`, saying why (issue 14: init never suggests an incompatible pair).
+fn fit_suggestion(s: Suggestion, ty: &ColumnType) -> Suggestion {
+    let name = toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
+        .ok()
+        .and_then(|t| match t.get("x")? {
+            toml::Value::String(n) => Some(n.clone()),
+            toml::Value::Table(t) => t.get("transformer")?.as_str().map(str::to_string),
+            _ => None,
+        });
+    let Some(spec) = name.as_deref().and_then(transformers::find) else {
+        return s;
+    };
+    if spec.accepts.takes(ty.kind) {
+        return s;
+    }
+    Suggestion {
+        toml: "\"null\"".into(),
+        reason: format!(
+            "{}, but `{}` cannot write {} ({}); null clears it (on a NOT NULL column use \
+             {{ transformer = \"constant\", value = \"…\" }} with a valid {})",
+            s.reason,
+            spec.name,
+            ty.sql,
+            ty.kind.describe(),
+            ty.kind.describe()
+        ),
+    }
+}
+
 /// A `[tables.x]` section writing `suggestions[i]` for column i.
 pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
-    let mut s = format!("\n[tables.{}]\n", toml_key(short(&t.name)));
+    let mut s = format!("\n[tables.{}]\n", table_key(&t.name));
     for (c, sg) in t.columns.iter().zip(suggestions) {
         s.push_str(&format!(
             "columns.{} = {}   # {}\n",
@@ -570,6 +701,37 @@ impl TablePlan {
             .collect())
     }
 
+    /// Runs column `i`'s transformer on one value: on each element of an array column,
+    /// and fitted to the column's type (its length, its range).
+    fn apply_typed(
+        &self,
+        i: usize,
+        t: &dyn Transform,
+        value: &str,
+        row: &dyn Row,
+    ) -> Result<Option<String>, String> {
+        let Some(ty) = self.types[i].as_ref() else {
+            return t.apply(value, row);
+        };
+        // a whole-value transformer on an array column writes a whole array: a length
+        // is the elements' and is not for it to fit
+        let fits = !ty.array || self.elementwise[i];
+        let one = |v: &str| -> Result<Option<String>, String> {
+            Ok(t.apply(v, row)?.map(|o| {
+                if fits {
+                    types::fit(ty, &o).unwrap_or(o)
+                } else {
+                    o
+                }
+            }))
+        };
+        if self.elementwise[i] {
+            types::map_array(value, one).map(Some)
+        } else {
+            one(value)
+        }
+    }
+
     /// Rewrites one COPY text line (without its newline) into `out` (with its newline).
     /// Untouched fields are copied byte for byte; only transformed ones are decoded.
     pub fn transform_line(&self, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
@@ -653,7 +815,7 @@ impl TablePlan {
                     if text.is_empty() && !t.takes_null() {
                         Some(String::new())
                     } else {
-                        t.apply(text, &row(&s.computed))
+                        self.apply_typed(i, t.as_ref(), text, &row(&s.computed))
                             .map_err(|e| format!("column {}: {e}", self.columns[i]))?
                     }
                 }
@@ -772,6 +934,88 @@ mod tests {
             .transform_line(b"1\tAna1\tAna1\tx", &mut b)
             .unwrap();
         assert_ne!(a, b, "another key, another output");
+    }
+
+    /// init writes the referencing column of a foreign key like the referenced one,
+    /// through a chain of keys, saying why (issue 14).
+    #[test]
+    fn init_maps_both_sides_of_a_foreign_key_alike() {
+        let table = |name: &str, cols: &[&str]| SourceTable {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            types: vec![None; cols.len()],
+        };
+        let tables = [
+            table("public.people", &["email"]),
+            table("public.subscribers", &["contact"]),
+            table("public.bounces", &["address"]),
+        ];
+        let fk = |t: &str, c: &str, p: &str, pc: &str| ForeignKey {
+            table: t.into(),
+            name: format!("{t}_fk"),
+            columns: vec![c.into()],
+            parent: p.into(),
+            parent_columns: vec![pc.into()],
+        };
+        // listed child-first, so one round is not enough
+        let keys = [
+            fk("public.bounces", "address", "public.subscribers", "contact"),
+            fk("public.subscribers", "contact", "public.people", "email"),
+        ];
+        let sg = |toml: &str| {
+            vec![Suggestion {
+                toml: toml.into(),
+                reason: "by name".into(),
+            }]
+        };
+        let mut suggested = BTreeMap::from([
+            ("public.people".to_string(), sg("\"email\"")),
+            ("public.subscribers".to_string(), sg("\"hash\"")),
+            ("public.bounces".to_string(), sg("\"keep\"")),
+        ]);
+        align_foreign_keys(&mut suggested, &tables, &keys);
+        for t in ["public.subscribers", "public.bounces"] {
+            assert_eq!(suggested[t][0].toml, "\"email\"", "{t}");
+        }
+        assert!(
+            suggested["public.bounces"][0]
+                .reason
+                .contains("references public.subscribers.contact"),
+            "{:?}",
+            suggested["public.bounces"][0]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// The config `init` writes reads back as the same tables, whatever their names:
+        /// quotes, dots, spaces, unicode, a table named like another schema's (issue 14).
+        #[test]
+        fn table_keys_read_back_as_the_same_tables(
+            schema in "public|[a-zA-Z_ \"ăș€-]{1,8}",
+            table in "[a-zA-Z_ .\"ăș€;-]{1,12}",
+        ) {
+            let dotted = format!("{schema}.{table}");
+            let mut names = vec![dotted.clone()];
+            // the table `x.y` of public beside the table `y` of schema `x`
+            if let Some((a, b)) = table.split_once('.') {
+                if !a.is_empty() && !b.is_empty() {
+                    names.push(format!("{a}.{b}"));
+                }
+            }
+            names.push(format!("public.{table}"));
+            names.sort();
+            names.dedup();
+            let text: String = names
+                .iter()
+                .map(|n| format!("[tables.{}]\ncolumns.x = \"keep\"\n", table_key(n)))
+                .collect();
+            let config = Config::parse(&text, "anonymize.toml").map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{e}\n{text}"))
+            })?;
+            let read: Vec<&String> = config.tables.keys().collect();
+            proptest::prop_assert_eq!(read, names.iter().collect::<Vec<_>>(), "{}", text);
+        }
     }
 
     proptest::proptest! {

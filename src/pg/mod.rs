@@ -212,6 +212,16 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// Quotes a table's `schema.table` name as dataforge keeps it (unquoted parts joined at the
+/// first dot): `public.we"ird` → `"public"."we""ird"`. Never re-read it as SQL: a quote or
+/// a dot in a name would change it.
+pub fn quote_qualified(name: &str) -> String {
+    match name.split_once('.') {
+        Some((schema, table)) => format!("{}.{}", quote_ident(schema), quote_ident(table)),
+        None => quote_ident(name),
+    }
+}
+
 /// Quotes a string as an SQL literal, as PostgreSQL's `quote_literal` does: quotes
 /// doubled, and backslashes doubled in an `E''` literal so the text reads the same
 /// whatever `standard_conforming_strings` says.

@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "4111 1111 1111 1111", row: &[] },
         super::Example { options: "keep_bin = true", input: "5500-0000-0000-0004", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
     examples: &[
         super::Example { options: "values = [\"bronze\", \"silver\", \"gold\"]\nweights = [6, 3, 1]", input: "platinum", row: &[] },
     ],
+    accepts: super::Accepts::Any,
     build,
 };
 

@@ -24,6 +24,7 @@ pub static SPEC: Spec = Spec {
         input: "Jane Doe",
         row: &[],
     }],
+    accepts: super::Accepts::Any,
     build,
 };
 

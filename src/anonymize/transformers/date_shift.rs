@@ -15,6 +15,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "days = 365\nby = \"customer_id\"", input: "2006-02-14", row: &[("customer_id", "42")] },
         super::Example { options: "days = 365\nby = \"customer_id\"", input: "2006-02-15", row: &[("customer_id", "42")] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Date, super::Kind::Text]),
     build,
 };
 

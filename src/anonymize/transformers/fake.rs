@@ -31,9 +31,20 @@ pub fn build(kind: FakeKind, o: &mut Options, b: &Build<'_>) -> Result<Box<dyn T
 
 impl Transform for Fake {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
-        let mut rng = self.key.rng(value.as_bytes());
+        // `MARIA` and `Maria` are one person: the choice is keyed on the folded value,
+        // the case style comes from the value as written
+        let folded = value.trim().to_lowercase();
+        let mut rng = self.key.rng(folded.as_bytes());
         let mut out = String::new();
-        fake_into(&mut out, self.kind, self.locale, &mut rng);
+        // a draw equal to the value itself would leave it in its own row: draw again from
+        // the same stream (deterministic; the lists are long enough that 8 draws suffice)
+        for _ in 0..8 {
+            out.clear();
+            fake_into(&mut out, self.kind, self.locale, &mut rng);
+            if out.to_lowercase() != folded {
+                break;
+            }
+        }
         Ok(Some(match_case(value, out)))
     }
 }

@@ -12,6 +12,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "PENELOPE", row: &[] },
         super::Example { options: "locale = \"ro\"", input: "Ioana", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

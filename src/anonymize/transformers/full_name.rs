@@ -7,12 +7,14 @@ use crate::seed::profile::{FakeKind, Locale};
 
 pub static SPEC: Spec = Spec {
     name: "full-name",
-    summary: "A first and a last name from the locale's lists, chosen by the keyed hash of the whole input; the case style is kept.",
+    summary: "A first and a last name from the locale's lists, chosen by the keyed hash of the whole input, case-folded (`MARIA ANDERS` and `Maria Anders` are one person); the case style is kept.",
     options: &super::fake::OPTIONS,
     examples: &[
         super::Example { options: "", input: "Jane Doe", row: &[] },
+        super::Example { options: "", input: "JANE DOE", row: &[] },
         super::Example { options: "locale = \"ro\"", input: "Ioana Popescu", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 
@@ -31,11 +33,22 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 
 impl Transform for FullName {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
-        let mut rng = self.key.rng(value.as_bytes());
+        // one person whatever the case: keyed on the folded value (issue 14)
+        let folded = value.trim().to_lowercase();
+        let mut rng = self.key.rng(folded.as_bytes());
         let mut out = String::new();
-        fake_into(&mut out, FakeKind::FirstName, self.locale, &mut rng);
-        out.push(' ');
-        fake_into(&mut out, FakeKind::LastName, self.locale, &mut rng);
+        // never the value itself, nor either of its words left in place
+        let words: Vec<&str> = folded.split_whitespace().collect();
+        for _ in 0..8 {
+            out.clear();
+            fake_into(&mut out, FakeKind::FirstName, self.locale, &mut rng);
+            out.push(' ');
+            fake_into(&mut out, FakeKind::LastName, self.locale, &mut rng);
+            let lower = out.to_lowercase();
+            if !lower.split_whitespace().any(|w| words.contains(&w)) {
+                break;
+            }
+        }
         Ok(Some(super::fake::match_case(value, out)))
     }
 }

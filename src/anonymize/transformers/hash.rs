@@ -15,6 +15,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "jane.doe@example.org", row: &[] },
         super::Example { options: "encoding = \"base32\"\nlength = 10\nprefix = \"user-\"", input: "jane.doe@example.org", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 
@@ -65,6 +66,10 @@ pub fn base32(bytes: &[u8]) -> String {
 impl Transform for Hash {
     fn keeps_distinct(&self) -> bool {
         self.length * if self.base32 { 5 } else { 4 } >= 64
+    }
+
+    fn max_chars(&self) -> Option<usize> {
+        Some(self.prefix.chars().count() + self.length)
     }
 
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {

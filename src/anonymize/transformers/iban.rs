@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "RO49AAAA1B31007593840000", row: &[] },
         super::Example { options: "", input: "DE89 3704 0044 0532 0130 00", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -14,6 +14,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "2", row: &[] },
         super::Example { options: "bits = 16", input: "599", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Integer, super::Kind::Numeric, super::Kind::Text]),
     build,
 };
 
@@ -47,6 +48,10 @@ impl IntegerId {
 impl Transform for IntegerId {
     fn keeps_distinct(&self) -> bool {
         true
+    }
+
+    fn max_chars(&self) -> Option<usize> {
+        Some(20)
     }
 
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {

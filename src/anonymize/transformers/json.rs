@@ -17,6 +17,7 @@ pub static SPEC: Spec = Spec {
             row: &[],
         },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Json, super::Kind::Text]),
     build,
 };
 

@@ -7,6 +7,7 @@ pub static SPEC: Spec = Spec {
     summary: "Passes the value through unchanged (the column is not personal data). Every column must say so explicitly: nothing passes unmentioned.",
     options: &[],
     examples: &[super::Example { options: "", input: "2006-02-15 09:34:33", row: &[] }],
+    accepts: super::Accepts::Any,
     build,
 };
 

@@ -12,6 +12,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "GUINESS", row: &[] },
         super::Example { options: "locale = \"ro\"", input: "Popescu", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

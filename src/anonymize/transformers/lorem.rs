@@ -10,6 +10,7 @@ pub static SPEC: Spec = Spec {
     examples: &[
         super::Example { options: "", input: "Client called on 12 May:\nwants the settlement by Friday.", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -14,6 +14,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "4111 1111 1111 1234", row: &[] },
         super::Example { options: "keep_first = 1\nkeep_last = 0\nchar = \"x\"", input: "Popescu", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

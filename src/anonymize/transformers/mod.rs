@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use super::key::{DomainKey, Key};
+pub use super::types::Kind;
 
 pub mod card_number;
 mod choice;
@@ -85,7 +86,50 @@ pub struct Spec {
     pub options: &'static [OptionDoc],
     /// Worked examples, run as golden tests and shown in `docs/transformers.md`.
     pub examples: &'static [Example],
+    /// The kinds of column it can write valid values into (on an array column, it
+    /// applies to each element of an array of these).
+    pub accepts: Accepts,
     pub build: BuildFn,
+}
+
+/// The kinds of column a transformer can write.
+#[derive(Debug, Clone, Copy)]
+pub enum Accepts {
+    /// Every column: it writes the value it was given, NULL, or a value the config names.
+    Any,
+    Only(&'static [Kind]),
+}
+
+impl Accepts {
+    pub fn takes(self, kind: Kind) -> bool {
+        match self {
+            Accepts::Any => true,
+            Accepts::Only(kinds) => kinds.contains(&kind),
+        }
+    }
+
+    /// For the catalog and messages: `text`, `date or text`, `any column`.
+    pub fn describe(self) -> String {
+        match self {
+            Accepts::Any => "any column".into(),
+            Accepts::Only(kinds) => {
+                let names: Vec<&str> = kinds.iter().map(|k| k.describe()).collect();
+                match names.as_slice() {
+                    [one] => format!("{one} columns"),
+                    [init @ .., last] => format!("{} or {last} columns", init.join(", ")),
+                    [] => "no column".into(),
+                }
+            }
+        }
+    }
+}
+
+/// The transformers that can write a column of `kind`, in the catalog's order.
+pub fn writing(kind: Kind) -> Vec<&'static str> {
+    ALL.iter()
+        .filter(|s| s.accepts.takes(kind))
+        .map(|s| s.name)
+        .collect()
 }
 
 pub struct OptionDoc {
@@ -186,6 +230,12 @@ pub trait Transform: Send + Sync {
     /// at least 64 bits), so a column under a unique index may use it.
     fn keeps_distinct(&self) -> bool {
         false
+    }
+
+    /// The most characters an output can have, where that is bounded: a distinct output
+    /// still fits a column of that length uncut.
+    fn max_chars(&self) -> Option<usize> {
+        None
     }
 }
 
@@ -425,7 +475,12 @@ pub fn catalog_markdown() -> String {
          generated from the code and checked by the test suite.\n\n",
     );
     for spec in ALL {
-        s.push_str(&format!("## `{}`\n\n{}\n\n", spec.name, spec.summary));
+        s.push_str(&format!(
+            "## `{}`\n\n{}\n\nWrites: {} (and arrays of them, element by element).\n\n",
+            spec.name,
+            spec.summary,
+            spec.accepts.describe()
+        ));
         if !spec.options.is_empty() {
             s.push_str("| option | type | default | meaning |\n| --- | --- | --- | --- |\n");
             for o in spec.options {
@@ -487,8 +542,12 @@ pub fn keeps(name: &str) -> Keeps {
         "null" => k(false, false, false, false),
         "hash" | "uuid" | "integer-id" | "email" => k(true, true, false, false),
         "iban" | "card-number" | "national-id" => k(true, true, false, true),
-        "phone" | "lorem" | "mask" | "first-name" | "last-name" | "full-name" | "street"
-        | "city" | "company" | "postal-code" => k(true, false, false, true),
+        "phone" | "lorem" | "mask" | "postal-code" => k(true, false, false, true),
+        // names drawn whole from lists: their lengths are the lists', not the source's,
+        // so a length check on them measures the lists (issue 14)
+        "first-name" | "last-name" | "full-name" | "street" | "city" | "company" => {
+            k(true, false, false, false)
+        }
         "date-shift" | "timestamp-shift" | "numeric-noise" => k(true, false, true, false),
         _ => k(true, false, false, false),
     }

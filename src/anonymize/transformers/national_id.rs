@@ -16,6 +16,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "1800101221144", row: &[] },
         super::Example { options: "keep_birth_year = false", input: "2950315400013", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -11,6 +11,7 @@ pub static SPEC: Spec = Spec {
         input: "secret note",
         row: &[],
     }],
+    accepts: super::Accepts::Any,
     build,
 };
 

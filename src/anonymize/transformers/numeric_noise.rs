@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "4.99", row: &[] },
         super::Example { options: "percent = 25", input: "1200", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Integer, super::Kind::Numeric, super::Kind::Float, super::Kind::Text]),
     build,
 };
 

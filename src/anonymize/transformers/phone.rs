@@ -15,6 +15,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "(555) 123-4567", row: &[] },
         super::Example { options: "keep_prefix = 1", input: "+1 212 555 0100", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

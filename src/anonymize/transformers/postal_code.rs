@@ -16,6 +16,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "010101", row: &[] },
         super::Example { options: "keep_prefix = 2", input: "SW1A 1AA", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "pattern = '\\d{4}-\\d{4}'\nreplacement = \"XXXX-XXXX\"", input: "invoice 2024-0042 paid", row: &[] },
         super::Example { options: "pattern = '(?P<user>[^@\\s]+)@'\nreplacement = \"someone@\"", input: "cc: ana@firm.ro", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

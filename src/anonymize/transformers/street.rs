@@ -25,6 +25,7 @@ pub static SPEC: Spec = Spec {
             row: &[],
         },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

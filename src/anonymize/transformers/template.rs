@@ -11,6 +11,7 @@ pub static SPEC: Spec = Spec {
     examples: &[
         super::Example { options: "template = \"{first_name|slug}.{last_name|slug}@example.com\"", input: "jane.doe@gmail.com", row: &[("first_name", "Ștefan"), ("last_name", "Popescu")] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Text]),
     build,
 };
 

@@ -13,6 +13,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "2006-02-15 09:34:33", row: &[] },
         super::Example { options: "by = \"customer_id\"", input: "2022-05-24 23:53:30+00", row: &[("customer_id", "130")] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Timestamp, super::Kind::Text]),
     build,
 };
 

@@ -11,6 +11,7 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "6f1c2b9e-8a3d-4f5e-9b7a-1c2d3e4f5a6b", row: &[] },
         super::Example { options: "", input: "6F1C2B9E-8A3D-4F5E-9B7A-1C2D3E4F5A6B", row: &[] },
     ],
+    accepts: super::Accepts::Only(&[super::Kind::Uuid, super::Kind::Text]),
     build,
 };
 
@@ -28,6 +29,10 @@ fn build(_: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 impl Transform for UuidPerm {
     fn keeps_distinct(&self) -> bool {
         true
+    }
+
+    fn max_chars(&self) -> Option<usize> {
+        Some(36)
     }
 
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
