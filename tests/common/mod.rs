@@ -72,3 +72,25 @@ pub fn pagila(file: &str) -> Option<std::path::PathBuf> {
         None
     }
 }
+
+/// Loads an SQL file into the database at `url` with psql, stopping at the first error
+/// (`-v ON_ERROR_STOP=1`): how a user restores a plain dump. Panics with psql's stderr.
+pub fn psql_strict(url: &str, file: &Path) {
+    let psql = dataforge::backup::find_tool("psql").expect("psql is installed");
+    let out = Command::new(psql)
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, "-f"])
+        .arg(file)
+        .output()
+        .expect("psql runs");
+    assert!(
+        out.status.success(),
+        "psql -f {} failed:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The adversarial source schema of `fixtures/adversarial.sql` (issue 14).
+pub fn adversarial_sql() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/adversarial.sql")
+}
