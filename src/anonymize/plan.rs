@@ -234,12 +234,7 @@ pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<
             if !merges || !seen.insert((k.table.clone(), col.clone())) {
                 continue;
             }
-            let place = config
-                .tables
-                .get(&k.table)
-                .and_then(|tc| tc.columns.get(col))
-                .map(|cc| config.err(cc.span.clone(), "").to_string())
-                .unwrap_or_default();
+            let place = column_place(config, &k.table, col);
             problems.push(format!(
                 "  {} {}.{col} (in unique key {}): `{}` can give two rows one value{}",
                 place.trim_end(),
@@ -344,12 +339,7 @@ pub fn check_foreign(config: &Config, keys: &[ForeignKey]) -> Result<(), PlanErr
             if holds {
                 continue;
             }
-            let place = config
-                .tables
-                .get(&k.table)
-                .and_then(|tc| tc.columns.get(col))
-                .map(|cc| config.err(cc.span.clone(), "").to_string())
-                .unwrap_or_default();
+            let place = column_place(config, &k.table, col);
             problems.push(format!(
                 "  {} {}.{col} references {}.{pcol} (foreign key {}): {child} on this side, \
                  {parent} on the referenced side",
@@ -371,6 +361,16 @@ pub fn check_foreign(config: &Config, keys: &[ForeignKey]) -> Result<(), PlanErr
          writes such pairs alike.",
         problems.join("\n")
     )))
+}
+
+/// Where `table.column` is in the config, as `file:line:col:` (empty when it is not).
+fn column_place(config: &Config, table: &str, column: &str) -> String {
+    config
+        .tables
+        .get(table)
+        .and_then(|tc| tc.columns.get(column))
+        .map(|cc| config.err(cc.span.clone(), "").to_string())
+        .unwrap_or_default()
 }
 
 /// `public.x` → `x`, as the config may write it.
