@@ -21,6 +21,10 @@ pub struct Live {
     pub foreign: Vec<ForeignKey>,
     /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it.
     pub sequences: Vec<String>,
+    /// The materialized views the snapshot has populated, quoted, in creation order (one
+    /// that reads another was made after it): pg_dump's schema sections leave them
+    /// empty, so a copy refreshes these over its anonymized rows.
+    pub matviews: Vec<String>,
 }
 
 pub struct LiveTable {
@@ -103,6 +107,11 @@ fn column_type(
     }
     None
 }
+
+const MATVIEWS: &str = "
+SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'm' AND c.relispopulated ORDER BY c.oid";
 
 const UNIQUE: &str = "
 SELECT pg_get_indexdef(x.indexrelid)
@@ -217,6 +226,13 @@ impl Live {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let matviews = holder
+            .query(MATVIEWS, &[])
+            .await
+            .pg(|| "reading the source's materialized views".into())?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         Ok(Live {
             url: url.to_string(),
             _holder: holder,
@@ -225,27 +241,8 @@ impl Live {
             unique,
             foreign,
             sequences,
+            matviews,
         })
-    }
-
-    /// The materialized views the source has populated, quoted, in creation order (one
-    /// that reads another was made after it): pg_dump's schema sections leave them
-    /// empty, so a copy refreshes these over its anonymized rows.
-    pub async fn populated_matviews(&self) -> Result<Vec<String>, PgError> {
-        Ok(self
-            .reader()
-            .await?
-            .query(
-                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.relkind = 'm' AND c.relispopulated ORDER BY c.oid",
-                &[],
-            )
-            .await
-            .pg(|| "listing the source's materialized views".into())?
-            .iter()
-            .map(|r| r.get(0))
-            .collect())
     }
 
     /// The source for messages: its URL without the password.

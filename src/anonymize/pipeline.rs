@@ -56,8 +56,9 @@ pub struct Outcome {
 /// Why a run stopped with its output unused, as the CLI tells them apart (exit codes).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    /// The copy could not be made whole: an object, a row or a large object of the source
-    /// is missing from it. Nothing was swapped in (exit 2: the copy cannot be used).
+    /// The copy could not be made whole: a row, a statement of the schema or a schema
+    /// object of the source is missing from it. Nothing was swapped in (exit 2: the copy
+    /// cannot be used).
     #[error(
         "the loaded copy is not a complete copy of the source, so it was not swapped in:\n{0}"
     )]
@@ -1015,7 +1016,7 @@ async fn refresh_materialized_views(
     live: &Live,
     client: &tokio_postgres::Client,
 ) -> anyhow::Result<()> {
-    let mut todo = live.populated_matviews().await?;
+    let mut todo = live.matviews.clone();
     while !todo.is_empty() {
         let before = todo.len();
         let mut left = Vec::new();
@@ -1183,10 +1184,9 @@ async fn live_dump(
         }
     }
     tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
-    let views = live.populated_matviews().await?;
-    if !views.is_empty() {
+    if !live.matviews.is_empty() {
         tail.extend_from_slice(b"\n-- materialized views the source has populated\n");
-        for v in views {
+        for v in &live.matviews {
             tail.extend_from_slice(format!("REFRESH MATERIALIZED VIEW {v};\n").as_bytes());
         }
     }

@@ -185,7 +185,7 @@ pub fn check_types(config: &Config, source: &[SourceTable]) -> Result<(), PlanEr
             if spec.accepts.takes(ty.kind) {
                 continue;
             }
-            let place = config.err(cc.span.clone(), "").to_string();
+            let place = column_place(config, &st.name, col);
             problems.push(format!(
                 "  {} {}.{col} is {} ({}{}): `{}` writes {}; for this column use {}",
                 place.trim_end(),

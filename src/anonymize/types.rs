@@ -2,8 +2,8 @@
 //! a dump's own DDL parsed by PostgreSQL's parser (pg_query), never by pattern. A
 //! transformer declares the kinds of column it can write ([`Kind`]); the plan refuses a
 //! pairing it cannot write, applies a transformer to each element of an array column, and
-//! fits every output to its column (length of `varchar(n)`, range of integers and of
-//! `numeric(p,s)`), so the output is valid input for its column (issue 14).
+//! cuts outputs to the length of `varchar(n)`/`char(n)`, so the output is valid input for
+//! its column (issue 14). Numbers are never clamped: that would merge distinct values.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -110,16 +110,13 @@ pub struct ColumnType {
     pub kind: Kind,
     /// The most characters a value may hold (`varchar(n)`, `char(n)`, and domains over them).
     pub max_chars: Option<usize>,
-    /// `numeric(p,s)`: precision and scale.
-    pub numeric: Option<(u32, i32)>,
     /// An array of the base type: a transformer applies to each element.
     pub array: bool,
 }
 
 impl ColumnType {
     /// A type from its base name and modifiers. `typmod` is as the catalog stores it
-    /// (`atttypmod`): the length plus 4 for `varchar`/`char`, `((p << 16) | s) + 4` for
-    /// `numeric`, -1 when none.
+    /// (`atttypmod`): the length plus 4 for `varchar`/`char`, -1 when none.
     pub fn from_catalog(sql: String, base: &str, typmod: i32, array: bool, is_enum: bool) -> Self {
         let kind = Kind::of(base, is_enum);
         let m = (typmod >= 4).then(|| (typmod - 4) as u32);
@@ -130,11 +127,6 @@ impl ColumnType {
             max_chars: m
                 .filter(|_| matches!(base, "varchar" | "bpchar"))
                 .map(|n| n as usize),
-            // the scale is 11 signed bits (PostgreSQL 15 allows a negative scale)
-            numeric: m.filter(|_| base == "numeric").map(|m| {
-                let scale = ((m & 0x7ff) as i32) << 21 >> 21;
-                ((m >> 16) & 0xffff, scale)
-            }),
             array,
         }
     }
@@ -261,11 +253,6 @@ impl DdlTypes {
                 ("varchar" | "bpchar", [n]) if *n > 0 => Some(*n as usize),
                 // `character` without a length is char(1)
                 ("bpchar", []) if parts.first().is_some_and(|p| p == "pg_catalog") => Some(1),
-                _ => None,
-            },
-            numeric: match (base.as_str(), mods.as_slice()) {
-                ("numeric", [p]) => Some((*p as u32, 0)),
-                ("numeric", [p, s]) => Some((*p as u32, *s as i32)),
                 _ => None,
             },
             base,
@@ -451,7 +438,10 @@ mod tests {
         assert_eq!(t("tier").kind, Kind::Enum);
         assert_eq!(t("profile").kind, Kind::Json);
         assert_eq!(t("at").kind, Kind::Timestamp);
-        assert_eq!(t("credit").numeric, Some((10, 2)));
+        assert_eq!(
+            (t("credit").kind, t("credit").max_chars),
+            (Kind::Numeric, None)
+        );
         assert_eq!(t("code").max_chars, Some(2));
         assert_eq!(t("flag").max_chars, Some(1));
         assert_eq!(t("ip").kind, Kind::Inet);
@@ -474,9 +464,13 @@ mod tests {
             false,
             false,
         );
-        assert_eq!(n.numeric, Some((10, 2)));
+        assert_eq!(
+            (n.kind, n.max_chars),
+            (Kind::Numeric, None),
+            "a precision is no length"
+        );
         let t = ColumnType::from_catalog("text".into(), "text", -1, false, false);
-        assert_eq!((t.max_chars, t.numeric), (None, None));
+        assert_eq!(t.max_chars, None);
     }
 
     #[test]
@@ -510,8 +504,11 @@ mod tests {
             false,
             false,
         );
-        assert_eq!(neg.numeric, Some((5, -2)), "a negative scale");
-        assert_eq!(fit(&neg, "123456"), None);
+        assert_eq!(
+            fit(&neg, "123456"),
+            None,
+            "a negative scale reads without a panic"
+        );
     }
 
     #[test]
