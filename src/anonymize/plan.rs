@@ -487,26 +487,18 @@ pub fn toml_key(k: &str) -> String {
     }
 }
 
-/// `columns.x = "…"   # why`, for column `i` of `t`, from its name, type and samples.
-pub fn column_line_sampled(t: &SourceTable, i: usize, samples: &[&str]) -> String {
-    let s = suggest(
-        &t.columns[i],
-        t.types
-            .get(i)
-            .and_then(Option::as_ref)
-            .map(|t| t.sql.as_str()),
-        samples,
-    );
+/// `columns.x = "…"   # why`, for column `i` of `t` (the fail-closed snippet).
+fn column_line(t: &SourceTable, i: usize) -> String {
+    line(&t.columns[i], &suggestion(t, i, &[]))
+}
+
+fn line(column: &str, s: &Suggestion) -> String {
     format!(
         "columns.{} = {}   # {}\n",
-        toml_key(&t.columns[i]),
+        toml_key(column),
         s.toml,
         s.reason
     )
-}
-
-fn column_line(t: &SourceTable, i: usize) -> String {
-    column_line_sampled(t, i, &[])
 }
 
 /// A whole `[tables.x]` section for `t`; `samples[i]` are sampled values of column i.
@@ -522,14 +514,20 @@ pub fn suggestions(t: &SourceTable, samples: &[Vec<String>]) -> Vec<Suggestion> 
                 .get(i)
                 .map(|v| v.iter().map(String::as_str).collect())
                 .unwrap_or_default();
-            let ty = t.types.get(i).and_then(Option::as_ref);
-            let s = suggest(&t.columns[i], ty.map(|t| t.sql.as_str()), &sample);
-            match ty {
-                Some(ty) => fit_suggestion(s, ty),
-                None => s,
-            }
+            suggestion(t, i, &sample)
         })
         .collect()
+}
+
+/// The suggestion for column `i` of `t`, from its name, type and samples, and one its
+/// type can take.
+fn suggestion(t: &SourceTable, i: usize, samples: &[&str]) -> Suggestion {
+    let ty = t.types.get(i).and_then(Option::as_ref);
+    let s = suggest(&t.columns[i], ty.map(|t| t.sql.as_str()), samples);
+    match ty {
+        Some(ty) => fit_suggestion(s, ty),
+        None => s,
+    }
 }
 
 /// A suggestion the column's type can take: one whose transformer cannot write the type
@@ -566,12 +564,7 @@ fn fit_suggestion(s: Suggestion, ty: &ColumnType) -> Suggestion {
 pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
     let mut s = format!("\n[tables.{}]\n", table_key(&t.name));
     for (c, sg) in t.columns.iter().zip(suggestions) {
-        s.push_str(&format!(
-            "columns.{} = {}   # {}\n",
-            toml_key(c),
-            sg.toml,
-            sg.reason
-        ));
+        s.push_str(&line(c, sg));
     }
     s
 }
@@ -934,6 +927,23 @@ mod tests {
             .transform_line(b"1\tAna1\tAna1\tx", &mut b)
             .unwrap();
         assert_ne!(a, b, "another key, another output");
+    }
+
+    /// The snippet a fail-closed stop prints suggests what the column's type can take,
+    /// as init does: not `hash` for an inet column named like an IP address (issue 14).
+    #[test]
+    fn the_coverage_snippet_fits_suggestions_to_types() {
+        let config =
+            Config::parse("[tables.t]\ncolumns.id = \"keep\"\n", "anonymize.toml").unwrap();
+        let inet = ColumnType::from_catalog("inet".into(), "inet", -1, false, false);
+        let source = [SourceTable {
+            name: "public.t".into(),
+            columns: vec!["id".into(), "last_ip".into()],
+            types: vec![None, Some(inet)],
+        }];
+        let e = check_coverage(&config, &source).unwrap_err().to_string();
+        assert!(e.contains("columns.last_ip = \"null\""), "{e}");
+        assert!(e.contains("`hash` cannot write inet"), "{e}");
     }
 
     /// init writes the referencing column of a foreign key like the referenced one,
