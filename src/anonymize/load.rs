@@ -2,10 +2,12 @@
 //! target (schema, then data by COPY, then indexes and constraints, then sequences);
 //! only when all of it has loaded is the target renamed away and the new database
 //! renamed into its place. A failure at any point drops the new database and leaves the
-//! target as it was.
+//! target as it was, and so does a copy that is not whole ([`check_copy`]: every row,
+//! statement and schema object of the source; materialized views refreshed).
 
 use tokio_postgres::Client;
 
+use super::live::Live;
 use crate::pg::{self, quote_ident, PgContext as _, PgError};
 
 /// A statement of the source's SQL that the target server refused.
@@ -342,4 +344,189 @@ fn strip_comments(stmt: &str) -> &str {
         s = s.split_once('\n').map_or("", |(_, rest)| rest).trim_start();
     }
     s.trim_end()
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+/// One check on a loaded copy: what, whether it held, and what was found.
+pub struct Check {
+    pub check: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// The schema objects a copy must have, one line each: `kind table name: definition`, so
+/// that an object missing from the copy, or rebuilt differently, shows as a difference.
+/// Objects of extensions are left to the extension.
+const OBJECTS: &str = "
+SELECT 'constraint', n.nspname || '.' || c.relname, o.conname || ': ' || pg_get_constraintdef(o.oid)
+FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'index', schemaname || '.' || tablename, indexname || ': ' || indexdef FROM pg_indexes
+WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'trigger', n.nspname || '.' || c.relname, t.tgname || ': ' || pg_get_triggerdef(t.oid)
+FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'view', schemaname || '.' || viewname, md5(definition) FROM pg_views
+WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
+UNION ALL
+SELECT 'materialized view', schemaname || '.' || matviewname,
+       CASE WHEN ispopulated THEN 'populated' ELSE 'not populated' END FROM pg_matviews
+UNION ALL
+SELECT 'policy', schemaname || '.' || tablename, policyname || ': ' || cmd || ' ' ||
+       coalesce(qual, '') || ' ' || coalesce(with_check, '') FROM pg_policies
+UNION ALL
+SELECT 'sequence', schemaname || '.' || sequencename, '' FROM pg_sequences
+WHERE schemaname <> 'information_schema'
+ORDER BY 1, 2, 3";
+
+/// The checks on a loaded copy, before it is swapped in: row counts (`tables`: each
+/// table and the rows read for it), every statement of the source's schema run (session
+/// settings a server does not know aside), and for a live source every constraint,
+/// index, trigger, view, materialized view, policy and sequence present with the same
+/// definition. Whether each held is in the result; an error is one of reading them.
+pub async fn check_copy(
+    live: Option<&Live>,
+    target: &Target,
+    tables: &[(String, u64)],
+    rejected: &[Rejected],
+) -> Result<Vec<Check>, PgError> {
+    let client = target.connect().await?;
+    let mut checks = Vec::new();
+    let mut wrong = Vec::new();
+    for (table, rows) in tables {
+        let n: i64 = client
+            .query_one(
+                &format!("SELECT count(*) FROM {}", pg::quote_qualified(table)),
+                &[],
+            )
+            .await
+            .pg(|| format!("counting the rows of {table}"))?
+            .get(0);
+        if n as u64 != *rows {
+            wrong.push(format!("{table}: {n} rows loaded, {rows} read"));
+        }
+    }
+    checks.push(Check {
+        check: "row counts".into(),
+        ok: wrong.is_empty(),
+        detail: if wrong.is_empty() {
+            format!("{} tables hold every row read", tables.len())
+        } else {
+            wrong.join("; ")
+        },
+    });
+    if let Some(live) = live {
+        type Object = (String, String, String);
+        let objects = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<Object> {
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect()
+        };
+        let reader = live.reader().await?;
+        let skipped: Vec<String> = live
+            .tables
+            .iter()
+            .map(|t| t.table.name.clone())
+            .filter(|n| !tables.iter().any(|(t, _)| t == n))
+            .collect();
+        // definitions name schemas off the search path only: the same path on both sides
+        for c in [&reader, &client] {
+            c.batch_execute("SET search_path = pg_catalog")
+                .await
+                .pg(|| "setting the search path for the schema comparison".into())?;
+        }
+        let want = objects(
+            reader
+                .query(OBJECTS, &[])
+                .await
+                .pg(|| "listing the source's schema objects".into())?,
+        );
+        let have = objects(
+            client
+                .query(OBJECTS, &[])
+                .await
+                .pg(|| "listing the copy's schema objects".into())?,
+        );
+        let missing: Vec<String> = want
+            .difference(&have)
+            .filter(|(_, table, _)| !skipped.contains(table))
+            .map(|(kind, table, what)| match what.split_once(": ") {
+                Some((name, def)) => format!("{kind} {name} on {table} ({def})"),
+                None if what.is_empty() => format!("{kind} {table}"),
+                None => format!("{kind} {table} ({what})"),
+            })
+            .collect();
+        checks.push(Check {
+            check: "schema objects".into(),
+            ok: missing.is_empty(),
+            detail: if missing.is_empty() {
+                format!(
+                    "all {} of the source's constraints, indexes, triggers, views, materialized \
+                     views, policies and sequences are in the copy, with the same definitions",
+                    want.len()
+                )
+            } else {
+                format!("missing or different in the copy: {}", missing.join("; "))
+            },
+        });
+    }
+    let refused: Vec<&Rejected> = rejected.iter().filter(|r| !r.tolerated()).collect();
+    checks.push(Check {
+        check: "statements".into(),
+        ok: refused.is_empty(),
+        detail: if refused.is_empty() {
+            let notes = rejected.len();
+            if notes == 0 {
+                "the target ran every statement of the source's schema".into()
+            } else {
+                format!(
+                    "the target ran every statement of the source's schema but {notes} session \
+                     setting{} it does not know",
+                    if notes == 1 { "" } else { "s" }
+                )
+            }
+        } else {
+            refused
+                .iter()
+                .map(|r| r.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
+        },
+    });
+    Ok(checks)
+}
+
+/// pg_dump's schema-only output makes materialized views unpopulated: those the source
+/// has populated are refreshed over the anonymized rows. One may read another, so each
+/// round refreshes what it can until all are done; a round with no progress fails with
+/// the server's message.
+pub async fn refresh_materialized_views(live: &Live, client: &Client) -> Result<(), PgError> {
+    let mut todo = live.matviews.clone();
+    while !todo.is_empty() {
+        let before = todo.len();
+        let mut left = Vec::new();
+        let mut last = None;
+        for view in todo {
+            if let Err(e) = client
+                .batch_execute(&format!("REFRESH MATERIALIZED VIEW {view}"))
+                .await
+            {
+                last = Some((view.clone(), e));
+                left.push(view);
+            }
+        }
+        if left.len() == before {
+            let (view, e) = last.expect("a failed refresh was kept");
+            return Err(PgError::query(
+                format!("refreshing the materialized view {view} over the anonymized rows"),
+                e,
+            ));
+        }
+        todo = left;
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod ddl;
 pub mod dump;
+pub mod guard;
 pub mod key;
 pub mod live;
 pub mod load;

@@ -18,7 +18,7 @@ use super::key::Key;
 use super::live::{Live, Piece};
 use super::load::{self, Rejected, Target};
 use super::plan::{self, Plan, SourceTable};
-use crate::pg::{self, quote_ident, PgContext as _, PgError};
+use crate::pg::{self, quote_ident, PgContext as _};
 
 pub fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://")
@@ -68,12 +68,7 @@ pub enum RunError {
     VerifyFailed(String),
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Check {
-    pub check: String,
-    pub ok: bool,
-    pub detail: String,
-}
+pub use super::load::Check;
 
 /// A dump on disk: a plain SQL file, or a custom-format archive read through
 /// `pg_restore -f -`. stdin is spooled to a temporary file first, so the config is
@@ -318,7 +313,7 @@ impl Source {
             Source::Live(live) => &live.unique,
         };
         plan::check_unique(config, &p, unique)?;
-        plan::check_foreign(config, self.foreign_keys())?;
+        super::guard::check_foreign(config, self.foreign_keys())?;
         Ok(p)
     }
 
@@ -624,142 +619,15 @@ pub async fn run(
     }
 }
 
-/// The schema objects a copy must have, one line each: `kind table name: definition`, so
-/// that an object missing from the copy, or rebuilt differently, shows as a difference.
-/// Objects of extensions are left to the extension.
-const OBJECTS: &str = "
-SELECT 'constraint', n.nspname || '.' || c.relname, o.conname || ': ' || pg_get_constraintdef(o.oid)
-FROM pg_constraint o JOIN pg_class c ON c.oid = o.conrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
-UNION ALL
-SELECT 'index', schemaname || '.' || tablename, indexname || ': ' || indexdef FROM pg_indexes
-WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
-UNION ALL
-SELECT 'trigger', n.nspname || '.' || c.relname, t.tgname || ': ' || pg_get_triggerdef(t.oid)
-FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE NOT t.tgisinternal
-UNION ALL
-SELECT 'view', schemaname || '.' || viewname, md5(definition) FROM pg_views
-WHERE schemaname <> 'information_schema' AND schemaname NOT LIKE 'pg\\_%'
-UNION ALL
-SELECT 'materialized view', schemaname || '.' || matviewname,
-       CASE WHEN ispopulated THEN 'populated' ELSE 'not populated' END FROM pg_matviews
-UNION ALL
-SELECT 'policy', schemaname || '.' || tablename, policyname || ': ' || cmd || ' ' ||
-       coalesce(qual, '') || ' ' || coalesce(with_check, '') FROM pg_policies
-UNION ALL
-SELECT 'sequence', schemaname || '.' || sequencename, '' FROM pg_sequences
-WHERE schemaname <> 'information_schema'
-ORDER BY 1, 2, 3";
-
-/// The checks on the loaded copy, before it is swapped in: row counts, every statement
-/// of the source's schema run (session settings a server does not know aside), and for a
-/// live source every constraint, index, trigger, view, materialized view, policy and
-/// sequence present with the same definition. A failed check is a [`RunError::Incomplete`].
+/// The checks on the loaded copy, before it is swapped in ([`load::check_copy`]); a
+/// failed one is a [`RunError::Incomplete`].
 async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyhow::Result<()> {
-    let client = target.connect().await?;
-    let mut wrong = Vec::new();
-    for (table, rows) in &outcome.stats.tables {
-        let n: i64 = client
-            .query_one(
-                &format!("SELECT count(*) FROM {}", pg::quote_qualified(table)),
-                &[],
-            )
-            .await
-            .pg(|| format!("counting the rows of {table}"))?
-            .get(0);
-        if n as u64 != *rows {
-            wrong.push(format!("{table}: {n} rows loaded, {rows} read"));
-        }
-    }
-    outcome.checks.push(Check {
-        check: "row counts".into(),
-        ok: wrong.is_empty(),
-        detail: if wrong.is_empty() {
-            format!("{} tables hold every row read", outcome.stats.tables.len())
-        } else {
-            wrong.join("; ")
-        },
-    });
-    if let Source::Live(live) = source {
-        type Object = (String, String, String);
-        let objects = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<Object> {
-            rows.iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2)))
-                .collect()
-        };
-        let reader = live.reader().await?;
-        let skipped: Vec<String> = live
-            .tables
-            .iter()
-            .map(|t| t.table.name.clone())
-            .filter(|n| !outcome.stats.tables.iter().any(|(t, _)| t == n))
-            .collect();
-        // definitions name schemas off the search path only: the same path on both sides
-        for c in [&reader, &client] {
-            c.batch_execute("SET search_path = pg_catalog")
-                .await
-                .pg(|| "setting the search path for the schema comparison".into())?;
-        }
-        let want = objects(
-            reader
-                .query(OBJECTS, &[])
-                .await
-                .pg(|| "listing the source's schema objects".into())?,
-        );
-        let have = objects(
-            client
-                .query(OBJECTS, &[])
-                .await
-                .pg(|| "listing the copy's schema objects".into())?,
-        );
-        let missing: Vec<String> = want
-            .difference(&have)
-            .filter(|(_, table, _)| !skipped.contains(table))
-            .map(|(kind, table, what)| match what.split_once(": ") {
-                Some((name, def)) => format!("{kind} {name} on {table} ({def})"),
-                None if what.is_empty() => format!("{kind} {table}"),
-                None => format!("{kind} {table} ({what})"),
-            })
-            .collect();
-        outcome.checks.push(Check {
-            check: "schema objects".into(),
-            ok: missing.is_empty(),
-            detail: if missing.is_empty() {
-                format!(
-                    "all {} of the source's constraints, indexes, triggers, views, materialized \
-                     views, policies and sequences are in the copy, with the same definitions",
-                    want.len()
-                )
-            } else {
-                format!("missing or different in the copy: {}", missing.join("; "))
-            },
-        });
-    }
-    let refused: Vec<&Rejected> = outcome.rejected.iter().filter(|r| !r.tolerated()).collect();
-    outcome.checks.push(Check {
-        check: "statements".into(),
-        ok: refused.is_empty(),
-        detail: if refused.is_empty() {
-            let notes = outcome.rejected.len();
-            if notes == 0 {
-                "the target ran every statement of the source's schema".into()
-            } else {
-                format!(
-                    "the target ran every statement of the source's schema but {notes} session \
-                     setting{} it does not know",
-                    if notes == 1 { "" } else { "s" }
-                )
-            }
-        } else {
-            refused
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        },
-    });
+    let live = match source {
+        Source::Live(live) => Some(live.as_ref()),
+        Source::Dump(..) => None,
+    };
+    outcome.checks =
+        load::check_copy(live, target, &outcome.stats.tables, &outcome.rejected).await?;
     let failed: Vec<String> = outcome
         .checks
         .iter()
@@ -983,7 +851,7 @@ async fn live_to_db(
         &mut rejected,
     )
     .await?;
-    refresh_materialized_views(&live, &client).await?;
+    load::refresh_materialized_views(&live, &client).await?;
     client
         .batch_execute(load::SEQUENCE_FIXUP)
         .await
@@ -1006,41 +874,6 @@ async fn live_to_db(
         checks: Vec::new(),
         verify: None,
     })
-}
-
-/// pg_dump's schema-only output makes materialized views unpopulated: those the source
-/// has populated are refreshed over the anonymized rows. One may read another, so each
-/// round refreshes what it can until all are done; a round with no progress fails with
-/// the server's message.
-async fn refresh_materialized_views(
-    live: &Live,
-    client: &tokio_postgres::Client,
-) -> anyhow::Result<()> {
-    let mut todo = live.matviews.clone();
-    while !todo.is_empty() {
-        let before = todo.len();
-        let mut left = Vec::new();
-        let mut last = None;
-        for view in todo {
-            if let Err(e) = client
-                .batch_execute(&format!("REFRESH MATERIALIZED VIEW {view}"))
-                .await
-            {
-                last = Some((view.clone(), e));
-                left.push(view);
-            }
-        }
-        if left.len() == before {
-            let (view, e) = last.expect("a failed refresh was kept");
-            return Err(PgError::query(
-                format!("refreshing the materialized view {view} over the anonymized rows"),
-                e,
-            )
-            .into());
-        }
-        todo = left;
-    }
-    Ok(())
 }
 
 /// Streams one piece: COPY out of the source, each row through the plan, COPY into the

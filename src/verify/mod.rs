@@ -1472,7 +1472,7 @@ pub async fn verify(
     let started = Instant::now();
     let (src_name, dst_name) = (source_name(src), source_name(dst));
     let src_tables = src.tables();
-    plan::check_coverage(config, &src_tables)?;
+    crate::anonymize::guard::check_coverage(config, &src_tables)?;
     let differences = schema_differences(config, &src_tables, &dst.tables());
     if !differences.is_empty() {
         return Err(SchemaMismatch {
