@@ -16,6 +16,10 @@ fn every_command_explains_itself_with_examples() {
         vec!["migrate", "up", "--help"],
         vec!["migrate", "status", "--help"],
         vec!["local", "--help"],
+        vec!["anonymize", "--help"],
+        vec!["anonymize", "init", "--help"],
+        vec!["anonymize", "transformers", "--help"],
+        vec!["verify", "--help"],
     ] {
         let out = run(dataforge(dir.path()).args(&args), 0);
         let text = stdout(&out);

@@ -100,13 +100,36 @@ pub struct RunArgs {
 pub enum AnonymizeCommand {
     /// Write a config covering every column of SRC, with a suggested transformer and
     /// the reason for each, to stdout
+    #[command(after_help = "\
+Examples:
+  dataforge anonymize init --from postgres://localhost/app > anonymize.toml
+  dataforge anonymize init --from prod.sql > anonymize.toml        a plain pg_dump file
+  pg_dump -Fc app | dataforge anonymize init --from - > anonymize.toml
+
+Each column gets a transformer its type can take (a column's type comes from the catalog
+or the dump's own CREATE TABLE), chosen from its name and 50 sampled values, with the reason
+as a comment; both sides of every foreign key get the same one, so references still join.
+Review every line before use: a suggestion is a starting point, not a verdict. Then
+`dataforge anonymize --dry-run --from SRC` shows a few rows before → after.")]
     Init {
         /// Source: a postgres:// URL, a pg_dump file (plain or -Fc), or - for stdin
         #[arg(long, value_name = "SRC")]
         from: String,
     },
     /// List the transformers (`--markdown`: the catalog in docs/transformers.md)
+    #[command(after_help = "\
+Examples:
+  dataforge anonymize transformers                      one line each
+  dataforge anonymize transformers --markdown > docs/transformers.md
+
+In anonymize.toml a column names one, with options and a domain:
+  columns.email = \"email\"
+  columns.phone = { transformer = \"phone\", domain = \"customer-phone\" }
+  columns.notes = { transformer = \"lorem\" }
+Each transformer writes certain column types (text, date, uuid, …; on an array column it
+applies to each element); a pairing it cannot write stops the run before any row is read.")]
     Transformers {
+        /// Print the whole catalog (options, what each writes, worked examples) as Markdown
         #[arg(long)]
         markdown: bool,
     },
