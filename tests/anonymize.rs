@@ -530,3 +530,42 @@ fn rows_as_insert_statements_stop_the_run_instead_of_passing_through() {
     );
     assert!(!dir.path().join("out.sql").exists());
 }
+
+/// At scale 1 the sample is too small for verify's distribution checks to run, so the
+/// repository's config passing there proved little: at scale 10 every check runs, and the
+/// copy must pass them all (issue 14; scale 2000 is run by `cargo bench --bench anonymize`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_repository_config_passes_verify_on_demo_firm_at_scale_10() {
+    let db = dataforge::fixtures::Fixture::new("demo-firm")
+        .scale(10)
+        .create()
+        .await
+        .unwrap();
+    let dir = shared_tempdir();
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("anonymize.toml");
+    let out = dir.path().join("anon.sql");
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--json", "--config"])
+            .arg(&config)
+            .args(["--from", db.url(), "--to"])
+            .arg(&out),
+        0,
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let verify = &report["verify"];
+    assert_eq!(verify["passed"], true, "failed: {}", verify["failed"]);
+    let names: HashSet<&str> = verify["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    for check in ["ks", "tvd", "psi", "fanout_ks", "length_tvd"] {
+        assert!(
+            names.contains(check),
+            "{check} ran at this scale: {names:?}"
+        );
+    }
+}

@@ -345,3 +345,44 @@ fn name_generators_never_return_their_input() {
         }
     }
 }
+
+/// A value on a generator's own list maps one-to-one onto the list, never onto itself:
+/// a seeded table's names keep their number of categories (issue 14).
+#[test]
+fn names_on_the_list_map_one_to_one_onto_it() {
+    use dataforge::seed::locale::list;
+    use dataforge::seed::profile::{FakeKind, Locale};
+    for (name, opts, kind, locale) in [
+        (
+            "first-name",
+            "locale = \"ro\"",
+            FakeKind::FirstName,
+            Locale::Ro,
+        ),
+        (
+            "last-name",
+            "locale = \"ro\"",
+            FakeKind::LastName,
+            Locale::Ro,
+        ),
+        ("city", "locale = \"ro\"", FakeKind::City, Locale::Ro),
+        ("first-name", "", FakeKind::FirstName, Locale::En),
+        ("last-name", "", FakeKind::LastName, Locale::En),
+    ] {
+        let t = one(name, opts);
+        let names: HashSet<String> = list(kind, locale)
+            .unwrap()
+            .iter()
+            .map(|n| n.to_lowercase())
+            .collect();
+        let outs: HashSet<String> = names
+            .iter()
+            .map(|n| {
+                let out = apply(t.as_ref(), n).to_lowercase();
+                assert_ne!(&out, n, "{name} {opts}: {n} kept");
+                out
+            })
+            .collect();
+        assert_eq!(outs, names, "{name} {opts}: onto the list, one-to-one");
+    }
+}

@@ -141,6 +141,20 @@ const RO_COMPANY_WORD: &[&str] = &[
 
 const RO_COMPANY_FORM: &[&str] = &["S.R.L.", "S.A.", "S.R.L.", "S.R.L.-D"];
 
+/// The one list a value of `kind` in `locale` is drawn from, where it is one list (a
+/// street, a company or an English city is put together from several).
+pub fn list(kind: FakeKind, locale: Locale) -> Option<&'static [&'static str]> {
+    use fake::locales::{Data as _, EN};
+    match (locale, kind) {
+        (Locale::Ro, FakeKind::FirstName) => Some(RO_FIRST),
+        (Locale::Ro, FakeKind::LastName) => Some(RO_LAST),
+        (Locale::Ro, FakeKind::City) => Some(RO_CITY),
+        (Locale::En, FakeKind::FirstName) => Some(EN::NAME_FIRST_NAME),
+        (Locale::En, FakeKind::LastName) => Some(EN::NAME_LAST_NAME),
+        _ => None,
+    }
+}
+
 fn pick<'a>(rng: &mut impl RngExt, list: &[&'a str]) -> &'a str {
     list[rng.random_range(0..list.len())]
 }

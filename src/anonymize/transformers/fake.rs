@@ -18,14 +18,51 @@ struct Fake {
     kind: FakeKind,
     key: DomainKey,
     locale: Locale,
+    cycle: Option<Cycle>,
+}
+
+/// A keyed permutation of the list values are drawn from, as one cycle: a value that is
+/// itself on the list (a seeded database, a common name) maps one-to-one onto the list,
+/// and never onto itself. Without it, the 36 first names of a seeded table collapsed into
+/// 24 under a keyed draw, and verify rightly saw the categories shrink (issue 14).
+struct Cycle {
+    /// The list without repeats, and each name's place in it, by its lower case.
+    names: Vec<&'static str>,
+    index: std::collections::HashMap<String, usize>,
+    /// `next[i]`: the place of the name that name `i` becomes.
+    next: Vec<usize>,
+}
+
+impl Cycle {
+    fn new(list: &'static [&'static str], key: &DomainKey) -> Cycle {
+        let mut names = Vec::with_capacity(list.len());
+        let mut index = std::collections::HashMap::with_capacity(list.len());
+        for &name in list {
+            if let std::collections::hash_map::Entry::Vacant(e) = index.entry(name.to_lowercase()) {
+                e.insert(names.len());
+                names.push(name);
+            }
+        }
+        // Sattolo's algorithm: a uniformly random permutation with a single cycle
+        let mut next: Vec<usize> = (0..names.len()).collect();
+        let mut rng = key.sub("list cycle").rng(b"");
+        for i in (1..next.len()).rev() {
+            let j = rand::RngExt::random_range(&mut rng, 0..i);
+            next.swap(i, j);
+        }
+        Cycle { names, index, next }
+    }
 }
 
 pub fn build(kind: FakeKind, o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     let locale = super::locale(o)?;
+    let key = b.domain_key();
+    let cycle = crate::seed::locale::list(kind, locale).map(|l| Cycle::new(l, &key));
     Ok(Box::new(Fake {
         kind,
-        key: b.domain_key(),
+        key,
         locale,
+        cycle,
     }))
 }
 
@@ -34,6 +71,11 @@ impl Transform for Fake {
         // `MARIA` and `Maria` are one person: the choice is keyed on the folded value,
         // the case style comes from the value as written
         let folded = value.trim().to_lowercase();
+        if let Some(c) = &self.cycle {
+            if let Some(&i) = c.index.get(&folded) {
+                return Ok(Some(match_case(value, c.names[c.next[i]].to_string())));
+            }
+        }
         let mut rng = self.key.rng(folded.as_bytes());
         let mut out = String::new();
         // a draw equal to the value itself would leave it in its own row: draw again from
