@@ -72,6 +72,16 @@ async fn personal_values(src: &str) -> Vec<String> {
     v
 }
 
+/// The large objects of a database: how many, and how many bytes they hold.
+async fn large_objects(url: &str) -> Vec<String> {
+    rows(
+        url,
+        "SELECT count(*) || ' objects, ' || coalesce(sum(length(lo_get(oid))), 0) || ' bytes'
+         FROM pg_largeobject_metadata",
+    )
+    .await
+}
+
 /// Every row of the copy's tables as text, to search for the source's values.
 async fn all_text(url: &str) -> String {
     rows(
@@ -109,6 +119,10 @@ fn reviewed_config(dir: &Path, src: &TestDb) -> String {
     assert!(
         init.contains("cannot write inet"),
         "init says why it did not suggest hash for an inet column:\n{init}"
+    );
+    assert!(
+        init.contains("[large_objects]\naction = \"empty\""),
+        "init covers the source's large object:\n{init}"
     );
     let newsletter = init
         .split("[tables.\"crm.newsletter\"]")
@@ -162,6 +176,11 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
         want_schema,
         "schema of the copy"
     );
+    assert_eq!(
+        large_objects(live.url()).await,
+        ["1 objects, 0 bytes"],
+        "the vCard's object is there (its oid resolves), empty"
+    );
 
     // values differing only in case stay two values (a plain UNIQUE holds both), and
     // keep their case pattern
@@ -211,6 +230,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     let restored = empty_database().await.unwrap();
     psql_strict(restored.url(), &file);
     assert_eq!(rows(restored.url(), SCHEMA).await, want_schema);
+    assert_eq!(large_objects(restored.url()).await, ["1 objects, 0 bytes"]);
 
     // dump → dump, read from pg_dump's own output
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
@@ -239,6 +259,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     let from_dump = empty_database().await.unwrap();
     psql_strict(from_dump.url(), &copy);
     assert_eq!(rows(from_dump.url(), SCHEMA).await, want_schema);
+    assert_eq!(large_objects(from_dump.url()).await, ["1 objects, 0 bytes"]);
     let text = all_text(from_dump.url()).await;
     for p in &personal {
         assert!(!text.contains(p.as_str()), "{p} survived dump → dump");
@@ -346,4 +367,73 @@ async fn a_foreign_key_whose_sides_map_differently_stops_the_run() {
         e.contains("its table is truncated (no rows in the copy) on the referenced side"),
         "{e}"
     );
+}
+
+/// Large objects are covered like columns, fail closed: a config that does not say what
+/// to do with them stops the run; `keep` copies them, and verify then fails a copy whose
+/// object holds personal data; `drop` leaves them out (issue 14).
+#[tokio::test(flavor = "multi_thread")]
+async fn large_objects_fail_closed_and_a_kept_vcard_fails_verify() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let reviewed = reviewed_config(dir.path(), &src);
+    let without = reviewed.replace("[large_objects]\naction = \"empty\"", "");
+    assert!(!without.contains("[large_objects]"));
+    std::fs::write(dir.path().join("anonymize.toml"), &without).unwrap();
+    let target = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        2,
+    ));
+    assert!(
+        e.contains(
+            "the source holds 1 large object (OID 424242), and anonymize.toml does not say \
+             what to do with them; nothing was read"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("[large_objects]\naction = \"empty\""), "{e}");
+
+    // kept as it is: the vCard's e-mail and phone fail verify, and the target is untouched
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        format!("{without}\n[large_objects]\naction = \"keep\"\nreason = \"a test\"\n"),
+    )
+    .unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        1,
+    ));
+    assert!(
+        e.contains("personal data in 1 of 1 large objects: object 424242: phone"),
+        "{e}"
+    );
+    assert!(e.contains("email m***a"), "masked: {e}");
+    assert!(!e.contains("maria.anders@"), "never the value itself: {e}");
+    assert_eq!(large_objects(target.url()).await, ["0 objects, 0 bytes"]);
+    let tables = rows(
+        target.url(),
+        "SELECT count(*)::text FROM pg_tables WHERE schemaname IN ('crm', 'public')",
+    )
+    .await;
+    assert_eq!(tables, ["0"], "nothing was loaded");
+
+    // dropped: none in the copy, and the run passes
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        format!("{without}\n[large_objects]\naction = \"drop\"\n"),
+    )
+    .unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        0,
+    ));
+    assert!(
+        e.contains("check large objects: 0 in the copy (0 with content) for 1 in the source"),
+        "{e}"
+    );
+    assert_eq!(large_objects(target.url()).await, ["0 objects, 0 bytes"]);
 }

@@ -15,6 +15,9 @@
 //!
 //! [tables.payment_log]
 //! action = "truncate"              # schema only; or "skip" (left out entirely)
+//!
+//! [large_objects]                  # required when the source holds any
+//! action = "empty"                 # or "drop", or "keep" with reason = "…"
 //! ```
 
 use std::collections::BTreeMap;
@@ -24,6 +27,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::key::{Key, KeyError, DEFAULT_KEY_VAR};
+use super::large_objects::LoAction;
 use super::transformers;
 
 /// What happens to a table.
@@ -72,6 +76,7 @@ pub struct Config {
     pub key: KeySource,
     /// By qualified name (`public.customer`).
     pub tables: BTreeMap<String, TableConfig>,
+    pub large_objects: Option<LargeObjectsConfig>,
 }
 
 /// A config the user must fix.
@@ -102,6 +107,24 @@ struct RawConfig {
     #[serde(default)]
     #[allow(dead_code)]
     verify: Option<toml::Value>,
+    large_objects: Option<Spanned<RawLargeObjects>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLargeObjects {
+    action: Option<Spanned<String>>,
+    reason: Option<String>,
+}
+
+/// `[large_objects]`: what happens to the source's large objects (fail closed: a source
+/// holding any needs this section).
+#[derive(Debug, Clone)]
+pub struct LargeObjectsConfig {
+    pub action: LoAction,
+    /// Why they are kept as they are (required with `keep`).
+    pub reason: Option<String>,
+    pub span: Range<usize>,
 }
 
 #[derive(Deserialize)]
@@ -186,7 +209,41 @@ impl Config {
             text: text.to_string(),
             key: KeySource::Env(DEFAULT_KEY_VAR.to_string()),
             tables: BTreeMap::new(),
+            large_objects: None,
         };
+        if let Some(lo) = raw.large_objects {
+            let span = lo.span();
+            let lo = lo.into_inner();
+            let Some(action) = lo.action else {
+                return Err(cfg.err(
+                    span,
+                    "[large_objects] needs `action = \"empty\"` (each object kept, with no \
+                     content), \"drop\" (none in the copy) or \"keep\" (with a `reason`)",
+                ));
+            };
+            let Some(a) = LoAction::parse(action.get_ref()) else {
+                return Err(cfg.err(
+                    action.span(),
+                    format!(
+                        "unknown large-object action `{}`; use empty, drop or keep",
+                        action.get_ref()
+                    ),
+                ));
+            };
+            if a == LoAction::Keep && lo.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+                return Err(cfg.err(
+                    action.span(),
+                    "[large_objects] action = \"keep\" copies every object as it is: say why \
+                     with `reason = \"…\"` (for instance \"product images, no personal data\"), \
+                     or use \"empty\"",
+                ));
+            }
+            cfg.large_objects = Some(LargeObjectsConfig {
+                action: a,
+                reason: lo.reason,
+                span,
+            });
+        }
         if let Some(k) = raw.key {
             cfg.key = match (k.env, k.file) {
                 (Some(_), Some(_)) => {

@@ -72,6 +72,9 @@ pub struct DdlScan {
     pub inserts: Vec<(String, u64)>,
     /// Column types, domains and enums, from the statements that create them.
     pub types: super::types::DdlTypes,
+    /// Large objects the dump creates, and the OID and line of the first.
+    pub large_objects: u64,
+    pub first_large_object: Option<(String, u64)>,
     altering: Option<String>,
     /// A `CREATE TABLE`, `CREATE DOMAIN` or `CREATE TYPE` statement being read, until the
     /// line that ends it.
@@ -105,6 +108,12 @@ impl DdlScan {
             if line.ends_with(';') || stmt.len() > 1 << 20 {
                 let stmt = self.creating.take().unwrap_or_default();
                 self.types.statement(&stmt);
+            }
+        }
+        if let Some(oid) = super::large_objects::created(line) {
+            self.large_objects += 1;
+            if self.first_large_object.is_none() {
+                self.first_large_object = Some((oid.to_string(), at));
             }
         }
         let altering = self.altering.take();

@@ -266,7 +266,7 @@ pub fn anonymize(
     walk(input, source_name, |line_no, raw, line| {
         stats.bytes_in += raw.len() as u64;
         let write = match line {
-            Line::Other => true,
+            Line::Other => plan.large_objects.passes(raw),
             Line::Header { table, .. } => {
                 let t = planned(plan, &table, source_name, line_no)?;
                 current = Some(t);
@@ -354,6 +354,7 @@ pub fn events(
     walk(input, source_name, |line_no, raw, line| {
         stats.bytes_in += raw.len() as u64;
         match line {
+            Line::Other if !plan.large_objects.passes(raw) => {}
             Line::Other => {
                 if sql.is_empty() {
                     sql_line = line_no;
@@ -497,6 +498,7 @@ pub fn anonymize_parallel<'a>(
             walk(input, source_name, |line_no, raw, line| {
                 stats.bytes_in += raw.len() as u64;
                 match line {
+                    Line::Other if !plan.large_objects.passes(raw) => {}
                     Line::Other => raw_buf.extend_from_slice(raw),
                     Line::Header { table, .. } => {
                         let t = planned(plan, &table, source_name, line_no)?;

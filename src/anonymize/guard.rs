@@ -1,6 +1,7 @@
 //! What a config must hold against the source before any row is read: every table and
 //! column covered (fail closed, with a snippet to paste), every transformer able to write
-//! its column's type, and both sides of every foreign key mapped alike (issue 14). The
+//! its column's type, both sides of every foreign key mapped alike, and large objects
+//! covered when the source holds any (issue 14). The
 //! unique-key check needs the built transformers and lives with the plan.
 
 use super::config::{Action, Config};
@@ -248,13 +249,72 @@ pub fn check_coverage(config: &Config, source: &[SourceTable]) -> Result<(), Pla
     Err(PlanError::Coverage(msg.trim_end().to_string()))
 }
 
+/// Stops the run, before any row is read, when the source holds large objects and the
+/// config does not say what to do with them: like an unmentioned column, they would
+/// otherwise pass on (or vanish) unasked. `first` names one, for the message.
+pub fn check_large_objects(config: &Config, count: u64, first: &str) -> Result<(), PlanError> {
+    if count == 0 || config.large_objects.is_some() {
+        return Ok(());
+    }
+    Err(PlanError::Coverage(format!(
+        "the source holds {count} large object{} ({first}), and {} does not say what to do \
+         with them; nothing was read. Large objects are whole files (scans, vCards, photos) \
+         that no column transformer sees. Add one of:\n\n\
+         [large_objects]\n\
+         action = \"empty\"   # each object kept, with no content: every oid still resolves\n\
+         # action = \"drop\"   # none in the copy\n\
+         # action = \"keep\"   # copied as they are, with reason = \"…\" (no personal data in them)",
+        if count == 1 { "" } else { "s" },
+        config.file
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anonymize::config::Config;
     use crate::anonymize::types::ColumnType;
 
     /// The snippet a fail-closed stop prints suggests what the column's type can take,
     /// as init does: not `hash` for an inet column named like an IP address (issue 14).
+    /// A source with large objects and a config without [large_objects] stops, saying
+    /// how many, which, and what to add; with the section, or with none to cover, it goes on.
+    #[test]
+    fn large_objects_are_covered_or_the_run_stops() {
+        let bare = Config::parse("[tables.t]\ncolumns.id = \"keep\"\n", "anonymize.toml").unwrap();
+        let e = check_large_objects(&bare, 2, "OID 424242, dump.sql:310")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the source holds 2 large objects (OID 424242, dump.sql:310)"),
+            "{e}"
+        );
+        assert!(e.contains("anonymize.toml does not say what to do"), "{e}");
+        assert!(e.contains("nothing was read"), "{e}");
+        assert!(e.contains("[large_objects]\naction = \"empty\""), "{e}");
+        assert!(check_large_objects(&bare, 0, "").is_ok());
+        let covered =
+            Config::parse("[large_objects]\naction = \"drop\"\n", "anonymize.toml").unwrap();
+        assert!(check_large_objects(&covered, 2, "").is_ok());
+        // keep needs a reason; an unknown action is named at its place
+        let e = Config::parse("[large_objects]\naction = \"keep\"\n", "a.toml").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("a.toml:2:10: [large_objects] action = \"keep\""),
+            "{e}"
+        );
+        let e = Config::parse("[large_objects]\naction = \"wipe\"\n", "a.toml").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a.toml:2:10: unknown large-object action `wipe`; use empty, drop or keep"
+        );
+        assert!(Config::parse(
+            "[large_objects]\naction = \"keep\"\nreason = \"product photos\"\n",
+            "a.toml"
+        )
+        .is_ok());
+    }
+
     #[test]
     fn the_coverage_snippet_fits_suggestions_to_types() {
         let config =

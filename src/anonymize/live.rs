@@ -25,6 +25,8 @@ pub struct Live {
     /// that reads another was made after it): pg_dump's schema sections leave them
     /// empty, so a copy refreshes these over its anonymized rows.
     pub matviews: Vec<String>,
+    /// The OIDs of its large objects.
+    pub large_objects: Vec<u32>,
 }
 
 pub struct LiveTable {
@@ -233,6 +235,7 @@ impl Live {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        let large_objects = super::large_objects::list(&holder).await?;
         Ok(Live {
             url: url.to_string(),
             _holder: holder,
@@ -242,6 +245,7 @@ impl Live {
             foreign,
             sequences,
             matviews,
+            large_objects,
         })
     }
 

@@ -7,6 +7,7 @@
 
 use tokio_postgres::Client;
 
+use super::large_objects::LoAction;
 use super::live::Live;
 use crate::pg::{self, quote_ident, PgContext as _, PgError};
 
@@ -393,6 +394,7 @@ pub async fn check_copy(
     target: &Target,
     tables: &[(String, u64)],
     rejected: &[Rejected],
+    (objects, action): (u64, LoAction),
 ) -> Result<Vec<Check>, PgError> {
     let client = target.connect().await?;
     let mut checks = Vec::new();
@@ -472,6 +474,33 @@ pub async fn check_copy(
             } else {
                 format!("missing or different in the copy: {}", missing.join("; "))
             },
+        });
+    }
+    if objects > 0 {
+        let want = action.expected(objects);
+        let row = client
+            .query_one(
+                "SELECT count(*), count(*) FILTER (WHERE length(pg_catalog.lo_get(oid)) > 0)
+                 FROM pg_catalog.pg_largeobject_metadata",
+                &[],
+            )
+            .await
+            .pg(|| "counting the copy's large objects".into())?;
+        let (have, with_content): (i64, i64) = (row.get(0), row.get(1));
+        let ok = have as u64 == want && (action != LoAction::Empty || with_content == 0);
+        checks.push(Check {
+            check: "large objects".into(),
+            ok,
+            detail: format!(
+                "{have} in the copy ({with_content} with content) for {objects} in the source; \
+                 [large_objects] action = \"{}\" wants {want}{}",
+                action.name(),
+                if action == LoAction::Empty {
+                    ", all empty"
+                } else {
+                    ""
+                }
+            ),
         });
     }
     let refused: Vec<&Rejected> = rejected.iter().filter(|r| !r.tolerated()).collect();

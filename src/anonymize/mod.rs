@@ -7,6 +7,7 @@ pub mod ddl;
 pub mod dump;
 pub mod guard;
 pub mod key;
+pub mod large_objects;
 pub mod live;
 pub mod load;
 pub mod pipeline;

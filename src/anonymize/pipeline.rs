@@ -15,6 +15,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::config::{Action, Config};
 use super::dump::{self, DumpStats, Event};
 use super::key::Key;
+use super::large_objects::LoAction;
 use super::live::{Live, Piece};
 use super::load::{self, Rejected, Target};
 use super::plan::{self, Plan, SourceTable};
@@ -258,6 +259,27 @@ impl Source {
         Ok(Source::Dump(d, scan))
     }
 
+    /// How many large objects the source holds, and which is the first (for messages).
+    pub fn large_objects(&self) -> (u64, String) {
+        match self {
+            Source::Dump(d, scan) => (
+                scan.ddl.large_objects,
+                scan.ddl
+                    .first_large_object
+                    .as_ref()
+                    .map(|(oid, line)| format!("OID {oid}, {}:{line}", d.name))
+                    .unwrap_or_default(),
+            ),
+            Source::Live(live) => (
+                live.large_objects.len() as u64,
+                live.large_objects
+                    .first()
+                    .map(|oid| format!("OID {oid}"))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+
     /// The source's foreign keys (from the catalog, or the dump's DDL).
     pub fn foreign_keys(&self) -> &[super::ddl::ForeignKey] {
         match self {
@@ -313,6 +335,8 @@ impl Source {
             Source::Live(live) => &live.unique,
         };
         plan::check_unique(config, &p, unique)?;
+        let (count, first) = self.large_objects();
+        super::guard::check_large_objects(config, count, &first)?;
         super::guard::check_foreign(config, self.foreign_keys())?;
         Ok(p)
     }
@@ -483,10 +507,12 @@ pub async fn run(
             }
         };
         let loaded = match loaded {
-            Ok(mut outcome) => match check(&source, &target, &mut outcome).await {
-                Ok(()) => Ok(outcome),
-                Err(e) => Err(e),
-            },
+            Ok(mut outcome) => {
+                match check(&source, plan.large_objects, &target, &mut outcome).await {
+                    Ok(()) => Ok(outcome),
+                    Err(e) => Err(e),
+                }
+            }
             other => other,
         };
         let loaded = match (loaded, &opts.verify) {
@@ -621,13 +647,25 @@ pub async fn run(
 
 /// The checks on the loaded copy, before it is swapped in ([`load::check_copy`]); a
 /// failed one is a [`RunError::Incomplete`].
-async fn check(source: &Source, target: &Target, outcome: &mut Outcome) -> anyhow::Result<()> {
+async fn check(
+    source: &Source,
+    plan_objects: LoAction,
+    target: &Target,
+    outcome: &mut Outcome,
+) -> anyhow::Result<()> {
     let live = match source {
         Source::Live(live) => Some(live.as_ref()),
         Source::Dump(..) => None,
     };
-    outcome.checks =
-        load::check_copy(live, target, &outcome.stats.tables, &outcome.rejected).await?;
+    let (objects, _) = source.large_objects();
+    outcome.checks = load::check_copy(
+        live,
+        target,
+        &outcome.stats.tables,
+        &outcome.rejected,
+        (objects, plan_objects),
+    )
+    .await?;
     let failed: Vec<String> = outcome
         .checks
         .iter()
@@ -842,6 +880,13 @@ async fn live_to_db(
         &mut rejected,
     )
     .await?;
+    super::large_objects::copy(
+        &live.reader().await?,
+        &client,
+        &live.large_objects,
+        plan.large_objects,
+    )
+    .await?;
     let post = live.schema("post-data", config).await?;
     load::run_sql(
         &client,
@@ -1016,6 +1061,11 @@ async fn live_dump(
             tail.push(b'\n');
         }
     }
+    tail.extend_from_slice(
+        super::large_objects::sql(&reader, &live.large_objects, plan.large_objects)
+            .await?
+            .as_bytes(),
+    );
     tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
     if !live.matviews.is_empty() {
         tail.extend_from_slice(b"\n-- materialized views the source has populated\n");

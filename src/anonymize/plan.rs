@@ -7,6 +7,7 @@ use super::config::{Action, Config, ConfigError};
 use super::ddl::UniqueKey;
 use super::guard::{check_coverage, check_types, column_place};
 use super::key::Key;
+use super::large_objects::LoAction;
 use super::transformers::{self, Accepts, Build, Row, Transform};
 use super::types::{self, ColumnType};
 use crate::pg::copy;
@@ -56,6 +57,9 @@ pub struct TablePlan {
 
 pub struct Plan {
     pub tables: BTreeMap<String, TablePlan>,
+    /// What happens to large objects (`keep` when the config has no section: the
+    /// source then holds none, or `guard::check_large_objects` stopped the run).
+    pub large_objects: LoAction,
 }
 
 impl Plan {
@@ -159,7 +163,13 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
             },
         );
     }
-    Ok(Plan { tables })
+    Ok(Plan {
+        tables,
+        large_objects: config
+            .large_objects
+            .as_ref()
+            .map_or(LoAction::Keep, |l| l.action),
+    })
 }
 
 /// Stops the run, before anything is loaded, when a column under a unique key (primary

@@ -409,6 +409,16 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
     for t in &tables {
         out.push_str(&suggest::section(t, &suggested[&t.name]));
     }
+    let (objects, first) = source.large_objects();
+    if objects > 0 {
+        out.push_str(&format!(
+            "\n# the source holds {objects} large object{} ({first}): whole files no column\n\
+             # transformer sees. \"empty\" keeps each (every oid still resolves) with no content;\n\
+             # \"drop\" leaves them out; \"keep\" copies them as they are, with reason = \"…\".\n\
+             [large_objects]\naction = \"empty\"\n",
+            if objects == 1 { "" } else { "s" }
+        ));
+    }
     std::io::stdout().write_all(out.as_bytes())?;
     say(&format!(
         "wrote a config for {} tables; review the suggestions before use",

@@ -14,6 +14,7 @@
 pub mod detect;
 pub mod keys;
 pub mod leak;
+mod objects;
 pub mod report;
 mod scan;
 pub mod settings;
@@ -1548,6 +1549,9 @@ pub async fn verify(
                 ),
             },
         ));
+    }
+    if let Some(c) = objects::check(dst).await? {
+        checks.push(c);
     }
     if settled.leaks.is_empty() {
         checks.push(row(
