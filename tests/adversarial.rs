@@ -437,3 +437,82 @@ async fn large_objects_fail_closed_and_a_kept_vcard_fails_verify() {
     );
     assert_eq!(large_objects(target.url()).await, ["0 objects, 0 bytes"]);
 }
+
+/// What the issue saw verify miss, each planted in a copy that is otherwise correct: a
+/// value the source holds only in a JSON leaf, one it holds only as an array element (both
+/// put into a kept column), e-mails and phones inside a kept bytea, and an original first
+/// name back in its own row of a `first-name` column (issue 14).
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_finds_json_leaves_array_elements_bytea_and_own_row_survivors() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let config = reviewed_config(dir.path(), &src)
+        .replace("columns.vcard = \"null\"", "columns.vcard = \"keep\"");
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    let copy = empty_database().await.unwrap();
+    run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "anonymize",
+            "--no-verify",
+            "--from",
+            src.url(),
+            "--to",
+            copy.url(),
+        ]),
+        0,
+    );
+    let first: Vec<String> = rows(
+        src.url(),
+        "SELECT \"First Name\" FROM crm.\"Customer\" WHERE \"Id\" = 1",
+    )
+    .await;
+    let c = dataforge::pg::connect(copy.url()).await.unwrap();
+    c.batch_execute(&format!(
+        "UPDATE public.\"we\"\"ird\" SET label = 'Ana Anders' WHERE id = 1;
+         UPDATE public.\"we\"\"ird\" SET label = 'ana@home.example' WHERE id = 2;
+         UPDATE crm.\"Customer\" SET \"First Name\" = '{}' WHERE \"Id\" = 1;",
+        first[0]
+    ))
+    .await
+    .unwrap();
+    let o = run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "verify",
+            "--json",
+            "--from",
+            src.url(),
+            "--to",
+            copy.url(),
+        ]),
+        1,
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let failed: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| {
+            format!(
+                "{} {}.{}: {}",
+                c["check"].as_str().unwrap_or(""),
+                c["table"].as_str().unwrap_or(""),
+                c["column"].as_str().unwrap_or(""),
+                c["detail"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    let has = |what: &str| failed.iter().any(|f| f.contains(what));
+    // the JSON leaf `contact.name` ("Ana Anders" only there: the name columns are apart)
+    assert!(
+        has("leak public.we\"ird.label: ")
+            && has("(from crm.Customer.other_emails, crm.Customer.profile)"),
+        "{failed:#?}"
+    );
+    assert!(has("detector crm.Customer.vcard: 90 email"), "{failed:#?}");
+    assert!(has("detector crm.Customer.vcard: 120 phone"), "{failed:#?}");
+    assert!(
+        has("own_row crm.Customer.First Name: full-name: 1 of 120 sampled rows kept their own source value"),
+        "{failed:#?}"
+    );
+}

@@ -67,7 +67,34 @@ pub fn source_forms(
     buf: &mut String,
     f: &mut dyn FnMut(&str),
 ) {
+    source_forms_at(value, norm, min_len, buf, f, 0);
+}
+
+/// [`source_forms`] at `depth` of a JSON document or an array: a value held only in a
+/// JSON leaf or an array element is a source value as much as a whole cell is, as the
+/// output's candidates already take them (issue 14).
+fn source_forms_at(
+    value: &str,
+    norm: Norm,
+    min_len: usize,
+    buf: &mut String,
+    f: &mut dyn FnMut(&str),
+    depth: usize,
+) {
     let whole = value.trim();
+    if depth < 8 && (whole.starts_with('{') || whole.starts_with('[')) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(whole) {
+            json_leaves(&v, &mut |leaf| {
+                source_forms_at(leaf, norm, min_len, &mut String::new(), f, depth + 1)
+            });
+        } else if whole.starts_with('{') && whole.ends_with('}') {
+            for element in array_elements(&whole[1..whole.len() - 1]) {
+                if element != "null" {
+                    source_forms_at(&element, norm, min_len, buf, f, depth + 1);
+                }
+            }
+        }
+    }
     let numeric = whole
         .bytes()
         .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b));
@@ -582,6 +609,32 @@ mod tests {
         let c = all(r#"{alpha,"Jane Doe",0721234567}"#);
         assert!(c.iter().any(|x| x == "jane doe"), "{c:?}");
         assert!(c.iter().any(|x| x == "0721234567"), "{c:?}");
+    }
+
+    #[test]
+    fn json_leaves_and_array_elements_are_source_forms() {
+        let forms = |v: &str, norm| {
+            let mut out = Vec::new();
+            source_forms(v, norm, 4, &mut String::new(), &mut |f| {
+                out.push(f.to_string())
+            });
+            out
+        };
+        let a = forms(
+            "{ana@home.example,null,\"lee 7@work.example\"}",
+            Norm::Email,
+        );
+        assert!(a.contains(&"ana@home.example".to_string()), "{a:?}");
+        assert!(a.contains(&"lee 7@work.example".to_string()), "{a:?}");
+        let j = forms(
+            r#"{"contact": {"name": "maria anders", "phones": ["+49 30 5550001"]}}"#,
+            Norm::Digits,
+        );
+        assert!(j.contains(&"maria anders".to_string()), "{j:?}");
+        assert!(
+            j.contains(&"49305550001".to_string()),
+            "the phone's digits: {j:?}"
+        );
     }
 
     #[test]
