@@ -267,7 +267,6 @@ fn own_row_checks(
     tc: &crate::anonymize::config::TableConfig,
     src: &TableSummary,
     out: &TableSummary,
-    row: &dyn Fn(Status, &str, &str, Option<&str>, Option<f64>, Option<f64>, String) -> Check,
 ) -> Vec<Check> {
     let value = |line: &[u8], i: usize| {
         copy::split_fields(line)
@@ -302,14 +301,15 @@ fn own_row_checks(
         if compared == 0 {
             continue;
         }
-        checks.push(row(
-            if kept > 0 { Status::Fail } else { Status::Pass },
-            "own_row",
-            table,
-            Some(c),
-            Some(kept as f64),
-            Some(0.0),
-            match example {
+        checks.push(Check {
+            status: if kept > 0 { Status::Fail } else { Status::Pass },
+            check: "own_row".into(),
+            table: table.to_string(),
+            column: Some(c.clone()),
+            measured: Some(kept as f64),
+            threshold: Some(0.0),
+            chart: None,
+            detail: match example {
                 Some(e) => format!(
                     "{transformer}: {kept} of {compared} sampled rows kept their own source value (e.g. {e})"
                 ),
@@ -317,7 +317,7 @@ fn own_row_checks(
                     "{transformer}: none of {compared} sampled rows kept its own source value"
                 ),
             },
-        ));
+        });
     }
     checks
 }
@@ -449,7 +449,7 @@ impl<'a> Rows<'a> {
 
 /// The UTF-8 text that the hex digits `hex` encode, if they are hex and it is text.
 fn bytea_text(hex: &[u8]) -> Option<String> {
-    if hex.is_empty() || hex.len() % 2 != 0 {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| (b as char).to_digit(16);
@@ -1787,7 +1787,7 @@ pub async fn verify(
         if src_t.rows == 0 || out_t.rows == 0 {
             continue;
         }
-        checks.extend(own_row_checks(&s.name, tc, src_t, out_t, &row));
+        checks.extend(own_row_checks(&s.name, tc, src_t, out_t));
         for (i, c) in src_t.columns.iter().enumerate() {
             let Some(j) = out_t.columns.iter().position(|x| x == c) else {
                 continue;
