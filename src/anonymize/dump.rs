@@ -6,6 +6,7 @@ use std::io::{BufRead, Write};
 use super::config::{qualified, split_qualified, split_quoted, Action};
 use super::ddl::DdlScan;
 use super::plan::{Plan, SourceTable, TablePlan};
+use super::real::{Collector, Identity, RealSets, Wanted};
 
 /// A failure while streaming a dump.
 #[derive(Debug, thiserror::Error)]
@@ -144,27 +145,59 @@ pub struct Scan {
     pub tables: Vec<SourceTable>,
     /// Its DDL: unique keys and created tables.
     pub ddl: DdlScan,
+    /// The identifying values of the columns the scan was asked for, by domain.
+    pub real: RealSets,
 }
 
 /// The tables a dump holds data for and what its DDL says (a pass that keeps no row),
-/// so the config is checked before any row is read.
-pub fn scan(input: impl BufRead, source_name: &str) -> Result<Scan, DumpError> {
+/// so the config is checked before any row is read; on the way, the values of the
+/// `wanted` columns go into their domains' sets of real values.
+pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<Scan, DumpError> {
     let mut out = Scan::default();
+    let mut collector = Collector::new(super::real::SEED);
+    // the wanted columns of the block being read: (field, identity, domain)
+    let mut collecting: Vec<(usize, Identity, String)> = Vec::new();
     walk(input, source_name, |line_no, raw, line| {
         match line {
-            Line::Header { table, columns } if !out.tables.iter().any(|t| t.name == table) => {
-                let types = vec![None; columns.len()];
-                out.tables.push(SourceTable {
-                    name: table,
-                    columns,
-                    types,
-                });
+            Line::Header { table, columns } => {
+                collecting = columns
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, c)| {
+                        let (id, domain) = wanted.get(&(table.clone(), c.clone()))?;
+                        Some((i, *id, domain.clone()))
+                    })
+                    .collect();
+                if !out.tables.iter().any(|t| t.name == table) {
+                    let types = vec![None; columns.len()];
+                    out.tables.push(SourceTable {
+                        name: table,
+                        columns,
+                        types,
+                    });
+                }
+            }
+            Line::Row(row) if !collecting.is_empty() => {
+                // the wanted fields, in order, without collecting the row's fields
+                let mut want = collecting.iter().peekable();
+                for (i, f) in crate::pg::copy::split_fields(row).enumerate() {
+                    let Some((_, id, domain)) = want.next_if(|(w, _, _)| *w == i) else {
+                        continue;
+                    };
+                    if let Some(v) = crate::pg::copy::decode_field_cow(f) {
+                        collector.add(*id, domain, &String::from_utf8_lossy(&v));
+                    }
+                    if want.peek().is_none() {
+                        break;
+                    }
+                }
             }
             Line::Other => out.ddl.line(&String::from_utf8_lossy(raw), line_no),
             _ => {}
         }
         Ok(())
     })?;
+    out.real = collector.finish();
     for t in &mut out.tables {
         t.types = t
             .columns

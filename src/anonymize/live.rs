@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 use super::config::Config;
 use super::ddl::{self, ForeignKey, UniqueKey};
 use super::plan::SourceTable;
+use super::real::{Collector, Identity, RealSets, Wanted};
 use super::types::ColumnType;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
@@ -27,6 +28,8 @@ pub struct Live {
     pub matviews: Vec<String>,
     /// The OIDs of its large objects.
     pub large_objects: Vec<u32>,
+    /// The identifying values of the columns a run asked for, by domain.
+    pub real: RealSets,
 }
 
 pub struct LiveTable {
@@ -246,7 +249,59 @@ impl Live {
             sequences,
             matviews,
             large_objects,
+            real: RealSets::new(),
         })
+    }
+
+    /// Reads the `wanted` columns inside the snapshot (one COPY per table, those columns
+    /// only) into their domains' sets of real values.
+    pub async fn collect_real(&mut self, wanted: &Wanted) -> Result<(), PgError> {
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let reader = self.reader().await?;
+        let mut collector = Collector::new(super::real::SEED);
+        for (i, t) in self.tables.iter().enumerate() {
+            let cols: Vec<(String, Identity, String)> = t
+                .table
+                .columns
+                .iter()
+                .filter_map(|c| {
+                    let (id, domain) = wanted.get(&(t.table.name.clone(), c.clone()))?;
+                    Some((c.clone(), *id, domain.clone()))
+                })
+                .collect();
+            if cols.is_empty() {
+                continue;
+            }
+            let names: Vec<String> = cols.iter().map(|(c, _, _)| c.clone()).collect();
+            let name = &t.table.name;
+            let stream = reader
+                .copy_out(&self.copy_columns(i, &names))
+                .await
+                .pg(|| format!("reading the identifying values of {name}"))?;
+            futures_util::pin_mut!(stream);
+            let mut partial: Vec<u8> = Vec::new();
+            let take = |line: &[u8], collector: &mut Collector| {
+                for (f, (_, id, domain)) in crate::pg::copy::split_fields(line).zip(&cols) {
+                    if let Some(v) = crate::pg::copy::decode_field(f) {
+                        collector.add(*id, domain, &String::from_utf8_lossy(&v));
+                    }
+                }
+            };
+            while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+                let chunk = chunk.pg(|| format!("reading the identifying values of {name}"))?;
+                partial.extend_from_slice(&chunk);
+                let mut start = 0;
+                while let Some(n) = memchr::memchr(b'\n', &partial[start..]) {
+                    take(&partial[start..start + n], &mut collector);
+                    start += n + 1;
+                }
+                partial.drain(..start);
+            }
+        }
+        self.real = collector.finish();
+        Ok(())
     }
 
     /// The source for messages: its URL without the password.

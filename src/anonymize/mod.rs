@@ -12,6 +12,7 @@ pub mod live;
 pub mod load;
 pub mod pipeline;
 pub mod plan;
+pub mod real;
 pub mod suggest;
 pub mod transformers;
 pub mod types;

@@ -249,14 +249,31 @@ pub enum Source {
 
 impl Source {
     pub async fn open(from: &str) -> anyhow::Result<Source> {
+        Source::open_for(from, &Default::default()).await
+    }
+
+    /// Opens `from` for an anonymization run: besides the catalog, the values of the
+    /// columns under identifying transformers (`wanted`) go into their domains' sets, so
+    /// the plan's transformers never write one of the source's real values.
+    pub async fn open_for(from: &str, wanted: &super::real::Wanted) -> anyhow::Result<Source> {
         if is_url(from) {
-            return Ok(Source::Live(Arc::new(Live::open(from).await?)));
+            let mut live = Live::open(from).await?;
+            live.collect_real(wanted).await?;
+            return Ok(Source::Live(Arc::new(live)));
         }
         let d = DumpSource::open(from)?;
         let scan = tokio::task::block_in_place(|| {
-            dump::scan(d.reader()?, &d.name).map_err(anyhow::Error::from)
+            dump::scan(d.reader()?, &d.name, wanted).map_err(anyhow::Error::from)
         })?;
         Ok(Source::Dump(d, scan))
+    }
+
+    /// The source's identifying values, by domain, as [`open_for`](Self::open_for) read them.
+    pub fn real(&self) -> &super::real::RealSets {
+        match self {
+            Source::Dump(_, scan) => &scan.real,
+            Source::Live(live) => &live.real,
+        }
     }
 
     /// How many large objects the source holds, and which is the first (for messages).
@@ -329,7 +346,7 @@ impl Source {
                     .into());
             }
         }
-        let p = plan::plan(config, key, &self.tables())?;
+        let p = plan::plan(config, key, &self.tables(), self.real())?;
         let unique = match self {
             Source::Dump(_, scan) => &scan.ddl.unique,
             Source::Live(live) => &live.unique,

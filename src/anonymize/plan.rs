@@ -78,7 +78,14 @@ impl Plan {
 
 /// Checks that the config covers `source` exactly (every table and column named, nothing
 /// named that is not there), then builds every transformer.
-pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, PlanError> {
+/// `real`: the source's own identifying values by domain, which the transformers drawing
+/// such values never write ([`super::real`]).
+pub fn plan(
+    config: &Config,
+    key: &Key,
+    source: &[SourceTable],
+    real: &super::real::RealSets,
+) -> Result<Plan, PlanError> {
     check_coverage(config, source)?;
     check_types(config, source)?;
     let mut tables = BTreeMap::new();
@@ -101,6 +108,9 @@ pub fn plan(config: &Config, key: &Key, source: &[SourceTable]) -> Result<Plan, 
                 domain: cc.domain.clone(),
                 columns: &st.columns,
                 column: col,
+                real: super::real::Identity::of(&cc.transformer)
+                    .and(real.get(&cc.domain))
+                    .cloned(),
             };
             let t = transformers::build(&cc.transformer, cc.options.clone(), &b)
                 .map_err(|m| config.option_err(short(&st.name), cc, col, &m))?;
@@ -472,7 +482,13 @@ mod tests {
             columns: vec!["id".into(), "first".into(), "again".into(), "email".into()],
             types: vec![None; 4],
         }];
-        plan(&config, &Key::from_secret(secret), &source).unwrap()
+        plan(
+            &config,
+            &Key::from_secret(secret),
+            &source,
+            &Default::default(),
+        )
+        .unwrap()
     }
 
     /// Remembered values give exactly what the transformer gives, for repeated and
@@ -488,6 +504,7 @@ mod tests {
                 domain: "first-name".into(),
                 columns: &["id".into(), "first".into()],
                 column: "first",
+                real: None,
             },
         )
         .unwrap();
@@ -560,7 +577,7 @@ mod tests {
             let cols: Vec<String> = vec!["a".into(), "b".into(), "long".into()];
             let source = [SourceTable { name: "public.t".into(), columns: cols.clone(), types: vec![None; 3] }];
             let key = Key::from_secret(b"a test key, 16+ characters");
-            let plan = plan(&config, &key, &source).unwrap();
+            let plan = plan(&config, &key, &source, &Default::default()).unwrap();
             let long = "ab\\\t\nș".repeat(repeat);
             let mut line = Vec::new();
             copy::put_row(&mut line, [a.as_deref(), b.as_deref(), Some(long.as_str())]);
@@ -576,7 +593,7 @@ mod tests {
             let direct = transformers::build(
                 "hash",
                 toml::Table::new(),
-                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b" },
+                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None },
             )
             .unwrap();
             let want = match &b {

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use super::say;
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::pipeline::{self, is_url, Outcome, RunError, RunOptions, Source};
-use crate::anonymize::{suggest, transformers};
+use crate::anonymize::{real, suggest, transformers};
 
 #[derive(Debug, Args)]
 #[command(
@@ -237,7 +237,7 @@ async fn anonymize(
     let started = Instant::now();
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
-    let source = Source::open(from).await?;
+    let source = Source::open_for(from, &real::wanted(&config)).await?;
     let plan = source.plan(&config, &key)?;
     let opts = RunOptions {
         jobs: run
@@ -325,7 +325,7 @@ async fn dry_run(
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
-    let source = Source::open(from).await?;
+    let source = Source::open_for(from, &real::wanted(&config)).await?;
     let plan = source.plan(&config, &key)?;
     let text = source.preview(&plan, &config, rows).await?;
     super::emit(&text)?;

@@ -20,6 +20,7 @@ pub static SPEC: Spec = Spec {
 struct Card {
     key: DomainKey,
     keep_bin: bool,
+    real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -27,6 +28,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Card {
         key: b.domain_key(),
         keep_bin,
+        real: b.real.clone(),
     }))
 }
 
@@ -65,19 +67,23 @@ impl Transform for Card {
             return Err(format!("`{value}` is not a card number (12 to 19 digits)"));
         }
         let mut rng = self.key.rng(digits.as_bytes());
-        let mut body = String::with_capacity(digits.len());
-        if self.keep_bin {
-            body.push_str(&digits[..6]);
-        } else {
-            // a leading zero would read as no issuer at all
-            body.push(char::from(
-                b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
-            ));
-        }
-        let missing = digits.len() - 1 - body.len();
-        super::push_digits(&mut body, missing, &mut rng);
-        let check = (10 - luhn_sum(&body, true) % 10) % 10;
-        body.push(char::from(b'0' + check as u8));
+        // never a card number the source holds
+        let body = crate::anonymize::real::unreal(self.real.as_deref(), |_| {
+            let mut body = String::with_capacity(digits.len());
+            if self.keep_bin {
+                body.push_str(&digits[..6]);
+            } else {
+                // a leading zero would read as no issuer at all
+                body.push(char::from(
+                    b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
+                ));
+            }
+            let missing = digits.len() - 1 - body.len();
+            super::push_digits(&mut body, missing, &mut rng);
+            let check = (10 - luhn_sum(&body, true) % 10) % 10;
+            body.push(char::from(b'0' + check as u8));
+            body
+        });
         let mut it = body.chars();
         Ok(Some(
             value

@@ -70,9 +70,9 @@ impl Transform for Fake {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         // `MARIA` and `Maria` are one person: the choice is keyed on the folded value,
         // the case style comes from the value as written
-        let folded = value.trim().to_lowercase();
+        let folded = fold(value);
         if let Some(c) = &self.cycle {
-            if let Some(&i) = c.index.get(&folded) {
+            if let Some(&i) = c.index.get(folded.as_ref()) {
                 return Ok(Some(match_case(value, c.names[c.next[i]].to_string())));
             }
         }
@@ -83,11 +83,31 @@ impl Transform for Fake {
         for _ in 0..8 {
             out.clear();
             fake_into(&mut out, self.kind, self.locale, &mut rng);
-            if out.to_lowercase() != folded {
+            if !same_folded(&out, &folded) {
                 break;
             }
         }
         Ok(Some(match_case(value, out)))
+    }
+}
+
+/// `value` trimmed and case-folded: borrowed when it has nothing to fold (most values on
+/// the hot path), so one person whatever the case costs no allocation.
+pub fn fold(value: &str) -> std::borrow::Cow<'_, str> {
+    let t = value.trim();
+    if t.is_ascii() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Borrowed(t)
+    } else {
+        std::borrow::Cow::Owned(t.to_lowercase())
+    }
+}
+
+/// Whether `drawn` is `folded` (already case-folded) whatever its case.
+pub fn same_folded(drawn: &str, folded: &str) -> bool {
+    if drawn.is_ascii() && folded.is_ascii() {
+        drawn.eq_ignore_ascii_case(folded)
+    } else {
+        drawn.to_lowercase() == folded
     }
 }
 

@@ -34,7 +34,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 impl Transform for FullName {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         // one person whatever the case: keyed on the folded value (issue 14)
-        let folded = value.trim().to_lowercase();
+        let folded = super::fake::fold(value);
         let mut rng = self.key.rng(folded.as_bytes());
         let mut out = String::new();
         // never the value itself, nor either of its words left in place

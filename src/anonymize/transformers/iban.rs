@@ -19,11 +19,13 @@ pub static SPEC: Spec = Spec {
 
 struct Iban {
     key: DomainKey,
+    real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 fn build(_: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Iban {
         key: b.domain_key(),
+        real: b.real.clone(),
     }))
 }
 
@@ -59,17 +61,20 @@ impl Transform for Iban {
             ));
         }
         let mut rng = self.key.rng(compact.as_bytes());
-        let mut account = String::with_capacity(compact.len());
-        for c in compact[4..].chars() {
-            if c.is_ascii_digit() {
-                super::push_digits(&mut account, 1, &mut rng);
-            } else {
-                account.push(char::from(b'A' + rng.random_range(0..26u8)));
-            }
-        }
         let country = &compact[..2];
-        let r = mod97(&format!("{country}00{account}")).unwrap_or(0);
-        let fresh = format!("{country}{:02}{account}", 98 - r);
+        // never an account the source holds
+        let fresh = crate::anonymize::real::unreal(self.real.as_deref(), |_| {
+            let mut account = String::with_capacity(compact.len());
+            for c in compact[4..].chars() {
+                if c.is_ascii_digit() {
+                    super::push_digits(&mut account, 1, &mut rng);
+                } else {
+                    account.push(char::from(b'A' + rng.random_range(0..26u8)));
+                }
+            }
+            let r = mod97(&format!("{country}00{account}")).unwrap_or(0);
+            format!("{country}{:02}{account}", 98 - r)
+        });
         // the input's spacing, character for character
         let mut chars = fresh.chars();
         let out: String = value

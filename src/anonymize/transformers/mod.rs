@@ -23,7 +23,7 @@ mod full_name;
 mod hash;
 pub mod iban;
 mod integer_id;
-mod json;
+pub mod json;
 mod keep;
 mod last_name;
 mod lorem;
@@ -160,6 +160,9 @@ pub struct Build<'a> {
     pub columns: &'a [String],
     /// The column being transformed.
     pub column: &'a str,
+    /// The source's own values in this domain, for a transformer drawing identifying
+    /// values (phone, e-mail, IBAN, card, national id): it never writes one of them.
+    pub real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 impl Build<'_> {
@@ -440,6 +443,7 @@ pub fn run_example(spec: &Spec, ex: &Example, key: &Key) -> Result<Option<String
         domain: spec.name.to_string(),
         columns: &columns,
         column: "value",
+        real: None,
     };
     let t = build(spec.name, options, &b)?;
     struct ExampleRow<'a>(&'a [(&'a str, &'a str)]);

@@ -23,6 +23,7 @@ pub static SPEC: Spec = Spec {
 struct Cnp {
     key: DomainKey,
     keep_year: bool,
+    real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -38,6 +39,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Cnp {
         key: b.domain_key(),
         keep_year,
+        real: b.real.clone(),
     }))
 }
 
@@ -77,11 +79,17 @@ impl Transform for Cnp {
         } else {
             rng.random_range(0..100u32)
         };
-        let month = rng.random_range(1..=12u32);
-        let day = rng.random_range(1..=28u32);
-        let county = rng.random_range(1..=46u32);
-        let serial = rng.random_range(1..=999u32);
-        let first12 = format!("{sex}{year:02}{month:02}{day:02}{county:02}{serial:03}");
-        Ok(Some(format!("{first12}{}", cnp_check(&first12))))
+        // never a CNP the source holds
+        Ok(Some(crate::anonymize::real::unreal(
+            self.real.as_deref(),
+            |_| {
+                let month = rng.random_range(1..=12u32);
+                let day = rng.random_range(1..=28u32);
+                let county = rng.random_range(1..=46u32);
+                let serial = rng.random_range(1..=999u32);
+                let first12 = format!("{sex}{year:02}{month:02}{day:02}{county:02}{serial:03}");
+                format!("{first12}{}", cnp_check(&first12))
+            },
+        )))
     }
 }

@@ -22,6 +22,7 @@ pub static SPEC: Spec = Spec {
 struct Phone {
     key: DomainKey,
     keep: usize,
+    real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -29,6 +30,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Phone {
         key: b.domain_key(),
         keep,
+        real: b.real.clone(),
     }))
 }
 
@@ -36,25 +38,31 @@ impl Transform for Phone {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let digits: String = value.chars().filter(char::is_ascii_digit).collect();
         let mut rng = self.key.rng(digits.as_bytes());
-        let mut out = String::with_capacity(value.len());
-        let mut seen = 0;
-        for c in value.chars() {
-            if c.is_ascii_digit() {
-                if seen < self.keep {
-                    out.push(c);
-                } else if seen == self.keep {
-                    // a number does not go on with a 0 after its prefix
-                    out.push(char::from(
-                        b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
-                    ));
-                } else {
-                    super::push_digits(&mut out, 1, &mut rng);
+        // never a number the source holds: another customer's, or this one's own
+        Ok(Some(crate::anonymize::real::unreal(
+            self.real.as_deref(),
+            |_| {
+                let mut out = String::with_capacity(value.len());
+                let mut seen = 0;
+                for c in value.chars() {
+                    if c.is_ascii_digit() {
+                        if seen < self.keep {
+                            out.push(c);
+                        } else if seen == self.keep {
+                            // a number does not go on with a 0 after its prefix
+                            out.push(char::from(
+                                b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
+                            ));
+                        } else {
+                            super::push_digits(&mut out, 1, &mut rng);
+                        }
+                        seen += 1;
+                    } else {
+                        out.push(c);
+                    }
                 }
-                seen += 1;
-            } else {
-                out.push(c);
-            }
-        }
-        Ok(Some(out))
+                out
+            },
+        )))
     }
 }
