@@ -5,6 +5,7 @@
 //! - [`backup`]: verified backups, safe restores, production marks.
 //! - [`pg`]: connections, the COPY codec and the local cluster (`dataforge local`).
 //! - [`fixtures`]: fresh seeded databases for tests, cloned from templates.
+//! - [`pii`]: the shapes of personal data that init, the transformers and verify share.
 //!
 //! The binary is a thin layer over this library ([`cli`]).
 
@@ -14,5 +15,6 @@ pub mod cli;
 pub mod fixtures;
 pub mod migrate;
 pub mod pg;
+pub mod pii;
 pub mod seed;
 pub mod verify;

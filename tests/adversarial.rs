@@ -97,9 +97,8 @@ async fn all_text(url: &str) -> String {
     .concat()
 }
 
-/// `anonymize init` on the fixture, then the two lines it cannot yet decide by content
-/// (issue 14 §5: jsonb and bytea holding personal data are still suggested `keep`)
-/// reviewed as a user would.
+/// `anonymize init` on the fixture, used unedited (issue 14's acceptance), after checking
+/// the suggestions that only the sampled values could give.
 fn reviewed_config(dir: &Path, src: &TestDb) -> String {
     let init = stdout(&anonymize(dir, &["init", "--from", src.url()], 0));
     for (column, want) in [
@@ -138,19 +137,22 @@ fn reviewed_config(dir: &Path, src: &TestDb) -> String {
         init.contains("[tables.\"\\\"we\\\"\\\"ird\\\"\"]"),
         "a table named we\"ird is written so that it reads back as itself:\n{init}"
     );
-    let config = init
-        .lines()
-        .map(|l| {
-            if l.starts_with("columns.profile =") || l.starts_with("columns.vcard =") {
-                l.split(" = ").next().unwrap().to_string() + " = \"null\""
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    std::fs::write(dir.join("anonymize.toml"), &config).unwrap();
-    config
+    // what names could not tell, the sampled values did
+    for (column, want) in [
+        ("profile", "{ transformer = \"json\", paths = { \"$.contact.name\" = \"full-name\", \"$.contact.phones[*]\" = \"phone\" } }"),
+        ("vcard", "\"null\""),
+        ("search", "\"null\""),
+        ("\"First Name\"", "\"first-name\""),
+        ("\"Last Name\"", "\"last-name\""),
+    ] {
+        assert!(
+            init.contains(&format!("columns.{column} = {want}")),
+            "init suggests {want} for {column}:\n{init}"
+        );
+    }
+    // unedited: the acceptance runs init's own config
+    std::fs::write(dir.join("anonymize.toml"), &init).unwrap();
+    init
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,6 +262,40 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     psql_strict(from_dump.url(), &copy);
     assert_eq!(rows(from_dump.url(), SCHEMA).await, want_schema);
     assert_eq!(large_objects(from_dump.url()).await, ["1 objects, 0 bytes"]);
+
+    // a custom-format archive → live
+    let archive = dir.path().join("source.dump");
+    let out = std::process::Command::new(dataforge::backup::find_tool("pg_dump").unwrap())
+        .args(["-Fc", "-d", src.url(), "-f"])
+        .arg(&archive)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let from_archive = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &[
+            "--from",
+            archive.to_str().unwrap(),
+            "--to",
+            from_archive.url(),
+        ],
+        0,
+    ));
+    assert!(e.contains("verify passed"), "{e}");
+    assert_eq!(rows(from_archive.url(), SCHEMA).await, want_schema);
+    assert_eq!(
+        large_objects(from_archive.url()).await,
+        ["1 objects, 0 bytes"]
+    );
+    let text = all_text(from_archive.url()).await;
+    for p in &personal {
+        assert!(!text.contains(p.as_str()), "{p} survived -Fc → live");
+    }
     let text = all_text(from_dump.url()).await;
     for p in &personal {
         assert!(!text.contains(p.as_str()), "{p} survived dump → dump");
@@ -512,7 +548,7 @@ async fn verify_finds_json_leaves_array_elements_bytea_and_own_row_survivors() {
     assert!(has("detector crm.Customer.vcard: 90 email"), "{failed:#?}");
     assert!(has("detector crm.Customer.vcard: 120 phone"), "{failed:#?}");
     assert!(
-        has("own_row crm.Customer.First Name: full-name: 1 of 120 sampled rows kept their own source value"),
+        has("own_row crm.Customer.First Name: first-name: 1 of 120 sampled rows kept their own source value"),
         "{failed:#?}"
     );
 }

@@ -9,6 +9,7 @@ use super::ddl::ForeignKey;
 use super::plan::SourceTable;
 use super::transformers;
 use super::types::ColumnType;
+use crate::pii::detect::{looks_like_email, looks_like_phone};
 
 /// A suggestion: the transformer (with inline options, as TOML) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +19,19 @@ pub struct Suggestion {
     pub reason: String,
 }
 
+/// The words of a column name: `ship_name`, `ShipName` and `shipName` are `ship name`.
 fn words(name: &str) -> Vec<String> {
-    name.to_lowercase()
+    let mut spaced = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && prev_lower {
+            spaced.push(' ');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        spaced.push(c);
+    }
+    spaced
+        .to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_string)
@@ -195,8 +207,9 @@ const BY_NAME: &[(&[&str], &str, &str)] = &[
 /// The suggestion for a column called `name` of SQL type `sql_type` (if known) whose
 /// sampled values are `samples`.
 pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggestion {
-    let lname = name.to_lowercase();
     let ws = words(name);
+    // `Last Name`, `lastName` and `last_name` are one name
+    let lname = ws.join("_");
     let by_name = |exact: bool| {
         BY_NAME.iter().find_map(|(patterns, transformer, what)| {
             let hit = patterns.iter().any(|p| {
@@ -232,9 +245,7 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
     }
     let nonempty: Vec<&str> = samples.iter().copied().filter(|s| !s.is_empty()).collect();
     if !nonempty.is_empty() {
-        let share = |f: &dyn Fn(&str) -> bool| {
-            nonempty.iter().filter(|s| f(s)).count() * 2 > nonempty.len()
-        };
+        let share = |f: &dyn Fn(&str) -> bool| share_of(&nonempty, f);
         if share(&|s| looks_like_email(s)) {
             return Suggestion {
                 toml: "\"email\"".into(),
@@ -247,6 +258,9 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
                 reason: "most sampled values look like phone numbers".into(),
             };
         }
+    }
+    if let Some(s) = by_content(sql_type, &nonempty) {
+        return s;
     }
     if ws.iter().any(|w| w == "name")
         && !ws.iter().any(|w| {
@@ -287,6 +301,16 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
             .contains(&w.as_str())
         })
     {
+        // a catalogue's `name` (a category, a genre) is not a person's
+        if !nonempty.is_empty() && !share_of(&nonempty, &looks_like_person) {
+            return Suggestion {
+                toml: "\"keep\"".into(),
+                reason: format!(
+                    "the name `{name}` says name, but the sampled values do not look like \
+                     people's names (catalogue values)"
+                ),
+            };
+        }
         return Suggestion {
             toml: "\"full-name\"".into(),
             reason: format!(
@@ -301,33 +325,231 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
     }
 }
 
-pub fn looks_like_email(s: &str) -> bool {
-    let s = s.trim();
-    match s.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !s.contains(char::is_whitespace)
-        }
-        None => false,
+/// Whether more than half of `samples` are `f`.
+fn share_of(samples: &[&str], f: &dyn Fn(&str) -> bool) -> bool {
+    samples.iter().filter(|s| f(s)).count() * 2 > samples.len()
+}
+
+/// Every first name of the generators' lists, folded: a word of text that is one, followed
+/// by a capitalised word, names a person.
+static FIRST_NAMES: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(|| {
+        use crate::seed::locale::list;
+        use crate::seed::profile::{FakeKind, Locale};
+        [Locale::En, Locale::Ro]
+            .into_iter()
+            .filter_map(|l| list(FakeKind::FirstName, l))
+            .flatten()
+            .map(|n| n.to_lowercase())
+            .collect()
+    });
+
+fn capitalised(w: &str) -> bool {
+    let mut c = w.chars();
+    c.next().is_some_and(char::is_uppercase) && c.any(char::is_lowercase)
+}
+
+/// A person's name: a known first name, alone or leading two to four capitalised words
+/// (`Maria Anders`; not `Aniseed Syrup`).
+fn looks_like_person(s: &str) -> bool {
+    let ws: Vec<&str> = s.split_whitespace().collect();
+    let known = |w: &str| FIRST_NAMES.contains(&w.to_lowercase());
+    match ws.as_slice() {
+        [one] => known(one),
+        [first, ..] if ws.len() <= 4 => known(first) && ws.iter().all(|w| capitalised(w)),
+        _ => false,
     }
 }
 
-pub fn looks_like_phone(s: &str) -> bool {
-    let s = s.trim();
-    let b = s.as_bytes();
-    // 2006-02-14, 2006-02-14 22:04:36: dates, not numbers to call
-    let date =
-        b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit);
-    if date {
-        return false;
+/// A person named inside text: a known first name, capitalised, and a capitalised word
+/// after it (`… called Maria Anders on …`).
+fn names_a_person(text: &str) -> bool {
+    let ws: Vec<&str> = text
+        .split(|c: char| !c.is_alphabetic() && c != '-' && c != '\'')
+        .filter(|w| !w.is_empty())
+        .collect();
+    ws.windows(2).any(|p| {
+        capitalised(p[0]) && capitalised(p[1]) && FIRST_NAMES.contains(&p[0].to_lowercase())
+    })
+}
+
+/// What the detectors find in `text`, as `email`, `phone` …, without repeats.
+fn found_in(text: &str) -> Vec<&'static str> {
+    let mut found = Vec::new();
+    crate::pii::detect::detect(text, &mut |d, _| {
+        if !found.contains(&d) {
+            found.push(d);
+        }
+    });
+    found
+}
+
+/// A suggestion from what sampled values hold when their column's name said nothing:
+/// personal data inside JSON documents (per path, as the `json` transformer takes them),
+/// inside bytea that decodes to text, inside free text, or people's names among a
+/// tsvector's lexemes (issue 14: init used to leave all of these as `keep`).
+fn by_content(sql_type: Option<&str>, samples: &[&str]) -> Option<Suggestion> {
+    if samples.is_empty() {
+        return None;
     }
-    let digits = s.chars().filter(char::is_ascii_digit).count();
-    (7..=15).contains(&digits)
-        && s.chars()
-            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-        && (s.starts_with('+') || s.starts_with('0') || s.contains([' ', '-', '(']))
+    let json: Vec<serde_json::Value> = samples
+        .iter()
+        .filter_map(|s| {
+            let t = s.trim();
+            (t.starts_with('{') || t.starts_with('['))
+                .then(|| serde_json::from_str(t).ok())
+                .flatten()
+        })
+        .collect();
+    if json.len() * 2 > samples.len() {
+        return json_paths(&json);
+    }
+    if sql_type == Some("tsvector") {
+        // the lists hold common words too ("grace", "general"): most vectors, not one
+        let names = share_of(samples, &|s| {
+            s.split_whitespace().any(|lexeme| {
+                let word = lexeme.split('\'').nth(1).unwrap_or("");
+                FIRST_NAMES.contains(word)
+            })
+        });
+        return names.then(|| Suggestion {
+            toml: "\"null\"".into(),
+            reason: "the sampled lexemes include people's names; no transformer rewrites a \
+                     tsvector, null clears it (rebuild it from anonymized columns after \
+                     loading if it is needed)"
+                .into(),
+        });
+    }
+    if share_of(samples, &looks_like_person) {
+        return Some(Suggestion {
+            toml: "\"full-name\"".into(),
+            reason: "most sampled values are people's names".into(),
+        });
+    }
+    let texts: Vec<(String, bool)> = samples
+        .iter()
+        .map(|s| {
+            match s
+                .strip_prefix("\\x")
+                .and_then(|h| crate::pii::detect::bytea_text(h.as_bytes()))
+            {
+                Some(t) => (t, true),
+                None => (s.to_string(), false),
+            }
+        })
+        .collect();
+    let mut found: Vec<&'static str> = Vec::new();
+    let mut binary = false;
+    for (t, bytea) in &texts {
+        for d in found_in(t) {
+            binary |= *bytea;
+            if !found.contains(&d) {
+                found.push(d);
+            }
+        }
+    }
+    // a name inside text counts when most samples hold one ("Grace period" is no person)
+    let texts_only: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
+    if share_of(&texts_only, &|t| names_a_person(t)) {
+        binary |= texts.iter().any(|(_, b)| *b);
+        found.push("people's names");
+    }
+    if found.is_empty() {
+        return None;
+    }
+    let what = found.join(", ");
+    Some(if binary {
+        Suggestion {
+            toml: "\"null\"".into(),
+            reason: format!(
+                "sampled values are binary data whose text holds {what}; no transformer \
+                 rewrites inside binary data, null clears it"
+            ),
+        }
+    } else {
+        Suggestion {
+            toml: "\"lorem\"".into(),
+            reason: format!("sampled text holds {what}"),
+        }
+    })
+}
+
+/// A `json` transformer for the paths of sampled documents whose leaves hold personal
+/// data (each judged by [`suggest`] on its key and its sampled values), or `None` when
+/// no path does. A key that a path cannot spell makes the whole document `null`.
+fn json_paths(docs: &[serde_json::Value]) -> Option<Suggestion> {
+    fn walk(
+        v: &serde_json::Value,
+        path: String,
+        key: &str,
+        out: &mut BTreeMap<String, (String, Vec<String>)>,
+    ) {
+        match v {
+            serde_json::Value::Object(o) => {
+                for (k, x) in o {
+                    let spelled = !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                        && !k.starts_with(|c: char| c.is_ascii_digit());
+                    let p = if spelled {
+                        format!("{path}.{k}")
+                    } else {
+                        format!("{path}.*")
+                    };
+                    walk(x, p, k, out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for x in a {
+                    walk(x, format!("{path}[*]"), key, out);
+                }
+            }
+            serde_json::Value::String(s) => out
+                .entry(path)
+                .or_insert_with(|| (key.to_string(), Vec::new()))
+                .1
+                .push(s.clone()),
+            serde_json::Value::Number(n) => out
+                .entry(path)
+                .or_insert_with(|| (key.to_string(), Vec::new()))
+                .1
+                .push(n.to_string()),
+            _ => {}
+        }
+    }
+    let mut leaves = BTreeMap::new();
+    for d in docs {
+        walk(d, "$".into(), "", &mut leaves);
+    }
+    let mut paths = Vec::new();
+    let mut why = Vec::new();
+    for (path, (key, values)) in &leaves {
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let s = suggest(key, None, &refs);
+        if s.toml == "\"keep\"" {
+            continue;
+        }
+        if path.contains(".*") {
+            return Some(Suggestion {
+                toml: "\"null\"".into(),
+                reason: format!(
+                    "sampled JSON holds personal data under a key no path can spell ({path}); \
+                     null clears it"
+                ),
+            });
+        }
+        paths.push(format!("\"{path}\" = {}", s.toml));
+        why.push(format!("{path} ({})", s.reason));
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(Suggestion {
+        toml: format!(
+            "{{ transformer = \"json\", paths = {{ {} }} }}",
+            paths.join(", ")
+        ),
+        reason: format!("sampled JSON holds personal data: {}", why.join("; ")),
+    })
 }
 
 /// The `[tables.…]` key that reads back (through [`qualified`](super::config::qualified))
@@ -521,6 +743,98 @@ mod tests {
         assert_eq!(suggest("firm_id", None, &[]).toml, "\"keep\"");
         assert_eq!(suggest("national_id", None, &[]).toml, "\"national-id\"");
         assert_eq!(suggest("email_verified_at", None, &[]).toml, "\"keep\"");
+    }
+
+    /// Values speak where names do not (issue 14): personal data inside JSON (per path),
+    /// inside bytea that decodes to text, inside free text, and a catalogue's `name`.
+    #[test]
+    fn content_suggests_what_names_cannot() {
+        let profile = [
+            r#"{"contact": {"name": "Maria Anders", "phones": ["+49 30 5550001"]}, "newsletter": true}"#,
+            r#"{"contact": {"name": "Ana Trujillo", "phones": ["+49 30 5550002"]}, "newsletter": false}"#,
+        ];
+        let s = suggest("profile", Some("jsonb"), &profile);
+        assert_eq!(
+            s.toml,
+            r#"{ transformer = "json", paths = { "$.contact.name" = "full-name", "$.contact.phones[*]" = "phone" } }"#,
+            "{s:?}"
+        );
+        assert!(
+            s.reason.starts_with("sampled JSON holds personal data"),
+            "{s:?}"
+        );
+        let settings = [
+            r#"{"theme": "dark", "page_size": 50}"#,
+            r#"{"theme": "light"}"#,
+        ];
+        assert_eq!(
+            suggest("settings", Some("jsonb"), &settings).toml,
+            "\"keep\""
+        );
+
+        let vcard = "\\x424547494e3a56434152440a454d41494c3a616e6140686f6d652e6578616d706c650a454e443a5643415244";
+        let s = suggest("vcard", Some("bytea"), &[vcard]);
+        assert_eq!(s.toml, "\"null\"", "{s:?}");
+        assert!(
+            s.reason.contains("binary data whose text holds email"),
+            "{s:?}"
+        );
+        assert_eq!(
+            suggest("thumbnail", Some("bytea"), &["\\x89504e470d0a"]).toml,
+            "\"keep\""
+        );
+
+        let log = [
+            "User logged in from 10.0.0.1",
+            "Password reset sent to ann.lee@firm.example",
+        ];
+        let s = suggest("details", Some("text"), &log);
+        assert_eq!(
+            (s.toml.as_str(), s.reason.as_str()),
+            ("\"lorem\"", "sampled text holds email")
+        );
+        let called = [
+            "Called Maria Anders about the lease",
+            "Met Thomas Hardy at the office",
+        ];
+        assert_eq!(suggest("summary", Some("text"), &called).toml, "\"lorem\"");
+        assert_eq!(
+            suggest("summary", Some("text"), &["Grace period ends", "Paid"]).toml,
+            "\"keep\""
+        );
+
+        let lexemes = ["'anders':2 'maria':1 'loyal':3", "'ana':1 'trujillo':2"];
+        assert_eq!(
+            suggest("search", Some("tsvector"), &lexemes).toml,
+            "\"null\""
+        );
+
+        // a catalogue's name, and a person's
+        let s = suggest(
+            "name",
+            Some("text"),
+            &["Action", "Animation", "Children", "Classics"],
+        );
+        assert_eq!(s.toml, "\"keep\"", "{s:?}");
+        assert_eq!(
+            suggest("name", Some("text"), &["Maria Anders", "Ana Trujillo"]).toml,
+            "\"full-name\""
+        );
+        // names are read as words: spaces, capitals and underscores alike
+        assert_eq!(
+            suggest("Last Name", None, &["Anders", "Trujillo"]).toml,
+            "\"last-name\""
+        );
+        assert_eq!(
+            suggest("First Name", None, &["Maria", "Ana"]).toml,
+            "\"first-name\""
+        );
+        assert_eq!(suggest("lastName", None, &[]).toml, "\"last-name\"");
+        assert_eq!(
+            suggest("ShipName", None, &["Maria Anders", "Ana Trujillo"]).toml,
+            "\"full-name\""
+        );
+        assert_eq!(suggest("contactEmail", None, &[]).toml, "\"email\"");
     }
 
     /// init writes the referencing column of a foreign key like the referenced one,

@@ -97,6 +97,51 @@ fn uuid_spans(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// Whether the whole of `s` is an e-mail address (for suggesting a column's transformer
+/// from its values; [`detect`] finds addresses inside text).
+pub fn looks_like_email(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// Whether the whole of `s` is a phone number (dates are not).
+pub fn looks_like_phone(s: &str) -> bool {
+    let s = s.trim();
+    let b = s.as_bytes();
+    // 2006-02-14, 2006-02-14 22:04:36: dates, not numbers to call
+    let date =
+        b.len() >= 10 && b[4] == b'-' && b[7] == b'-' && b[..4].iter().all(u8::is_ascii_digit);
+    if date {
+        return false;
+    }
+    let digits = s.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && s.chars()
+            .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        && (s.starts_with('+') || s.starts_with('0') || s.contains([' ', '-', '(']))
+}
+
+/// The UTF-8 text that the hex digits `hex` encode, if they are hex and it is text.
+pub fn bytea_text(hex: &[u8]) -> Option<String> {
+    if hex.is_empty() || !hex.len().is_multiple_of(2) {
+        return None;
+    }
+    let digit = |b: u8| (b as char).to_digit(16);
+    let bytes: Option<Vec<u8>> = hex
+        .chunks_exact(2)
+        .map(|p| Some((digit(p[0])? * 16 + digit(p[1])?) as u8))
+        .collect();
+    String::from_utf8(bytes?).ok()
+}
+
 /// Calls `f(detector, matched text)` for every finding in `text`.
 pub fn detect(text: &str, f: &mut dyn FnMut(&'static str, &str)) {
     if structured(text) {

@@ -15,7 +15,7 @@ use foldhash::HashMap;
 use xxhash_rust::xxh3::xxh3_128_with_seed;
 
 /// How a source column's values are normalized before hashing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Norm {
     /// Trimmed and case-folded.
     Text,
@@ -25,16 +25,22 @@ pub enum Norm {
     Digits,
     /// Also without spaces and dashes (IBANs).
     Compact,
+    /// A `json` column: the leaves at the paths it rewrites are source values, each as
+    /// text (the rest of the document is kept, so it is not searched for).
+    Json(std::sync::Arc<crate::anonymize::transformers::json::JsonPaths>),
 }
 
 /// The forms of a source value searched for in the output, by its column's
 /// transformer; `None` for columns that are not searched (kept columns; keys, whose
 /// numbers mean nothing alone and are checked by integrity; perturbed dates and
 /// numbers, and weighted choices, whose output may equal some input by design).
-pub fn norm_for(transformer: &str) -> Option<Norm> {
+pub fn norm_for(transformer: &str, options: &toml::Table) -> Option<Norm> {
     match transformer {
-        "keep" | "integer-id" | "date-shift" | "timestamp-shift" | "numeric-noise" | "choice"
-        | "json" => None,
+        "json" => crate::anonymize::transformers::json::JsonPaths::from_options(options)
+            .map(|p| Norm::Json(std::sync::Arc::new(p))),
+        "keep" | "integer-id" | "date-shift" | "timestamp-shift" | "numeric-noise" | "choice" => {
+            None
+        }
         "email" => Some(Norm::Email),
         "phone" | "national-id" | "card-number" => Some(Norm::Digits),
         "iban" => Some(Norm::Compact),
@@ -62,7 +68,7 @@ pub enum Cand {
 /// least `min_len` characters long.
 pub fn source_forms(
     value: &str,
-    norm: Norm,
+    norm: &Norm,
     min_len: usize,
     buf: &mut String,
     f: &mut dyn FnMut(&str),
@@ -75,7 +81,7 @@ pub fn source_forms(
 /// output's candidates already take them (issue 14).
 fn source_forms_at(
     value: &str,
-    norm: Norm,
+    norm: &Norm,
     min_len: usize,
     buf: &mut String,
     f: &mut dyn FnMut(&str),
@@ -104,7 +110,7 @@ fn source_forms_at(
         f(whole);
     }
     match norm {
-        Norm::Text => {}
+        Norm::Text | Norm::Json(_) => {}
         Norm::Email => {
             // a person's local part (`jane.doe`, `jdoe84`), not a role's (`office`)
             if let Some((local, _)) = whole.rsplit_once('@') {
@@ -237,7 +243,7 @@ fn candidates_at(
         f(whole, Cand::Exact);
     }
     // a UUID or a timestamp holds nothing but itself
-    if super::detect::structured(whole) {
+    if crate::pii::detect::structured(whole) {
         return;
     }
     if depth < 8 && (whole.starts_with('{') || whole.starts_with('[')) {
@@ -615,7 +621,7 @@ mod tests {
     fn json_leaves_and_array_elements_are_source_forms() {
         let forms = |v: &str, norm| {
             let mut out = Vec::new();
-            source_forms(v, norm, 4, &mut String::new(), &mut |f| {
+            source_forms(v, &norm, 4, &mut String::new(), &mut |f| {
                 out.push(f.to_string())
             });
             out
@@ -641,12 +647,12 @@ mod tests {
     fn source_forms_normalize() {
         let mut buf = String::new();
         let mut out = Vec::new();
-        source_forms("+40 721-234-567", Norm::Digits, 4, &mut buf, &mut |f| {
+        source_forms("+40 721-234-567", &Norm::Digits, 4, &mut buf, &mut |f| {
             out.push(f.to_string())
         });
         assert_eq!(out, ["+40 721-234-567", "40721234567"]);
         out.clear();
-        source_forms("jane.doe@gmail.com", Norm::Email, 4, &mut buf, &mut |f| {
+        source_forms("jane.doe@gmail.com", &Norm::Email, 4, &mut buf, &mut |f| {
             out.push(f.to_string())
         });
         assert_eq!(out, ["jane.doe@gmail.com", "jane.doe"]);

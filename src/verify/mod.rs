@@ -11,7 +11,6 @@
 //! more for just that. Each read runs on every core. Memory holds hashes and samples,
 //! never a table; key hashes past a bound go to temporary files.
 
-pub mod detect;
 pub mod keys;
 pub mod leak;
 mod objects;
@@ -34,6 +33,7 @@ use crate::anonymize::pipeline::Source;
 use crate::anonymize::plan;
 use crate::anonymize::transformers::keeps;
 use crate::pg::copy;
+use crate::pii::detect;
 use keys::SortedKeys;
 use report::{Chart, LeakHit, LeakSummary, TableSample};
 pub use report::{Check, Report, Status};
@@ -433,7 +433,7 @@ impl<'a> Rows<'a> {
     fn text<'v>(&self, v: &'v std::borrow::Cow<'v, [u8]>) -> std::borrow::Cow<'v, str> {
         // bytea (`\x` and hex, as COPY writes it) is read as the text it holds, where it
         // holds text: an e-mail in a kept vCard is an e-mail (issue 14)
-        if let Some(text) = v.strip_prefix(b"\\x").and_then(bytea_text) {
+        if let Some(text) = v.strip_prefix(b"\\x").and_then(detect::bytea_text) {
             return std::borrow::Cow::Owned(text);
         }
         match v {
@@ -445,19 +445,6 @@ impl<'a> Rows<'a> {
             _ => String::from_utf8_lossy(v),
         }
     }
-}
-
-/// The UTF-8 text that the hex digits `hex` encode, if they are hex and it is text.
-fn bytea_text(hex: &[u8]) -> Option<String> {
-    if hex.is_empty() || !hex.len().is_multiple_of(2) {
-        return None;
-    }
-    let digit = |b: u8| (b as char).to_digit(16);
-    let bytes: Option<Vec<u8>> = hex
-        .chunks_exact(2)
-        .map(|p| Some((digit(p[0])? * 16 + digit(p[1])?) as u8))
-        .collect();
-    String::from_utf8(bytes?).ok()
 }
 
 /// `s` case-folded, into `buf` when it has anything to fold.
@@ -502,7 +489,7 @@ fn searched(
             let Some(norm) = tc
                 .columns
                 .get(c)
-                .and_then(|cc| leak::norm_for(&cc.transformer))
+                .and_then(|cc| leak::norm_for(&cc.transformer, &cc.options))
             else {
                 continue;
             };
@@ -535,7 +522,8 @@ fn row_forms(
     s: &mut Scratch,
     f: &mut dyn FnMut(u128, u32, &str),
 ) {
-    for &(i, norm, id) in searched {
+    for (i, norm, id) in searched {
+        let (i, id) = (*i, *id);
         if let Some(raw) = fields.get(i) {
             cell_forms(
                 rows,
@@ -558,7 +546,7 @@ fn cell_forms(
     rows: &Rows,
     raw: &[u8],
     plain: bool,
-    norm: leak::Norm,
+    norm: &leak::Norm,
     min_length: usize,
     seed: u64,
     s: &mut Scratch,
@@ -568,8 +556,27 @@ fn cell_forms(
         return 0;
     };
     let v = rows.text(&v);
-    let v = lower(&v, &mut s.folded);
     let mut n = 0;
+    if let leak::Norm::Json(paths) = norm {
+        // the leaves the column's paths rewrite, found before folding (keys keep case)
+        if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&v) {
+            paths.leaves(&doc, &mut |leaf| {
+                let folded = leaf.to_lowercase();
+                leak::source_forms(
+                    &folded,
+                    &leak::Norm::Text,
+                    min_length,
+                    &mut s.form,
+                    &mut |form| {
+                        n += 1;
+                        f(leak::form_hash(seed, form), form)
+                    },
+                );
+            });
+        }
+        return n;
+    }
+    let v = lower(&v, &mut s.folded);
     leak::source_forms(v, norm, min_length, &mut s.form, &mut |form| {
         n += 1;
         f(leak::form_hash(seed, form), form)
@@ -657,7 +664,8 @@ fn read_source(
         let mut memo = Memo::new(t.columns.len());
         let mut rows = Rows::new(batch);
         while let Some((line, plain)) = rows.next_row(&mut fields) {
-            for &(i, norm, id) in &t.searched {
+            for (i, norm, id) in &t.searched {
+                let (i, id) = (*i, *id);
                 let Some(&raw) = fields.get(i) else {
                     continue;
                 };
@@ -1311,9 +1319,9 @@ fn settle_read(
             .get(name)
             .into_iter()
             .flatten()
-            .filter_map(|&(_, norm, id)| {
-                let at = columns.iter().position(|c| *c == column(name, id))?;
-                Some((at, norm, id))
+            .filter_map(|(_, norm, id)| {
+                let at = columns.iter().position(|c| *c == column(name, *id))?;
+                Some((at, norm.clone(), *id))
             })
             .collect(),
         key: row_keys
@@ -1418,9 +1426,9 @@ fn settle(
         hashes.insert(hit.hash);
         rows.entry(table.clone()).or_default().insert(hit.row);
         let cols = own_columns.entry(table.clone()).or_default();
-        for &(i, norm, id) in searched.get(table).into_iter().flatten() {
-            if own(table, column, id) && !cols.iter().any(|c| c.2 == id) {
-                cols.push((i, norm, id));
+        for (i, norm, id) in searched.get(table).into_iter().flatten() {
+            if own(table, column, *id) && !cols.iter().any(|c| c.2 == *id) {
+                cols.push((*i, norm.clone(), *id));
             }
         }
     }

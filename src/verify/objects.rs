@@ -8,11 +8,11 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
 
-use super::detect;
 use super::report::{Check, Status};
 use crate::anonymize::dump::{walk, Line};
 use crate::anonymize::pipeline::Source;
 use crate::pg::{PgContext as _, PgError};
+use crate::pii::detect;
 
 /// Bytes of one object searched at most (the rest is said to be unsearched).
 const SCANNED: i32 = 64 << 20;

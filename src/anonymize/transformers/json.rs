@@ -21,7 +21,7 @@ pub static SPEC: Spec = Spec {
     build,
 };
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Step {
     Key(String),
     AnyMember,
@@ -100,11 +100,62 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
             domain,
             columns: b.columns,
             column: b.column,
+            real: None,
         };
         let t = super::build(&name, options, &inner).map_err(|e| format!("path `{path}`: {e}"))?;
         paths.push((steps, t));
     }
     Ok(Box::new(Json { paths }))
+}
+
+/// The paths a `json` column's options name, parsed: the leaves that transformer
+/// rewrites, which verify searches the output for (the rest of the document is kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonPaths(Vec<Vec<Step>>);
+
+impl JsonPaths {
+    /// The paths of a `json` transformer's options (`None` if they do not parse).
+    pub fn from_options(options: &toml::Table) -> Option<JsonPaths> {
+        let toml::Value::Table(t) = options.get("paths")? else {
+            return None;
+        };
+        t.keys()
+            .map(|p| parse_path(p).ok())
+            .collect::<Option<Vec<_>>>()
+            .map(JsonPaths)
+    }
+
+    /// Calls `f` with every leaf of `doc` at one of the paths (the leaves under an object
+    /// or array a path names, as the transformer takes them).
+    pub fn leaves(&self, doc: &Value, f: &mut dyn FnMut(&str)) {
+        fn under(v: &Value, steps: &[Step], f: &mut dyn FnMut(&str)) {
+            let Some((first, rest)) = steps.split_first() else {
+                return all(v, f);
+            };
+            match (first, v) {
+                (Step::Key(k), Value::Object(m)) => {
+                    if let Some(c) = m.get(k) {
+                        under(c, rest, f);
+                    }
+                }
+                (Step::AnyMember, Value::Object(m)) => m.values().for_each(|c| under(c, rest, f)),
+                (Step::AnyElement, Value::Array(a)) => a.iter().for_each(|c| under(c, rest, f)),
+                _ => {}
+            }
+        }
+        fn all(v: &Value, f: &mut dyn FnMut(&str)) {
+            match v {
+                Value::String(s) => f(s),
+                Value::Number(n) => f(&n.to_string()),
+                Value::Array(a) => a.iter().for_each(|c| all(c, f)),
+                Value::Object(m) => m.values().for_each(|c| all(c, f)),
+                _ => {}
+            }
+        }
+        for steps in &self.0 {
+            under(doc, steps, f);
+        }
+    }
 }
 
 fn visit(v: &mut Value, steps: &[Step], t: &dyn Transform) -> Result<(), String> {
