@@ -11,6 +11,7 @@
 
 pub mod anonymize;
 pub mod backup;
+pub mod bloom;
 pub mod cli;
 pub mod fixtures;
 pub mod migrate;

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use super::config::{qualified, split_qualified, split_quoted, Action};
 use super::ddl::DdlScan;
 use super::plan::{Plan, SourceTable, TablePlan};
-use super::real::{Collector, Identity, RealSets, Wanted};
+use super::real::{Collector, RealSets, Wanted};
 
 /// A failure while streaming a dump.
 #[derive(Debug, thiserror::Error)]
@@ -155,8 +155,8 @@ pub struct Scan {
 pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<Scan, DumpError> {
     let mut out = Scan::default();
     let mut collector = Collector::new(super::real::SEED);
-    // the wanted columns of the block being read: (field, identity, domain)
-    let mut collecting: Vec<(usize, Identity, String)> = Vec::new();
+    // the wanted columns of the block being read: (field, slot)
+    let mut collecting: Vec<(usize, usize)> = Vec::new();
     walk(input, source_name, |line_no, raw, line| {
         match line {
             Line::Header { table, columns } => {
@@ -165,7 +165,7 @@ pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<S
                     .enumerate()
                     .filter_map(|(i, c)| {
                         let (id, domain) = wanted.get(&(table.clone(), c.clone()))?;
-                        Some((i, *id, domain.clone()))
+                        Some((i, collector.slot(*id, domain)))
                     })
                     .collect();
                 if !out.tables.iter().any(|t| t.name == table) {
@@ -181,11 +181,11 @@ pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<S
                 // the wanted fields, in order, without collecting the row's fields
                 let mut want = collecting.iter().peekable();
                 for (i, f) in crate::pg::copy::split_fields(row).enumerate() {
-                    let Some((_, id, domain)) = want.next_if(|(w, _, _)| *w == i) else {
+                    let Some(&(_, slot)) = want.next_if(|(w, _)| *w == i) else {
                         continue;
                     };
                     if let Some(v) = crate::pg::copy::decode_field_cow(f) {
-                        collector.add(*id, domain, &String::from_utf8_lossy(&v));
+                        collector.add(slot, &v);
                     }
                     if want.peek().is_none() {
                         break;

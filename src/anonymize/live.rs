@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::config::Config;
 use super::ddl::{self, ForeignKey, UniqueKey};
 use super::plan::SourceTable;
-use super::real::{Collector, Identity, RealSets, Wanted};
+use super::real::{Collector, RealSets, Wanted};
 use super::types::ColumnType;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
@@ -262,19 +262,19 @@ impl Live {
         let reader = self.reader().await?;
         let mut collector = Collector::new(super::real::SEED);
         for (i, t) in self.tables.iter().enumerate() {
-            let cols: Vec<(String, Identity, String)> = t
+            let cols: Vec<(String, usize)> = t
                 .table
                 .columns
                 .iter()
                 .filter_map(|c| {
                     let (id, domain) = wanted.get(&(t.table.name.clone(), c.clone()))?;
-                    Some((c.clone(), *id, domain.clone()))
+                    Some((c.clone(), collector.slot(*id, domain)))
                 })
                 .collect();
             if cols.is_empty() {
                 continue;
             }
-            let names: Vec<String> = cols.iter().map(|(c, _, _)| c.clone()).collect();
+            let names: Vec<String> = cols.iter().map(|(c, _)| c.clone()).collect();
             let name = &t.table.name;
             let stream = reader
                 .copy_out(&self.copy_columns(i, &names))
@@ -283,9 +283,9 @@ impl Live {
             futures_util::pin_mut!(stream);
             let mut partial: Vec<u8> = Vec::new();
             let take = |line: &[u8], collector: &mut Collector| {
-                for (f, (_, id, domain)) in crate::pg::copy::split_fields(line).zip(&cols) {
-                    if let Some(v) = crate::pg::copy::decode_field(f) {
-                        collector.add(*id, domain, &String::from_utf8_lossy(&v));
+                for (f, (_, slot)) in crate::pg::copy::split_fields(line).zip(&cols) {
+                    if let Some(v) = crate::pg::copy::decode_field_cow(f) {
+                        collector.add(*slot, &v);
                     }
                 }
             };

@@ -27,7 +27,6 @@ struct Email {
     key: DomainKey,
     domain: Option<String>,
     locale: Locale,
-    real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -41,7 +40,6 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
         key: b.domain_key(),
         domain,
         locale,
-        real: b.real.clone(),
     }))
 }
 
@@ -95,40 +93,26 @@ impl Transform for Email {
                 out.extend(chars);
             }
         };
-        // never an address the source holds: the same person, another tag from the stream
-        Ok(Some(crate::anonymize::real::unreal(
-            self.real.as_deref(),
-            |attempt| {
-                let tag = match attempt {
-                    0 => tag.clone(),
-                    _ => super::hash::base32(
-                        &rand::RngExt::random::<u64>(&mut rng).to_le_bytes()[..5],
-                    ),
-                };
-                let mut out = String::with_capacity(40);
-                name(&mut out, &first);
-                out.push('.');
-                name(&mut out, &last);
-                // a local part holds at most 64 characters (RFC 5321): the names give way, the
-                // tag that keeps values distinct stays (slugs are ASCII, so bytes are characters)
-                out.truncate(LOCAL_MAX - 1 - tag.len());
-                out.push('.');
-                out.push_str(&tag);
-                out.push('@');
-                match &self.domain {
-                    Some(d) => out.push_str(d),
-                    None => {
-                        out.push_str(trimmed.rsplit_once('@').map_or("example.com", |(_, d)| d))
-                    }
-                }
-                if case == Case::Upper {
-                    out.make_ascii_uppercase();
-                } else if case == Case::Lower {
-                    out.make_ascii_lowercase();
-                }
-                out
-            },
-        )))
+        let mut out = String::with_capacity(40);
+        name(&mut out, &first);
+        out.push('.');
+        name(&mut out, &last);
+        // a local part holds at most 64 characters (RFC 5321): the names give way, the
+        // tag that keeps values distinct stays (slugs are ASCII, so bytes are characters)
+        out.truncate(LOCAL_MAX - 1 - tag.len());
+        out.push('.');
+        out.push_str(&tag);
+        out.push('@');
+        match &self.domain {
+            Some(d) => out.push_str(d),
+            None => out.push_str(trimmed.rsplit_once('@').map_or("example.com", |(_, d)| d)),
+        }
+        if case == Case::Upper {
+            out.make_ascii_uppercase();
+        } else if case == Case::Lower {
+            out.make_ascii_lowercase();
+        }
+        Ok(Some(out))
     }
 }
 
@@ -147,8 +131,8 @@ enum Case {
 
 impl Case {
     fn of(s: &str) -> Case {
-        // most addresses: ASCII without a capital, told without an allocation
-        if s.is_ascii() && !s.bytes().any(|b| b.is_ascii_uppercase()) {
+        // most addresses: ASCII without a capital, told in one pass without an allocation
+        if !s.bytes().any(|b| b >= 0x80 || b.is_ascii_uppercase()) {
             return Case::Lower;
         }
         // a class is an exact rendering of the lower-case form; a value that is not one

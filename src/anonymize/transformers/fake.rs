@@ -28,7 +28,7 @@ struct Fake {
 struct Cycle {
     /// The list without repeats, and each name's place in it, by its lower case.
     names: Vec<&'static str>,
-    index: std::collections::HashMap<String, usize>,
+    index: foldhash::HashMap<String, usize>,
     /// `next[i]`: the place of the name that name `i` becomes.
     next: Vec<usize>,
 }
@@ -36,7 +36,7 @@ struct Cycle {
 impl Cycle {
     fn new(list: &'static [&'static str], key: &DomainKey) -> Cycle {
         let mut names = Vec::with_capacity(list.len());
-        let mut index = std::collections::HashMap::with_capacity(list.len());
+        let mut index = foldhash::HashMap::default();
         for &name in list {
             if let std::collections::hash_map::Entry::Vacant(e) = index.entry(name.to_lowercase()) {
                 e.insert(names.len());
@@ -70,36 +70,49 @@ impl Transform for Fake {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         // `MARIA` and `Maria` are one person: the choice is keyed on the folded value,
         // the case style comes from the value as written
-        let folded = fold(value);
-        if let Some(c) = &self.cycle {
-            if let Some(&i) = c.index.get(folded.as_ref()) {
-                return Ok(Some(match_case(value, c.names[c.next[i]].to_string())));
+        with_folded(value, |folded| {
+            if let Some(c) = &self.cycle {
+                if let Some(&i) = c.index.get(folded) {
+                    return Ok(Some(match_case(value, c.names[c.next[i]].to_string())));
+                }
             }
-        }
-        let mut rng = self.key.rng(folded.as_bytes());
-        let mut out = String::new();
-        // a draw equal to the value itself would leave it in its own row: draw again from
-        // the same stream (deterministic; the lists are long enough that 8 draws suffice)
-        for _ in 0..8 {
-            out.clear();
-            fake_into(&mut out, self.kind, self.locale, &mut rng);
-            if !same_folded(&out, &folded) {
-                break;
+            let mut rng = self.key.rng(folded.as_bytes());
+            let mut out = String::new();
+            // a draw equal to the value itself would leave it in its own row: draw again
+            // from the same stream (deterministic; the lists are long enough that 8 do)
+            for _ in 0..8 {
+                out.clear();
+                fake_into(&mut out, self.kind, self.locale, &mut rng);
+                if !same_folded(&out, folded) {
+                    break;
+                }
             }
-        }
-        Ok(Some(match_case(value, out)))
+            Ok(Some(match_case(value, out)))
+        })
     }
 }
 
-/// `value` trimmed and case-folded: borrowed when it has nothing to fold (most values on
-/// the hot path), so one person whatever the case costs no allocation.
-pub fn fold(value: &str) -> std::borrow::Cow<'_, str> {
+/// Calls `f` with `value` trimmed and case-folded: the value itself when it has nothing
+/// to fold, else folded into a buffer each thread reuses, so one person whatever the case
+/// costs no allocation on the hot path.
+pub fn with_folded<R>(value: &str, f: impl FnOnce(&str) -> R) -> R {
+    thread_local! {
+        static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     let t = value.trim();
     if t.is_ascii() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
-        std::borrow::Cow::Borrowed(t)
-    } else {
-        std::borrow::Cow::Owned(t.to_lowercase())
+        return f(t);
     }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        if t.is_ascii() {
+            buf.push_str(t);
+            buf.make_ascii_lowercase();
+        } else {
+            buf.extend(t.chars().flat_map(char::to_lowercase));
+        }
+        f(buf)
+    })
 }
 
 /// Whether `drawn` is `folded` (already case-folded) whatever its case.

@@ -34,21 +34,24 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 impl Transform for FullName {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         // one person whatever the case: keyed on the folded value (issue 14)
-        let folded = super::fake::fold(value);
-        let mut rng = self.key.rng(folded.as_bytes());
-        let mut out = String::new();
-        // never the value itself, nor either of its words left in place
-        let words: Vec<&str> = folded.split_whitespace().collect();
-        for _ in 0..8 {
-            out.clear();
-            fake_into(&mut out, FakeKind::FirstName, self.locale, &mut rng);
-            out.push(' ');
-            fake_into(&mut out, FakeKind::LastName, self.locale, &mut rng);
-            let lower = out.to_lowercase();
-            if !lower.split_whitespace().any(|w| words.contains(&w)) {
-                break;
+        super::fake::with_folded(value, |folded| {
+            let mut rng = self.key.rng(folded.as_bytes());
+            let mut out = String::new();
+            // never the value itself, nor either of its words left in place
+            let words: Vec<&str> = folded.split_whitespace().collect();
+            for _ in 0..8 {
+                out.clear();
+                fake_into(&mut out, FakeKind::FirstName, self.locale, &mut rng);
+                out.push(' ');
+                fake_into(&mut out, FakeKind::LastName, self.locale, &mut rng);
+                if !out
+                    .split_whitespace()
+                    .any(|w| words.iter().any(|x| super::fake::same_folded(w, x)))
+                {
+                    break;
+                }
             }
-        }
-        Ok(Some(super::fake::match_case(value, out)))
+            Ok(Some(super::fake::match_case(value, out)))
+        })
     }
 }
