@@ -82,6 +82,15 @@ async fn large_objects(url: &str) -> Vec<String> {
     .await
 }
 
+/// The comments on a database's own objects.
+async fn comments(url: &str) -> Vec<String> {
+    rows(
+        url,
+        "SELECT description FROM pg_description WHERE objoid >= 16384",
+    )
+    .await
+}
+
 /// Every row of the copy's tables as text, to search for the source's values.
 async fn all_text(url: &str) -> String {
     rows(
@@ -123,6 +132,12 @@ fn reviewed_config(dir: &Path, src: &TestDb) -> String {
         init.contains("[large_objects]\naction = \"empty\""),
         "init covers the source's large object:\n{init}"
     );
+    assert!(
+        init.contains(
+            "holds email, people's names: left out of the copy\n[comments]\naction = \"drop\""
+        ),
+        "init sees the name and address in the table's comment:\n{init}"
+    );
     let newsletter = init
         .split("[tables.\"crm.newsletter\"]")
         .nth(1)
@@ -163,6 +178,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     let personal = personal_values(src.url()).await;
     assert!(personal.len() > 300, "the fixture plants personal values");
     let want_schema = rows(src.url(), SCHEMA).await;
+    assert_eq!(comments(src.url()).await.len(), 1, "the fixture's comment");
 
     // live → live: the copy has every object of the source, populated
     let live = empty_database().await.unwrap();
@@ -182,6 +198,10 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
         large_objects(live.url()).await,
         ["1 objects, 0 bytes"],
         "the vCard's object is there (its oid resolves), empty"
+    );
+    assert!(
+        comments(live.url()).await.is_empty(),
+        "the comment naming a person is left out"
     );
 
     // values differing only in case stay two values (a plain UNIQUE holds both), and
@@ -233,6 +253,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     psql_strict(restored.url(), &file);
     assert_eq!(rows(restored.url(), SCHEMA).await, want_schema);
     assert_eq!(large_objects(restored.url()).await, ["1 objects, 0 bytes"]);
+    assert!(comments(restored.url()).await.is_empty());
 
     // dump → dump, read from pg_dump's own output
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
@@ -262,6 +283,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     psql_strict(from_dump.url(), &copy);
     assert_eq!(rows(from_dump.url(), SCHEMA).await, want_schema);
     assert_eq!(large_objects(from_dump.url()).await, ["1 objects, 0 bytes"]);
+    assert!(comments(from_dump.url()).await.is_empty());
 
     // a custom-format archive → live
     let archive = dir.path().join("source.dump");
@@ -292,6 +314,7 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
         large_objects(from_archive.url()).await,
         ["1 objects, 0 bytes"]
     );
+    assert!(comments(from_archive.url()).await.is_empty());
     let text = all_text(from_archive.url()).await;
     for p in &personal {
         assert!(!text.contains(p.as_str()), "{p} survived -Fc → live");
@@ -483,7 +506,11 @@ async fn verify_finds_json_leaves_array_elements_bytea_and_own_row_survivors() {
     let dir = shared_tempdir();
     let src = source().await;
     let config = reviewed_config(dir.path(), &src)
-        .replace("columns.vcard = \"null\"", "columns.vcard = \"keep\"");
+        .replace("columns.vcard = \"null\"", "columns.vcard = \"keep\"")
+        .replace(
+            "[comments]\naction = \"drop\"",
+            "[comments]\naction = \"keep\"",
+        );
     std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
     let copy = empty_database().await.unwrap();
     run(
@@ -546,6 +573,10 @@ async fn verify_finds_json_leaves_array_elements_bytea_and_own_row_survivors() {
         "{failed:#?}"
     );
     assert!(has("detector crm.Customer.vcard: 90 email"), "{failed:#?}");
+    assert!(
+        has("comments (comments).: personal data in 1 of 1 comments: email m***a"),
+        "a comment kept as it is: {failed:#?}"
+    );
     assert!(has("detector crm.Customer.vcard: 120 phone"), "{failed:#?}");
     assert!(
         has("own_row crm.Customer.First Name: first-name: 1 of 120 sampled rows kept their own source value"),

@@ -18,6 +18,9 @@
 //!
 //! [large_objects]                  # required when the source holds any
 //! action = "empty"                 # or "drop", or "keep" with reason = "…"
+//!
+//! [comments]
+//! action = "drop"                  # COMMENT ON text left out; "keep" is the default
 //! ```
 
 use std::collections::BTreeMap;
@@ -26,6 +29,7 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::comments::CommentAction;
 use super::key::{Key, KeyError, DEFAULT_KEY_VAR};
 use super::large_objects::LoAction;
 use super::transformers;
@@ -77,6 +81,8 @@ pub struct Config {
     /// By qualified name (`public.customer`).
     pub tables: BTreeMap<String, TableConfig>,
     pub large_objects: Option<LargeObjectsConfig>,
+    /// `[comments] action`: what happens to `COMMENT ON` text (keep unless said).
+    pub comments: CommentAction,
 }
 
 /// A config the user must fix.
@@ -108,6 +114,13 @@ struct RawConfig {
     #[allow(dead_code)]
     verify: Option<toml::Value>,
     large_objects: Option<Spanned<RawLargeObjects>>,
+    comments: Option<Spanned<RawComments>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawComments {
+    action: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -210,7 +223,20 @@ impl Config {
             key: KeySource::Env(DEFAULT_KEY_VAR.to_string()),
             tables: BTreeMap::new(),
             large_objects: None,
+            comments: CommentAction::Keep,
         };
+        if let Some(c) = raw.comments {
+            let action = c.into_inner().action;
+            cfg.comments = CommentAction::parse(action.get_ref()).ok_or_else(|| {
+                cfg.err(
+                    action.span(),
+                    format!(
+                        "unknown comments action `{}`; use keep or drop",
+                        action.get_ref()
+                    ),
+                )
+            })?;
+        }
         if let Some(lo) = raw.large_objects {
             let span = lo.span();
             let lo = lo.into_inner();

@@ -72,6 +72,10 @@ pub struct DdlScan {
     pub inserts: Vec<(String, u64)>,
     /// Column types, domains and enums, from the statements that create them.
     pub types: super::types::DdlTypes,
+    /// The text of its `COMMENT ON` statements (the first 10,000).
+    pub comments: Vec<String>,
+    /// A `COMMENT ON` statement being read, until the line that ends it.
+    commenting: Option<String>,
     /// Large objects the dump creates, and the OID and line of the first.
     pub large_objects: u64,
     pub first_large_object: Option<(String, u64)>,
@@ -108,6 +112,19 @@ impl DdlScan {
             if line.ends_with(';') || stmt.len() > 1 << 20 {
                 let stmt = self.creating.take().unwrap_or_default();
                 self.types.statement(&stmt);
+            }
+        }
+        if self.commenting.is_none() && line.starts_with("COMMENT ON ") {
+            self.commenting = Some(String::new());
+        }
+        if let Some(stmt) = self.commenting.as_mut() {
+            stmt.push_str(line);
+            stmt.push('\n');
+            if line.ends_with("';") || line.ends_with("NULL;") || stmt.len() > 1 << 20 {
+                let stmt = self.commenting.take().unwrap_or_default();
+                if self.comments.len() < 10_000 {
+                    self.comments.extend(super::comments::text(&stmt));
+                }
             }
         }
         if let Some(oid) = super::large_objects::created(line) {

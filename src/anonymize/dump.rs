@@ -296,10 +296,11 @@ pub fn anonymize(
     let mut buf = Vec::with_capacity(BATCH + (1 << 12));
     let mut current: Option<&TablePlan> = None;
     let mut rows: u64 = 0;
+    let mut sql_lines = plan.sql_lines();
     walk(input, source_name, |line_no, raw, line| {
         stats.bytes_in += raw.len() as u64;
         let write = match line {
-            Line::Other => plan.large_objects.passes(raw),
+            Line::Other => sql_lines.passes(raw),
             Line::Header { table, .. } => {
                 let t = planned(plan, &table, source_name, line_no)?;
                 current = Some(t);
@@ -384,10 +385,11 @@ pub fn events(
     let mut current: Option<&TablePlan> = None;
     let mut rows: u64 = 0;
     let gone = || DumpError::Write(std::io::Error::other("the loader stopped"));
+    let mut sql_lines = plan.sql_lines();
     walk(input, source_name, |line_no, raw, line| {
         stats.bytes_in += raw.len() as u64;
         match line {
-            Line::Other if !plan.large_objects.passes(raw) => {}
+            Line::Other if !sql_lines.passes(raw) => {}
             Line::Other => {
                 if sql.is_empty() {
                     sql_line = line_no;
@@ -528,10 +530,11 @@ pub fn anonymize_parallel<'a>(
                     let data = std::mem::take(rows_buf);
                     send(Chunk::Rows { table, data, first }, seq)
                 };
+            let mut sql_lines = plan.sql_lines();
             walk(input, source_name, |line_no, raw, line| {
                 stats.bytes_in += raw.len() as u64;
                 match line {
-                    Line::Other if !plan.large_objects.passes(raw) => {}
+                    Line::Other if !sql_lines.passes(raw) => {}
                     Line::Other => raw_buf.extend_from_slice(raw),
                     Line::Header { table, .. } => {
                         let t = planned(plan, &table, source_name, line_no)?;

@@ -30,6 +30,8 @@ pub struct Live {
     pub large_objects: Vec<u32>,
     /// The identifying values of the columns a run asked for, by domain.
     pub real: RealSets,
+    /// The text of its comments on its own objects (the first 10,000).
+    pub comments: Vec<String>,
 }
 
 pub struct LiveTable {
@@ -239,6 +241,17 @@ impl Live {
             .map(|r| r.get(0))
             .collect();
         let large_objects = super::large_objects::list(&holder).await?;
+        let comments = holder
+            .query(
+                "SELECT description FROM pg_catalog.pg_description
+                 WHERE objoid >= 16384 AND description <> '' LIMIT 10000",
+                &[],
+            )
+            .await
+            .pg(|| "reading the source's comments".into())?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
         Ok(Live {
             url: url.to_string(),
             _holder: holder,
@@ -250,6 +263,7 @@ impl Live {
             matviews,
             large_objects,
             real: RealSets::new(),
+            comments,
         })
     }
 
@@ -433,6 +447,9 @@ impl Live {
             "--no-privileges".into(),
             format!("--snapshot={}", self.snapshot),
         ];
+        if config.comments == super::comments::CommentAction::Drop {
+            args.push("--no-comments".into());
+        }
         for (name, t) in &config.tables {
             if t.action == super::config::Action::Skip {
                 args.push(format!("--exclude-table={}", pg::quote_qualified(name)));

@@ -2,6 +2,7 @@
 //! themselves, and the streaming pipeline that carries COPY rows from a source through
 //! them to a sink.
 
+pub mod comments;
 pub mod config;
 pub mod ddl;
 pub mod dump;

@@ -297,6 +297,14 @@ impl Source {
         }
     }
 
+    /// The text of the source's `COMMENT ON` statements.
+    pub fn comments(&self) -> &[String] {
+        match self {
+            Source::Dump(_, scan) => &scan.ddl.comments,
+            Source::Live(live) => &live.comments,
+        }
+    }
+
     /// The source's foreign keys (from the catalog, or the dump's DDL).
     pub fn foreign_keys(&self) -> &[super::ddl::ForeignKey] {
         match self {

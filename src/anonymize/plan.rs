@@ -60,6 +60,15 @@ pub struct Plan {
     /// What happens to large objects (`keep` when the config has no section: the
     /// source then holds none, or `guard::check_large_objects` stopped the run).
     pub large_objects: LoAction,
+    /// What happens to `COMMENT ON` text.
+    pub comments: super::comments::CommentAction,
+}
+
+impl Plan {
+    /// The filter every dump path applies to SQL lines outside COPY data.
+    pub fn sql_lines(&self) -> super::comments::SqlLines {
+        super::comments::SqlLines::new(self.large_objects, self.comments)
+    }
 }
 
 impl Plan {
@@ -179,6 +188,7 @@ pub fn plan(
             .large_objects
             .as_ref()
             .map_or(LoAction::Keep, |l| l.action),
+        comments: config.comments,
     })
 }
 

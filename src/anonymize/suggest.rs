@@ -373,6 +373,16 @@ fn names_a_person(text: &str) -> bool {
     })
 }
 
+/// The kinds of personal data in `text` (`email`, `phone` …, `people's names`), for
+/// what init says of text outside columns (comments).
+pub fn personal_in(text: &str) -> Vec<&'static str> {
+    let mut found = found_in(text);
+    if names_a_person(text) {
+        found.push("people's names");
+    }
+    found
+}
+
 /// What the detectors find in `text`, as `email`, `phone` …, without repeats.
 fn found_in(text: &str) -> Vec<&'static str> {
     let mut found = Vec::new();

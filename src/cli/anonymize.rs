@@ -409,6 +409,23 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
     for t in &tables {
         out.push_str(&suggest::section(t, &suggested[&t.name]));
     }
+    let personal: Vec<&str> = source
+        .comments()
+        .iter()
+        .flat_map(|c| suggest::personal_in(c))
+        .fold(Vec::new(), |mut all, d| {
+            if !all.contains(&d) {
+                all.push(d);
+            }
+            all
+        });
+    if !personal.is_empty() {
+        out.push_str(&format!(
+            "\n# the source's COMMENT ON text holds {}: left out of the copy\n\
+             [comments]\naction = \"drop\"\n",
+            personal.join(", ")
+        ));
+    }
     let (objects, first) = source.large_objects();
     if objects > 0 {
         out.push_str(&format!(

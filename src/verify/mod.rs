@@ -1659,6 +1659,7 @@ pub async fn verify(
     if let Some(c) = objects::check(dst).await? {
         checks.push(c);
     }
+    checks.extend(objects::comments(dst));
     if settled.leaks.is_empty() {
         checks.push(row(
             Status::Pass,

@@ -1,4 +1,4 @@
-//! The output's large objects, scanned: no column check sees them, and a copy that kept
+//! The output's large objects and comments, scanned: no column check sees them, and a copy that kept
 //! a vCard verbatim must not pass (issue 14). Each object's content is read from the
 //! output itself — `lo_get` inside a live copy's snapshot, pg_dump's `lowrite` lines in a
 //! dump — decoded as text where it decodes, and searched by the detectors (e-mail, phone,
@@ -92,6 +92,45 @@ pub async fn check(dst: &Source) -> anyhow::Result<Option<Check>> {
         detail,
         chart: None,
     }))
+}
+
+/// The check on the output's comments (`COMMENT ON` text, which no column check sees),
+/// or none when it has none.
+pub fn comments(dst: &Source) -> Option<Check> {
+    let comments = dst.comments();
+    if comments.is_empty() {
+        return None;
+    }
+    let mut found = Found::default();
+    for (i, c) in comments.iter().enumerate() {
+        found.objects += 1;
+        found.scan(&format!("#{}", i + 1), c.as_bytes());
+    }
+    let fail = !found.hits.is_empty();
+    Some(Check {
+        status: if fail { Status::Fail } else { Status::Pass },
+        check: "comments".into(),
+        table: "(comments)".into(),
+        column: None,
+        measured: Some(found.hits.len() as f64),
+        threshold: Some(0.0),
+        detail: if fail {
+            let each: Vec<String> = found.hits.values().map(|h| h.join(", ")).collect();
+            format!(
+                "personal data in {} of {} comments: {}; set [comments] action = \"drop\" in \
+                 the config",
+                found.hits.len(),
+                found.objects,
+                each.join("; ")
+            )
+        } else {
+            format!(
+                "{} comments: no e-mail, phone, IBAN, card number or national id in them",
+                found.objects
+            )
+        },
+        chart: None,
+    })
 }
 
 async fn read_live(reader: &Client, oids: &[u32]) -> Result<Found, PgError> {
