@@ -6,8 +6,8 @@
 
 use super::config::{Action, Config};
 use super::ddl::ForeignKey;
+use super::init::{column_line, table_key, table_section};
 use super::plan::{PlanError, SourceTable};
-use super::suggest::{column_line, table_key, table_section};
 use super::transformers;
 
 /// Stops the run, before any row is read, when a transformer is paired with a column it

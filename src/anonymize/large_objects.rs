@@ -106,6 +106,16 @@ pub async fn list(reader: &Client) -> Result<Vec<u32>, PgError> {
 /// Bytes read from an object at a time.
 const CHUNK: i32 = 1 << 20;
 
+/// The chunk of object `oid` at offset `at`: [`CHUNK`] bytes, fewer for the last, none
+/// past the end.
+async fn chunk_at(reader: &Client, oid: u32, at: i64) -> Result<Vec<u8>, PgError> {
+    Ok(reader
+        .query_one("SELECT pg_catalog.lo_get($1, $2, $3)", &[&oid, &at, &CHUNK])
+        .await
+        .pg(|| format!("reading large object {oid}"))?
+        .get(0))
+}
+
 /// Makes the objects `oids` of the source in the database `writer` is connected to, as
 /// `action` says, reading their content (for `keep`) through `reader` a chunk at a time.
 pub async fn copy(
@@ -130,18 +140,13 @@ pub async fn copy(
         for &oid in oids {
             let mut at: i64 = 0;
             loop {
-                let chunk: Vec<u8> = reader
-                    .query_one("SELECT pg_catalog.lo_get($1, $2, $3)", &[&oid, &at, &CHUNK])
-                    .await
-                    .pg(|| format!("reading large object {oid}"))?
-                    .get(0);
-                if chunk.is_empty() {
-                    break;
+                let chunk = chunk_at(reader, oid, at).await?;
+                if !chunk.is_empty() {
+                    writer
+                        .execute("SELECT pg_catalog.lo_put($1, $2, $3)", &[&oid, &at, &chunk])
+                        .await
+                        .pg(|| format!("writing large object {oid}"))?;
                 }
-                writer
-                    .execute("SELECT pg_catalog.lo_put($1, $2, $3)", &[&oid, &at, &chunk])
-                    .await
-                    .pg(|| format!("writing large object {oid}"))?;
                 at += chunk.len() as i64;
                 if chunk.len() < CHUNK as usize {
                     break;
@@ -169,19 +174,14 @@ pub async fn sql(reader: &Client, oids: &[u32], action: LoAction) -> Result<Stri
             let _ = writeln!(out, "SELECT pg_catalog.lo_open('{oid}', 131072);");
             let mut at: i64 = 0;
             loop {
-                let chunk: Vec<u8> = reader
-                    .query_one("SELECT pg_catalog.lo_get($1, $2, $3)", &[&oid, &at, &CHUNK])
-                    .await
-                    .pg(|| format!("reading large object {oid}"))?
-                    .get(0);
-                if chunk.is_empty() {
-                    break;
+                let chunk = chunk_at(reader, oid, at).await?;
+                if !chunk.is_empty() {
+                    out.push_str("SELECT pg_catalog.lowrite(0, '\\x");
+                    for b in &chunk {
+                        let _ = write!(out, "{b:02x}");
+                    }
+                    out.push_str("');\n");
                 }
-                out.push_str("SELECT pg_catalog.lowrite(0, '\\x");
-                for b in &chunk {
-                    let _ = write!(out, "{b:02x}");
-                }
-                out.push_str("');\n");
                 at += chunk.len() as i64;
                 if chunk.len() < CHUNK as usize {
                     break;

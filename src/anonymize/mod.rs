@@ -7,6 +7,7 @@ pub mod config;
 pub mod ddl;
 pub mod dump;
 pub mod guard;
+pub mod init;
 pub mod key;
 pub mod large_objects;
 pub mod live;

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand};
 use super::say;
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::pipeline::{self, is_url, Outcome, RunError, RunOptions, Source};
-use crate::anonymize::{real, suggest, transformers};
+use crate::anonymize::{init, real, suggest, transformers};
 
 #[derive(Debug, Args)]
 #[command(
@@ -403,11 +403,11 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
             .get(&t.name)
             .map(|lines| crate::anonymize::dump::columns_of(lines))
             .unwrap_or_default();
-        suggested.insert(t.name.clone(), suggest::suggestions(t, &s));
+        suggested.insert(t.name.clone(), init::suggestions(t, &s));
     }
-    suggest::align_foreign_keys(&mut suggested, &tables, source.foreign_keys());
+    init::align_foreign_keys(&mut suggested, &tables, source.foreign_keys());
     for t in &tables {
-        out.push_str(&suggest::section(t, &suggested[&t.name]));
+        out.push_str(&init::section(t, &suggested[&t.name]));
     }
     let personal: Vec<&str> = source
         .comments()

@@ -14,6 +14,7 @@
 pub mod keys;
 pub mod leak;
 mod objects;
+mod own_row;
 pub mod report;
 mod scan;
 pub mod settings;
@@ -43,19 +44,12 @@ use stats::Profile;
 
 /// Output columns whose values are drawn from a generator's lists: a source value
 /// found there is the generator's coincidence (a fake "Mary" for a real one), not a
-/// survivor, so they are not searched.
-const GENERATED: &[&str] = &[
-    "first-name",
-    "last-name",
-    "full-name",
-    "city",
-    "street",
-    "company",
-    "postal-code",
-    "choice",
-    "constant",
-    "null",
-];
+/// survivor, so they are not searched ([`own_row::LIST_DRAWN`] are held to their own row
+/// instead); nor are columns a config fills with chosen or constant values.
+fn generated(transformer: &str) -> bool {
+    own_row::LIST_DRAWN.contains(&transformer)
+        || matches!(transformer, "choice" | "constant" | "null")
+}
 
 /// Fewer sampled values than this on either side, and a column's distribution is not
 /// compared (its NULL rate still is).
@@ -244,82 +238,6 @@ impl Acc {
             },
         )
     }
-}
-
-/// Transformers that draw from lists, whose columns the leak scan leaves alone (a fake
-/// "Mary" for a real one elsewhere is chance): a value equal to its own row's source
-/// value is not chance, and is looked for here.
-const OWN_ROW: &[&str] = &[
-    "first-name",
-    "last-name",
-    "full-name",
-    "city",
-    "street",
-    "company",
-    "postal-code",
-];
-
-/// For each column of `table` under a list-drawing transformer: the sampled rows found on
-/// both sides (by their row key) whose output equals, case-folded, their own source value
-/// — a survivor, and a leak (issue 14). Tables up to `sample_rows` are compared whole.
-fn own_row_checks(
-    table: &str,
-    tc: &crate::anonymize::config::TableConfig,
-    src: &TableSummary,
-    out: &TableSummary,
-) -> Vec<Check> {
-    let value = |line: &[u8], i: usize| {
-        copy::split_fields(line)
-            .nth(i)
-            .and_then(copy::decode_field)
-            .map(|b| String::from_utf8_lossy(&b).trim().to_lowercase())
-            .filter(|v| !v.is_empty())
-    };
-    let mut checks = Vec::new();
-    for (i, c) in src.columns.iter().enumerate() {
-        let transformer = tc.columns.get(c).map_or("keep", |c| c.transformer.as_str());
-        let Some(j) = out.columns.iter().position(|x| x == c) else {
-            continue;
-        };
-        if !OWN_ROW.contains(&transformer) {
-            continue;
-        }
-        let (mut compared, mut kept, mut example) = (0u64, 0u64, None);
-        for (h, line) in &src.lines {
-            let Some(other) = out.lines.get(h) else {
-                continue;
-            };
-            let (Some(a), Some(b)) = (value(line, i), value(other, j)) else {
-                continue;
-            };
-            compared += 1;
-            if a == b {
-                kept += 1;
-                example.get_or_insert(detect::mask(&b));
-            }
-        }
-        if compared == 0 {
-            continue;
-        }
-        checks.push(Check {
-            status: if kept > 0 { Status::Fail } else { Status::Pass },
-            check: "own_row".into(),
-            table: table.to_string(),
-            column: Some(c.clone()),
-            measured: Some(kept as f64),
-            threshold: Some(0.0),
-            chart: None,
-            detail: match example {
-                Some(e) => format!(
-                    "{transformer}: {kept} of {compared} sampled rows kept their own source value (e.g. {e})"
-                ),
-                None => format!(
-                    "{transformer}: none of {compared} sampled rows kept its own source value"
-                ),
-            },
-        });
-    }
-    checks
 }
 
 /// The columns of `table` that identify a row: its primary key (pg_dump names it
@@ -998,7 +916,7 @@ fn read_output(
                     .map(|s| s.allow.clone())
                     .unwrap_or_default();
                 ColPlan {
-                    scan: !GENERATED.contains(&t) && !allowed.iter().any(|a| a == "leak"),
+                    scan: !generated(t) && !allowed.iter().any(|a| a == "leak"),
                     detect: t == "keep",
                     allowed,
                 }
@@ -1796,7 +1714,7 @@ pub async fn verify(
         if src_t.rows == 0 || out_t.rows == 0 {
             continue;
         }
-        checks.extend(own_row_checks(&s.name, tc, src_t, out_t));
+        checks.extend(own_row::checks(&s.name, tc, src_t, out_t));
         for (i, c) in src_t.columns.iter().enumerate() {
             let Some(j) = out_t.columns.iter().position(|x| x == c) else {
                 continue;

@@ -1,0 +1,259 @@
+//! Writing a config: the `[tables.…]` sections `anonymize init` prints and the snippet a
+//! fail-closed stop pastes, from each column's suggestion ([`super::suggest`]) fitted to
+//! its type, both sides of every foreign key written alike, under table keys that read
+//! back as the same tables.
+
+use std::collections::BTreeMap;
+
+use super::ddl::ForeignKey;
+use super::plan::SourceTable;
+use super::suggest::{suggest, Suggestion};
+use super::transformers;
+use super::types::ColumnType;
+
+/// The `[tables.…]` key that reads back (through [`qualified`](super::config::qualified))
+/// as the table `name` (`schema.table`): a part holding `.` or `"` is quoted as SQL quotes
+/// it, so `public."a.b"` and `a.b` stay two tables and `we"ird` stays `we"ird`.
+pub fn table_key(name: &str) -> String {
+    let (schema, table) = name.split_once('.').unwrap_or(("public", name));
+    let part = |p: &str| {
+        if p.contains(['.', '"']) {
+            format!("\"{}\"", p.replace('"', "\"\""))
+        } else {
+            p.to_string()
+        }
+    };
+    toml_key(&if schema == "public" {
+        part(table)
+    } else {
+        format!("{}.{}", part(schema), part(table))
+    })
+}
+
+/// A TOML key, quoted when it needs to be.
+pub fn toml_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        format!("\"{}\"", k.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// `columns.x = "…"   # why`, for column `i` of `t` (the fail-closed snippet).
+pub(super) fn column_line(t: &SourceTable, i: usize) -> String {
+    line(&t.columns[i], &suggestion(t, i, &[]))
+}
+
+fn line(column: &str, s: &Suggestion) -> String {
+    format!(
+        "columns.{} = {}   # {}\n",
+        toml_key(column),
+        s.toml,
+        s.reason
+    )
+}
+
+/// A whole `[tables.x]` section for `t`; `samples[i]` are sampled values of column i.
+pub fn table_section(t: &SourceTable, samples: &[Vec<String>]) -> String {
+    section(t, &suggestions(t, samples))
+}
+
+/// A suggestion for every column of `t`; `samples[i]` are sampled values of column i.
+pub fn suggestions(t: &SourceTable, samples: &[Vec<String>]) -> Vec<Suggestion> {
+    (0..t.columns.len())
+        .map(|i| {
+            let sample: Vec<&str> = samples
+                .get(i)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default();
+            suggestion(t, i, &sample)
+        })
+        .collect()
+}
+
+/// The suggestion for column `i` of `t`, from its name, type and samples, and one its
+/// type can take.
+fn suggestion(t: &SourceTable, i: usize, samples: &[&str]) -> Suggestion {
+    let ty = t.types.get(i).and_then(Option::as_ref);
+    let s = suggest(&t.columns[i], ty.map(|t| t.sql.as_str()), samples);
+    match ty {
+        Some(ty) => fit_suggestion(s, ty),
+        None => s,
+    }
+}
+
+/// A suggestion the column's type can take: one whose transformer cannot write the type
+/// becomes `null`, saying why (issue 14: init never suggests an incompatible pair).
+fn fit_suggestion(s: Suggestion, ty: &ColumnType) -> Suggestion {
+    let name = toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
+        .ok()
+        .and_then(|t| match t.get("x")? {
+            toml::Value::String(n) => Some(n.clone()),
+            toml::Value::Table(t) => t.get("transformer")?.as_str().map(str::to_string),
+            _ => None,
+        });
+    let Some(spec) = name.as_deref().and_then(transformers::find) else {
+        return s;
+    };
+    if spec.accepts.takes(ty.kind) {
+        return s;
+    }
+    Suggestion {
+        toml: "\"null\"".into(),
+        reason: format!(
+            "{}, but `{}` cannot write {} ({}); null clears it (on a NOT NULL column use \
+             {{ transformer = \"constant\", value = \"…\" }} with a valid {})",
+            s.reason,
+            spec.name,
+            ty.sql,
+            ty.kind.describe(),
+            ty.kind.describe()
+        ),
+    }
+}
+
+/// A `[tables.x]` section writing `suggestions[i]` for column i.
+pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
+    let mut s = format!("\n[tables.{}]\n", table_key(&t.name));
+    for (c, sg) in t.columns.iter().zip(suggestions) {
+        s.push_str(&line(c, sg));
+    }
+    s
+}
+
+/// Gives the referencing column of every foreign key the referenced column's suggestion
+/// (through chains of keys), so the config `init` writes keeps every reference.
+pub fn align_foreign_keys(
+    suggested: &mut BTreeMap<String, Vec<Suggestion>>,
+    tables: &[SourceTable],
+    keys: &[ForeignKey],
+) {
+    let index = |table: &str, col: &str| {
+        let t = tables.iter().find(|t| t.name == table)?;
+        Some((t.name.clone(), t.columns.iter().position(|c| c == col)?))
+    };
+    // a chain of n keys settles in n rounds; cycles settle in one more
+    for _ in 0..=keys.len().min(64) {
+        let mut changed = false;
+        for k in keys {
+            for (col, pcol) in k.columns.iter().zip(&k.parent_columns) {
+                let (Some((ct, ci)), Some((pt, pi))) =
+                    (index(&k.table, col), index(&k.parent, pcol))
+                else {
+                    continue;
+                };
+                let Some(parent) = suggested
+                    .get(&pt)
+                    .and_then(|s| s.get(pi))
+                    .map(|s| s.toml.clone())
+                else {
+                    continue;
+                };
+                if let Some(child) = suggested.get_mut(&ct).and_then(|s| s.get_mut(ci)) {
+                    if child.toml != parent {
+                        child.toml = parent;
+                        child.reason = format!(
+                            "references {}.{pcol} (foreign key {}): mapped alike so the reference holds",
+                            k.parent, k.name
+                        );
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::config::Config;
+
+    /// init writes the referencing column of a foreign key like the referenced one,
+    /// through a chain of keys, saying why (issue 14).
+    #[test]
+    fn init_maps_both_sides_of_a_foreign_key_alike() {
+        let table = |name: &str, cols: &[&str]| SourceTable {
+            name: name.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            types: vec![None; cols.len()],
+        };
+        let tables = [
+            table("public.people", &["email"]),
+            table("public.subscribers", &["contact"]),
+            table("public.bounces", &["address"]),
+        ];
+        let fk = |t: &str, c: &str, p: &str, pc: &str| ForeignKey {
+            table: t.into(),
+            name: format!("{t}_fk"),
+            columns: vec![c.into()],
+            parent: p.into(),
+            parent_columns: vec![pc.into()],
+        };
+        // listed child-first, so one round is not enough
+        let keys = [
+            fk("public.bounces", "address", "public.subscribers", "contact"),
+            fk("public.subscribers", "contact", "public.people", "email"),
+        ];
+        let sg = |toml: &str| {
+            vec![Suggestion {
+                toml: toml.into(),
+                reason: "by name".into(),
+            }]
+        };
+        let mut suggested = BTreeMap::from([
+            ("public.people".to_string(), sg("\"email\"")),
+            ("public.subscribers".to_string(), sg("\"hash\"")),
+            ("public.bounces".to_string(), sg("\"keep\"")),
+        ]);
+        align_foreign_keys(&mut suggested, &tables, &keys);
+        for t in ["public.subscribers", "public.bounces"] {
+            assert_eq!(suggested[t][0].toml, "\"email\"", "{t}");
+        }
+        assert!(
+            suggested["public.bounces"][0]
+                .reason
+                .contains("references public.subscribers.contact"),
+            "{:?}",
+            suggested["public.bounces"][0]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// The config `init` writes reads back as the same tables, whatever their names:
+        /// quotes, dots, spaces, unicode, a table named like another schema's (issue 14).
+        #[test]
+        fn table_keys_read_back_as_the_same_tables(
+            schema in "public|[a-zA-Z_ \"ăș€-]{1,8}",
+            table in "[a-zA-Z_ .\"ăș€;-]{1,12}",
+        ) {
+            let dotted = format!("{schema}.{table}");
+            let mut names = vec![dotted.clone()];
+            // the table `x.y` of public beside the table `y` of schema `x`
+            if let Some((a, b)) = table.split_once('.') {
+                if !a.is_empty() && !b.is_empty() {
+                    names.push(format!("{a}.{b}"));
+                }
+            }
+            names.push(format!("public.{table}"));
+            names.sort();
+            names.dedup();
+            let text: String = names
+                .iter()
+                .map(|n| format!("[tables.{}]\ncolumns.x = \"keep\"\n", table_key(n)))
+                .collect();
+            let config = Config::parse(&text, "anonymize.toml").map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(format!("{e}\n{text}"))
+            })?;
+            let read: Vec<&String> = config.tables.keys().collect();
+            proptest::prop_assert_eq!(read, names.iter().collect::<Vec<_>>(), "{}", text);
+        }
+    }
+}
