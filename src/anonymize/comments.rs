@@ -28,14 +28,31 @@ impl CommentAction {
     }
 }
 
-/// The text of a `COMMENT ON … IS '…';` statement (its literal, unquoted), if `sql` is one.
+/// The text of a `COMMENT ON … IS …;` statement, read by PostgreSQL's own parser (quoted
+/// names holding ` IS `, `''`, `E'…'` and all), if `sql` is one.
 pub fn text(sql: &str) -> Option<String> {
-    let rest = sql.trim_start().strip_prefix("COMMENT ON ")?;
-    let start = rest.find(" IS ")? + 4;
-    let lit = rest[start..].trim().trim_end_matches(';').trim();
-    let lit = lit.strip_prefix('E').unwrap_or(lit);
-    let inner = lit.strip_prefix('\'')?.strip_suffix('\'')?;
-    Some(inner.replace("''", "'"))
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .find_map(|raw| match raw.stmt.as_ref()?.node.as_ref()? {
+            pg_query::NodeEnum::CommentStmt(c) => Some(c.comment.clone()),
+            _ => None,
+        })
+}
+
+/// Whether a statement ends on `line`: its last non-blank character is a `;` outside any
+/// quoted literal. `quoted` carries whether a literal is open from line to line (a
+/// doubled `''` closes and opens it again, which leaves it open).
+pub fn ends_statement(line: &[u8], quoted: &mut bool) -> bool {
+    for &b in line {
+        if b == b'\'' {
+            *quoted = !*quoted;
+        }
+    }
+    let end = line.trim_ascii_end();
+    !*quoted && end.ends_with(b";")
 }
 
 /// Which lines of a dump's SQL (outside COPY data) go to the output, as the config says
@@ -46,6 +63,7 @@ pub struct SqlLines {
     objects: LoAction,
     comments: CommentAction,
     in_comment: bool,
+    quoted: bool,
 }
 
 impl SqlLines {
@@ -54,6 +72,7 @@ impl SqlLines {
             objects,
             comments,
             in_comment: false,
+            quoted: false,
         }
     }
 
@@ -61,10 +80,10 @@ impl SqlLines {
         if self.comments == CommentAction::Drop
             && (self.in_comment || line.starts_with(b"COMMENT ON "))
         {
-            let end = line.strip_suffix(b"\n").unwrap_or(line);
-            let end = end.strip_suffix(b"\r").unwrap_or(end);
-            // pg_dump ends the statement with the literal's quote and `;` on its last line
-            self.in_comment = !(end.ends_with(b"';") || end.ends_with(b"NULL;"));
+            if !self.in_comment {
+                self.quoted = false;
+            }
+            self.in_comment = !ends_statement(line, &mut self.quoted);
             return false;
         }
         self.objects.passes(line)
@@ -86,15 +105,23 @@ mod tests {
         let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep);
         assert!(keep.passes(b"COMMENT ON TABLE t IS 'x';\n"));
         let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop);
-        let lines: [&[u8]; 5] = [
+        let lines: [&[u8]; 8] = [
             b"COMMENT ON COLUMN t.a IS 'first line\n",
             b"second line of the same comment';\n",
             b"CREATE TABLE u (id int);\n",
             b"COMMENT ON TABLE u IS 'one line';\n",
+            b"COMMENT ON COLUMN u.\"Paid IS\" IS 'Empty means NULL;\n",
+            b"it''s Owner maria@x.example';\n",
             b"ALTER TABLE u OWNER TO x;\n",
+            b"SET default_tablespace = '';\n",
         ];
         let kept: Vec<bool> = lines.iter().map(|l| drop.passes(l)).collect();
-        assert_eq!(kept, [false, false, true, false, true]);
+        assert_eq!(kept, [false, false, true, false, false, false, true, true]);
+        assert_eq!(
+            text("COMMENT ON COLUMN u.\"Paid IS\" IS 'Empty means NULL;\nit''s hers';").as_deref(),
+            Some("Empty means NULL;\nit's hers"),
+            "a quoted name holding ` IS `, a line ending in NULL;, a doubled quote"
+        );
     }
 
     #[test]

@@ -74,8 +74,10 @@ pub struct DdlScan {
     pub types: super::types::DdlTypes,
     /// The text of its `COMMENT ON` statements (the first 10,000).
     pub comments: Vec<String>,
-    /// A `COMMENT ON` statement being read, until the line that ends it.
+    /// A `COMMENT ON` statement being read, until the line that ends it, and whether a
+    /// literal is open at the end of the last line read.
     commenting: Option<String>,
+    comment_quoted: bool,
     /// Large objects the dump creates, and the OID and line of the first.
     pub large_objects: u64,
     pub first_large_object: Option<(String, u64)>,
@@ -116,11 +118,13 @@ impl DdlScan {
         }
         if self.commenting.is_none() && line.starts_with("COMMENT ON ") {
             self.commenting = Some(String::new());
+            self.comment_quoted = false;
         }
         if let Some(stmt) = self.commenting.as_mut() {
             stmt.push_str(line);
             stmt.push('\n');
-            if line.ends_with("';") || line.ends_with("NULL;") || stmt.len() > 1 << 20 {
+            let ends = super::comments::ends_statement(line.as_bytes(), &mut self.comment_quoted);
+            if ends || stmt.len() > 1 << 20 {
                 let stmt = self.commenting.take().unwrap_or_default();
                 if self.comments.len() < 10_000 {
                     self.comments.extend(super::comments::text(&stmt));

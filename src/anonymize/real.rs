@@ -17,7 +17,7 @@ use xxhash_rust::xxh3::xxh3_64_with_seed;
 /// What makes two values one identifying value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Identity {
-    /// Its digits (`+40 721-234 567` is `40721234567`).
+    /// Its last 9 digits (`+40 721-234 567` and `0721 234 567` are `721234567`).
     Phone,
     /// Without spaces, in capitals.
     Iban,
@@ -95,8 +95,9 @@ fn mix(mut z: u64) -> u64 {
 
 /// The keyed hash of `value` as `identity` compares it, if it holds anything.
 fn hash(identity: Identity, seed: u64, value: &[u8]) -> Option<u64> {
-    // a phone or card number is at most 19 digits: hashed as a number, with its length
-    // (leading zeros count), without a buffer; this runs for every value written
+    // a phone or card number is hashed as a number, without a buffer (this runs for
+    // every value written). A phone counts by its last 9 digits, its national number in
+    // most countries: `+40 721 234 567` and `0721 234 567` are one number
     if matches!(identity, Identity::Phone | Identity::Card) {
         let (mut n, mut digits) = (0u64, 0u32);
         for &b in value {
@@ -107,6 +108,9 @@ fn hash(identity: Identity, seed: u64, value: &[u8]) -> Option<u64> {
         }
         if digits == 0 {
             return None;
+        }
+        if identity == Identity::Phone && digits > 9 {
+            (n, digits) = (n % 1_000_000_000, 9);
         }
         if digits <= 19 {
             return Some(mix(n ^ mix(seed ^ u64::from(digits))));
@@ -232,7 +236,8 @@ impl Collector {
     pub fn add(&mut self, slot: usize, value: &[u8]) {
         let seed = self.seed;
         let (_, identity, hashes) = &mut self.sets[slot];
-        if value.first() == Some(&b'{') && value.last() == Some(&b'}') {
+        // `{a,b}`, or with bounds, `[0:1]={a,b}`
+        if matches!(value.first(), Some(b'{' | b'[')) && value.last() == Some(&b'}') {
             let _ = super::types::map_array(&String::from_utf8_lossy(value), |e| {
                 hashes.extend(hash(*identity, seed, e.as_bytes()));
                 Ok(None)
@@ -280,12 +285,28 @@ mod tests {
         assert!(phone.holds("(40) 721-234-567"));
         assert!(phone.holds("40 721 000 001"), "array elements are values");
         assert!(!phone.holds("+40 721 234 568"));
+        assert!(
+            phone.holds("0721 234 567"),
+            "the national form of a real number"
+        );
+        c2_bounds();
         assert_eq!(phone.len(), 2);
         assert!(sets["iban"].holds("ro49aaaa1b3100759384 0000"));
         assert_eq!(
             Identity::of("email"),
             None,
             "a keyed tag makes it unique already"
+        );
+    }
+
+    fn c2_bounds() {
+        let mut c = Collector::new(7);
+        let slot = c.slot(Identity::Phone, "phone");
+        c.add(slot, b"[0:1]={\"+40 721 000 002\",\"+40 721 000 003\"}");
+        let sets = c.finish();
+        assert!(
+            sets["phone"].holds("+40 721 000 003"),
+            "elements of an array with bounds"
         );
     }
 

@@ -296,8 +296,9 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
             .contains(&w.as_str())
         })
     {
-        // a catalogue's `name` (a category, a genre) is not a person's
-        if !nonempty.is_empty() && !share_of(&nonempty, &looks_like_person) {
+        // a catalogue's `name` (a category, a genre) is not a person's: only when no
+        // sampled value looks like one (a person's name outside the lists is still a name)
+        if !nonempty.is_empty() && !nonempty.iter().any(|v| looks_like_person(v)) {
             return Suggestion {
                 toml: "\"keep\"".into(),
                 reason: format!(
@@ -344,16 +345,18 @@ fn capitalised(w: &str) -> bool {
     c.next().is_some_and(char::is_uppercase) && c.any(char::is_lowercase)
 }
 
-/// A person's name: a known first name, alone or leading two to four capitalised words
-/// (`Maria Anders`; not `Aniseed Syrup`).
+/// A person's name: one to four words of letters (any case; `Anders, Maria` too), one
+/// of them a known first name (`Maria Anders`, `MARIA ANDERS`; not `Aniseed Syrup`).
 fn looks_like_person(s: &str) -> bool {
-    let ws: Vec<&str> = s.split_whitespace().collect();
-    let known = |w: &str| FIRST_NAMES.contains(&w.to_lowercase());
-    match ws.as_slice() {
-        [one] => known(one),
-        [first, ..] if ws.len() <= 4 => known(first) && ws.iter().all(|w| capitalised(w)),
-        _ => false,
-    }
+    let ws: Vec<&str> = s
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+        .collect();
+    (1..=4).contains(&ws.len())
+        && ws
+            .iter()
+            .all(|w| w.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
+        && ws.iter().any(|w| FIRST_NAMES.contains(&w.to_lowercase()))
 }
 
 /// A person named inside text: a known first name, capitalised, and a capitalised word
@@ -417,13 +420,15 @@ fn by_content(sql_type: Option<&str>, samples: &[&str]) -> Option<Suggestion> {
                 FIRST_NAMES.contains(word)
             })
         });
-        return names.then(|| Suggestion {
-            toml: "\"null\"".into(),
-            reason: "the sampled lexemes include people's names; no transformer rewrites a \
-                     tsvector, null clears it (rebuild it from anonymized columns after \
-                     loading if it is needed)"
-                .into(),
-        });
+        if names {
+            return Some(Suggestion {
+                toml: "\"null\"".into(),
+                reason: "the sampled lexemes include people's names; no transformer rewrites \
+                         a tsvector, null clears it (rebuild it from anonymized columns after \
+                         loading if it is needed)"
+                    .into(),
+            });
+        }
     }
     if share_of(samples, &looks_like_person) {
         return Some(Suggestion {
@@ -533,12 +538,12 @@ fn json_paths(docs: &[serde_json::Value]) -> Option<Suggestion> {
         if s.toml == "\"keep\"" {
             continue;
         }
-        if path.contains(".*") {
+        if path.contains(".*") || s.toml.contains("\"json\"") {
             return Some(Suggestion {
                 toml: "\"null\"".into(),
                 reason: format!(
-                    "sampled JSON holds personal data under a key no path can spell ({path}); \
-                     null clears it"
+                    "sampled JSON holds personal data at {path}, which a path cannot spell \
+                     (a key of odd characters, or JSON inside a string); null clears it"
                 ),
             });
         }
@@ -665,6 +670,21 @@ mod tests {
             suggest("name", Some("text"), &["Maria Anders", "Ana Trujillo"]).toml,
             "\"full-name\""
         );
+        // people's names in any case, and last-first, are still people's names
+        assert_eq!(
+            suggest("ship_name", None, &["MARIA ANDERS", "ANA TRUJILLO"]).toml,
+            "\"full-name\""
+        );
+        assert_eq!(
+            suggest("owner_name", None, &["Anders, Maria"]).toml,
+            "\"full-name\""
+        );
+        let s = suggest(
+            "doc",
+            Some("jsonb"),
+            &[r#"{"raw": "{\"email\": \"a@b.example\"}"}"#],
+        );
+        assert_eq!(s.toml, "\"null\"", "JSON inside a JSON string: {s:?}");
         // names are read as words: spaces, capitals and underscores alike
         assert_eq!(
             suggest("Last Name", None, &["Anders", "Trujillo"]).toml,

@@ -37,8 +37,10 @@ pub enum Norm {
 /// numbers, and weighted choices, whose output may equal some input by design).
 pub fn norm_for(transformer: &str, options: &toml::Table) -> Option<Norm> {
     match transformer {
-        "json" => crate::anonymize::transformers::json::JsonPaths::from_options(options)
-            .map(|p| Norm::Json(std::sync::Arc::new(p))),
+        "json" => crate::anonymize::transformers::json::JsonPaths::from_options(options, |t| {
+            t != "json" && norm_for(t, &toml::Table::new()).is_some()
+        })
+        .map(|p| Norm::Json(std::sync::Arc::new(p))),
         "keep" | "integer-id" | "date-shift" | "timestamp-shift" | "numeric-noise" | "choice" => {
             None
         }

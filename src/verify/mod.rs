@@ -163,9 +163,9 @@ struct TableSummary {
     nulls: Vec<u64>,
     sampled: usize,
     profiles: Vec<Profile>,
-    /// The sampled rows, by the hash of their row key: the same row on both sides when
+    /// The sampled rows, with the hash of their row key: the same row on both sides when
     /// the key is kept, so a row's output can be held against its own source.
-    lines: HashMap<u64, Vec<u8>>,
+    lines: Vec<(u64, Vec<u8>)>,
 }
 
 /// A table as the merge accumulates it.
@@ -211,12 +211,12 @@ impl Acc {
     }
 
     fn finish(self, categorical_max: usize) -> (String, TableSummary) {
-        let lines: HashMap<u64, Vec<u8>> = self.heap.into_iter().collect();
+        let lines: Vec<(u64, Vec<u8>)> = self.heap.into_vec();
         let profiles = (0..self.columns.len())
             .map(|i| {
                 let values: Vec<Option<String>> = lines
-                    .values()
-                    .map(|l| {
+                    .iter()
+                    .map(|(_, l)| {
                         copy::split_fields(l)
                             .nth(i)
                             .and_then(copy::decode_field)

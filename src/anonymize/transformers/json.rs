@@ -114,15 +114,28 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 pub struct JsonPaths(Vec<Vec<Step>>);
 
 impl JsonPaths {
-    /// The paths of a `json` transformer's options (`None` if they do not parse).
-    pub fn from_options(options: &toml::Table) -> Option<JsonPaths> {
+    /// The paths of a `json` transformer's options whose transformer passes `searched`
+    /// (verify leaves out those that keep values by design: `keep`, shifts, noise);
+    /// `None` if none is left or they do not parse.
+    pub fn from_options(
+        options: &toml::Table,
+        searched: impl Fn(&str) -> bool,
+    ) -> Option<JsonPaths> {
         let toml::Value::Table(t) = options.get("paths")? else {
             return None;
         };
-        t.keys()
-            .map(|p| parse_path(p).ok())
-            .collect::<Option<Vec<_>>>()
-            .map(JsonPaths)
+        let mut out = Vec::new();
+        for (path, spec) in t {
+            let name = match spec {
+                toml::Value::String(n) => n.as_str(),
+                toml::Value::Table(t) => t.get("transformer")?.as_str()?,
+                _ => return None,
+            };
+            if searched(name) {
+                out.push(parse_path(path).ok()?);
+            }
+        }
+        (!out.is_empty()).then_some(JsonPaths(out))
     }
 
     /// Calls `f` with every leaf of `doc` at one of the paths (the leaves under an object
