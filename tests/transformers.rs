@@ -390,3 +390,19 @@ fn names_on_the_list_map_one_to_one_onto_it() {
         assert_eq!(outs, names, "{name} {opts}: onto the list, one-to-one");
     }
 }
+
+/// A postal code never stays as it was: not a code no longer than its kept prefix (`3`,
+/// which pagila holds), nor one its random part happens to redraw (issue 14; verify's
+/// own_row check found the first on pagila).
+#[test]
+fn postal_codes_never_stay_in_their_own_row() {
+    let t = one("postal-code", "");
+    assert_ne!(apply(t.as_ref(), "3"), "3");
+    for i in 0..20_000 {
+        let code = format!("{:05}", i * 7 % 100_000);
+        assert_ne!(apply(t.as_ref(), &code), code, "{code}");
+    }
+    let short = one("postal-code", "keep_prefix = 2");
+    let out = apply(short.as_ref(), "AB");
+    assert!(out != "AB" && out.len() == 2, "{out}");
+}

@@ -36,18 +36,30 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 impl Transform for PostalCode {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let mut rng = self.key.rng(value.as_bytes());
-        Ok(Some(
+        // a code no longer than its prefix (`3`) would be kept whole: nothing is kept
+        let alnum = value.chars().filter(char::is_ascii_alphanumeric).count();
+        let keep = if alnum <= self.keep { 0 } else { self.keep };
+        let mut draw = || -> String {
             value
                 .chars()
                 .enumerate()
                 .map(|(i, c)| match c {
-                    _ if i < self.keep => c,
+                    _ if i < keep => c,
                     '0'..='9' => char::from(b'0' + rng.random_range(0..10u8)),
                     'a'..='z' => char::from(b'a' + rng.random_range(0..26u8)),
                     'A'..='Z' => char::from(b'A' + rng.random_range(0..26u8)),
                     other => other,
                 })
-                .collect(),
-        ))
+                .collect()
+        };
+        // the code itself, drawn by chance, would stay in its own row: draw again
+        let mut out = draw();
+        for _ in 0..8 {
+            if out != value || alnum == 0 {
+                break;
+            }
+            out = draw();
+        }
+        Ok(Some(out))
     }
 }
