@@ -87,6 +87,10 @@ pub struct ColumnSettings {
     /// Detectors whose findings are accepted in this column.
     pub allow: Vec<String>,
     pub reason: Option<String>,
+    /// Why this kept column's text is published reference data (a catalogue): a leak hit
+    /// there is chance when the source's own text of the column holds the same form
+    /// ("Grace" in a film title), and a leak when it does not.
+    pub reference: Option<String>,
 }
 
 impl Default for Settings {
@@ -169,6 +173,7 @@ with_thresholds!(RawColumn {
     #[serde(default)]
     allow: Vec<Spanned<String>>,
     reason: Option<String>,
+    reference: Option<Spanned<String>>,
 });
 
 fn check(
@@ -313,12 +318,22 @@ impl Settings {
                     format!("[verify.columns.\"{name}\"] `allow` needs a `reason`: why these findings are not personal data"),
                 ));
             }
+            let reference = match col.reference.clone() {
+                Some(r) if r.get_ref().trim().is_empty() => {
+                    return Err(cfg.err(
+                        r.span(),
+                        format!("[verify.columns.\"{name}\"] `reference` says why this text is published; it is empty"),
+                    ))
+                }
+                r => r.map(|r| r.into_inner()),
+            };
             s.columns.insert(
                 key,
                 ColumnSettings {
                     thresholds: thresholds(cfg, col.thresholds(), &s.thresholds)?,
                     allow: col.allow.into_iter().map(|a| a.into_inner()).collect(),
                     reason: col.reason,
+                    reference,
                 },
             );
         }
@@ -340,6 +355,26 @@ mod tests {
     fn settings(text: &str) -> Result<Settings, String> {
         let cfg = Config::parse(text, "anonymize.toml").map_err(|e| e.to_string())?;
         Settings::from_config(&cfg).map_err(|e| e.to_string())
+    }
+
+    /// A reference column says why its text is published; an empty reason is refused
+    /// at its place (issue 14).
+    #[test]
+    fn a_reference_column_says_why() {
+        let s =
+            settings("[verify.columns.\"film.title\"]\nreference = \"film titles, published\"\n")
+                .unwrap();
+        assert_eq!(
+            s.columns["public.film.title"].reference.as_deref(),
+            Some("film titles, published")
+        );
+        let e = settings("[verify.columns.\"film.title\"]\nreference = \" \"\n").unwrap_err();
+        assert!(
+            e.starts_with(
+                "anonymize.toml:2:13: [verify.columns.\"film.title\"] `reference` says why"
+            ),
+            "{e}"
+        );
     }
 
     #[test]
