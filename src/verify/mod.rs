@@ -1514,19 +1514,8 @@ pub async fn verify(
     let mut set = leak::LeakSet::new(seed, settings.leak_exact_max, settings.bloom_mb);
     let source = read_source(src, config, settings, &searched, &fks, seed, jobs, &mut set)?;
     let mut output = read_output(dst, config, settings, &set, &fks, seed, jobs)?;
-    // hits in declared reference columns whose form the column's own source text holds
-    let refs = reference::columns(src, settings);
-    let mut reference_matches: BTreeMap<(String, String), u64> = BTreeMap::new();
-    if !refs.is_empty() {
-        let published = reference::forms(src, &refs, settings.min_length, seed).await?;
-        output.hits.retain(|(t, c, h)| {
-            let chance = refs.contains_key(&(t.clone(), c.clone())) && published.contains(&h.hash);
-            if chance {
-                *reference_matches.entry((t.clone(), c.clone())).or_default() += 1;
-            }
-            !chance
-        });
-    }
+    let reference_checks =
+        reference::settle(src, settings, seed, &mut output.hits, |h| h.hash).await?;
     let settled = settle(
         src,
         std::mem::take(&mut output.hits),
@@ -1588,24 +1577,7 @@ pub async fn verify(
             },
         ));
     }
-    for ((table, column), n) in &reference_matches {
-        let why = refs
-            .get(&(table.clone(), column.clone()))
-            .cloned()
-            .unwrap_or_default();
-        checks.push(row(
-            Status::Pass,
-            "reference",
-            table,
-            Some(column),
-            Some(*n as f64),
-            None,
-            format!(
-                "{n} word(s) of this published text equal people's values elsewhere, and the \
-                 source's own text here holds them: chance ({why})"
-            ),
-        ));
-    }
+    checks.extend(reference_checks);
     if let Some(c) = objects::check(dst).await? {
         checks.push(c);
     }

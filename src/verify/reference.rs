@@ -8,6 +8,7 @@
 use foldhash::{HashMap, HashSet};
 
 use super::leak;
+use super::report::{Check, Status};
 use super::settings::Settings;
 use crate::anonymize::dump::{walk, Line};
 use crate::anonymize::pipeline::Source;
@@ -116,4 +117,48 @@ pub async fn forms(
         }
     }
     Ok(set)
+}
+
+/// Drops from `hits` (`(table, column, hit)`, `hash` reading a hit's form hash) those in
+/// declared reference columns whose form the column's own source text holds, and returns
+/// a `reference` check row per column saying how many were chance.
+pub async fn settle<H>(
+    src: &Source,
+    settings: &Settings,
+    seed: u64,
+    hits: &mut Vec<(String, String, H)>,
+    hash: impl Fn(&H) -> u128,
+) -> anyhow::Result<Vec<Check>> {
+    let refs = columns(src, settings);
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let published = forms(src, &refs, settings.min_length, seed).await?;
+    let mut matches: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    hits.retain(|(t, c, h)| {
+        let chance = refs.contains_key(&(t.clone(), c.clone())) && published.contains(&hash(h));
+        if chance {
+            *matches.entry((t.clone(), c.clone())).or_default() += 1;
+        }
+        !chance
+    });
+    Ok(matches
+        .into_iter()
+        .map(|((table, column), n)| {
+            let why = refs[&(table.clone(), column.clone())].clone();
+            Check {
+                status: Status::Pass,
+                check: "reference".into(),
+                table,
+                column: Some(column),
+                measured: Some(n as f64),
+                threshold: None,
+                detail: format!(
+                    "{n} word(s) of this published text equal people's values elsewhere, and \
+                     the source's own text here holds them: chance ({why})"
+                ),
+                chart: None,
+            }
+        })
+        .collect())
 }
