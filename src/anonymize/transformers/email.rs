@@ -132,7 +132,10 @@ enum Case {
 impl Case {
     fn of(s: &str) -> Case {
         // most addresses: ASCII without a capital, told in one pass without an allocation
-        if !s.bytes().any(|b| b >= 0x80 || b.is_ascii_uppercase()) {
+        if !s
+            .bytes()
+            .fold(false, |any, b| any | (b >= 0x80) | b.is_ascii_uppercase())
+        {
             return Case::Lower;
         }
         // a class is an exact rendering of the lower-case form; a value that is not one

@@ -100,7 +100,7 @@ pub fn with_folded<R>(value: &str, f: impl FnOnce(&str) -> R) -> R {
         static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
     let t = value.trim();
-    if t.is_ascii() && !t.bytes().any(|b| b.is_ascii_uppercase()) {
+    if t.is_ascii() && !t.bytes().fold(false, |any, b| any | b.is_ascii_uppercase()) {
         return f(t);
     }
     BUF.with_borrow_mut(|buf| {
@@ -125,7 +125,34 @@ pub fn same_folded(drawn: &str, folded: &str) -> bool {
 }
 
 /// `out` in the case style of `input`: all upper, all lower, or as generated.
-pub fn match_case(input: &str, out: String) -> String {
+pub fn match_case(input: &str, mut out: String) -> String {
+    if input.is_ascii() {
+        // one pass over the bytes, and no allocation when the output is ASCII too
+        let (mut letters, mut upper, mut lower) = (0usize, false, false);
+        for b in input.bytes() {
+            letters += usize::from(b.is_ascii_alphabetic());
+            upper |= b.is_ascii_uppercase();
+            lower |= b.is_ascii_lowercase();
+        }
+        return match (letters < 2, upper, lower) {
+            (false, true, false) if out.is_ascii() => {
+                out.make_ascii_uppercase();
+                out
+            }
+            (false, true, false) => out.to_uppercase(),
+            (false, false, true) if out.is_ascii() => {
+                out.make_ascii_lowercase();
+                out
+            }
+            (false, false, true) => out.to_lowercase(),
+            _ => out,
+        };
+    }
+    match_case_chars(input, out)
+}
+
+/// [`match_case`] for any text, a character at a time.
+fn match_case_chars(input: &str, out: String) -> String {
     let letters = || input.chars().filter(|c| c.is_alphabetic());
     if letters().count() < 2 {
         out
@@ -135,5 +162,25 @@ pub fn match_case(input: &str, out: String) -> String {
         out.to_lowercase()
     } else {
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The ASCII fast path renders exactly as the character-wise rule does.
+        #[test]
+        fn ascii_fast_path_matches_the_general_rule(
+            input in "[A-Za-z0-9 .'-]{0,12}",
+            out in "[A-Za-z .-]{0,12}|[a-zăîșțâ]{1,8}",
+        ) {
+            prop_assert_eq!(
+                match_case(&input, out.clone()),
+                match_case_chars(&input, out)
+            );
+        }
     }
 }
