@@ -583,3 +583,117 @@ async fn verify_finds_json_leaves_array_elements_bytea_and_own_row_survivors() {
         "{failed:#?}"
     );
 }
+
+/// A file output the server would refuse fails verify: every anonymized value of a file is
+/// checked as input for its column's type (issue 14, "Restorability"). The file is
+/// damaged by hand, as no config can make dataforge write such values any more; psql
+/// refuses the same file, so the check and the server agree.
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_fails_a_file_output_with_a_value_its_column_refuses() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    reviewed_config(dir.path(), &src);
+    let file = dir.path().join("copy.sql");
+    anonymize(
+        dir.path(),
+        &[
+            "--no-verify",
+            "--from",
+            src.url(),
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let verify = |code| {
+        let o = run(
+            dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+                "verify",
+                "--json",
+                "--from",
+                src.url(),
+                "--to",
+                file.to_str().unwrap(),
+            ]),
+            code,
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["check"] == "valid_input")
+            .map(|c| {
+                format!(
+                    "{} {}.{}: {}",
+                    c["status"].as_str().unwrap_or(""),
+                    c["table"].as_str().unwrap_or(""),
+                    c["column"].as_str().unwrap_or(""),
+                    c["detail"].as_str().unwrap_or("")
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let clean = verify(0);
+    eprintln!("{clean:#?}");
+    assert!(
+        clean.len() == 1 && clean[0].starts_with("pass (anonymized columns).: every value of "),
+        "{clean:#?}"
+    );
+
+    // the first row of crm."Customer": a 22-character city in varchar(15), and an array
+    // that never closes
+    let text = std::fs::read_to_string(&file).unwrap();
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("COPY \"crm\".\"Customer\" ("))
+        .unwrap_or_else(|| {
+            let copies: Vec<&str> = text.lines().filter(|l| l.starts_with("COPY")).collect();
+            panic!("the file holds crm.Customer: {copies:#?}")
+        });
+    let columns: Vec<&str> = header[header.find(" (").unwrap() + 2..header.find(") FROM").unwrap()]
+        .split(", ")
+        .map(|c| c.trim_matches('"'))
+        .collect();
+    let at = |c: &str| columns.iter().position(|x| *x == c).unwrap();
+    let start = text.find(header).unwrap() + header.len() + 1;
+    let end = start + text[start..].find('\n').unwrap();
+    let mut fields: Vec<String> = text[start..end].split('\t').map(str::to_string).collect();
+    fields[at("city")] = "Port Kaylinborough East".into();
+    fields[at("other_emails")] = "{a.b.x@example.com".into();
+    let damaged = format!("{}{}{}", &text[..start], fields.join("\t"), &text[end..]);
+    std::fs::write(&file, damaged).unwrap();
+
+    let failed = verify(1);
+    eprintln!("{failed:#?}");
+    assert!(
+        failed.iter().any(|f| f.starts_with(
+            "fail crm.Customer.city: 1 value(s) the server would refuse on restore, e.g. row Id="
+        ) && f.contains(": 23 characters, more than 15;")),
+        "{failed:#?}"
+    );
+    assert!(
+        failed.iter().any(
+            |f| f.starts_with("fail crm.Customer.other_emails: 1 value(s)")
+                && f.contains("is not an array literal")
+        ),
+        "{failed:#?}"
+    );
+    // and the server agrees
+    let restored = empty_database().await.unwrap();
+    let psql = dataforge::backup::find_tool("psql").unwrap();
+    let out = std::process::Command::new(psql)
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            restored.url(),
+            "-f",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "psql restored the damaged file");
+}

@@ -18,3 +18,4 @@ pub mod real;
 pub mod suggest;
 pub mod transformers;
 pub mod types;
+pub mod valid;

@@ -668,6 +668,9 @@ struct ColPlan {
     detect: bool,
     /// Detectors whose findings are accepted here.
     allowed: Vec<String>,
+    /// The column's type, when its values are checked as valid input for it (anonymized
+    /// columns of a file output: a loaded copy was checked by its server).
+    valid: Option<crate::anonymize::types::ColumnType>,
 }
 
 /// A table of the output as the workers see it.
@@ -700,6 +703,8 @@ struct OutBatch {
     cells: u64,
     hits: Vec<Hit>,
     findings: Vec<(usize, &'static str, String)>,
+    /// Values invalid for their column's type: (column, example).
+    invalid: Vec<(usize, String)>,
     uniq: Vec<Vec<u128>>,
     child: Vec<Vec<u128>>,
     parent: Vec<Vec<u128>>,
@@ -716,6 +721,11 @@ struct OutputRead {
     /// Hits past [`HIT_RECORDS`], per column.
     unsettled: BTreeMap<(String, String), u64>,
     findings: BTreeMap<(String, String, &'static str), Finding>,
+    /// Values invalid for their column's type, per column.
+    invalid: BTreeMap<(String, String), Finding>,
+    /// Anonymized columns of a file output whose values were checked against their type,
+    /// and those of types with no check.
+    typed: (Vec<String>, Vec<String>),
     /// Rows repeating an earlier row's key, per unique key.
     duplicates: BTreeMap<String, u64>,
     children: Vec<SortedKeys>,
@@ -898,6 +908,15 @@ fn read_output(
     jobs: usize,
 ) -> anyhow::Result<OutputRead> {
     let keys = unique_keys(dst).to_vec();
+    let dst_types: BTreeMap<String, Vec<Option<crate::anonymize::types::ColumnType>>> = match dst {
+        Source::Dump(..) => dst
+            .tables()
+            .into_iter()
+            .map(|t| (t.name, t.types))
+            .collect(),
+        Source::Live(_) => BTreeMap::new(),
+    };
+    let typed = std::sync::Mutex::new((Vec::new(), Vec::new()));
     let mut out = OutputRead {
         children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
         parents: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
@@ -905,12 +924,36 @@ fn read_output(
     };
     let table = |name: &str, columns: &[String]| {
         let tc = config.tables.get(name);
+        let types = dst_types.get(name);
         let plan = columns
             .iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let t = tc
                     .and_then(|t| t.columns.get(c))
                     .map_or("keep", |c| c.transformer.as_str());
+                let ty = types.and_then(|ts| ts.get(i)).and_then(Option::as_ref);
+                // kept values are the source's own, `null` writes none
+                let anonymized = !matches!(t, "keep" | "null")
+                    && tc.is_some_and(|t| t.action == Action::Anonymize);
+                if anonymized && ty.is_none() && types.is_some() {
+                    typed
+                        .lock()
+                        .expect("not poisoned")
+                        .1
+                        .push(format!("{name}.{c} (type unknown)"));
+                }
+                let valid = ty.filter(|_| anonymized).and_then(|ty| {
+                    let mut typed = typed.lock().expect("not poisoned");
+                    let place = format!("{name}.{c} ({})", ty.sql);
+                    if crate::anonymize::valid::checked(ty) {
+                        typed.0.push(place);
+                        Some(ty.clone())
+                    } else {
+                        typed.1.push(place);
+                        None
+                    }
+                });
                 let allowed = settings
                     .columns
                     .get(&format!("{name}.{c}"))
@@ -920,6 +963,7 @@ fn read_output(
                     scan: !generated(t) && !allowed.iter().any(|a| a == "leak"),
                     detect: t == "keep",
                     allowed,
+                    valid,
                 }
             })
             .collect();
@@ -998,7 +1042,7 @@ fn read_output(
                 lines.push(line);
                 let ordinal = first + n as u64;
                 for (i, p) in t.plan.iter().enumerate() {
-                    if !p.scan && !p.detect {
+                    if !p.scan && !p.detect && p.valid.is_none() {
                         continue;
                     }
                     let Some(&raw) = fields.get(i) else {
@@ -1007,12 +1051,18 @@ fn read_output(
                     let Some(v) = field(raw, plain) else {
                         continue;
                     };
-                    b.cells += 1;
+                    b.cells += u64::from(p.scan || p.detect);
                     if memo.known(i, raw).is_some() {
                         continue;
                     }
-                    let found = b.findings.len();
+                    let found = b.findings.len() + b.invalid.len();
                     let v = rows.text(&v);
+                    if let Some(ty) = &p.valid {
+                        if let Err(why) = crate::anonymize::valid::check(ty, &v) {
+                            let sample = format!("row {}: {why}", label(&fields, ordinal));
+                            b.invalid.push((i, sample));
+                        }
+                    }
                     // a UUID or timestamp holds nothing but itself, and is only ever a
                     // source value if the source had such values
                     let shaped = detect::structured(v.trim());
@@ -1041,7 +1091,7 @@ fn read_output(
                             }
                         });
                     }
-                    cells.push((n, i, raw, b.findings.len() > found));
+                    cells.push((n, i, raw, b.findings.len() + b.invalid.len() > found));
                 }
                 for (k, (_, idx)) in t.uniq.iter().enumerate() {
                     if let Some(h) = tuple_hash(&fields, idx, seed, &mut s.key) {
@@ -1118,6 +1168,16 @@ fn read_output(
                             *out.unsettled.entry((t.name.clone(), column)).or_default() += 1;
                         }
                     }
+                    for (i, sample) in b.invalid {
+                        let f = out
+                            .invalid
+                            .entry((t.name.clone(), t.columns[i].clone()))
+                            .or_default();
+                        f.count += 1;
+                        if f.samples.len() < 3 {
+                            f.samples.push(sample);
+                        }
+                    }
                     for (i, d, sample) in b.findings {
                         let f = out
                             .findings
@@ -1160,6 +1220,7 @@ fn read_output(
             Ok(())
         },
     )?;
+    out.typed = typed.into_inner().expect("not poisoned");
     Ok(out)
 }
 
@@ -1655,6 +1716,47 @@ pub async fn verify(
             Some(0.0),
             Some(0.0),
             "no e-mail, phone, IBAN, card number or CNP in kept columns".into(),
+        ));
+    }
+
+    // restorability: every anonymized value of a file output is valid for its type
+    for ((table, column), f) in &output.invalid {
+        checks.push(row(
+            Status::Fail,
+            "valid_input",
+            table,
+            Some(column),
+            Some(f.count as f64),
+            Some(0.0),
+            format!(
+                "{} value(s) the server would refuse on restore, e.g. {}; choose a transformer \
+                 for the column's type (`dataforge anonymize transformers` lists what each accepts)",
+                f.count,
+                f.samples.join("; ")
+            ),
+        ));
+    }
+    let (typed, untyped) = &output.typed;
+    if output.invalid.is_empty() && !(typed.is_empty() && untyped.is_empty()) {
+        checks.push(row(
+            Status::Pass,
+            "valid_input",
+            "(anonymized columns)",
+            None,
+            Some(0.0),
+            Some(0.0),
+            format!(
+                "every value of {} anonymized column(s) is valid input for its type{}",
+                typed.len(),
+                if untyped.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; not checked (no rule for the type): {}",
+                        untyped.join(", ")
+                    )
+                }
+            ),
         ));
     }
 
