@@ -697,3 +697,95 @@ async fn verify_fails_a_file_output_with_a_value_its_column_refuses() {
         .unwrap();
     assert!(!out.status.success(), "psql restored the damaged file");
 }
+
+/// verify compares the output's schema with the source's, whatever each side is: an
+/// index, a trigger and a foreign key dropped from a loaded copy fail it, and so does a
+/// view cut out of a file (issue 14, "Schema parity").
+#[tokio::test(flavor = "multi_thread")]
+async fn verify_fails_an_output_missing_the_sources_schema_objects() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    reviewed_config(dir.path(), &src);
+    let schema_check = |to: &str, code| {
+        let o = run(
+            dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+                "verify",
+                "--json",
+                "--from",
+                src.url(),
+                "--to",
+                to,
+            ]),
+            code,
+        );
+        let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        let c = report["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["check"] == "schema")
+            .expect("verify reports the schema")
+            .clone();
+        format!(
+            "{} {}",
+            c["status"].as_str().unwrap(),
+            c["detail"].as_str().unwrap()
+        )
+    };
+
+    let copy = empty_database().await.unwrap();
+    anonymize(
+        dir.path(),
+        &["--no-verify", "--from", src.url(), "--to", copy.url()],
+        0,
+    );
+    let whole = schema_check(copy.url(), 0);
+    assert!(whole.starts_with("pass all "), "{whole}");
+    let c = dataforge::pg::connect(copy.url()).await.unwrap();
+    c.batch_execute(
+        "DROP INDEX public.accounts_login_email_ci;
+         DROP TRIGGER newsletter_touch ON crm.newsletter;
+         ALTER TABLE crm.attachments DROP CONSTRAINT attachments_customer_fkey;",
+    )
+    .await
+    .unwrap();
+    let weakened = schema_check(copy.url(), 1);
+    eprintln!("{weakened}");
+    for what in [
+        "index accounts_login_email_ci on public.accounts: missing (CREATE UNIQUE INDEX",
+        "trigger newsletter_touch on crm.newsletter: missing (CREATE TRIGGER",
+        "constraint attachments_customer_fkey on crm.attachments: missing (ALTER TABLE",
+    ] {
+        assert!(
+            weakened.starts_with("fail 3 difference(s) from the source's schema: "),
+            "{weakened}"
+        );
+        assert!(weakened.contains(what), "{what} in: {weakened}");
+    }
+
+    let file = dir.path().join("copy.sql");
+    anonymize(
+        dir.path(),
+        &[
+            "--no-verify",
+            "--from",
+            src.url(),
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(schema_check(file.to_str().unwrap(), 0).starts_with("pass all "));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let view = text
+        .find("CREATE VIEW crm.customers_by_tier AS")
+        .expect("the file creates the view");
+    let end = view + text[view..].find(";\n").unwrap() + 2;
+    std::fs::write(&file, format!("{}{}", &text[..view], &text[end..])).unwrap();
+    let cut = schema_check(file.to_str().unwrap(), 1);
+    eprintln!("{cut}");
+    assert!(
+        cut.starts_with("fail 1 difference(s) from the source's schema: view crm.customers_by_tier: missing (CREATE VIEW"),
+        "{cut}"
+    );
+}

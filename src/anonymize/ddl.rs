@@ -85,6 +85,8 @@ pub struct DdlScan {
     /// A `CREATE TABLE`, `CREATE DOMAIN` or `CREATE TYPE` statement being read, until the
     /// line that ends it.
     creating: Option<String>,
+    /// Its schema objects, for verify's comparison of the two sides.
+    pub objects: super::schema_objects::SchemaObjects,
 }
 
 /// The statements whose text goes to the parser for column types.
@@ -103,6 +105,7 @@ impl DdlScan {
     /// Reads the next line of SQL; `at` is its line number in the dump.
     pub fn line(&mut self, line: &str, at: u64) {
         let line = line.trim_end_matches(['\n', '\r']);
+        self.objects.line(line);
         if self.creating.is_none() && creates_a_type(line) {
             self.creating = Some(String::new());
         }

@@ -15,6 +15,7 @@ pub mod load;
 pub mod pipeline;
 pub mod plan;
 pub mod real;
+pub mod schema_objects;
 pub mod suggest;
 pub mod transformers;
 pub mod types;

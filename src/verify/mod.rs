@@ -18,6 +18,7 @@ mod own_row;
 mod reference;
 pub mod report;
 mod scan;
+mod schema;
 pub mod settings;
 pub mod stats;
 
@@ -1639,6 +1640,7 @@ pub async fn verify(
         ));
     }
     checks.extend(reference_checks);
+    checks.extend(schema::parity(config, src, dst).await?);
     if let Some(c) = objects::check(dst).await? {
         checks.push(c);
     }
