@@ -15,6 +15,7 @@ use crate::verify::{self, settings::Settings, Report};
 Examples:
   dataforge verify --from prod.sql --to dev.sql
   dataforge verify --from postgres://prod/app --to postgres://localhost/dev --html verify.html
+  dataforge verify --from prod.sql --to dev.sql --verbose     # every check, passing ones too
   dataforge verify --from prod.sql --to dev.sql --json | jq '.checks[] | select(.status != \"pass\")'
 
 SRC is the original and DST the anonymized copy: each a postgres:// URL or a pg_dump file.
@@ -36,6 +37,16 @@ The checks:
   shape_tvd    a categorical column keeps the shape of its frequencies (labels aside).
   foreign_key, unique, fanout_ks
                no orphans, no duplicates, children per parent as in the source.
+  schema       every table, index, constraint, trigger, view, materialized view, policy,
+               rule, sequence and extension of the source is in the output, defined alike;
+               large_object_count: the large objects [large_objects] asks for.
+  valid_input  a file output: every anonymized value is valid input for its column's type
+               (length of varchar(n), integer range, dates, inet, JSON, XML …), so the file
+               restores.
+  large_objects, comments
+               their text searched by the detectors.
+The report lists failures and warnings first and counts the passing checks by kind
+(--verbose lists them); dates and timestamps are shown as such.
 A check fails past its threshold and warns past half of it. Thresholds and their defaults
 are in [verify] (see anonymize.toml). The key ($DATAFORGE_KEY) seeds the hashes and the
 sample, so a run is repeatable.
@@ -58,6 +69,9 @@ pub struct VerifyArgs {
     /// Also write a one-page HTML report, with a chart for each failed or warned column
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// List every check, the passing ones too (by default they are counted by kind)
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Threads scanning at once [default: the number of cores]
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -84,7 +98,7 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let report = verify::verify(&config, &key, &settings, &src, &dst, jobs).await?;
-    show(&report, args.json, args.html.as_deref())
+    show(&report, args.json, args.html.as_deref(), args.verbose)
 }
 
 /// Prints the report (JSON on stdout, or the table) and writes the HTML page; the exit
@@ -93,6 +107,7 @@ pub fn show(
     report: &Report,
     json: bool,
     html: Option<&std::path::Path>,
+    verbose: bool,
 ) -> anyhow::Result<ExitCode> {
     if let Some(path) = html {
         std::fs::write(path, report.html())
@@ -102,7 +117,11 @@ pub fn show(
     if json {
         super::emit(&format!("{}\n", serde_json::to_string_pretty(report)?))?;
     } else {
-        super::emit(&report.text())?;
+        super::emit(&if verbose {
+            report.text()
+        } else {
+            report.text_flagged()
+        })?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS

@@ -1879,13 +1879,13 @@ pub async fn verify(
                 if let (Some(x), Some(y)) = (&a.numbers, &b.numbers) {
                     let q = |v: &[f64]| {
                         format!(
-                            "{}/{}/{}",
-                            stats::quantile(v, 0.05),
-                            stats::quantile(v, 0.5),
-                            stats::quantile(v, 0.95)
+                            "{} / {} / {}",
+                            stats::show(stats::quantile(v, 0.05), a.unit),
+                            stats::show(stats::quantile(v, 0.5), a.unit),
+                            stats::show(stats::quantile(v, 0.95), a.unit)
                         )
                     };
-                    let (labels, hx, hy) = stats::histograms(x, y, 20);
+                    let (labels, hx, hy) = stats::histograms(x, y, 20, a.unit);
                     put(
                         "ks",
                         stats::ks(x, y),
@@ -2039,7 +2039,7 @@ pub async fn verify(
             None => Vec::new(),
         };
         if !x.is_empty() && !y.is_empty() {
-            let (labels, hx, hy) = stats::histograms(&x, &y, 20);
+            let (labels, hx, hy) = stats::histograms(&x, &y, 20, None);
             let ks = stats::ks(&x, &y);
             let mut r = row(
                 Status::of(ks, settings.thresholds.fanout_ks),

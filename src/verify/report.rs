@@ -110,13 +110,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// The table on stdout: failures and warnings first, then one line per passing
-    /// check.
+    /// The table on stdout with every check: failures and warnings first, then one line
+    /// per passing check (`verify --verbose`).
     pub fn text(&self) -> String {
         self.table(true)
     }
 
-    /// The failed and warned checks only, with the summary.
+    /// The failed and warned checks, the passing ones counted by kind, and the summary
+    /// (what `verify` prints by default).
     pub fn text_flagged(&self) -> String {
         self.table(false)
     }
@@ -174,9 +175,28 @@ impl Report {
             }
             let _ = writeln!(out, "{}", r[5]);
         };
-        line(&mut out, head);
+        if !cells.is_empty() {
+            line(&mut out, head);
+        }
         for r in &cells {
             line(&mut out, [&r[0], &r[1], &r[2], &r[3], &r[4], &r[5]]);
+        }
+        if !passing {
+            let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+            for c in self.checks.iter().filter(|c| c.status == Status::Pass) {
+                *kinds.entry(c.check.as_str()).or_default() += 1;
+            }
+            let n: usize = kinds.values().sum();
+            let _ = writeln!(
+                out,
+                "{}{n} checks passed ({}); --verbose lists them",
+                if cells.is_empty() { "" } else { "\n" },
+                kinds
+                    .iter()
+                    .map(|(k, n)| format!("{k} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
         }
         let _ = writeln!(
             out,
@@ -335,4 +355,73 @@ fn svg(c: &Chart) -> String {
         hgt + 12.0
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: Status, check: &str, table: &str) -> Check {
+        Check {
+            status,
+            check: check.into(),
+            table: table.into(),
+            column: None,
+            measured: None,
+            threshold: None,
+            detail: format!("{check} detail"),
+            chart: None,
+        }
+    }
+
+    /// By default a report shows what needs a look, first, and counts the rest by kind;
+    /// `--verbose` lists every check.
+    #[test]
+    fn failures_come_first_and_passing_checks_are_counted() {
+        let report = Report {
+            source: "a".into(),
+            output: "b".into(),
+            passed: false,
+            failed: 1,
+            warned: 1,
+            leak: LeakSummary {
+                source_forms: 0,
+                mode: "exact",
+                bloom_false_positive_rate: None,
+                bloom_bytes: None,
+                unconfirmed: 0,
+                coincidences: 0,
+                cells_scanned: 0,
+                hits: 0,
+                examples: Vec::new(),
+            },
+            samples: Vec::new(),
+            checks: vec![
+                check(Status::Pass, "ks", "t"),
+                check(Status::Warn, "tvd", "u"),
+                check(Status::Pass, "ks", "v"),
+                check(Status::Fail, "leak", "w"),
+                check(Status::Pass, "schema", "(schema)"),
+            ],
+            seconds: 1.0,
+        };
+        let short = report.text_flagged();
+        let rows: Vec<&str> = short.lines().skip(1).take(2).collect();
+        assert!(
+            rows[0].starts_with("FAIL") && rows[0].contains("leak"),
+            "{short}"
+        );
+        assert!(
+            rows[1].starts_with("WARN") && rows[1].contains("tvd"),
+            "{short}"
+        );
+        assert!(
+            short.contains("\n3 checks passed (ks 2, schema 1); --verbose lists them\n"),
+            "{short}"
+        );
+        assert!(!short.contains("ks detail"), "{short}");
+        let all = report.text();
+        assert_eq!(all.matches("ks detail").count(), 2, "{all}");
+        assert!(all.lines().nth(1).unwrap().starts_with("FAIL"), "{all}");
+    }
 }

@@ -19,6 +19,42 @@ pub struct Profile {
     pub categories: Option<Vec<(String, f64)>>,
     /// Share of values of each length in characters (the last bucket: 64 and more).
     pub lengths: Vec<f64>,
+    /// What `numbers` count when the values are dates or timestamps.
+    pub unit: Option<Temporal>,
+}
+
+/// The unit of a date or timestamp column's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Temporal {
+    /// Days since 1970-01-01 (dates).
+    Days,
+    /// Seconds since 1970-01-01 00:00:00 (timestamps).
+    Seconds,
+}
+
+/// `v` as a report shows it: a number, or in a date column a date and in a timestamp
+/// column a timestamp (never days or seconds since 1970).
+pub fn show(v: f64, unit: Option<Temporal>) -> String {
+    let date = |days: f64| {
+        time::Date::from_julian_day(2_440_588 + days.floor() as i32)
+            .map_or_else(|_| format!("{days} days"), |d| d.to_string())
+    };
+    match unit {
+        None if v.fract() == 0.0 && v.abs() < 1e15 => format!("{v:.0}"),
+        None => format!("{v:.4}"),
+        Some(Temporal::Days) => date(v),
+        Some(Temporal::Seconds) => {
+            let days = (v / 86_400.0).floor();
+            let secs = (v - days * 86_400.0) as i64;
+            format!(
+                "{} {:02}:{:02}:{:02}",
+                date(days),
+                secs / 3600,
+                secs % 3600 / 60,
+                secs % 60
+            )
+        }
+    }
 }
 
 pub const LENGTH_BUCKETS: usize = 65;
@@ -77,6 +113,12 @@ pub fn profile(name: &str, values: &[Option<String>], categorical_max: usize) ->
             let mut t = times;
             t.sort_by(f64::total_cmp);
             p.numbers = Some(t);
+            let first = strings.iter().flatten().next().unwrap_or("");
+            p.unit = Some(if first.len() == 10 {
+                Temporal::Days
+            } else {
+                Temporal::Seconds
+            });
         }
     }
     if distinct <= categorical_max {
@@ -162,7 +204,12 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// A histogram of two sorted samples over `bins` equal ranges spanning both, as shares.
-pub fn histograms(a: &[f64], b: &[f64], bins: usize) -> (Vec<String>, Vec<f64>, Vec<f64>) {
+pub fn histograms(
+    a: &[f64],
+    b: &[f64],
+    bins: usize,
+    unit: Option<Temporal>,
+) -> (Vec<String>, Vec<f64>, Vec<f64>) {
     let lo = a
         .first()
         .copied()
@@ -182,7 +229,7 @@ pub fn histograms(a: &[f64], b: &[f64], bins: usize) -> (Vec<String>, Vec<f64>, 
         h
     };
     let labels = (0..bins)
-        .map(|i| format!("{:.4}", lo + width * i as f64))
+        .map(|i| show(lo + width * i as f64, unit))
         .collect();
     (labels, hist(a), hist(b))
 }
@@ -190,6 +237,27 @@ pub fn histograms(a: &[f64], b: &[f64], bins: usize) -> (Vec<String>, Vec<f64>, 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Quantiles and bins of dates and timestamps read as dates and timestamps.
+    #[test]
+    fn dates_and_timestamps_are_shown_as_such() {
+        let dates: Vec<Option<String>> = (0..60)
+            .map(|i| Some(format!("2024-01-{:02}", 15 + i % 3)))
+            .collect();
+        let p = profile("d", &dates, 0);
+        assert_eq!(p.unit, Some(Temporal::Days));
+        let n = p.numbers.as_deref().unwrap();
+        assert_eq!(show(quantile(n, 0.5), p.unit), "2024-01-16");
+        assert_eq!(show(quantile(n, 0.0), p.unit), "2024-01-15");
+        let ts = [Some("2023-12-31 23:59:58+00".to_string())];
+        let p = profile("t", &ts, 0);
+        assert_eq!(p.unit, Some(Temporal::Seconds));
+        assert_eq!(show(p.numbers.unwrap()[0], p.unit), "2023-12-31 23:59:58");
+        let (labels, _, _) = histograms(&[0.0, 31.0], &[0.0], 2, Some(Temporal::Days));
+        assert_eq!(labels, ["1970-01-01", "1970-01-16"]);
+        assert_eq!(show(2.5, None), "2.5000");
+        assert_eq!(show(7.0, None), "7");
+    }
 
     #[test]
     fn statistics_on_known_samples() {
