@@ -284,10 +284,7 @@ fn macaddr(base: &str, s: &str) -> Result<(), String> {
 fn xml(s: &str) -> Result<(), String> {
     let mut open: Vec<&str> = Vec::new();
     let mut rest = s;
-    loop {
-        let Some(lt) = rest.find(['<', '&']) else {
-            break;
-        };
+    while let Some(lt) = rest.find(['<', '&']) {
         let tail = &rest[lt..];
         if tail.starts_with('&') {
             let end = tail.find(';').ok_or("an `&` that starts no entity")?;
@@ -358,7 +355,7 @@ fn xml(s: &str) -> Result<(), String> {
 fn bytea(s: &str) -> Result<(), String> {
     if let Some(hex) = s.strip_prefix("\\x") {
         let digits: Vec<u8> = hex.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-        return if digits.len() % 2 == 0 && digits.iter().all(u8::is_ascii_hexdigit) {
+        return if digits.len().is_multiple_of(2) && digits.iter().all(u8::is_ascii_hexdigit) {
             Ok(())
         } else {
             Err("`\\x` followed by something other than pairs of hex digits".into())
