@@ -140,15 +140,11 @@ fn precision_scale(sql: &str) -> Option<(i32, i32)> {
 }
 
 fn money(s: &str) -> Result<(), String> {
-    let body = s
-        .trim_start_matches('-')
-        .trim_start_matches('(')
-        .trim_end_matches(')');
-    let body = body.strip_prefix('$').unwrap_or(body);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let good = !int.is_empty()
-        && int.bytes().all(|b| b.is_ascii_digit() || b == b',')
-        && frac.bytes().all(|b| b.is_ascii_digit());
+    // the server reads money in its lc_monetary's format (`$1,234.50`, `1.234,50 €`):
+    // digits with separators, a sign or parentheses, a currency symbol or code (`EUR`),
+    // no words
+    let good = s.bytes().any(|b| b.is_ascii_digit())
+        && !s.chars().any(|c| c.is_alphabetic() && !c.is_uppercase());
     if good {
         Ok(())
     } else {
@@ -456,6 +452,7 @@ mod tests {
             (ty("boolean", "bool", -1, false), "maybe", false),
             (ty("money", "money", -1, false), "$1,234.50", true),
             (ty("money", "money", -1, false), "lots", false),
+            (ty("money", "money", -1, false), "1.234,50 €", true),
             (
                 ty("double precision", "float8", -1, false),
                 "-Infinity",
