@@ -21,6 +21,7 @@ mod scan;
 mod schema;
 pub mod settings;
 pub mod stats;
+mod valid_input;
 
 use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -724,9 +725,6 @@ struct OutputRead {
     findings: BTreeMap<(String, String, &'static str), Finding>,
     /// Values invalid for their column's type, per column.
     invalid: BTreeMap<(String, String), Finding>,
-    /// Anonymized columns of a file output whose values were checked against their type,
-    /// and those of types with no check.
-    typed: (Vec<String>, Vec<String>),
     /// Rows repeating an earlier row's key, per unique key.
     duplicates: BTreeMap<String, u64>,
     children: Vec<SortedKeys>,
@@ -905,19 +903,11 @@ fn read_output(
     settings: &Settings,
     set: &leak::LeakSet,
     fks: &[ForeignKey],
+    typed: &valid_input::Typed,
     seed: u64,
     jobs: usize,
 ) -> anyhow::Result<OutputRead> {
     let keys = unique_keys(dst).to_vec();
-    let dst_types: BTreeMap<String, Vec<Option<crate::anonymize::types::ColumnType>>> = match dst {
-        Source::Dump(..) => dst
-            .tables()
-            .into_iter()
-            .map(|t| (t.name, t.types))
-            .collect(),
-        Source::Live(_) => BTreeMap::new(),
-    };
-    let typed = std::sync::Mutex::new((Vec::new(), Vec::new()));
     let mut out = OutputRead {
         children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
         parents: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
@@ -925,36 +915,13 @@ fn read_output(
     };
     let table = |name: &str, columns: &[String]| {
         let tc = config.tables.get(name);
-        let types = dst_types.get(name);
         let plan = columns
             .iter()
-            .enumerate()
-            .map(|(i, c)| {
+            .map(|c| {
                 let t = tc
                     .and_then(|t| t.columns.get(c))
                     .map_or("keep", |c| c.transformer.as_str());
-                let ty = types.and_then(|ts| ts.get(i)).and_then(Option::as_ref);
-                // kept values are the source's own, `null` writes none
-                let anonymized = !matches!(t, "keep" | "null")
-                    && tc.is_some_and(|t| t.action == Action::Anonymize);
-                if anonymized && ty.is_none() && types.is_some() {
-                    typed
-                        .lock()
-                        .expect("not poisoned")
-                        .1
-                        .push(format!("{name}.{c} (type unknown)"));
-                }
-                let valid = ty.filter(|_| anonymized).and_then(|ty| {
-                    let mut typed = typed.lock().expect("not poisoned");
-                    let place = format!("{name}.{c} ({})", ty.sql);
-                    if crate::anonymize::valid::checked(ty) {
-                        typed.0.push(place);
-                        Some(ty.clone())
-                    } else {
-                        typed.1.push(place);
-                        None
-                    }
-                });
+                let valid = typed.types.get(&(name.to_string(), c.clone())).cloned();
                 let allowed = settings
                     .columns
                     .get(&format!("{name}.{c}"))
@@ -1221,7 +1188,6 @@ fn read_output(
             Ok(())
         },
     )?;
-    out.typed = typed.into_inner().expect("not poisoned");
     Ok(out)
 }
 
@@ -1575,7 +1541,8 @@ pub async fn verify(
     let (searched, names) = searched(config, &src_tables);
     let mut set = leak::LeakSet::new(seed, settings.leak_exact_max, settings.bloom_mb);
     let source = read_source(src, config, settings, &searched, &fks, seed, jobs, &mut set)?;
-    let mut output = read_output(dst, config, settings, &set, &fks, seed, jobs)?;
+    let typed = valid_input::plan(config, dst);
+    let mut output = read_output(dst, config, settings, &set, &fks, &typed, seed, jobs)?;
     let reference_checks =
         reference::settle(src, settings, seed, &mut output.hits, |h| h.hash).await?;
     let settled = settle(
@@ -1721,46 +1688,7 @@ pub async fn verify(
         ));
     }
 
-    // restorability: every anonymized value of a file output is valid for its type
-    for ((table, column), f) in &output.invalid {
-        checks.push(row(
-            Status::Fail,
-            "valid_input",
-            table,
-            Some(column),
-            Some(f.count as f64),
-            Some(0.0),
-            format!(
-                "{} value(s) the server would refuse on restore, e.g. {}; choose a transformer \
-                 for the column's type (`dataforge anonymize transformers` lists what each accepts)",
-                f.count,
-                f.samples.join("; ")
-            ),
-        ));
-    }
-    let (typed, untyped) = &output.typed;
-    if output.invalid.is_empty() && !(typed.is_empty() && untyped.is_empty()) {
-        checks.push(row(
-            Status::Pass,
-            "valid_input",
-            "(anonymized columns)",
-            None,
-            Some(0.0),
-            Some(0.0),
-            format!(
-                "every value of {} anonymized column(s) is valid input for its type{}",
-                typed.len(),
-                if untyped.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; not checked (no rule for the type): {}",
-                        untyped.join(", ")
-                    )
-                }
-            ),
-        ));
-    }
+    checks.extend(valid_input::checks(&typed, &output.invalid));
 
     // rows, distributions
     for s in &src_tables {
