@@ -78,11 +78,31 @@ pub fn suggestions(t: &SourceTable, samples: &[Vec<String>]) -> Vec<Suggestion> 
 /// type can take.
 fn suggestion(t: &SourceTable, i: usize, samples: &[&str]) -> Suggestion {
     let ty = t.types.get(i).and_then(Option::as_ref);
+    if let Some(s) = ty.and_then(by_type) {
+        return s;
+    }
     let s = suggest(&t.columns[i], ty.map(|t| t.sql.as_str()), samples);
     match ty {
         Some(ty) => fit_suggestion(s, ty),
         None => s,
     }
+}
+
+/// Types whose every value identifies a device, and through it a person, whatever the
+/// column is called: a keyed permutation of the same type.
+fn by_type(ty: &ColumnType) -> Option<Suggestion> {
+    let (transformer, what) = match ty.kind {
+        super::types::Kind::Inet => ("ip-address", "an IP address"),
+        super::types::Kind::Macaddr => ("mac-address", "a MAC address"),
+        _ => return None,
+    };
+    Some(Suggestion {
+        toml: format!("\"{transformer}\""),
+        reason: format!(
+            "a {} column: {what} identifies a device, and through it a person",
+            ty.sql
+        ),
+    })
 }
 
 /// A suggestion the column's type can take: one whose transformer cannot write the type
@@ -172,6 +192,28 @@ pub fn align_foreign_keys(
 
 #[cfg(test)]
 mod tests {
+    /// A suggestion its column's type cannot take becomes `null`, saying why; device
+    /// addresses get their typed permutation whatever the column's name.
+    #[test]
+    fn suggestions_fit_the_columns_type() {
+        let money = super::ColumnType::from_catalog("money".into(), "money", -1, false, false);
+        let s = super::fit_suggestion(
+            super::Suggestion {
+                toml: "\"hash\"".into(),
+                reason: "the name `balance` suggests an account".into(),
+            },
+            &money,
+        );
+        assert_eq!(s.toml, "\"null\"");
+        assert!(
+            s.reason.starts_with("the name `balance` suggests an account, but `hash` cannot write money (money); null clears it"),
+            "{}",
+            s.reason
+        );
+        let inet = super::ColumnType::from_catalog("inet".into(), "inet", -1, false, false);
+        assert_eq!(super::by_type(&inet).unwrap().toml, "\"ip-address\"");
+    }
+
     use super::*;
     use crate::anonymize::config::Config;
 

@@ -102,7 +102,7 @@ pub fn plan(
         let tc = &config.tables[&st.name];
         let mut transforms = Vec::with_capacity(st.columns.len());
         let mut names = Vec::with_capacity(st.columns.len());
-        for col in &st.columns {
+        for (i, col) in st.columns.iter().enumerate() {
             let cc = match tc.columns.get(col) {
                 Some(cc) => cc,
                 None => {
@@ -120,6 +120,7 @@ pub fn plan(
                 real: super::real::Identity::of(&cc.transformer)
                     .and(real.get(&cc.domain))
                     .cloned(),
+                kind: st.types.get(i).and_then(Option::as_ref).map(|t| t.kind),
             };
             let t = transformers::build(&cc.transformer, cc.options.clone(), &b)
                 .map_err(|m| config.option_err(short(&st.name), cc, col, &m))?;
@@ -515,6 +516,7 @@ mod tests {
                 columns: &["id".into(), "first".into()],
                 column: "first",
                 real: None,
+                kind: None,
             },
         )
         .unwrap();
@@ -603,7 +605,7 @@ mod tests {
             let direct = transformers::build(
                 "hash",
                 toml::Table::new(),
-                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None },
+                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None, kind: None },
             )
             .unwrap();
             let want = match &b {

@@ -18,15 +18,18 @@ mod constant;
 mod date_shift;
 mod email;
 mod fake;
+mod feistel;
 mod first_name;
 mod full_name;
 mod hash;
 pub mod iban;
 mod integer_id;
+mod ip_address;
 pub mod json;
 mod keep;
 mod last_name;
 mod lorem;
+mod mac_address;
 mod mask;
 pub mod national_id;
 mod null;
@@ -66,6 +69,8 @@ pub static ALL: &[&Spec] = &[
     &national_id::SPEC,
     &uuid::SPEC,
     &integer_id::SPEC,
+    &ip_address::SPEC,
+    &mac_address::SPEC,
     &lorem::SPEC,
     &date_shift::SPEC,
     &timestamp_shift::SPEC,
@@ -163,6 +168,9 @@ pub struct Build<'a> {
     /// The source's own values in this domain, for a transformer drawing identifying
     /// values (phone, e-mail, IBAN, card, national id): it never writes one of them.
     pub real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
+    /// The kind of the column's type, when known: a transformer writing more than one
+    /// kind writes in the column's format (`lorem` on `xml` keeps the markup).
+    pub kind: Option<Kind>,
 }
 
 impl Build<'_> {
@@ -444,6 +452,7 @@ pub fn run_example(spec: &Spec, ex: &Example, key: &Key) -> Result<Option<String
         columns: &columns,
         column: "value",
         real: None,
+        kind: None,
     };
     let t = build(spec.name, options, &b)?;
     struct ExampleRow<'a>(&'a [(&'a str, &'a str)]);
