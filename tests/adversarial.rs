@@ -330,7 +330,10 @@ async fn a_transformer_that_cannot_write_its_column_stops_the_run() {
     let dir = shared_tempdir();
     let src = source().await;
     let config = reviewed_config(dir.path(), &src)
-        .replace("columns.last_ip = \"ip-address\"", "columns.last_ip = \"hash\"")
+        .replace(
+            "columns.last_ip = \"ip-address\"",
+            "columns.last_ip = \"hash\"",
+        )
         .replace("columns.bio = \"lorem\"", "columns.bio = \"hash\"");
     std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
     let target = empty_database().await.unwrap();

@@ -5,7 +5,7 @@ use crate::anonymize::key::DomainKey;
 
 pub static SPEC: Spec = Spec {
     name: "numeric-noise",
-    summary: "Multiplies a number by a keyed factor between 1 − `percent`/100 and 1 + `percent`/100, keeping its number of decimals (an integer stays an integer) and its sign; totals and distributions stay close, exact amounts do not survive.",
+    summary: "Multiplies a number by a keyed factor between 1 − `percent`/100 and 1 + `percent`/100, keeping its number of decimals (an integer stays an integer) and its sign; totals and distributions stay close, exact amounts do not survive. On a `money` column the amount keeps its written form (currency sign, grouping and decimal separators, as the server's lc_monetary wrote it).",
     options: &[
         OptionDoc { name: "percent", kind: "number", default: "10", doc: "the largest relative change, above 0 and at most 100" },
     ],
@@ -13,13 +13,15 @@ pub static SPEC: Spec = Spec {
         super::Example { options: "", input: "4.99", row: &[] },
         super::Example { options: "percent = 25", input: "1200", row: &[] },
     ],
-    accepts: super::Accepts::Only(&[super::Kind::Integer, super::Kind::Numeric, super::Kind::Float, super::Kind::Text]),
+    accepts: super::Accepts::Only(&[super::Kind::Integer, super::Kind::Numeric, super::Kind::Float, super::Kind::Money, super::Kind::Text]),
     build,
 };
 
 struct Noise {
     key: DomainKey,
     percent: f64,
+    /// A `money` column: amounts as the server writes them (`$1,234.50`, `1.234,50 €`).
+    money: bool,
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -32,11 +34,59 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Noise {
         key: b.domain_key(),
         percent,
+        money: b.kind == Some(super::Kind::Money),
     }))
+}
+
+impl Noise {
+    /// The keyed factor for `v`.
+    fn factor(&self, v: &str) -> f64 {
+        let u = (self.key.hash_u64(v.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+        1.0 + (u * 2.0 - 1.0) * self.percent / 100.0
+    }
+
+    /// An amount of money moved, written as the input was: what surrounds the digits
+    /// (currency, sign, parentheses) kept, the same decimal separator and places, and
+    /// the same grouping character every three digits.
+    fn money(&self, value: &str) -> Result<String, String> {
+        let v = value.trim();
+        let bad = || format!("`{value}` is not an amount of money");
+        let first = v.find(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
+        let last = v.rfind(|c: char| c.is_ascii_digit()).ok_or_else(bad)?;
+        let (prefix, core, suffix) = (&v[..first], &v[first..=last], &v[last + 1..]);
+        // the decimal separator: the last non-digit, when one or two digits follow it
+        let sep = core.rfind(|c: char| !c.is_ascii_digit());
+        let (int, frac, decimal) = match sep {
+            Some(i) if core.len() - i - 1 <= 2 => {
+                let c = core[i..].chars().next().unwrap_or('.');
+                (&core[..i], &core[i + c.len_utf8()..], Some(c))
+            }
+            _ => (core, "", None),
+        };
+        let group = int.chars().find(|c| !c.is_ascii_digit());
+        let digits: String = int.chars().filter(char::is_ascii_digit).collect();
+        let x: f64 = format!("{digits}.{frac}0").parse().map_err(|_| bad())?;
+        let moved = format!("{:.*}", frac.len(), x * self.factor(v));
+        let (whole, places) = moved.split_once('.').unwrap_or((&moved, ""));
+        let mut out = String::from(prefix);
+        for (i, d) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i) % 3 == 0 {
+                out.extend(group);
+            }
+            out.push(d);
+        }
+        out.extend(decimal);
+        out.push_str(places);
+        out.push_str(suffix);
+        Ok(out)
+    }
 }
 
 impl Transform for Noise {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
+        if self.money {
+            return self.money(value).map(Some);
+        }
         let v = value.trim();
         let x: f64 = v
             .parse()
@@ -45,8 +95,49 @@ impl Transform for Noise {
             return Ok(Some(value.to_string()));
         }
         let decimals = v.split_once('.').map_or(0, |(_, f)| f.len());
-        let u = (self.key.hash_u64(v.as_bytes()) >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
-        let factor = 1.0 + (u * 2.0 - 1.0) * self.percent / 100.0;
-        Ok(Some(format!("{:.*}", decimals, x * factor)))
+        Ok(Some(format!("{:.*}", decimals, x * self.factor(v))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::types::{ColumnType, Kind};
+
+    /// Money keeps its written form in any lc_monetary, and stays valid for the column.
+    #[test]
+    fn money_keeps_its_written_form() {
+        let key = crate::anonymize::key::Key::from_secret(b"a test key, 16+ characters");
+        let cols = ["balance".to_string()];
+        let b = Build {
+            key: &key,
+            domain: "numeric-noise".into(),
+            columns: &cols,
+            column: "balance",
+            real: None,
+            kind: Some(Kind::Money),
+        };
+        let t = build(&mut Options::new("numeric-noise", toml::Table::new()), &b).unwrap();
+        let money = ColumnType::from_catalog("money".into(), "money", -1, false, false);
+        let shape = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_ascii_digit() { '9' } else { c })
+                .collect()
+        };
+        for (input, form) in [
+            ("$1,234.50", "$9,999.99"),
+            ("-$12.00", "-$99.99"),
+            ("1.234,50 €", "9.999,99 €"),
+            ("$0.99", "$9.99"),
+        ] {
+            let out = t.apply(input, &super::super::NoRow).unwrap().unwrap();
+            crate::anonymize::valid::check(&money, &out).unwrap();
+            assert_eq!(shape(&out), form, "{input} -> {out}");
+            assert_ne!(out, input);
+        }
+        assert_eq!(
+            t.apply("free", &super::super::NoRow).unwrap_err(),
+            "`free` is not an amount of money"
+        );
     }
 }
