@@ -790,3 +790,38 @@ async fn verify_fails_an_output_missing_the_sources_schema_objects() {
         "{cut}"
     );
 }
+
+/// A unique index on an expression (`lower(login_email)`) holds its column as a key: a
+/// transformer that can give two rows one value there stops the run before any row is
+/// read, naming the index (issue 14, "The uniqueness guard understands unique indexes on
+/// expressions").
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merging_transformer_under_a_case_insensitive_unique_index_stops_the_run() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let config = reviewed_config(dir.path(), &src);
+    let accounts = config
+        .split("\n[tables.accounts]\n")
+        .nth(1)
+        .expect("init covers public.accounts");
+    let line = accounts
+        .lines()
+        .find(|l| l.starts_with("columns.login_email = "))
+        .expect("init covers login_email");
+    let config = config.replacen(line, "columns.login_email = \"first-name\"", 1);
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    let target = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        2,
+    ));
+    assert!(
+        e.contains(
+            "public.accounts.login_email (in unique key accounts_login_email_ci): \
+             `first-name` can give two rows one value"
+        ),
+        "{e}"
+    );
+    assert!(e.contains("nothing was loaded"), "{e}");
+}

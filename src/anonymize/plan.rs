@@ -237,7 +237,7 @@ pub fn check_unique(config: &Config, plan: &Plan, keys: &[UniqueKey]) -> Result<
     Err(PlanError::Coverage(format!(
         "columns under a unique key have transformers that can merge values; nothing was \
          loaded:\n{}\nGive each a transformer that keeps distinct values distinct (keep, uuid, \
-         integer-id, email, hash of 16+ characters, null), or drop the key in the target's \
+         integer-id, email, ip-address, mac-address, hash of 16+ characters, null), or drop the key in the target's \
          schema.",
         problems.join("\n")
     )))

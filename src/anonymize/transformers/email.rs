@@ -188,6 +188,26 @@ mod tests {
         build(&mut Options::new("email", toml::Table::new()), &b).unwrap()
     }
 
+    /// Under a case-insensitive key (citext, a nondeterministic collation, a unique index
+    /// on lower(email)) the source's values differ in more than case: their outputs must
+    /// too. Every other distinct-keeping transformer writes one case (hex, base32, digits,
+    /// lower-case addresses), so this is the one that could break such a key.
+    #[test]
+    fn addresses_distinct_whatever_the_case_stay_so() {
+        let t = email();
+        let mut seen = std::collections::HashSet::new();
+        for i in 0..5000 {
+            let v = match i % 4 {
+                0 => format!("ann.lee{i}@firm.example"),
+                1 => format!("ANN.LEE{i}@FIRM.EXAMPLE"),
+                2 => format!("Ann.Lee{i}@Firm.Example"),
+                _ => format!("aNn.LeE{i}@firm.example"),
+            };
+            let out = t.apply(&v, &crate::anonymize::transformers::NoRow).unwrap().unwrap();
+            assert!(seen.insert(out.to_lowercase()), "{v} met another address");
+        }
+    }
+
     /// Values that differ only in case stay distinct (a plain UNIQUE key allows them all)
     /// and keep their pattern; the person behind them is one (issue 14).
     #[test]
