@@ -825,3 +825,66 @@ async fn a_merging_transformer_under_a_case_insensitive_unique_index_stops_the_r
     );
     assert!(e.contains("nothing was loaded"), "{e}");
 }
+
+/// `[materialized_views] refresh = false` leaves every materialized view unpopulated,
+/// into a database (the copy's check expects exactly that) and in a file (pg_dump's
+/// REFRESH lines left out); by default they are populated as in the source.
+#[tokio::test(flavor = "multi_thread")]
+async fn materialized_views_can_be_left_unpopulated() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let config = reviewed_config(dir.path(), &src);
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        format!("{config}\n[materialized_views]\nrefresh = false\n"),
+    )
+    .unwrap();
+    let populated = "SELECT matviewname || ' ' || ispopulated FROM pg_matviews ORDER BY 1";
+    let copy = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", copy.url()],
+        0,
+    ));
+    assert!(e.contains("verify passed"), "{e}");
+    assert_eq!(rows(copy.url(), populated).await, ["customer_cities false"]);
+    assert_eq!(rows(src.url(), populated).await, ["customer_cities true"]);
+
+    // dump → file: the source's REFRESH line is not copied
+    let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
+    let dumped = dir.path().join("source.sql");
+    let out = std::process::Command::new(pg_dump)
+        .args(["--no-owner", "-f"])
+        .arg(&dumped)
+        .arg(src.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read_to_string(&dumped)
+        .unwrap()
+        .contains("REFRESH MATERIALIZED VIEW"));
+    let file = dir.path().join("copy.sql");
+    anonymize(
+        dir.path(),
+        &[
+            "--from",
+            dumped.to_str().unwrap(),
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(!std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("REFRESH MATERIALIZED VIEW"));
+    let restored = empty_database().await.unwrap();
+    psql_strict(restored.url(), &file);
+    assert_eq!(
+        rows(restored.url(), populated).await,
+        ["customer_cities false"]
+    );
+}

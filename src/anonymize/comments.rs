@@ -56,21 +56,24 @@ pub fn ends_statement(line: &[u8], quoted: &mut bool) -> bool {
 }
 
 /// Which lines of a dump's SQL (outside COPY data) go to the output, as the config says
-/// for large objects and comments. A comment's literal may span lines: once a `COMMENT
+/// for large objects, comments and materialized views (pg_dump's `REFRESH MATERIALIZED
+/// VIEW` lines, one line each, are left out when the views stay unpopulated). A comment's literal may span lines: once a `COMMENT
 /// ON` line is dropped, so is every line up to the one that ends the statement.
 #[derive(Debug)]
 pub struct SqlLines {
     objects: LoAction,
     comments: CommentAction,
+    refresh_matviews: bool,
     in_comment: bool,
     quoted: bool,
 }
 
 impl SqlLines {
-    pub fn new(objects: LoAction, comments: CommentAction) -> SqlLines {
+    pub fn new(objects: LoAction, comments: CommentAction, refresh_matviews: bool) -> SqlLines {
         SqlLines {
             objects,
             comments,
+            refresh_matviews,
             in_comment: false,
             quoted: false,
         }
@@ -84,6 +87,9 @@ impl SqlLines {
                 self.quoted = false;
             }
             self.in_comment = !ends_statement(line, &mut self.quoted);
+            return false;
+        }
+        if !self.refresh_matviews && line.starts_with(b"REFRESH MATERIALIZED VIEW ") {
             return false;
         }
         self.objects.passes(line)
@@ -102,9 +108,9 @@ mod tests {
             Some("Owner: Maria Anders (it's hers)")
         );
         assert_eq!(text("CREATE TABLE t (id int);"), None);
-        let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep);
+        let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep, true);
         assert!(keep.passes(b"COMMENT ON TABLE t IS 'x';\n"));
-        let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop);
+        let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop, true);
         let lines: [&[u8]; 8] = [
             b"COMMENT ON COLUMN t.a IS 'first line\n",
             b"second line of the same comment';\n",

@@ -21,6 +21,10 @@
 //!
 //! [comments]
 //! action = "drop"                  # COMMENT ON text left out; "keep" is the default
+//!
+//! [materialized_views]
+//! refresh = false                  # left unpopulated; by default each one the source
+//!                                  # has populated is refreshed over the copy's rows
 //! ```
 
 use std::collections::BTreeMap;
@@ -83,6 +87,9 @@ pub struct Config {
     pub large_objects: Option<LargeObjectsConfig>,
     /// `[comments] action`: what happens to `COMMENT ON` text (keep unless said).
     pub comments: CommentAction,
+    /// `[materialized_views] refresh`: whether the materialized views the source has
+    /// populated are populated in the copy (by default they are).
+    pub refresh_matviews: bool,
 }
 
 /// A config the user must fix.
@@ -115,6 +122,13 @@ struct RawConfig {
     verify: Option<toml::Value>,
     large_objects: Option<Spanned<RawLargeObjects>>,
     comments: Option<Spanned<RawComments>>,
+    materialized_views: Option<RawMaterializedViews>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaterializedViews {
+    refresh: bool,
 }
 
 #[derive(Deserialize)]
@@ -224,6 +238,7 @@ impl Config {
             tables: BTreeMap::new(),
             large_objects: None,
             comments: CommentAction::Keep,
+            refresh_matviews: raw.materialized_views.as_ref().is_none_or(|m| m.refresh),
         };
         if let Some(c) = raw.comments {
             let action = c.into_inner().action;

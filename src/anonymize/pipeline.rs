@@ -15,7 +15,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::config::{Action, Config};
 use super::dump::{self, DumpStats, Event};
 use super::key::Key;
-use super::large_objects::LoAction;
 use super::live::{Live, Piece};
 use super::load::{self, Rejected, Target};
 use super::plan::{self, Plan, SourceTable};
@@ -532,12 +531,10 @@ pub async fn run(
             }
         };
         let loaded = match loaded {
-            Ok(mut outcome) => {
-                match check(&source, plan.large_objects, &target, &mut outcome).await {
-                    Ok(()) => Ok(outcome),
-                    Err(e) => Err(e),
-                }
-            }
+            Ok(mut outcome) => match check(&source, &plan, &target, &mut outcome).await {
+                Ok(()) => Ok(outcome),
+                Err(e) => Err(e),
+            },
             other => other,
         };
         let loaded = match (loaded, &opts.verify) {
@@ -674,7 +671,7 @@ pub async fn run(
 /// failed one is a [`RunError::Incomplete`].
 async fn check(
     source: &Source,
-    plan_objects: LoAction,
+    plan: &Plan,
     target: &Target,
     outcome: &mut Outcome,
 ) -> anyhow::Result<()> {
@@ -688,7 +685,8 @@ async fn check(
         target,
         &outcome.stats.tables,
         &outcome.rejected,
-        (objects, plan_objects),
+        (objects, plan.large_objects),
+        plan.refresh_matviews,
     )
     .await?;
     let failed: Vec<String> = outcome
@@ -921,7 +919,9 @@ async fn live_to_db(
         &mut rejected,
     )
     .await?;
-    load::refresh_materialized_views(&live, &client).await?;
+    if config.refresh_matviews {
+        load::refresh_materialized_views(&live, &client).await?;
+    }
     client
         .batch_execute(load::SEQUENCE_FIXUP)
         .await
@@ -1092,7 +1092,7 @@ async fn live_dump(
             .as_bytes(),
     );
     tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
-    if !live.matviews.is_empty() {
+    if !live.matviews.is_empty() && config.refresh_matviews {
         tail.extend_from_slice(b"\n-- materialized views the source has populated\n");
         for v in &live.matviews {
             tail.extend_from_slice(format!("REFRESH MATERIALIZED VIEW {v};\n").as_bytes());

@@ -62,12 +62,14 @@ pub struct Plan {
     pub large_objects: LoAction,
     /// What happens to `COMMENT ON` text.
     pub comments: super::comments::CommentAction,
+    /// Whether materialized views are populated in the copy.
+    pub refresh_matviews: bool,
 }
 
 impl Plan {
     /// The filter every dump path applies to SQL lines outside COPY data.
     pub fn sql_lines(&self) -> super::comments::SqlLines {
-        super::comments::SqlLines::new(self.large_objects, self.comments)
+        super::comments::SqlLines::new(self.large_objects, self.comments, self.refresh_matviews)
     }
 }
 
@@ -190,6 +192,7 @@ pub fn plan(
             .as_ref()
             .map_or(LoAction::Keep, |l| l.action),
         comments: config.comments,
+        refresh_matviews: config.refresh_matviews,
     })
 }
 

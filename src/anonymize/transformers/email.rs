@@ -203,7 +203,10 @@ mod tests {
                 2 => format!("Ann.Lee{i}@Firm.Example"),
                 _ => format!("aNn.LeE{i}@firm.example"),
             };
-            let out = t.apply(&v, &crate::anonymize::transformers::NoRow).unwrap().unwrap();
+            let out = t
+                .apply(&v, &crate::anonymize::transformers::NoRow)
+                .unwrap()
+                .unwrap();
             assert!(seen.insert(out.to_lowercase()), "{v} met another address");
         }
     }
