@@ -888,3 +888,96 @@ async fn materialized_views_can_be_left_unpopulated() {
         ["customer_cities false"]
     );
 }
+
+/// Grants travel with the schema (issue 14, §2): a live copy grants what the source
+/// grants; an owner or grant naming a role the target lacks is left out and noted, not
+/// failed; `[grants] action = "drop"` leaves them all out.
+#[tokio::test(flavor = "multi_thread")]
+async fn grants_are_copied_and_roles_the_target_lacks_are_noted() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let config = reviewed_config(dir.path(), &src);
+    let role = format!("df_reader_{}", std::process::id());
+    let c = dataforge::pg::connect(src.url()).await.unwrap();
+    c.batch_execute(&format!(
+        "DO $$BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END$$;
+         GRANT SELECT ON crm.\"Customer\" TO {role};"
+    ))
+    .await
+    .unwrap();
+    let granted =
+        format!("SELECT has_table_privilege('{role}', 'crm.\"Customer\"', 'SELECT')::text");
+
+    let copy = empty_database().await.unwrap();
+    anonymize(dir.path(), &["--from", src.url(), "--to", copy.url()], 0);
+    assert_eq!(rows(copy.url(), &granted).await, ["true"]);
+
+    // a dump naming a role this server does not have
+    let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
+    let dumped = dir.path().join("source.sql");
+    let out = std::process::Command::new(pg_dump)
+        .arg("-f")
+        .arg(&dumped)
+        .arg(src.url())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&dumped).unwrap();
+    assert!(
+        text.contains(&format!("TO {role};")),
+        "pg_dump wrote the grant"
+    );
+    std::fs::write(
+        &dumped,
+        format!(
+            "{text}\nGRANT SELECT ON TABLE crm.\"Customer\" TO df_no_such_role;\n\
+             ALTER TABLE crm.newsletter OWNER TO df_no_such_role;\n"
+        ),
+    )
+    .unwrap();
+    let target = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", dumped.to_str().unwrap(), "--to", target.url()],
+        0,
+    ));
+    eprintln!("{e}");
+    assert!(
+        e.contains(
+            "the target does not have a role the source's owners or grants name, left out: "
+        ) && e.contains("GRANT SELECT ON TABLE crm.\"Customer\" TO df_no_such_role")
+            && e.contains("ALTER TABLE crm.newsletter OWNER TO df_no_such_role"),
+        "{e}"
+    );
+    assert_eq!(rows(target.url(), &granted).await, ["true"]);
+
+    // dropped: none in a file, none in a copy
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        format!("{config}\n[grants]\naction = \"drop\"\n"),
+    )
+    .unwrap();
+    let file = dir.path().join("copy.sql");
+    anonymize(
+        dir.path(),
+        &[
+            "--from",
+            dumped.to_str().unwrap(),
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        0,
+    );
+    let written = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        !written.lines().any(|l| l.starts_with("GRANT ")),
+        "no GRANT line"
+    );
+    let bare = empty_database().await.unwrap();
+    anonymize(dir.path(), &["--from", src.url(), "--to", bare.url()], 0);
+    assert_eq!(rows(bare.url(), &granted).await, ["false"]);
+}

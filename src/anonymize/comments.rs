@@ -64,16 +64,23 @@ pub struct SqlLines {
     objects: LoAction,
     comments: CommentAction,
     refresh_matviews: bool,
+    keep_grants: bool,
     in_comment: bool,
     quoted: bool,
 }
 
 impl SqlLines {
-    pub fn new(objects: LoAction, comments: CommentAction, refresh_matviews: bool) -> SqlLines {
+    pub fn new(
+        objects: LoAction,
+        comments: CommentAction,
+        refresh_matviews: bool,
+        keep_grants: bool,
+    ) -> SqlLines {
         SqlLines {
             objects,
             comments,
             refresh_matviews,
+            keep_grants,
             in_comment: false,
             quoted: false,
         }
@@ -92,6 +99,10 @@ impl SqlLines {
         if !self.refresh_matviews && line.starts_with(b"REFRESH MATERIALIZED VIEW ") {
             return false;
         }
+        // pg_dump writes each GRANT and REVOKE on a line of its own
+        if !self.keep_grants && (line.starts_with(b"GRANT ") || line.starts_with(b"REVOKE ")) {
+            return false;
+        }
         self.objects.passes(line)
     }
 }
@@ -108,9 +119,9 @@ mod tests {
             Some("Owner: Maria Anders (it's hers)")
         );
         assert_eq!(text("CREATE TABLE t (id int);"), None);
-        let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep, true);
+        let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep, true, true);
         assert!(keep.passes(b"COMMENT ON TABLE t IS 'x';\n"));
-        let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop, true);
+        let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop, true, true);
         let lines: [&[u8]; 8] = [
             b"COMMENT ON COLUMN t.a IS 'first line\n",
             b"second line of the same comment';\n",

@@ -22,6 +22,10 @@
 //! [comments]
 //! action = "drop"                  # COMMENT ON text left out; "keep" is the default
 //!
+//! [grants]
+//! action = "drop"                  # GRANT/REVOKE left out; "keep" is the default (grants
+//!                                  # to roles the target lacks are then noted, not failed)
+//!
 //! [materialized_views]
 //! refresh = false                  # left unpopulated; by default each one the source
 //!                                  # has populated is refreshed over the copy's rows
@@ -90,6 +94,9 @@ pub struct Config {
     /// `[materialized_views] refresh`: whether the materialized views the source has
     /// populated are populated in the copy (by default they are).
     pub refresh_matviews: bool,
+    /// `[grants] action`: whether the source's GRANT and REVOKE statements are copied
+    /// (keep, the default) or left out (drop).
+    pub keep_grants: bool,
 }
 
 /// A config the user must fix.
@@ -121,8 +128,9 @@ struct RawConfig {
     #[allow(dead_code)]
     verify: Option<toml::Value>,
     large_objects: Option<Spanned<RawLargeObjects>>,
-    comments: Option<Spanned<RawComments>>,
+    comments: Option<Spanned<RawAction>>,
     materialized_views: Option<RawMaterializedViews>,
+    grants: Option<RawAction>,
 }
 
 #[derive(Deserialize)]
@@ -133,7 +141,7 @@ struct RawMaterializedViews {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawComments {
+struct RawAction {
     action: Spanned<String>,
 }
 
@@ -239,7 +247,20 @@ impl Config {
             large_objects: None,
             comments: CommentAction::Keep,
             refresh_matviews: raw.materialized_views.as_ref().is_none_or(|m| m.refresh),
+            keep_grants: true,
         };
+        if let Some(g) = raw.grants {
+            cfg.keep_grants = match g.action.get_ref().as_str() {
+                "keep" => true,
+                "drop" => false,
+                other => {
+                    return Err(cfg.err(
+                        g.action.span(),
+                        format!("unknown grants action `{other}`; use keep or drop"),
+                    ))
+                }
+            };
+        }
         if let Some(c) = raw.comments {
             let action = c.into_inner().action;
             cfg.comments = CommentAction::parse(action.get_ref()).ok_or_else(|| {

@@ -437,16 +437,19 @@ impl Live {
 
     /// The schema as pg_dump writes it for `section` (`pre-data`: types, tables,
     /// sequences, functions; `post-data`: indexes, constraints, triggers), from the run's
-    /// snapshot, without owners or grants (the target's roles are not production's), and
+    /// snapshot, without owners (the target's roles are not production's), with grants
+    /// unless `[grants] action = "drop"`, and
     /// without the tables the config skips.
     pub async fn schema(&self, section: &str, config: &Config) -> anyhow::Result<String> {
         let mut args = vec![
             "--schema-only".to_string(),
             format!("--section={section}"),
             "--no-owner".into(),
-            "--no-privileges".into(),
             format!("--snapshot={}", self.snapshot),
         ];
+        if !config.keep_grants {
+            args.push("--no-privileges".into());
+        }
         if config.comments == super::comments::CommentAction::Drop {
             args.push("--no-comments".into());
         }

@@ -18,13 +18,17 @@ pub struct Rejected {
     pub at: String,
     pub statement: String,
     pub message: String,
+    /// The server's SQLSTATE, when it refused the statement.
+    pub code: Option<String>,
 }
 
 impl Rejected {
     /// Whether leaving this statement out loses nothing of the copy: a session setting
     /// the target server does not know (`SET transaction_timeout = 0` from a newer
     /// pg_dump) or a psql meta-command. Any other refusal means an object of the source
-    /// is missing from the copy, and the run fails (issue 14).
+    /// is missing from the copy, and the run fails (issue 14). An owner or a grant naming
+    /// a role the target does not have (SQLSTATE 42704) is production's access control,
+    /// not part of the copy: left out too, and reported.
     pub fn tolerated(&self) -> bool {
         // a statement of several lines (shown as `first …`) is never only a setting
         if self.statement.ends_with(" …") {
@@ -32,9 +36,28 @@ impl Rejected {
         }
         let s = self.statement.trim_start();
         let upper: String = s.chars().take(40).collect::<String>().to_ascii_uppercase();
+        let access = upper.starts_with("GRANT ")
+            || upper.starts_with("REVOKE ")
+            || (upper.starts_with("ALTER ") && s.to_ascii_uppercase().contains(" OWNER TO "));
         s.starts_with('\\')
             || (upper.starts_with("SET ") && !upper.starts_with("SET CONSTRAINTS"))
             || upper.starts_with("SELECT PG_CATALOG.SET_CONFIG(")
+            || (access && self.code.as_deref() == Some("42704"))
+    }
+}
+
+impl Rejected {
+    /// Why a [`tolerated`](Self::tolerated) refusal loses nothing, for the notes.
+    pub fn why_tolerated(&self) -> &'static str {
+        let upper = self.statement.trim_start().to_ascii_uppercase();
+        if upper.starts_with("GRANT ")
+            || upper.starts_with("REVOKE ")
+            || upper.starts_with("ALTER ")
+        {
+            "the target does not have a role the source's owners or grants name"
+        } else {
+            "the target does not know a session setting of the source"
+        }
     }
 }
 
@@ -295,6 +318,7 @@ pub async fn run_sql(
                     at: format!("{source_name}:{}", first_line + line_of(text, line)),
                     statement: line.trim_end().to_string(),
                     message: "a psql meta-command; skipped".into(),
+                    code: None,
                 });
             }
             sql.push('\n');
@@ -327,6 +351,7 @@ pub async fn run_sql(
                     first.to_string()
                 },
                 message: pg::describe(&e),
+                code: e.code().map(|c| c.code().to_string()),
             });
         }
     }
@@ -524,9 +549,9 @@ pub async fn check_copy(
                 "the target ran every statement of the source's schema".into()
             } else {
                 format!(
-                    "the target ran every statement of the source's schema but {notes} session \
-                     setting{} it does not know",
-                    if notes == 1 { "" } else { "s" }
+                    "the target ran every statement of the source's schema but {notes}, whose \
+                     absence loses nothing of the copy (session settings it does not know, \
+                     owners and grants naming roles it does not have)"
                 )
             }
         } else {

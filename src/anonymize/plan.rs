@@ -64,12 +64,19 @@ pub struct Plan {
     pub comments: super::comments::CommentAction,
     /// Whether materialized views are populated in the copy.
     pub refresh_matviews: bool,
+    /// Whether GRANT and REVOKE statements are copied.
+    pub keep_grants: bool,
 }
 
 impl Plan {
     /// The filter every dump path applies to SQL lines outside COPY data.
     pub fn sql_lines(&self) -> super::comments::SqlLines {
-        super::comments::SqlLines::new(self.large_objects, self.comments, self.refresh_matviews)
+        super::comments::SqlLines::new(
+            self.large_objects,
+            self.comments,
+            self.refresh_matviews,
+            self.keep_grants,
+        )
     }
 }
 
@@ -193,6 +200,7 @@ pub fn plan(
             .map_or(LoAction::Keep, |l| l.action),
         comments: config.comments,
         refresh_matviews: config.refresh_matviews,
+        keep_grants: config.keep_grants,
     })
 }
 

@@ -270,9 +270,7 @@ async fn anonymize(
         Err(e) => return Err(e),
     };
     for r in &outcome.rejected {
-        say(&format!(
-            "the target does not know a session setting of the source, left out: {r}"
-        ));
+        say(&format!("{}, left out: {r}", r.why_tolerated()));
     }
     let report = report(&config, &key, &names, &outcome, started.elapsed());
     if run.json {
