@@ -245,12 +245,6 @@ impl Report {
     /// One self-contained page: the summary, every failing or warned check with a
     /// small chart of source against output, then the full table.
     pub fn html(&self) -> String {
-        let esc = |s: &str| {
-            s.replace('&', "&amp;")
-                .replace('<', "&lt;")
-                .replace('>', "&gt;")
-                .replace('"', "&quot;")
-        };
         let mut h = String::new();
         let _ = write!(
             h,
@@ -318,41 +312,90 @@ impl Report {
 }
 
 /// Paired bars: source (grey) and output (blue) per label.
+/// Text made safe inside HTML and SVG, escaped once.
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// A bar chart of source against output: every bin, a y axis of shares with its ticks, an
+/// x axis with each bin's label, and each bar's value on hover.
 fn svg(c: &Chart) -> String {
-    let n = c.labels.len().clamp(1, 40);
-    let (w, hgt) = (360.0, 120.0);
+    let n = c.labels.len().max(1);
+    let (left, top, plot_h, bin_w) = (44.0, 8.0, 120.0, 16.0);
+    let label_h = 10.0
+        + 5.5
+            * c.labels
+                .iter()
+                .map(|l| l.chars().count().min(24))
+                .max()
+                .unwrap_or(1) as f64;
+    let plot_w = bin_w * n as f64;
+    let (w, h) = (left + plot_w + 8.0, top + plot_h + label_h + 16.0);
     let max = c
         .source
         .iter()
         .chain(&c.output)
-        .take(2 * n)
         .fold(0.0f64, |a, &b| a.max(b))
         .max(1e-12);
-    let bw = w / n as f64 / 2.0;
-    let mut s = format!("<svg width=\"{w}\" height=\"{}\" role=\"img\">", hgt + 14.0);
+    let base = top + plot_h;
+    let mut s = format!(
+        "<svg width=\"{w:.0}\" height=\"{h:.0}\" role=\"img\" font-size=\"9\">\
+         <line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{base}\" stroke=\"#333\"/>\
+         <line x1=\"{left}\" y1=\"{base}\" x2=\"{:.1}\" y2=\"{base}\" stroke=\"#333\"/>",
+        left + plot_w
+    );
+    for k in 0..=4 {
+        let v = max * f64::from(k) / 4.0;
+        let y = base - plot_h * f64::from(k) / 4.0;
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{left}\" y2=\"{y:.1}\" stroke=\"#333\"/>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{:.1}%</text>",
+            left - 3.0,
+            left - 5.0,
+            y + 3.0,
+            v * 100.0
+        );
+    }
     for i in 0..n {
-        for (k, (v, color)) in [(c.source.get(i), "#9e9e9e"), (c.output.get(i), "#1565c0")]
-            .into_iter()
-            .enumerate()
+        let label = c.labels.get(i).map_or("", String::as_str);
+        for (k, (v, color, side)) in [
+            (c.source.get(i), "#9e9e9e", "source"),
+            (c.output.get(i), "#1565c0", "output"),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let v = v.copied().unwrap_or(0.0);
-            let bh = v / max * hgt;
+            let bh = v / max * plot_h;
             let _ = write!(
                 s,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{color}\"><title>{}: {:.3}</title></rect>",
-                (2 * i + k) as f64 * bw,
-                hgt - bh,
-                bw * 0.9,
-                bh,
-                c.labels[i].replace('<', "&lt;").replace('&', "&amp;"),
-                v
+                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"{color}\">\
+                 <title>{} — {side}: {:.2}%</title></rect>",
+                left + i as f64 * bin_w + 1.0 + k as f64 * (bin_w - 2.0) / 2.0,
+                base - bh,
+                (bin_w - 2.0) / 2.0,
+                esc(label),
+                v * 100.0
             );
         }
+        let shown: String = label.chars().take(24).collect();
+        let x = left + (i as f64 + 0.5) * bin_w;
+        let _ = write!(
+            s,
+            "<text x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"end\" transform=\"rotate(-60 {x:.1} {:.1})\">{}</text>",
+            base + 10.0,
+            base + 10.0,
+            esc(&shown)
+        );
     }
     let _ = write!(
         s,
-        "<text x=\"0\" y=\"{}\" font-size=\"10\">grey: source · blue: output</text></svg>",
-        hgt + 12.0
+        "<text x=\"{left}\" y=\"{:.1}\">share of sampled values per bin · grey: source · blue: output</text></svg>",
+        h - 4.0
     );
     s
 }
@@ -372,6 +415,33 @@ mod tests {
             detail: format!("{check} detail"),
             chart: None,
         }
+    }
+
+    /// Every bin is drawn (a length histogram has 65), with axes, tick values, each
+    /// bin's label and value, and labels escaped once.
+    #[test]
+    fn charts_show_every_bin_with_axes_and_escaped_labels() {
+        let mut labels: Vec<String> = (0..65).map(|i| i.to_string()).collect();
+        labels[3] = "<a&b>".into();
+        let mut source = vec![0.0; 65];
+        source[64] = 0.5;
+        let chart = Chart {
+            labels,
+            source,
+            output: vec![0.01; 65],
+        };
+        let s = svg(&chart);
+        assert_eq!(s.matches("<rect ").count(), 130, "{s}");
+        assert!(s.contains(">64</text>"), "the last bin is labelled");
+        assert!(
+            s.contains("&lt;a&amp;b&gt;") && !s.contains("&amp;lt;"),
+            "{s}"
+        );
+        assert!(
+            s.contains(">50.0%</text>") && s.contains(">0.0%</text>"),
+            "the y axis: {s}"
+        );
+        assert!(s.contains("<title>64 — source: 50.00%</title>"), "{s}");
     }
 
     /// By default a report shows what needs a look, first, and counts the rest by kind;
