@@ -565,6 +565,12 @@ fn a_dump_copy_whose_rows_repeat_a_key_fails_the_unique_check_by_name() {
 fn pagila_passes_with_inits_config_and_a_reference_list() {
     let dir = shared_tempdir();
     let Some((data, out)) = pagila_anonymized(dir.path(), |init| {
+        // a catalogue of six languages, linked to no person: its names stay (issue 14, §5)
+        assert!(
+            init.contains("[tables.language]\ncolumns.language_id = \"keep\"")
+                && init.contains("columns.name = \"keep\"   # a catalogue: "),
+            "{init}"
+        );
         init + "\n[verify.columns.\"address.district\"]\nreference = \"district names, some also city names\"\n\
            \n[verify.columns.\"country.country\"]\nreference = \"country names, one also a first name\"\n\
            \n[verify.columns.\"film.title\"]\nreference = \"film titles, published\"\n"

@@ -144,6 +144,69 @@ pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
     s
 }
 
+/// Transformers whose suggestion makes a table a person table.
+const PERSONAL: [&str; 10] = [
+    "email",
+    "phone",
+    "first-name",
+    "last-name",
+    "full-name",
+    "street",
+    "postal-code",
+    "iban",
+    "card-number",
+    "national-id",
+];
+
+/// A column called `name` in a catalogue is not a person's: a table none of whose other
+/// columns is personal and that no foreign key links to a person table (a `language`
+/// table's `English` and `Italian`, a `category` or a `genre`) keeps the names that only
+/// the column's name suggested anonymizing. Tables linked to people keep the suggestion.
+pub fn keep_catalogue_names(
+    suggested: &mut BTreeMap<String, Vec<Suggestion>>,
+    keys: &[ForeignKey],
+) {
+    let transformer = |s: &Suggestion| {
+        toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
+            .ok()
+            .and_then(|t| match t.get("x")? {
+                toml::Value::String(n) => Some(n.clone()),
+                toml::Value::Table(t) => t.get("transformer")?.as_str().map(str::to_string),
+                _ => None,
+            })
+            .unwrap_or_default()
+    };
+    let weak = |s: &Suggestion| s.reason.ends_with(super::suggest::NAME_ONLY);
+    let person = |table: &str| {
+        suggested.get(table).is_some_and(|cols| {
+            cols.iter()
+                .any(|s| !weak(s) && PERSONAL.contains(&transformer(s).as_str()))
+        })
+    };
+    let catalogues: Vec<String> = suggested
+        .keys()
+        .filter(|t| !person(t))
+        .filter(|t| {
+            !keys.iter().any(|k| {
+                (&k.table == *t && person(&k.parent)) || (&k.parent == *t && person(&k.table))
+            })
+        })
+        .cloned()
+        .collect();
+    for t in catalogues {
+        for s in suggested.get_mut(&t).into_iter().flatten() {
+            if weak(s) {
+                *s = Suggestion {
+                    toml: "\"keep\"".into(),
+                    reason: "a catalogue: no other column of the table is personal and no \
+                             foreign key links it to a table of people"
+                        .into(),
+                };
+            }
+        }
+    }
+}
+
 /// Gives the referencing column of every foreign key the referenced column's suggestion
 /// (through chains of keys), so the config `init` writes keeps every reference.
 pub fn align_foreign_keys(
@@ -192,6 +255,40 @@ pub fn align_foreign_keys(
 
 #[cfg(test)]
 mod tests {
+    /// `language.name` ("English") stays as it is: nothing links the table to people; a
+    /// `team` table people refer to keeps the suggestion, as does a table of people.
+    #[test]
+    fn catalogue_names_are_kept_unless_linked_to_people() {
+        use super::{BTreeMap, ForeignKey, Suggestion};
+        let name_only = Suggestion {
+            toml: "\"full-name\"".into(),
+            reason: format!("the name `name` {}", crate::anonymize::suggest::NAME_ONLY),
+        };
+        let email = Suggestion {
+            toml: "\"email\"".into(),
+            reason: "by name".into(),
+        };
+        let mut suggested = BTreeMap::from([
+            ("public.language".to_string(), vec![name_only.clone()]),
+            ("public.team".to_string(), vec![name_only.clone()]),
+            ("public.people".to_string(), vec![email, name_only]),
+        ]);
+        let keys = [ForeignKey {
+            table: "public.people".into(),
+            name: "people_team_fk".into(),
+            columns: vec!["team".into()],
+            parent: "public.team".into(),
+            parent_columns: vec!["id".into()],
+        }];
+        super::keep_catalogue_names(&mut suggested, &keys);
+        assert_eq!(suggested["public.language"][0].toml, "\"keep\"");
+        assert!(suggested["public.language"][0]
+            .reason
+            .starts_with("a catalogue"));
+        assert_eq!(suggested["public.team"][0].toml, "\"full-name\"");
+        assert_eq!(suggested["public.people"][1].toml, "\"full-name\"");
+    }
+
     /// A suggestion its column's type cannot take becomes `null`, saying why; device
     /// addresses get their typed permutation whatever the column's name.
     #[test]

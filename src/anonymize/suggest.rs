@@ -14,6 +14,11 @@ pub struct Suggestion {
     pub reason: String,
 }
 
+/// What the reason of the weakest suggestion says: a column called `name` whose values
+/// might be people's, told by nothing else ([`crate::anonymize::init::keep_catalogue_names`]
+/// reads it).
+pub const NAME_ONLY: &str = "may hold a person's name; use `keep` if it does not";
+
 /// The words of a column name: `ship_name`, `ShipName` and `shipName` are `ship name`.
 fn words(name: &str) -> Vec<String> {
     let mut spaced = String::with_capacity(name.len() + 4);
@@ -309,9 +314,7 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
         }
         return Suggestion {
             toml: "\"full-name\"".into(),
-            reason: format!(
-                "the name `{name}` may hold a person's name; use `keep` if it does not"
-            ),
+            reason: format!("the name `{name}` {NAME_ONLY}"),
         };
     }
     let kind = sql_type.map(|t| format!(" ({t})")).unwrap_or_default();
