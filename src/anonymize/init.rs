@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::ddl::ForeignKey;
+use super::ddl::{ForeignKey, UniqueKey};
 use super::plan::SourceTable;
 use super::suggest::{suggest, Suggestion};
 use super::transformers;
@@ -108,14 +108,7 @@ fn by_type(ty: &ColumnType) -> Option<Suggestion> {
 /// A suggestion the column's type can take: one whose transformer cannot write the type
 /// becomes `null`, saying why (issue 14: init never suggests an incompatible pair).
 fn fit_suggestion(s: Suggestion, ty: &ColumnType) -> Suggestion {
-    let name = toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
-        .ok()
-        .and_then(|t| match t.get("x")? {
-            toml::Value::String(n) => Some(n.clone()),
-            toml::Value::Table(t) => t.get("transformer")?.as_str().map(str::to_string),
-            _ => None,
-        });
-    let Some(spec) = name.as_deref().and_then(transformers::find) else {
+    let Some(spec) = parsed(&s).and_then(|(name, _)| transformers::find(&name)) else {
         return s;
     };
     if spec.accepts.takes(ty.kind) {
@@ -144,6 +137,97 @@ pub fn section(t: &SourceTable, suggestions: &[Suggestion]) -> String {
     s
 }
 
+/// The transformer a suggestion names and its options.
+fn parsed(s: &Suggestion) -> Option<(String, toml::Table)> {
+    match toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
+        .ok()?
+        .remove("x")?
+    {
+        toml::Value::String(n) => Some((n, toml::Table::new())),
+        toml::Value::Table(mut t) => match t.remove("transformer")? {
+            toml::Value::String(n) => Some((n, t)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Gives every column under a unique key (an expression index's columns included) a
+/// suggestion that keeps distinct values distinct within the column's length, as the
+/// run's own guard ([`super::plan::check_unique`]) will ask: one that could merge two
+/// rows becomes a keyed `hash` that fits. Asked of the transformer itself, built with a
+/// throwaway key.
+pub fn fit_unique_keys(
+    suggested: &mut BTreeMap<String, Vec<Suggestion>>,
+    tables: &[SourceTable],
+    keys: &[UniqueKey],
+) {
+    let key = super::key::Key::from_secret(b"init: does it keep values distinct?");
+    for k in keys {
+        let Some(t) = tables.iter().find(|t| t.name == k.table) else {
+            continue;
+        };
+        for col in &k.columns {
+            let Some(i) = t.columns.iter().position(|c| c == col) else {
+                continue;
+            };
+            let ty = t.types.get(i).and_then(Option::as_ref);
+            let limit = ty.and_then(|ty| ty.max_chars);
+            let Some(s) = suggested.get_mut(&t.name).and_then(|s| s.get_mut(i)) else {
+                continue;
+            };
+            let Some((name, options)) = parsed(s) else {
+                continue;
+            };
+            let b = transformers::Build {
+                key: &key,
+                domain: name.clone(),
+                columns: &t.columns,
+                column: col,
+                real: None,
+                kind: ty.map(|ty| ty.kind),
+            };
+            let Ok(tr) = transformers::build(&name, options, &b) else {
+                continue;
+            };
+            let fits = |m: Option<usize>| limit.is_none_or(|n| m.is_some_and(|m| m <= n));
+            if tr.keeps_distinct() && fits(tr.max_chars()) {
+                continue;
+            }
+            if ty.is_some_and(|ty| ty.kind != super::types::Kind::Text) {
+                continue;
+            }
+            let hash = match limit {
+                None | Some(16..) => Some("\"hash\"".to_string()),
+                Some(13..=15) => Some(
+                    "{ transformer = \"hash\", encoding = \"base32\", length = 13 }".to_string(),
+                ),
+                Some(_) => None,
+            };
+            *s = match hash {
+                Some(toml) => Suggestion {
+                    toml,
+                    reason: format!(
+                        "{}; but `{name}` could give two rows one value under unique key {}, \
+                         and a keyed hash keeps them distinct",
+                        s.reason, k.name
+                    ),
+                },
+                None => Suggestion {
+                    toml: s.toml.clone(),
+                    reason: format!(
+                        "{}; REVIEW: under unique key {} `{name}` could give two rows one value, \
+                         and {} characters are too few for a keyed hash to keep them distinct",
+                        s.reason,
+                        k.name,
+                        limit.unwrap_or(0)
+                    ),
+                },
+            };
+        }
+    }
+}
+
 /// Transformers whose suggestion makes a table a person table.
 const PERSONAL: [&str; 10] = [
     "email",
@@ -166,16 +250,7 @@ pub fn keep_catalogue_names(
     suggested: &mut BTreeMap<String, Vec<Suggestion>>,
     keys: &[ForeignKey],
 ) {
-    let transformer = |s: &Suggestion| {
-        toml::from_str::<toml::Table>(&format!("x = {}", s.toml))
-            .ok()
-            .and_then(|t| match t.get("x")? {
-                toml::Value::String(n) => Some(n.clone()),
-                toml::Value::Table(t) => t.get("transformer")?.as_str().map(str::to_string),
-                _ => None,
-            })
-            .unwrap_or_default()
-    };
+    let transformer = |s: &Suggestion| parsed(s).map(|(n, _)| n).unwrap_or_default();
     let weak = |s: &Suggestion| s.reason.ends_with(super::suggest::NAME_ONLY);
     let person = |table: &str| {
         suggested.get(table).is_some_and(|cols| {
@@ -255,6 +330,76 @@ pub fn align_foreign_keys(
 
 #[cfg(test)]
 mod tests {
+    /// Under a unique key, a suggestion that could merge rows becomes a keyed hash that
+    /// fits the column; one that keeps values distinct stays (the run's guard would
+    /// otherwise refuse init's own config).
+    #[test]
+    fn unique_keys_get_suggestions_that_keep_values_distinct() {
+        use super::{BTreeMap, ColumnType, SourceTable, Suggestion, UniqueKey};
+        let varchar = |n: i32| {
+            Some(ColumnType::from_catalog(
+                format!("varchar({n})"),
+                "varchar",
+                n + 4,
+                false,
+                false,
+            ))
+        };
+        let t = SourceTable {
+            name: "public.people".into(),
+            columns: vec![
+                "username".into(),
+                "code".into(),
+                "pin".into(),
+                "email".into(),
+            ],
+            types: vec![varchar(64), varchar(14), varchar(6), varchar(200)],
+        };
+        let s = |toml: &str| Suggestion {
+            toml: toml.into(),
+            reason: "by name".into(),
+        };
+        let mut suggested = BTreeMap::from([(
+            t.name.clone(),
+            vec![
+                s("\"full-name\""),
+                s("\"full-name\""),
+                s("\"full-name\""),
+                s("\"email\""),
+            ],
+        )]);
+        let keys: Vec<UniqueKey> = t
+            .columns
+            .iter()
+            .map(|c| UniqueKey {
+                table: t.name.clone(),
+                name: format!("people_{c}_key"),
+                columns: vec![c.clone()],
+            })
+            .collect();
+        super::fit_unique_keys(&mut suggested, std::slice::from_ref(&t), &keys);
+        let got: Vec<&str> = suggested[&t.name].iter().map(|s| s.toml.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "\"hash\"",
+                "{ transformer = \"hash\", encoding = \"base32\", length = 13 }",
+                "\"full-name\"",
+                "\"email\""
+            ]
+        );
+        assert!(
+            suggested[&t.name][0].reason.ends_with(
+                "but `full-name` could give two rows one value under unique key people_username_key, and a keyed hash keeps them distinct"
+            ),
+            "{}",
+            suggested[&t.name][0].reason
+        );
+        assert!(suggested[&t.name][2]
+            .reason
+            .contains("REVIEW: under unique key people_pin_key"));
+    }
+
     /// `language.name` ("English") stays as it is: nothing links the table to people; a
     /// `team` table people refer to keeps the suggestion, as does a table of people.
     #[test]

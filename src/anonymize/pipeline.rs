@@ -305,6 +305,13 @@ impl Source {
     }
 
     /// The source's foreign keys (from the catalog, or the dump's DDL).
+    pub fn unique_keys(&self) -> &[super::ddl::UniqueKey] {
+        match self {
+            Source::Dump(_, scan) => &scan.ddl.unique,
+            Source::Live(live) => &live.unique,
+        }
+    }
+
     pub fn foreign_keys(&self) -> &[super::ddl::ForeignKey] {
         match self {
             Source::Dump(_, scan) => &scan.ddl.foreign,
@@ -354,11 +361,7 @@ impl Source {
             }
         }
         let p = plan::plan(config, key, &self.tables(), self.real())?;
-        let unique = match self {
-            Source::Dump(_, scan) => &scan.ddl.unique,
-            Source::Live(live) => &live.unique,
-        };
-        plan::check_unique(config, &p, unique)?;
+        plan::check_unique(config, &p, self.unique_keys())?;
         let (count, first) = self.large_objects();
         super::guard::check_large_objects(config, count, &first)?;
         super::guard::check_foreign(config, self.foreign_keys())?;

@@ -404,6 +404,7 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
         suggested.insert(t.name.clone(), init::suggestions(t, &s));
     }
     init::keep_catalogue_names(&mut suggested, source.foreign_keys());
+    init::fit_unique_keys(&mut suggested, &tables, source.unique_keys());
     init::align_foreign_keys(&mut suggested, &tables, source.foreign_keys());
     for t in &tables {
         out.push_str(&init::section(t, &suggested[&t.name]));

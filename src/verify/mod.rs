@@ -85,20 +85,6 @@ fn source_name(s: &Source) -> String {
     }
 }
 
-fn unique_keys(s: &Source) -> &[UniqueKey] {
-    match s {
-        Source::Dump(_, scan) => &scan.ddl.unique,
-        Source::Live(l) => &l.unique,
-    }
-}
-
-fn foreign_keys(s: &Source) -> &[ForeignKey] {
-    match s {
-        Source::Dump(_, scan) => &scan.ddl.foreign,
-        Source::Live(l) => &l.foreign,
-    }
-}
-
 /// Where `names` are among `columns`; `None` if one is missing.
 fn positions(columns: &[String], names: &[String]) -> Option<Vec<usize>> {
     names
@@ -547,7 +533,7 @@ fn read_source(
     jobs: usize,
     set: &mut leak::LeakSet,
 ) -> anyhow::Result<SourceRead> {
-    let keys = unique_keys(src).to_vec();
+    let keys = src.unique_keys().to_vec();
     let mut out = SourceRead {
         tables: BTreeMap::new(),
         children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
@@ -907,7 +893,7 @@ fn read_output(
     seed: u64,
     jobs: usize,
 ) -> anyhow::Result<OutputRead> {
-    let keys = unique_keys(dst).to_vec();
+    let keys = dst.unique_keys().to_vec();
     let mut out = OutputRead {
         children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
         parents: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),
@@ -1537,7 +1523,7 @@ pub async fn verify(
         .into());
     }
     let seed = key.domain("dataforge verify").hash_u64(b"seed");
-    let fks = foreign_keys(dst).to_vec();
+    let fks = dst.foreign_keys().to_vec();
     let (searched, names) = searched(config, &src_tables);
     let mut set = leak::LeakSet::new(seed, settings.leak_exact_max, settings.bloom_mb);
     let source = read_source(src, config, settings, &searched, &fks, seed, jobs, &mut set)?;
@@ -1991,7 +1977,7 @@ pub async fn verify(
             checks.push(r);
         }
     }
-    for k in unique_keys(dst) {
+    for k in dst.unique_keys() {
         let id = format!("{}.{}", k.table, k.name);
         let n = output.duplicates.get(&id).copied().unwrap_or_default();
         let cols = k.columns.join(", ");
