@@ -229,15 +229,33 @@ impl Acc {
     }
 }
 
-/// The columns of `table` that identify a row: its primary key (pg_dump names it
-/// `…_pkey`), else its first unique key; empty when it has none.
-fn row_key(keys: &[UniqueKey], table: &str) -> Vec<String> {
+/// The columns of `table` that identify a row, alike on both sides: its primary key
+/// (pg_dump names it `…_pkey`), else its first unique key; with no key known (a
+/// data-only dump) its first column when it is named as an id (`id`, `address_id`) and
+/// the config keeps it, so a row still meets itself across the two sides (a key two rows
+/// share pairs nothing); else none.
+fn row_key(keys: &[UniqueKey], config: &Config, table: &str, columns: &[String]) -> Vec<String> {
     let mine: Vec<&UniqueKey> = keys.iter().filter(|k| k.table == table).collect();
     let best = mine
         .iter()
         .find(|k| k.name.ends_with("_pkey"))
         .or_else(|| mine.first());
-    best.map(|k| k.columns.clone()).unwrap_or_default()
+    if let Some(k) = best {
+        return k.columns.clone();
+    }
+    let Some(first) = columns.first() else {
+        return Vec::new();
+    };
+    let kept = config
+        .tables
+        .get(table)
+        .and_then(|t| t.columns.get(first))
+        .is_some_and(|c| c.transformer == "keep");
+    if kept && (first == "id" || first.ends_with("_id")) {
+        vec![first.clone()]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The keyed hash of a tuple of fields as COPY writes them; `None` if one is NULL.
@@ -548,7 +566,7 @@ fn read_source(
         name: name.to_string(),
         columns: columns.to_vec(),
         sampler: Sampler::new(
-            positions(columns, &row_key(&keys, name)).unwrap_or_default(),
+            positions(columns, &row_key(&keys, config, name, columns)).unwrap_or_default(),
             seed,
         ),
         searched: searched.get(name).cloned().unwrap_or_default(),
@@ -921,7 +939,7 @@ fn read_output(
                 }
             })
             .collect();
-        let key = positions(columns, &row_key(&keys, name)).unwrap_or_default();
+        let key = positions(columns, &row_key(&keys, config, name, columns)).unwrap_or_default();
         OutTable {
             name: name.to_string(),
             columns: columns.to_vec(),
