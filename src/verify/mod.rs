@@ -1866,16 +1866,20 @@ pub async fn verify(
                 }
             }
             if k.lengths {
-                let labels = (0..stats::LENGTH_BUCKETS).map(|n| n.to_string()).collect();
+                // the chart ends at the longest value of either side
+                let used = (0..stats::LENGTH_BUCKETS)
+                    .rev()
+                    .find(|&i| a.lengths[i] > 0.0 || b.lengths[i] > 0.0)
+                    .map_or(1, |i| i + 1);
                 put(
                     "length_tvd",
                     stats::tvd(&a.lengths, &b.lengths),
                     th.length_tvd,
                     "string lengths".into(),
                     Some(Chart {
-                        labels,
-                        source: a.lengths.clone(),
-                        output: b.lengths.clone(),
+                        labels: (0..used).map(stats::length_label).collect(),
+                        source: a.lengths[..used].to_vec(),
+                        output: b.lengths[..used].to_vec(),
                     }),
                 );
             }

@@ -57,7 +57,32 @@ pub fn show(v: f64, unit: Option<Temporal>) -> String {
     }
 }
 
-pub const LENGTH_BUCKETS: usize = 65;
+/// Length buckets: one per length below 64, then eight per doubling up to 65,536
+/// characters, then one for anything longer, so the histogram covers the whole range (a
+/// constant 250-character text among texts of 100 to 400 stands out; with one bucket for
+/// 64 and more it did not).
+pub const LENGTH_BUCKETS: usize = 64 + 8 * 10 + 1;
+
+/// The bucket of a length in characters.
+pub fn length_bucket(n: usize) -> usize {
+    if n < 64 {
+        n
+    } else {
+        (64 + ((n as f64 / 64.0).log2() * 8.0) as usize).min(LENGTH_BUCKETS - 1)
+    }
+}
+
+/// The shortest length a bucket holds, as a chart labels it.
+pub fn length_label(b: usize) -> String {
+    if b < 64 {
+        b.to_string()
+    } else {
+        format!(
+            "{}+",
+            (64.0 * 2f64.powf((b - 64) as f64 / 8.0)).ceil() as u64
+        )
+    }
+}
 
 /// A date (`2024-01-31`) as days, or a timestamp (`2024-01-31 12:00:00+00`) as seconds
 /// since 1970 (its offset ignored: a shape, not an instant, is compared).
@@ -101,7 +126,7 @@ pub fn profile(name: &str, values: &[Option<String>], categorical_max: usize) ->
     }
     let strings = series.str().expect("a string series");
     for v in strings.iter().flatten() {
-        p.lengths[v.chars().count().min(LENGTH_BUCKETS - 1)] += 1.0 / sampled as f64;
+        p.lengths[length_bucket(v.chars().count())] += 1.0 / sampled as f64;
     }
     let as_numbers = series.cast(&DataType::Float64).ok();
     if let Some(n) = as_numbers.filter(|n| n.null_count() == series.null_count()) {
@@ -237,6 +262,32 @@ pub fn histograms(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A constant 250-character text among texts of 100 to 400 characters drifts in
+    /// length; with lengths of 64 and more in one bucket it looked the same.
+    #[test]
+    fn length_histograms_cover_the_whole_range() {
+        let varied: Vec<Option<String>> = (0..300).map(|i| Some("x".repeat(100 + i))).collect();
+        let constant: Vec<Option<String>> = (0..300).map(|_| Some("y".repeat(250))).collect();
+        let (a, b) = (profile("a", &varied, 0), profile("b", &constant, 0));
+        assert!(
+            tvd(&a.lengths, &b.lengths) > 0.9,
+            "{}",
+            tvd(&a.lengths, &b.lengths)
+        );
+        assert_eq!(tvd(&a.lengths, &a.lengths), 0.0);
+        for n in [0, 63, 64, 65, 127, 128, 250, 65_535, 65_536, 10_000_000] {
+            let bucket = length_bucket(n);
+            assert!(bucket < LENGTH_BUCKETS);
+            let low: usize = length_label(bucket).trim_end_matches('+').parse().unwrap();
+            assert!(
+                low <= n.max(64) || n < 64,
+                "{n} in bucket {bucket} labelled {low}"
+            );
+        }
+        assert_eq!(length_label(64), "64+");
+        assert_eq!(length_bucket(128), 72);
+    }
 
     /// Quantiles and bins of dates and timestamps read as dates and timestamps.
     #[test]
