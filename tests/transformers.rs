@@ -20,7 +20,7 @@ fn one_with(name: &str, options: &str, key: &Key) -> Box<dyn tf::Transform> {
         columns: &columns,
         column: "value",
         real: None,
-        kind: None,
+        ty: None,
     };
     tf::build(name, toml::from_str(options).unwrap(), &b).unwrap()
 }
@@ -123,7 +123,7 @@ fn one_domain_maps_alike_across_columns_and_tables() {
             columns,
             column,
             real: None,
-            kind: None,
+            ty: None,
         };
         tf::build("email", toml::Table::new(), &b).unwrap()
     };
@@ -192,7 +192,7 @@ fn dates_of_one_entity_move_together() {
         columns: &columns,
         column: "rental_date",
         real: None,
-        kind: None,
+        ty: None,
     };
     let t = tf::build(
         "date-shift",
@@ -234,7 +234,7 @@ fn bad_options_and_names_say_what_is_wrong() {
         columns: &columns,
         column: "value",
         real: None,
-        kind: None,
+        ty: None,
     };
     let err = |name: &str, opts: &str| {
         tf::build(name, toml::from_str(opts).unwrap(), &b)

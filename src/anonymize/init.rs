@@ -185,7 +185,7 @@ pub fn fit_unique_keys(
                 columns: &t.columns,
                 column: col,
                 real: None,
-                kind: ty.map(|ty| ty.kind),
+                ty,
             };
             let Ok(tr) = transformers::build(&name, options, &b) else {
                 continue;

@@ -129,7 +129,7 @@ pub fn plan(
                 real: super::real::Identity::of(&cc.transformer)
                     .and(real.get(&cc.domain))
                     .cloned(),
-                kind: st.types.get(i).and_then(Option::as_ref).map(|t| t.kind),
+                ty: st.types.get(i).and_then(Option::as_ref),
             };
             let t = transformers::build(&cc.transformer, cc.options.clone(), &b)
                 .map_err(|m| config.option_err(short(&st.name), cc, col, &m))?;
@@ -527,7 +527,7 @@ mod tests {
                 columns: &["id".into(), "first".into()],
                 column: "first",
                 real: None,
-                kind: None,
+                ty: None,
             },
         )
         .unwrap();
@@ -616,7 +616,7 @@ mod tests {
             let direct = transformers::build(
                 "hash",
                 toml::Table::new(),
-                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None, kind: None },
+                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None, ty: None },
             )
             .unwrap();
             let want = match &b {

@@ -127,7 +127,7 @@ fn numeric(t: &ColumnType, s: &str) -> Result<(), String> {
 }
 
 /// `(p, s)` of `numeric(p,s)` or `numeric(p)` as written in a type.
-fn precision_scale(sql: &str) -> Option<(i32, i32)> {
+pub fn precision_scale(sql: &str) -> Option<(i32, i32)> {
     let inner = sql
         .trim()
         .strip_prefix("numeric(")

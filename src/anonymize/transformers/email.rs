@@ -183,7 +183,7 @@ mod tests {
             columns: &cols,
             column: "email",
             real: None,
-            kind: None,
+            ty: None,
         };
         build(&mut Options::new("email", toml::Table::new()), &b).unwrap()
     }

@@ -120,7 +120,7 @@ mod tests {
             columns: &cols,
             column: "ip",
             real: None,
-            kind: None,
+            ty: None,
         };
         build(
             &mut Options::new("ip-address", toml::from_str(options).unwrap()),

@@ -101,7 +101,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
             columns: b.columns,
             column: b.column,
             real: None,
-            kind: None,
+            ty: None,
         };
         let t = super::build(&name, options, &inner).map_err(|e| format!("path `{path}`: {e}"))?;
         paths.push((steps, t));

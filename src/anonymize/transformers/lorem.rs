@@ -112,7 +112,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
                 "`format = \"{other}\"` is not one lorem knows: `text`, `xml` or `tsvector`"
             ))
         }
-        None => match b.kind {
+        None => match b.ty.map(|t| t.kind) {
             Some(Kind::Xml) => Format::Xml,
             Some(Kind::Tsvector) => Format::Tsvector,
             _ => Format::Text,
@@ -279,6 +279,11 @@ mod tests {
     use crate::anonymize::types::ColumnType;
 
     fn lorem(kind: Kind) -> Box<dyn Transform> {
+        let (sql, base) = match kind {
+            Kind::Xml => ("xml", "xml"),
+            _ => ("tsvector", "tsvector"),
+        };
+        let ty = ColumnType::from_catalog(sql.into(), base, -1, false, false);
         let key = crate::anonymize::key::Key::from_secret(b"a test key, 16+ characters");
         let cols = ["c".to_string()];
         let b = Build {
@@ -287,7 +292,7 @@ mod tests {
             columns: &cols,
             column: "c",
             real: None,
-            kind: Some(kind),
+            ty: Some(&ty),
         };
         build(&mut Options::new("lorem", toml::Table::new()), &b).unwrap()
     }

@@ -87,7 +87,7 @@ mod tests {
             columns: &cols,
             column: "mac",
             real: None,
-            kind: None,
+            ty: None,
         };
         build(
             &mut Options::new("mac-address", toml::from_str(options).unwrap()),

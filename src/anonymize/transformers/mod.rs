@@ -168,9 +168,9 @@ pub struct Build<'a> {
     /// The source's own values in this domain, for a transformer drawing identifying
     /// values (phone, e-mail, IBAN, card, national id): it never writes one of them.
     pub real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
-    /// The kind of the column's type, when known: a transformer writing more than one
-    /// kind writes in the column's format (`lorem` on `xml` keeps the markup).
-    pub kind: Option<Kind>,
+    /// The column's type, when known: a transformer writing more than one kind writes in
+    /// the column's format (`lorem` on `xml` keeps the markup) and within its range.
+    pub ty: Option<&'a super::types::ColumnType>,
 }
 
 impl Build<'_> {
@@ -452,7 +452,7 @@ pub fn run_example(spec: &Spec, ex: &Example, key: &Key) -> Result<Option<String
         columns: &columns,
         column: "value",
         real: None,
-        kind: None,
+        ty: None,
     };
     let t = build(spec.name, options, &b)?;
     struct ExampleRow<'a>(&'a [(&'a str, &'a str)]);

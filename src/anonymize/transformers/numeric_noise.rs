@@ -5,7 +5,7 @@ use crate::anonymize::key::DomainKey;
 
 pub static SPEC: Spec = Spec {
     name: "numeric-noise",
-    summary: "Multiplies a number by a keyed factor between 1 − `percent`/100 and 1 + `percent`/100, keeping its number of decimals (an integer stays an integer) and its sign; totals and distributions stay close, exact amounts do not survive. On a `money` column the amount keeps its written form (currency sign, grouping and decimal separators, as the server's lc_monetary wrote it).",
+    summary: "Multiplies a number by a keyed factor between 1 − `percent`/100 and 1 + `percent`/100, keeping its number of decimals (an integer stays an integer) and its sign; totals and distributions stay close, exact amounts do not survive. A value is never moved past its column's range (`smallint`, `numeric(5,2)` …): it stops at the bound. On a `money` column the amount keeps its written form (currency sign, grouping and decimal separators, as the server's lc_monetary wrote it).",
     options: &[
         OptionDoc { name: "percent", kind: "number", default: "10", doc: "the largest relative change, above 0 and at most 100" },
     ],
@@ -22,6 +22,26 @@ struct Noise {
     percent: f64,
     /// A `money` column: amounts as the server writes them (`$1,234.50`, `1.234,50 €`).
     money: bool,
+    /// The column's range, when its type has one the factor could pass.
+    range: Option<(f64, f64)>,
+}
+
+/// The values a column of type `t` holds, for the integer and `numeric(p,s)` types.
+fn range(t: &crate::anonymize::types::ColumnType) -> Option<(f64, f64)> {
+    let max = match t.base.as_str() {
+        "int2" => f64::from(i16::MAX),
+        "int4" => f64::from(i32::MAX),
+        "int8" => i64::MAX as f64,
+        "numeric" => {
+            let (p, s) = crate::anonymize::valid::precision_scale(&t.sql)?;
+            10f64.powi(p - s) - 10f64.powi(-s)
+        }
+        _ => return None,
+    };
+    Some((
+        -max - f64::from(u8::from(t.kind == super::Kind::Integer)),
+        max,
+    ))
 }
 
 fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
@@ -34,7 +54,8 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Noise {
         key: b.domain_key(),
         percent,
-        money: b.kind == Some(super::Kind::Money),
+        money: b.ty.is_some_and(|t| t.kind == super::Kind::Money),
+        range: b.ty.and_then(range),
     }))
 }
 
@@ -95,18 +116,20 @@ impl Transform for Noise {
             return Ok(Some(value.to_string()));
         }
         let decimals = v.split_once('.').map_or(0, |(_, f)| f.len());
-        Ok(Some(format!("{:.*}", decimals, x * self.factor(v))))
+        let mut y = x * self.factor(v);
+        if let Some((lo, hi)) = self.range {
+            y = y.clamp(lo, hi);
+        }
+        Ok(Some(format!("{:.*}", decimals, y)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::anonymize::types::{ColumnType, Kind};
+    use crate::anonymize::types::ColumnType;
 
-    /// Money keeps its written form in any lc_monetary, and stays valid for the column.
-    #[test]
-    fn money_keeps_its_written_form() {
+    fn noise(ty: &ColumnType) -> Box<dyn Transform> {
         let key = crate::anonymize::key::Key::from_secret(b"a test key, 16+ characters");
         let cols = ["balance".to_string()];
         let b = Build {
@@ -115,10 +138,52 @@ mod tests {
             columns: &cols,
             column: "balance",
             real: None,
-            kind: Some(Kind::Money),
+            ty: Some(ty),
         };
-        let t = build(&mut Options::new("numeric-noise", toml::Table::new()), &b).unwrap();
+        build(&mut Options::new("numeric-noise", toml::Table::new()), &b).unwrap()
+    }
+
+    /// Values at the edge of their column's range stay in it, those the factor would
+    /// push past it held at the bound.
+    #[test]
+    fn values_stay_in_their_columns_range() {
+        let cases = [
+            (
+                "smallint",
+                "int2",
+                (32_700..=32_767).map(|n| n.to_string()).collect::<Vec<_>>(),
+                "32767",
+            ),
+            (
+                "numeric(5,2)",
+                "numeric",
+                (0..100).map(|n| format!("99{}.{:02}", n % 10, n)).collect(),
+                "999.99",
+            ),
+        ];
+        for (sql, base, values, bound) in cases {
+            let ty = ColumnType::from_catalog(sql.into(), base, -1, false, false);
+            let t = noise(&ty);
+            let outs: Vec<String> = values
+                .iter()
+                .map(|v| t.apply(v, &super::super::NoRow).unwrap().unwrap())
+                .collect();
+            for (v, out) in values.iter().zip(&outs) {
+                crate::anonymize::valid::check(&ty, out)
+                    .unwrap_or_else(|e| panic!("{sql} {v} -> {out}: {e}"));
+            }
+            assert!(
+                outs.iter().any(|o| o == bound),
+                "{sql}: some value reaches the bound"
+            );
+        }
+    }
+
+    /// Money keeps its written form in any lc_monetary, and stays valid for the column.
+    #[test]
+    fn money_keeps_its_written_form() {
         let money = ColumnType::from_catalog("money".into(), "money", -1, false, false);
+        let t = noise(&money);
         let shape = |s: &str| -> String {
             s.chars()
                 .map(|c| if c.is_ascii_digit() { '9' } else { c })
