@@ -981,3 +981,61 @@ async fn grants_are_copied_and_roles_the_target_lacks_are_noted() {
     anonymize(dir.path(), &["--from", src.url(), "--to", bare.url()], 0);
     assert_eq!(rows(bare.url(), &granted).await, ["false"]);
 }
+
+/// A skipped table takes its identity column's sequence with it: the copy does not try
+/// to set a sequence that is not there (it did, and the refused `setval` failed the run).
+/// A serial column's sequence is an object of its own, which pg_dump keeps.
+#[tokio::test(flavor = "multi_thread")]
+async fn skipped_tables_with_identity_and_serial_keys_copy_live_to_live_and_to_a_file() {
+    let dir = shared_tempdir();
+    let src = source().await;
+    let c = dataforge::pg::connect(src.url()).await.unwrap();
+    c.batch_execute(
+        "CREATE TABLE public.audit_ids (id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY, note text);
+         INSERT INTO public.audit_ids (note) SELECT 'n' || i FROM generate_series(1, 5) i;",
+    )
+    .await
+    .unwrap();
+    let config = reviewed_config(dir.path(), &src);
+    let section = |config: &str, table: &str| {
+        let start = config
+            .find(&format!("\n[tables.{table}]\n"))
+            .unwrap_or_else(|| panic!("init covers {table}"))
+            + 1;
+        let end = config[start + 1..]
+            .find("\n[")
+            .map_or(config.len(), |e| start + 1 + e + 1);
+        format!(
+            "{}[tables.{table}]\naction = \"skip\"\n{}",
+            &config[..start],
+            &config[end..]
+        )
+    };
+    let config = section(&section(&config, "accounts"), "audit_ids");
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    let copy = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", copy.url()],
+        0,
+    ));
+    assert!(e.contains("verify passed"), "{e}");
+    assert_eq!(
+        rows(
+            copy.url(),
+            "SELECT string_agg(relname || ' ' || relkind::text, ', ' ORDER BY relname) FROM pg_class \
+             WHERE relname LIKE 'accounts%' OR relname LIKE 'audit_ids%'"
+        )
+        .await,
+        ["accounts_id_seq S"],
+        "neither table, the serial's own sequence as pg_dump keeps it"
+    );
+    let file = dir.path().join("copy.sql");
+    anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", file.to_str().unwrap()],
+        0,
+    );
+    let restored = empty_database().await.unwrap();
+    psql_strict(restored.url(), &file);
+}

@@ -20,8 +20,9 @@ pub struct Live {
     pub tables: Vec<LiveTable>,
     pub unique: Vec<UniqueKey>,
     pub foreign: Vec<ForeignKey>,
-    /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it.
-    pub sequences: Vec<String>,
+    /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it, and the
+    /// table whose identity column it is (`schema.table`), if it is one.
+    pub sequences: Vec<(String, Option<String>)>,
     /// The materialized views the snapshot has populated, quoted, in creation order (one
     /// that reads another was made after it): pg_dump's schema sections leave them
     /// empty, so a copy refreshes these over its anonymized rows.
@@ -144,12 +145,37 @@ ORDER BY 1, 2";
 
 const SEQUENCES: &str = "
 SELECT format('SELECT pg_catalog.setval(%L, %s, true);',
-              quote_ident(schemaname) || '.' || quote_ident(sequencename), last_value)
-FROM pg_sequences
-WHERE last_value IS NOT NULL AND schemaname <> 'information_schema'
-ORDER BY schemaname, sequencename";
+              quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename), s.last_value),
+       (SELECT tn.nspname || '.' || t.relname
+        FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+        JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE d.classid = 'pg_class'::regclass
+          AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass
+          AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
+        LIMIT 1)
+FROM pg_sequences s
+WHERE s.last_value IS NOT NULL AND s.schemaname <> 'information_schema'
+ORDER BY s.schemaname, s.sequencename";
 
 impl Live {
+    /// The `setval` statements of the sequences the copy has: an identity column's goes
+    /// with its table, so a skipped table's is not there (a serial column's sequence is
+    /// an object of its own, which pg_dump keeps).
+    pub fn setvals(&self, config: &Config) -> Vec<&str> {
+        self.sequences
+            .iter()
+            .filter(|(_, owner)| {
+                owner.as_ref().is_none_or(|t| {
+                    config
+                        .tables
+                        .get(t)
+                        .is_none_or(|t| t.action != super::config::Action::Skip)
+                })
+            })
+            .map(|(s, _)| s.as_str())
+            .collect()
+    }
+
     /// Connects, exports a snapshot and reads the catalog inside it.
     pub async fn open(url: &str) -> Result<Live, PgError> {
         let holder = pg::connect(url).await?;
@@ -231,7 +257,7 @@ impl Live {
             .await
             .pg(|| "reading the source's sequences".into())?
             .iter()
-            .map(|r| r.get(0))
+            .map(|r| (r.get(0), r.get(1)))
             .collect();
         let matviews = holder
             .query(MATVIEWS, &[])

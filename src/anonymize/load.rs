@@ -405,8 +405,19 @@ UNION ALL
 SELECT 'policy', schemaname || '.' || tablename, policyname || ': ' || cmd || ' ' ||
        coalesce(qual, '') || ' ' || coalesce(with_check, '') FROM pg_policies
 UNION ALL
-SELECT 'sequence', schemaname || '.' || sequencename, '' FROM pg_sequences
-WHERE schemaname <> 'information_schema'
+SELECT 'sequence', coalesce(t.owner, s.schemaname || '.' || s.sequencename),
+       CASE WHEN t.owner IS NULL THEN '' ELSE s.sequencename || ': identity' END
+FROM pg_sequences s
+LEFT JOIN LATERAL (
+    -- an identity column's sequence belongs to its table (and is skipped with it)
+    SELECT tn.nspname || '.' || c.relname AS owner
+    FROM pg_depend d JOIN pg_class c ON c.oid = d.refobjid
+    JOIN pg_namespace tn ON tn.oid = c.relnamespace
+    WHERE d.classid = 'pg_class'::regclass
+      AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass
+      AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i'
+    LIMIT 1) t ON true
+WHERE s.schemaname <> 'information_schema'
 ORDER BY 1, 2, 3";
 
 /// The checks on a loaded copy, before it is swapped in: row counts (`tables`: each

@@ -900,7 +900,7 @@ async fn live_to_db(
     }
     load::run_sql(
         &client,
-        &live.sequences.join("\n"),
+        &live.setvals(config).join("\n"),
         "sequences",
         1,
         &mut rejected,
@@ -1082,9 +1082,10 @@ async fn live_dump(
         tx.send(buf).map_err(|_| stopped())?;
     }
     let mut tail = Vec::new();
-    if !live.sequences.is_empty() {
+    let setvals = live.setvals(config);
+    if !setvals.is_empty() {
         tail.extend_from_slice(b"\n-- sequences, as the source's snapshot saw them\n");
-        for s in &live.sequences {
+        for s in setvals {
             tail.extend_from_slice(s.as_bytes());
             tail.push(b'\n');
         }
