@@ -320,13 +320,15 @@ mod tests {
         let config =
             Config::parse("[tables.t]\ncolumns.id = \"keep\"\n", "anonymize.toml").unwrap();
         let inet = ColumnType::from_catalog("inet".into(), "inet", -1, false, false);
+        let money = ColumnType::from_catalog("money".into(), "money", -1, false, false);
         let source = [SourceTable {
             name: "public.t".into(),
-            columns: vec!["id".into(), "last_ip".into()],
-            types: vec![None, Some(inet)],
+            columns: vec!["id".into(), "last_ip".into(), "token".into()],
+            types: vec![None, Some(inet), Some(money)],
         }];
         let e = check_coverage(&config, &source).unwrap_err().to_string();
-        assert!(e.contains("columns.last_ip = \"null\""), "{e}");
-        assert!(e.contains("`hash` cannot write inet"), "{e}");
+        assert!(e.contains("columns.last_ip = \"ip-address\""), "{e}");
+        assert!(e.contains("columns.token = \"null\""), "{e}");
+        assert!(e.contains("`hash` cannot write money"), "{e}");
     }
 }

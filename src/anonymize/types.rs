@@ -202,7 +202,25 @@ impl DdlTypes {
                             }
                             _ => None,
                         })
-                        .collect();
+                        .collect::<Vec<_>>();
+                    // `CREATE TABLE p1 PARTITION OF p FOR VALUES …` (pg_dump 13 and older)
+                    // lists no columns: they are the parent's
+                    let parent = c.inh_relations.first().and_then(|n| match n.node.as_ref() {
+                        Some(NodeEnum::RangeVar(r)) => Some(format!(
+                            "{}.{}",
+                            if r.schemaname.is_empty() {
+                                "public"
+                            } else {
+                                &r.schemaname
+                            },
+                            r.relname
+                        )),
+                        _ => None,
+                    });
+                    let cols = match parent.and_then(|p| self.tables.get(&p)) {
+                        Some(inherited) if cols.is_empty() => inherited.clone(),
+                        _ => cols,
+                    };
                     self.tables
                         .insert(format!("{schema}.{}", rel.relname), cols);
                 }
@@ -391,6 +409,20 @@ fn put_element(out: &mut String, v: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A partition made with `PARTITION OF` and no column list has its parent's types.
+    #[test]
+    fn a_partition_without_columns_has_its_parents_types() {
+        let mut t = DdlTypes::default();
+        t.statement("CREATE TABLE public.events (id integer, actor_email character varying(40)) PARTITION BY RANGE (id);");
+        t.statement(
+            "CREATE TABLE public.events_1 PARTITION OF public.events FOR VALUES FROM (0) TO (10);",
+        );
+        let ty = t
+            .column("public.events_1", "actor_email")
+            .expect("the parent's column");
+        assert_eq!(ty.max_chars, Some(40));
+    }
 
     fn ddl(sql: &str) -> DdlTypes {
         let mut d = DdlTypes::default();
