@@ -130,6 +130,10 @@ pub fn check_foreign(config: &Config, keys: &[ForeignKey]) -> Result<(), PlanErr
                 continue;
             };
             let holds = match (&child, &parent) {
+                // a skipped table takes its keys with it
+                (Mapping::NoRows(Action::Skip), _) => true,
+                // a key to a table not in the copy cannot be made, whatever the rows
+                (_, Mapping::NoRows(Action::Skip)) => false,
                 (Mapping::NoRows(_) | Mapping::Null, _) => true,
                 (_, Mapping::NoRows(_)) => false,
                 (c, p) => c == p,
@@ -155,7 +159,8 @@ pub fn check_foreign(config: &Config, keys: &[ForeignKey]) -> Result<(), PlanErr
         "foreign keys of the source could not hold in the copy, so nothing was read:\n{}\n\
          Give both columns of each the same transformer, options and domain (for instance \
          `{{ transformer = \"email\", domain = \"customer-email\" }}` on each), make the \
-         referencing column `null`, or truncate the referencing table too. `anonymize init` \
+         referencing column `null`, or truncate the referencing table too (skip it too, when \
+         the referenced table is skipped). `anonymize init` \
          writes such pairs alike.",
         problems.join("\n")
     )))
@@ -313,6 +318,44 @@ mod tests {
             "a.toml"
         )
         .is_ok());
+    }
+
+    /// A table kept, truncated or with its column cleared that refers to a skipped one
+    /// stops the run before any row is read: the key could not be made in the copy.
+    #[test]
+    fn a_key_to_a_skipped_table_stops_the_run() {
+        let fk = ForeignKey {
+            table: "public.orders".into(),
+            name: "orders_customer_fkey".into(),
+            columns: vec!["customer".into()],
+            parent: "public.customers".into(),
+            parent_columns: vec!["id".into()],
+        };
+        for orders in [
+            "action = \"truncate\"",
+            "columns.customer = \"null\"",
+            "columns.customer = \"keep\"",
+        ] {
+            let config = Config::parse(
+                &format!("[tables.customers]\naction = \"skip\"\n[tables.orders]\n{orders}\n"),
+                "anonymize.toml",
+            )
+            .unwrap();
+            let e = check_foreign(&config, std::slice::from_ref(&fk))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("public.orders.customer references public.customers.id (foreign key orders_customer_fkey): ")
+                    && e.contains("its table is skipped (not in the copy) on the referenced side"),
+                "{orders}: {e}"
+            );
+        }
+        let both = Config::parse(
+            "[tables.customers]\naction = \"skip\"\n[tables.orders]\naction = \"skip\"\n",
+            "anonymize.toml",
+        )
+        .unwrap();
+        assert!(check_foreign(&both, &[fk]).is_ok());
     }
 
     #[test]
