@@ -154,7 +154,7 @@ fn reviewed_config(dir: &Path, src: &TestDb) -> String {
     for (column, want) in [
         ("profile", "{ transformer = \"json\", paths = { \"$.contact.name\" = \"full-name\", \"$.contact.phones[*]\" = \"phone\" } }"),
         ("vcard", "\"null\""),
-        ("search", "\"null\""),
+        ("search", "\"lorem\""),
         ("\"First Name\"", "\"first-name\""),
         ("\"Last Name\"", "\"last-name\""),
     ] {

@@ -99,7 +99,7 @@ fn by_type(ty: &ColumnType) -> Option<Suggestion> {
     Some(Suggestion {
         toml: format!("\"{transformer}\""),
         reason: format!(
-            "a {} column: {what} identifies a device, and through it a person",
+            "the column's type is {}: {what} identifies a device, and through it a person",
             ty.sql
         ),
     })

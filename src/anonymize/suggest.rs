@@ -425,10 +425,10 @@ fn by_content(sql_type: Option<&str>, samples: &[&str]) -> Option<Suggestion> {
         });
         if names {
             return Some(Suggestion {
-                toml: "\"null\"".into(),
-                reason: "the sampled lexemes include people's names; no transformer rewrites \
-                         a tsvector, null clears it (rebuild it from anonymized columns after \
-                         loading if it is needed)"
+                toml: "\"lorem\"".into(),
+                reason: "the sampled lexemes include people's names; lorem replaces the \
+                         lexemes and keeps positions and weights (or rebuild the vector from \
+                         anonymized columns after loading)"
                     .into(),
             });
         }
@@ -659,7 +659,7 @@ mod tests {
         let lexemes = ["'anders':2 'maria':1 'loyal':3", "'ana':1 'trujillo':2"];
         assert_eq!(
             suggest("search", Some("tsvector"), &lexemes).toml,
-            "\"null\""
+            "\"lorem\""
         );
 
         // a catalogue's name, and a person's
