@@ -19,7 +19,7 @@ fn one_with(name: &str, options: &str, key: &Key) -> Box<dyn tf::Transform> {
         domain: name.to_string(),
         columns: &columns,
         column: "value",
-        real: None,
+        reals: None,
         ty: None,
     };
     tf::build(name, toml::from_str(options).unwrap(), &b).unwrap()
@@ -122,7 +122,7 @@ fn one_domain_maps_alike_across_columns_and_tables() {
             domain: "person-email".into(),
             columns,
             column,
-            real: None,
+            reals: None,
             ty: None,
         };
         tf::build("email", toml::Table::new(), &b).unwrap()
@@ -191,7 +191,7 @@ fn dates_of_one_entity_move_together() {
         domain: "date-shift".into(),
         columns: &columns,
         column: "rental_date",
-        real: None,
+        reals: None,
         ty: None,
     };
     let t = tf::build(
@@ -233,7 +233,7 @@ fn bad_options_and_names_say_what_is_wrong() {
         domain: "x".into(),
         columns: &columns,
         column: "value",
-        real: None,
+        reals: None,
         ty: None,
     };
     let err = |name: &str, opts: &str| {

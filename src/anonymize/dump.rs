@@ -155,8 +155,8 @@ pub struct Scan {
 pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<Scan, DumpError> {
     let mut out = Scan::default();
     let mut collector = Collector::new(super::real::SEED);
-    // the wanted columns of the block being read: (field, slot)
-    let mut collecting: Vec<(usize, usize)> = Vec::new();
+    // the wanted columns of the block being read: (field, its slots), by field
+    let mut collecting: Vec<(usize, super::real::Slots)> = Vec::new();
     walk(input, source_name, |line_no, raw, line| {
         match line {
             Line::Header { table, columns } => {
@@ -164,8 +164,8 @@ pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<S
                     .iter()
                     .enumerate()
                     .filter_map(|(i, c)| {
-                        let (id, domain) = wanted.get(&(table.clone(), c.clone()))?;
-                        Some((i, collector.slot(*id, domain)))
+                        let feeds = wanted.get(&(table.clone(), c.clone()))?;
+                        Some((i, collector.slots(feeds)))
                     })
                     .collect();
                 if !out.tables.iter().any(|t| t.name == table) {
@@ -181,11 +181,11 @@ pub fn scan(input: impl BufRead, source_name: &str, wanted: &Wanted) -> Result<S
                 // the wanted fields, in order, without collecting the row's fields
                 let mut want = collecting.iter().peekable();
                 for (i, f) in crate::pg::copy::split_fields(row).enumerate() {
-                    let Some(&(_, slot)) = want.next_if(|(w, _)| *w == i) else {
+                    let Some((_, slots)) = want.next_if(|(w, _)| *w == i) else {
                         continue;
                     };
                     if let Some(v) = crate::pg::copy::decode_field_cow(f) {
-                        collector.add(slot, &v);
+                        collector.add_to(slots, &v);
                     }
                     if want.peek().is_none() {
                         break;

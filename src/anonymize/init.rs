@@ -184,7 +184,7 @@ pub fn fit_unique_keys(
                 domain: name.clone(),
                 columns: &t.columns,
                 column: col,
-                real: None,
+                reals: None,
                 ty,
             };
             let Ok(tr) = transformers::build(&name, options, &b) else {

@@ -302,13 +302,13 @@ impl Live {
         let reader = self.reader().await?;
         let mut collector = Collector::new(super::real::SEED);
         for (i, t) in self.tables.iter().enumerate() {
-            let cols: Vec<(String, usize)> = t
+            let cols: Vec<(String, super::real::Slots)> = t
                 .table
                 .columns
                 .iter()
                 .filter_map(|c| {
-                    let (id, domain) = wanted.get(&(t.table.name.clone(), c.clone()))?;
-                    Some((c.clone(), collector.slot(*id, domain)))
+                    let feeds = wanted.get(&(t.table.name.clone(), c.clone()))?;
+                    Some((c.clone(), collector.slots(feeds)))
                 })
                 .collect();
             if cols.is_empty() {
@@ -323,9 +323,9 @@ impl Live {
             futures_util::pin_mut!(stream);
             let mut partial: Vec<u8> = Vec::new();
             let take = |line: &[u8], collector: &mut Collector| {
-                for (f, (_, slot)) in crate::pg::copy::split_fields(line).zip(&cols) {
+                for (f, (_, slots)) in crate::pg::copy::split_fields(line).zip(&cols) {
                     if let Some(v) = crate::pg::copy::decode_field_cow(f) {
-                        collector.add(*slot, &v);
+                        collector.add_to(slots, &v);
                     }
                 }
             };

@@ -126,9 +126,7 @@ pub fn plan(
                 domain: cc.domain.clone(),
                 columns: &st.columns,
                 column: col,
-                real: super::real::Identity::of(&cc.transformer)
-                    .and(real.get(&cc.domain))
-                    .cloned(),
+                reals: Some(real),
                 ty: st.types.get(i).and_then(Option::as_ref),
             };
             let t = transformers::build(&cc.transformer, cc.options.clone(), &b)
@@ -526,7 +524,7 @@ mod tests {
                 domain: "first-name".into(),
                 columns: &["id".into(), "first".into()],
                 column: "first",
-                real: None,
+                reals: None,
                 ty: None,
             },
         )
@@ -616,7 +614,7 @@ mod tests {
             let direct = transformers::build(
                 "hash",
                 toml::Table::new(),
-                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", real: None, ty: None },
+                &Build { key: &key, domain: "hash".into(), columns: &cols, column: "b", reals: None, ty: None },
             )
             .unwrap();
             let want = match &b {

@@ -162,8 +162,23 @@ impl RealValues {
 /// The real values of every domain an identifying transformer draws for, by domain.
 pub type RealSets = BTreeMap<String, Arc<RealValues>>;
 
-/// Source columns feeding a domain's set: `(table, column) → (identity, domain)`.
-pub type Wanted = BTreeMap<(String, String), (Identity, String)>;
+/// What one source column feeds into one domain's set: its values, or the leaves at a
+/// path of its JSON documents.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub identity: Identity,
+    pub domain: String,
+    pub path: Option<crate::anonymize::transformers::json::JsonPaths>,
+}
+
+/// Source columns feeding domains' sets: `(table, column) → feeds`.
+pub type Wanted = BTreeMap<(String, String), Vec<Feed>>;
+
+/// A column's feeds resolved to the collector's slots: `(slot, path)`.
+pub type Slots = Vec<(
+    usize,
+    Option<crate::anonymize::transformers::json::JsonPaths>,
+)>;
 
 /// Seeds the set's hashes (they never leave the process).
 pub const SEED: u64 = 0x5eed_da7a_f0e9_e001;
@@ -183,23 +198,39 @@ pub fn unreal(real: Option<&RealValues>, mut draw: impl FnMut(u32) -> String) ->
     out
 }
 
-/// Which source columns feed which domain's set: `(table, column) → (identity, domain)`,
-/// for every anonymized column under an identifying transformer.
+/// Which source columns feed which domain's set, for every anonymized column under an
+/// identifying transformer and every identifying path of a `json` column.
 pub fn wanted(config: &super::config::Config) -> Wanted {
-    let mut out = BTreeMap::new();
+    let mut out: Wanted = BTreeMap::new();
     for (table, tc) in &config.tables {
         if tc.action != super::config::Action::Anonymize {
             continue;
         }
         for (column, cc) in &tc.columns {
+            let feeds = out.entry((table.clone(), column.clone())).or_default();
             if let Some(identity) = Identity::of(&cc.transformer) {
-                out.insert(
-                    (table.clone(), column.clone()),
-                    (identity, cc.domain.clone()),
-                );
+                feeds.push(Feed {
+                    identity,
+                    domain: cc.domain.clone(),
+                    path: None,
+                });
+            }
+            if cc.transformer == "json" {
+                for (path, name, domain) in
+                    crate::anonymize::transformers::json::JsonPaths::identifying(&cc.options)
+                {
+                    if let Some(identity) = Identity::of(&name) {
+                        feeds.push(Feed {
+                            identity,
+                            domain,
+                            path: Some(path),
+                        });
+                    }
+                }
             }
         }
     }
+    out.retain(|_, feeds| !feeds.is_empty());
     out
 }
 
@@ -227,6 +258,30 @@ impl Collector {
             None => {
                 self.sets.push((domain.to_string(), identity, Vec::new()));
                 self.sets.len() - 1
+            }
+        }
+    }
+
+    /// The slots of a column's feeds.
+    pub fn slots(&mut self, feeds: &[Feed]) -> Slots {
+        feeds
+            .iter()
+            .map(|f| (self.slot(f.identity, &f.domain), f.path.clone()))
+            .collect()
+    }
+
+    /// Adds one source value (a COPY field, decoded) to each of its column's slots: the
+    /// value itself, or the leaves at a slot's JSON path (a value that is not JSON has
+    /// none).
+    pub fn add_to(&mut self, slots: &Slots, value: &[u8]) {
+        for (slot, path) in slots {
+            match path {
+                None => self.add(*slot, value),
+                Some(p) => {
+                    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(value) {
+                        p.leaves(&doc, &mut |leaf| self.add(*slot, leaf.as_bytes()));
+                    }
+                }
             }
         }
     }
@@ -269,6 +324,30 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A `json` column's phone path feeds the phone domain's set with the leaves there,
+    /// so a phone drawn for a JSON leaf is never a real one either (issue 14, §1).
+    #[test]
+    fn json_paths_feed_their_domains_set() {
+        let config = crate::anonymize::config::Config::parse(
+            "[tables.people]\ncolumns.profile = { transformer = \"json\", paths = { \"$.contact.phones[*]\" = \"phone\", \"$.contact.name\" = \"full-name\" } }\n",
+            "anonymize.toml",
+        )
+        .unwrap();
+        let wanted = wanted(&config);
+        let feeds = &wanted[&("public.people".to_string(), "profile".to_string())];
+        assert_eq!(feeds.len(), 1, "the phone path only: {feeds:?}");
+        let mut c = Collector::new(7);
+        let slots = c.slots(feeds);
+        c.add_to(
+            &slots,
+            br#"{"contact": {"name": "Maria Anders", "phones": ["+40 721 234 567", "0744 000 111"]}}"#,
+        );
+        c.add_to(&slots, b"not json");
+        let sets = c.finish();
+        assert!(sets["phone"].holds("+40 721 234 567") && sets["phone"].holds("744000111"));
+        assert_eq!(sets["phone"].len(), 2);
+    }
 
     #[test]
     fn values_compare_as_their_identity_says() {

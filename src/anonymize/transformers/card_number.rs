@@ -28,7 +28,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Card {
         key: b.domain_key(),
         keep_bin,
-        real: b.real.clone(),
+        real: b.real(),
     }))
 }
 

@@ -182,7 +182,7 @@ mod tests {
             domain: "email".into(),
             columns: &cols,
             column: "email",
-            real: None,
+            reals: None,
             ty: None,
         };
         build(&mut Options::new("email", toml::Table::new()), &b).unwrap()

@@ -25,7 +25,7 @@ struct Iban {
 fn build(_: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Iban {
         key: b.domain_key(),
-        real: b.real.clone(),
+        real: b.real(),
     }))
 }
 

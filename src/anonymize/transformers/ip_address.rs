@@ -119,7 +119,7 @@ mod tests {
             domain: "ip".into(),
             columns: &cols,
             column: "ip",
-            real: None,
+            reals: None,
             ty: None,
         };
         build(

@@ -100,7 +100,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
             domain,
             columns: b.columns,
             column: b.column,
-            real: None,
+            reals: b.reals,
             ty: None,
         };
         let t = super::build(&name, options, &inner).map_err(|e| format!("path `{path}`: {e}"))?;
@@ -115,6 +115,33 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 pub struct JsonPaths(Vec<Vec<Step>>);
 
 impl JsonPaths {
+    /// The leaves under each identifying path of a `json` column's options, with the
+    /// path's transformer and domain (`domain` option, else the transformer's name): what
+    /// feeds the sets of real values (see [`crate::anonymize::real`]).
+    pub fn identifying(options: &toml::Table) -> Vec<(JsonPaths, String, String)> {
+        let Some(toml::Value::Table(t)) = options.get("paths") else {
+            return Vec::new();
+        };
+        t.iter()
+            .filter_map(|(path, spec)| {
+                let (name, domain) = match spec {
+                    toml::Value::String(n) => (n.clone(), n.clone()),
+                    toml::Value::Table(t) => {
+                        let n = t.get("transformer")?.as_str()?.to_string();
+                        let d = t
+                            .get("domain")
+                            .and_then(|d| d.as_str())
+                            .unwrap_or(&n)
+                            .to_string();
+                        (n, d)
+                    }
+                    _ => return None,
+                };
+                Some((JsonPaths(vec![parse_path(path).ok()?]), name, domain))
+            })
+            .collect()
+    }
+
     /// The paths of a `json` transformer's options whose transformer passes `searched`
     /// (verify leaves out those that keep values by design: `keep`, shifts, noise);
     /// `None` if none is left or they do not parse.
@@ -217,5 +244,43 @@ impl Transform for Json {
             visit(&mut doc, steps, t.as_ref())?;
         }
         Ok(Some(doc.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::anonymize::real::{Collector, Identity};
+
+    /// A phone drawn for a JSON leaf never is one of its domain's real numbers: the draw
+    /// it would make is made real, and the leaf gets another.
+    #[test]
+    fn a_phone_path_draws_around_the_real_numbers_of_its_domain() {
+        let key = crate::anonymize::key::Key::from_secret(b"a test key, 16+ characters");
+        let cols = ["profile".to_string()];
+        let options: toml::Table =
+            toml::from_str("paths = { \"$.phones[*]\" = \"phone\" }").unwrap();
+        let doc = r#"{"phones": ["+40 721 234 567"]}"#;
+        let json = |reals| {
+            let b = Build {
+                key: &key,
+                domain: "json".into(),
+                columns: &cols,
+                column: "profile",
+                reals,
+                ty: None,
+            };
+            let t = super::super::build("json", options.clone(), &b).unwrap();
+            t.apply(doc, &super::super::NoRow).unwrap().unwrap()
+        };
+        let free = json(None);
+        let drawn: serde_json::Value = serde_json::from_str(&free).unwrap();
+        let drawn = drawn["phones"][0].as_str().unwrap().to_string();
+        let mut c = Collector::new(crate::anonymize::real::SEED);
+        let slot = c.slot(Identity::Phone, "phone");
+        c.add(slot, drawn.as_bytes());
+        let reals = c.finish();
+        let guarded = json(Some(&reals));
+        assert!(!guarded.contains(&drawn), "{drawn} is real now: {guarded}");
     }
 }

@@ -291,7 +291,7 @@ mod tests {
             domain: "lorem".into(),
             columns: &cols,
             column: "c",
-            real: None,
+            reals: None,
             ty: Some(&ty),
         };
         build(&mut Options::new("lorem", toml::Table::new()), &b).unwrap()

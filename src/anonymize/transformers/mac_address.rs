@@ -86,7 +86,7 @@ mod tests {
             domain: "mac".into(),
             columns: &cols,
             column: "mac",
-            real: None,
+            reals: None,
             ty: None,
         };
         build(

@@ -165,9 +165,9 @@ pub struct Build<'a> {
     pub columns: &'a [String],
     /// The column being transformed.
     pub column: &'a str,
-    /// The source's own values in this domain, for a transformer drawing identifying
-    /// values (phone, e-mail, IBAN, card, national id): it never writes one of them.
-    pub real: Option<std::sync::Arc<crate::anonymize::real::RealValues>>,
+    /// The source's own identifying values, by domain: a transformer drawing phone
+    /// numbers, IBANs, card numbers or national ids never writes one of its domain's.
+    pub reals: Option<&'a crate::anonymize::real::RealSets>,
     /// The column's type, when known: a transformer writing more than one kind writes in
     /// the column's format (`lorem` on `xml` keeps the markup) and within its range.
     pub ty: Option<&'a super::types::ColumnType>,
@@ -176,6 +176,11 @@ pub struct Build<'a> {
 impl Build<'_> {
     pub fn domain_key(&self) -> DomainKey {
         self.key.domain(&self.domain)
+    }
+
+    /// The source's real values in this column's domain, if any were collected.
+    pub fn real(&self) -> Option<std::sync::Arc<crate::anonymize::real::RealValues>> {
+        self.reals?.get(&self.domain).cloned()
     }
 
     /// The index of `name` among the table's columns.
@@ -451,7 +456,7 @@ pub fn run_example(spec: &Spec, ex: &Example, key: &Key) -> Result<Option<String
         domain: spec.name.to_string(),
         columns: &columns,
         column: "value",
-        real: None,
+        reals: None,
         ty: None,
     };
     let t = build(spec.name, options, &b)?;

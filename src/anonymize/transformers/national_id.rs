@@ -39,7 +39,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Cnp {
         key: b.domain_key(),
         keep_year,
-        real: b.real.clone(),
+        real: b.real(),
     }))
 }
 

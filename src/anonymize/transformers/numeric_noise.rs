@@ -137,7 +137,7 @@ mod tests {
             domain: "numeric-noise".into(),
             columns: &cols,
             column: "balance",
-            real: None,
+            reals: None,
             ty: Some(ty),
         };
         build(&mut Options::new("numeric-noise", toml::Table::new()), &b).unwrap()

@@ -30,7 +30,7 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
     Ok(Box::new(Phone {
         key: b.domain_key(),
         keep,
-        real: b.real.clone(),
+        real: b.real(),
     }))
 }
 
