@@ -1039,3 +1039,68 @@ async fn skipped_tables_with_identity_and_serial_keys_copy_live_to_live_and_to_a
     let restored = empty_database().await.unwrap();
     psql_strict(restored.url(), &file);
 }
+
+/// Case-insensitive unique keys of every kind — a `citext` column, a nondeterministic
+/// ICU collation — hold in the copy under init's unedited config (the server would
+/// refuse two addresses equal but for case), and a transformer that could merge values
+/// there is refused before any row is read.
+#[tokio::test(flavor = "multi_thread")]
+async fn case_insensitive_unique_keys_hold_in_the_copy() {
+    let dir = shared_tempdir();
+    let src = empty_database().await.unwrap();
+    let c = dataforge::pg::connect(src.url()).await.unwrap();
+    c.batch_execute(
+        "CREATE EXTENSION citext;
+         CREATE COLLATION public.ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+         CREATE TABLE public.logins (
+             id integer PRIMARY KEY,
+             email citext NOT NULL UNIQUE,
+             work_email text COLLATE public.ci NOT NULL UNIQUE
+         );
+         INSERT INTO public.logins
+         SELECT i,
+                CASE i % 3 WHEN 0 THEN 'Ann.Lee' WHEN 1 THEN 'ANN.LEE' ELSE 'ann.lee' END
+                    || i || '@Firm.example',
+                CASE i % 2 WHEN 0 THEN 'Bo.Chen' ELSE 'BO.CHEN' END || i || '@work.example'
+         FROM generate_series(1, 300) i;",
+    )
+    .await
+    .unwrap();
+    let init = stdout(&anonymize(dir.path(), &["init", "--from", src.url()], 0));
+    assert!(init.contains("columns.email = \"email\""), "{init}");
+    assert!(init.contains("columns.work_email = \"email\""), "{init}");
+    std::fs::write(dir.path().join("anonymize.toml"), &init).unwrap();
+    let copy = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", copy.url()],
+        0,
+    ));
+    assert!(e.contains("verify passed"), "{e}");
+    assert_eq!(
+        rows(
+            copy.url(),
+            "SELECT count(DISTINCT lower(email::text))::text || ' ' || count(DISTINCT lower(work_email))::text FROM public.logins"
+        )
+        .await,
+        ["300 300"]
+    );
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        init.replace(
+            "columns.work_email = \"email\"",
+            "columns.work_email = \"last-name\"",
+        ),
+    )
+    .unwrap();
+    let target = empty_database().await.unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", target.url()],
+        2,
+    ));
+    assert!(
+        e.contains("public.logins.work_email (in unique key logins_work_email_key): `last-name` can give two rows one value"),
+        "{e}"
+    );
+}
