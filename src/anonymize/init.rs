@@ -228,6 +228,33 @@ pub fn fit_unique_keys(
     }
 }
 
+/// The columns init could not decide (a name-only guess, a unique key too short for a
+/// keyed hash), as a comment block for the end of the config, or empty when there are
+/// none: what to look at first.
+pub fn undecided(suggested: &BTreeMap<String, Vec<Suggestion>>, tables: &[SourceTable]) -> String {
+    let mut lines = Vec::new();
+    for t in tables {
+        for (c, s) in t
+            .columns
+            .iter()
+            .zip(suggested.get(&t.name).into_iter().flatten())
+        {
+            if s.reason.ends_with(super::suggest::NAME_ONLY) || s.reason.contains("REVIEW:") {
+                lines.push(format!("#   {}.{c} = {}: {}\n", t.name, s.toml, s.reason));
+            }
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n# {} column{} init could not decide from names and values; check these first:\n{}",
+        lines.len(),
+        if lines.len() == 1 { "" } else { "s" },
+        lines.concat()
+    )
+}
+
 /// Transformers whose suggestion makes a table a person table.
 const PERSONAL: [&str; 10] = [
     "email",
@@ -404,7 +431,7 @@ mod tests {
     /// `team` table people refer to keeps the suggestion, as does a table of people.
     #[test]
     fn catalogue_names_are_kept_unless_linked_to_people() {
-        use super::{BTreeMap, ForeignKey, Suggestion};
+        use super::{BTreeMap, ForeignKey, SourceTable, Suggestion};
         let name_only = Suggestion {
             toml: "\"full-name\"".into(),
             reason: format!("the name `name` {}", crate::anonymize::suggest::NAME_ONLY),
@@ -426,6 +453,22 @@ mod tests {
             parent_columns: vec!["id".into()],
         }];
         super::keep_catalogue_names(&mut suggested, &keys);
+        let tables: Vec<SourceTable> = ["public.language", "public.team"]
+            .iter()
+            .map(|n| SourceTable {
+                name: n.to_string(),
+                columns: vec!["name".into()],
+                types: vec![None],
+            })
+            .collect();
+        assert_eq!(
+            super::undecided(&suggested, &tables),
+            format!(
+                "\n# 1 column init could not decide from names and values; check these first:\n\
+                 #   public.team.name = \"full-name\": the name `name` {}\n",
+                crate::anonymize::suggest::NAME_ONLY
+            )
+        );
         assert_eq!(suggested["public.language"][0].toml, "\"keep\"");
         assert!(suggested["public.language"][0]
             .reason

@@ -436,10 +436,17 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
             if objects == 1 { "" } else { "s" }
         ));
     }
+    let undecided = init::undecided(&suggested, &tables);
+    out.push_str(&undecided);
     std::io::stdout().write_all(out.as_bytes())?;
     say(&format!(
-        "wrote a config for {} tables; review the suggestions before use",
-        tables.len()
+        "wrote a config for {} tables; review the suggestions before use{}",
+        tables.len(),
+        if undecided.is_empty() {
+            ""
+        } else {
+            " (the columns it could not decide are listed at the end)"
+        }
     ));
     Ok(ExitCode::SUCCESS)
 }
