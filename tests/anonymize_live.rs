@@ -397,6 +397,34 @@ async fn snapshot_import_checks_the_copy_before_swapping_it_in() {
         e.contains("the source and the target are the same database"),
         "{e}"
     );
+    // however the URL spells the server: `localhost` for `127.0.0.1`
+    let aliased = if src.url().contains("@127.0.0.1:") {
+        src.url().replacen("@127.0.0.1:", "@localhost:", 1)
+    } else {
+        src.url().replacen("@localhost:", "@127.0.0.1:", 1)
+    };
+    assert_ne!(
+        aliased,
+        src.url(),
+        "the test server is reached over TCP by name or address"
+    );
+    let e = stderr(&run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "snapshot",
+            "import",
+            "--from",
+            src.url(),
+            "--to",
+            &aliased,
+            "--replace",
+        ]),
+        2,
+    ));
+    assert!(
+        e.contains("the source and the target are the same database"),
+        "{e}"
+    );
+    assert!(!e.contains("loaded"), "nothing was loaded: {e}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

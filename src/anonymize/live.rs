@@ -16,6 +16,9 @@ pub struct Live {
     url: String,
     /// Holds the exporting transaction open for as long as the run lasts.
     _holder: Client,
+    /// That session's process id and start, as the server reports them: a target server
+    /// that lists this very session is the source's server, however its URL is spelled.
+    session: (i32, String),
     pub snapshot: String,
     pub tables: Vec<LiveTable>,
     pub unique: Vec<UniqueKey>,
@@ -188,6 +191,14 @@ impl Live {
             .await
             .pg(|| "exporting the source snapshot".into())?
             .get(0);
+        let row = holder
+            .query_one(
+                "SELECT pid, backend_start::text FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .pg(|| "reading the source session".into())?;
+        let session = (row.get(0), row.get(1));
         let catalog: std::collections::HashMap<i64, PgType> = holder
             .query(TYPES, &[])
             .await
@@ -281,6 +292,7 @@ impl Live {
         Ok(Live {
             url: url.to_string(),
             _holder: holder,
+            session,
             snapshot,
             tables,
             unique,
@@ -350,7 +362,41 @@ impl Live {
     }
 
     /// Whether `url` names this very database (same host, port and name).
-    pub fn is_same_database(&self, url: &str) -> bool {
+    /// Whether `url` names the source database, asked of the server `url` reaches: it is
+    /// the same server when it lists the source's own session, and then the same database
+    /// when the names match (`localhost` and `127.0.0.1`, a socket or another port that
+    /// forwards, an alias in DNS: all are seen through).
+    pub async fn is_source(&self, url: &str) -> Result<bool, PgError> {
+        if self.is_same_database(url) {
+            return Ok(true);
+        }
+        let Some(name) = url
+            .parse::<tokio_postgres::Config>()
+            .ok()
+            .and_then(|c| c.get_dbname().map(str::to_string))
+        else {
+            return Ok(false);
+        };
+        // the target database may not exist yet: ask its server's maintenance database
+        let client = match pg::connect(url).await {
+            Ok(c) => c,
+            Err(_) => match pg::connect(&pg::with_database(url, "postgres")).await {
+                Ok(c) => c,
+                // a server we cannot reach is not the source's (the load will say why)
+                Err(_) => return Ok(false),
+            },
+        };
+        let row = client
+            .query_opt(
+                "SELECT datname::text FROM pg_stat_activity WHERE pid = $1 AND backend_start::text = $2",
+                &[&self.session.0, &self.session.1],
+            )
+            .await
+            .pg(|| "asking the target server whether it is the source's".into())?;
+        Ok(row.is_some_and(|r| r.get::<_, Option<String>>(0).as_deref() == Some(name.as_str())))
+    }
+
+    fn is_same_database(&self, url: &str) -> bool {
         let key = |u: &str| {
             u.parse::<tokio_postgres::Config>().ok().map(|c| {
                 (

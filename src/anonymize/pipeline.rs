@@ -495,7 +495,7 @@ pub async fn run(
     let plan = Arc::new(plan);
     if is_url(to) {
         if let Source::Live(live) = &source {
-            if live.is_same_database(to) {
+            if live.is_source(to).await? {
                 anyhow::bail!(
                     "the source and the target are the same database; nothing was done. Give \
                      the target another database name"
