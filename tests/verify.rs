@@ -374,6 +374,14 @@ async fn a_constant_categorical_column_and_an_orphan_fail_by_name() {
         fk.starts_with("FAIL") && fk.contains("2 row(s) refer to no public.clients(id)"),
         "{fk}"
     );
+    // the SQL it gives runs and lists exactly those rows
+    let sql = &fk[fk.find("SELECT ").unwrap()..];
+    let c = dataforge::pg::connect(dst.url()).await.unwrap();
+    let listed = c
+        .query(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    assert_eq!(listed.len(), 2, "{sql}");
 }
 
 #[tokio::test]

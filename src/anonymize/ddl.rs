@@ -22,30 +22,33 @@ pub struct UniqueKey {
     pub columns: Vec<String>,
 }
 
+/// A name as pg_dump writes it, quoted or not, qualified or not: `a`, `"Billing Dept"`,
+/// `"Billing Dept"."Invoice Lines"`, `public."we""ird"` (a quoted name may hold spaces,
+/// dots and doubled quotes, so `\S+` missed keys of such tables and verify went without them).
+const NAME: &str = r#"(?:"(?:[^"]|"")+"|[^\s."(]+)(?:\.(?:"(?:[^"]|"")+"|[^\s."(]+))?"#;
+
+fn pattern(template: &str) -> Regex {
+    Regex::new(&template.replace("NAME", NAME)).expect("a valid pattern")
+}
+
 static INDEX: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^CREATE UNIQUE INDEX (?:CONCURRENTLY )?(\S+) ON (?:ONLY )?(\S+) USING \S+ \((.*)$")
-        .expect("a valid pattern")
+    pattern(r"^CREATE UNIQUE INDEX (?:CONCURRENTLY )?(NAME) ON (?:ONLY )?(NAME) USING \S+ \((.*)$")
 });
-static ALTER: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^ALTER TABLE (?:ONLY )?(\S+)$").expect("a valid pattern"));
+static ALTER: LazyLock<Regex> = LazyLock::new(|| pattern(r"^ALTER TABLE (?:ONLY )?(NAME)$"));
 static CONSTRAINT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^\s+ADD CONSTRAINT (\S+) (?:PRIMARY KEY|UNIQUE(?: NULLS (?:NOT )?DISTINCT)?) \((.*)$",
+    pattern(
+        r"^\s+ADD CONSTRAINT (NAME) (?:PRIMARY KEY|UNIQUE(?: NULLS (?:NOT )?DISTINCT)?) \((.*)$",
     )
-    .expect("a valid pattern")
 });
 static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^\s+ADD CONSTRAINT (\S+) FOREIGN KEY \((.*?)\) REFERENCES (\S+?)\((.*?)\)")
-        .expect("a valid pattern")
+    pattern(r"^\s+ADD CONSTRAINT (NAME) FOREIGN KEY \((.*?)\) REFERENCES (NAME)\((.*?)\)")
 });
-static CREATE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (\S+) \(").expect("a valid pattern")
-});
+static CREATE: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (NAME) \("));
 /// pg_dump's `--inserts` forms: a row per statement, or (`--rows-per-insert`) the rows on
 /// the lines after `VALUES`.
-static INSERT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^INSERT INTO (\S+) (?:\(.*\) )?VALUES(?: \(.*\);)?$").expect("a valid pattern")
-});
+static INSERT: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"^INSERT INTO (NAME) (?:\(.*\) )?VALUES(?: \(.*\);)?$"));
 static WORD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r#""(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*"#).expect("a valid pattern")
 });
@@ -235,6 +238,53 @@ fn key_columns(rest: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Names with spaces, dots and quotes: their keys were missed (`\S+`), so the guard
+    /// and verify's unique and foreign-key checks silently went without them.
+    #[test]
+    fn keys_of_tables_named_with_spaces_are_read() {
+        let mut s = DdlScan::default();
+        for (i, l) in [
+            "CREATE TABLE \"Billing Dept\".\"Invoice Lines\" (",
+            "ALTER TABLE ONLY \"Billing Dept\".\"Invoice Lines\"",
+            "    ADD CONSTRAINT \"Invoice Lines_pkey\" PRIMARY KEY (\"Line ID\");",
+            "ALTER TABLE ONLY \"Billing Dept\".\"Invoice Lines\"",
+            "    ADD CONSTRAINT \"Invoice Lines_User Id_fkey\" FOREIGN KEY (\"User Id\") REFERENCES public.\"a.b users\"(id);",
+            "CREATE UNIQUE INDEX \"memo idx\" ON \"Billing Dept\".\"Invoice Lines\" USING btree (lower(\"Memo\"));",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            s.line(l, i as u64 + 1);
+        }
+        assert_eq!(
+            s.created.iter().collect::<Vec<_>>(),
+            ["Billing Dept.Invoice Lines"]
+        );
+        let keys: Vec<(String, String, Vec<String>)> = s
+            .unique
+            .into_iter()
+            .map(|k| (k.table, k.name, k.columns))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (
+                    "Billing Dept.Invoice Lines".into(),
+                    "Invoice Lines_pkey".into(),
+                    vec!["Line ID".into()]
+                ),
+                (
+                    "Billing Dept.Invoice Lines".into(),
+                    "memo idx".into(),
+                    vec!["lower".into(), "Memo".into()]
+                ),
+            ]
+        );
+        assert_eq!(s.foreign.len(), 1);
+        assert_eq!(s.foreign[0].parent, "public.a.b users");
+        assert_eq!(s.foreign[0].columns, ["User Id"]);
+    }
 
     #[test]
     fn pg_dump_forms_are_read() {

@@ -1944,7 +1944,6 @@ pub async fn verify(
             }
         }
         y.sort_by(f64::total_cmp);
-        let cols = fk.columns.join(", ");
         let parent_cols = fk.parent_columns.join(", ");
         checks.push(row(
             if orphans == 0 {
@@ -1960,14 +1959,26 @@ pub async fn verify(
             if orphans == 0 {
                 format!("{}: every row refers to a {} row", fk.name, fk.parent)
             } else {
-                format!(
-                    "{}: {orphans} row(s) refer to no {}({parent_cols}); list them with SELECT {cols} FROM {} c WHERE ({cols}) IS NOT NULL AND NOT EXISTS (SELECT FROM {} p WHERE ({parent_cols}) = (c.{}))",
-                    fk.name,
-                    fk.parent,
-                    fk.table,
-                    fk.parent,
-                    fk.columns.join(", c.")
-                )
+                {
+                    // names quoted, so the SQL runs for `"Billing Dept"."Invoice Lines"` too
+                    let q = |cs: &[String], prefix: &str| {
+                        cs.iter()
+                            .map(|c| format!("{prefix}{}", crate::pg::quote_ident(c)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    format!(
+                        "{}: {orphans} row(s) refer to no {}({parent_cols}); list them with SELECT {} FROM {} c WHERE ({}) IS NOT NULL AND NOT EXISTS (SELECT FROM {} p WHERE ({}) = ({}))",
+                        fk.name,
+                        fk.parent,
+                        q(&fk.columns, ""),
+                        crate::pg::quote_qualified(&fk.table),
+                        q(&fk.columns, "c."),
+                        crate::pg::quote_qualified(&fk.parent),
+                        q(&fk.parent_columns, "p."),
+                        q(&fk.columns, "c."),
+                    )
+                }
             },
         ));
         let x = match source_children.next() {
