@@ -100,7 +100,11 @@ impl SqlLines {
             return false;
         }
         // pg_dump writes each GRANT and REVOKE on a line of its own
-        if !self.keep_grants && (line.starts_with(b"GRANT ") || line.starts_with(b"REVOKE ")) {
+        if !self.keep_grants
+            && (line.starts_with(b"GRANT ")
+                || line.starts_with(b"REVOKE ")
+                || line.starts_with(b"ALTER DEFAULT PRIVILEGES "))
+        {
             return false;
         }
         self.objects.passes(line)
@@ -119,6 +123,19 @@ mod tests {
             Some("Owner: Maria Anders (it's hers)")
         );
         assert_eq!(text("CREATE TABLE t (id int);"), None);
+        let mut no_grants = SqlLines::new(LoAction::Keep, CommentAction::Keep, true, false);
+        for access in [
+            &b"GRANT SELECT ON TABLE public.t TO reader;\n"[..],
+            b"REVOKE ALL ON SCHEMA public FROM PUBLIC;\n",
+            b"ALTER DEFAULT PRIVILEGES FOR ROLE prod GRANT SELECT ON TABLES TO reader;\n",
+        ] {
+            assert!(
+                !no_grants.passes(access),
+                "{}",
+                String::from_utf8_lossy(access)
+            );
+        }
+        assert!(no_grants.passes(b"CREATE TABLE t (id int);\n"));
         let mut keep = SqlLines::new(LoAction::Keep, CommentAction::Keep, true, true);
         assert!(keep.passes(b"COMMENT ON TABLE t IS 'x';\n"));
         let mut drop = SqlLines::new(LoAction::Keep, CommentAction::Drop, true, true);

@@ -191,7 +191,8 @@ pub fn fit_unique_keys(
                 continue;
             };
             let fits = |m: Option<usize>| limit.is_none_or(|n| m.is_some_and(|m| m <= n));
-            if tr.keeps_distinct() && fits(tr.max_chars()) {
+            // `keep` writes the source's own values: distinct, and of the column's length
+            if tr.is_keep() || (tr.keeps_distinct() && fits(tr.max_chars())) {
                 continue;
             }
             if ty.is_some_and(|ty| ty.kind != super::types::Kind::Text) {
@@ -379,8 +380,17 @@ mod tests {
                 "code".into(),
                 "pin".into(),
                 "email".into(),
+                "nickname".into(),
+                "handle".into(),
             ],
-            types: vec![varchar(64), varchar(14), varchar(6), varchar(200)],
+            types: vec![
+                varchar(64),
+                varchar(14),
+                varchar(6),
+                varchar(200),
+                varchar(12),
+                varchar(12),
+            ],
         };
         let s = |toml: &str| Suggestion {
             toml: toml.into(),
@@ -393,6 +403,8 @@ mod tests {
                 s("\"full-name\""),
                 s("\"full-name\""),
                 s("\"email\""),
+                s("\"null\""),
+                s("\"keep\""),
             ],
         )]);
         let keys: Vec<UniqueKey> = t
@@ -412,9 +424,14 @@ mod tests {
                 "\"hash\"",
                 "{ transformer = \"hash\", encoding = \"base32\", length = 13 }",
                 "\"full-name\"",
-                "\"email\""
+                "\"email\"",
+                "\"null\"",
+                "\"keep\""
             ]
         );
+        // NULLs never collide; kept values are the source's own, distinct and short enough
+        assert_eq!(suggested[&t.name][4].reason, "by name");
+        assert_eq!(suggested[&t.name][5].reason, "by name");
         assert!(
             suggested[&t.name][0].reason.ends_with(
                 "but `full-name` could give two rows one value under unique key people_username_key, and a keyed hash keeps them distinct"

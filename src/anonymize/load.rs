@@ -36,24 +36,27 @@ impl Rejected {
         }
         let s = self.statement.trim_start();
         let upper: String = s.chars().take(40).collect::<String>().to_ascii_uppercase();
-        let access = upper.starts_with("GRANT ")
-            || upper.starts_with("REVOKE ")
-            || (upper.starts_with("ALTER ") && s.to_ascii_uppercase().contains(" OWNER TO "));
         s.starts_with('\\')
             || (upper.starts_with("SET ") && !upper.starts_with("SET CONSTRAINTS"))
             || upper.starts_with("SELECT PG_CATALOG.SET_CONFIG(")
-            || (access && self.code.as_deref() == Some("42704"))
+            || (self.is_access() && self.code.as_deref() == Some("42704"))
     }
 }
 
 impl Rejected {
+    /// Whether the statement is access control: a grant, a revoke, default privileges
+    /// or an owner.
+    fn is_access(&self) -> bool {
+        let upper = self.statement.trim_start().to_ascii_uppercase();
+        upper.starts_with("GRANT ")
+            || upper.starts_with("REVOKE ")
+            || upper.starts_with("ALTER DEFAULT PRIVILEGES ")
+            || (upper.starts_with("ALTER ") && upper.contains(" OWNER TO "))
+    }
+
     /// Why a [`tolerated`](Self::tolerated) refusal loses nothing, for the notes.
     pub fn why_tolerated(&self) -> &'static str {
-        let upper = self.statement.trim_start().to_ascii_uppercase();
-        if upper.starts_with("GRANT ")
-            || upper.starts_with("REVOKE ")
-            || upper.starts_with("ALTER ")
-        {
+        if self.is_access() {
             "the target does not have a role the source's owners or grants name"
         } else {
             "the target does not know a session setting of the source"
@@ -605,4 +608,38 @@ pub async fn refresh_materialized_views(live: &Live, client: &Client) -> Result<
         todo = left;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Rejected;
+
+    fn refused(statement: &str, code: &str) -> Rejected {
+        Rejected {
+            at: "dump.sql:1".into(),
+            statement: statement.into(),
+            message: "refused".into(),
+            code: Some(code.into()),
+        }
+    }
+
+    /// Access control naming a role the target lacks is left out; anything else refused
+    /// fails the copy.
+    #[test]
+    fn only_settings_and_access_to_missing_roles_are_tolerated() {
+        for access in [
+            "GRANT SELECT ON TABLE public.t TO reader;",
+            "REVOKE ALL ON SCHEMA public FROM PUBLIC;",
+            "ALTER TABLE public.t OWNER TO app;",
+            "ALTER DEFAULT PRIVILEGES FOR ROLE prod IN SCHEMA public GRANT SELECT ON TABLES TO reader;",
+        ] {
+            let r = refused(access, "42704");
+            assert!(r.tolerated(), "{access}");
+            assert!(r.why_tolerated().contains("role"), "{access}");
+            assert!(!refused(access, "42P01").tolerated(), "{access}: another error");
+        }
+        assert!(!refused("CREATE TABLE t (a public.missing_type);", "42704").tolerated());
+        let set = refused("SET transaction_timeout = 0;", "42704");
+        assert!(set.tolerated() && set.why_tolerated().contains("session setting"));
+    }
 }

@@ -51,7 +51,8 @@ impl Transform for IntegerId {
     }
 
     fn max_chars(&self) -> Option<usize> {
-        Some(20)
+        // the digits of 2^bits − 1
+        Some((f64::from(self.bits) * std::f64::consts::LOG10_2).floor() as usize + 1)
     }
 
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {

@@ -26,6 +26,11 @@ impl Transform for Null {
         true
     }
 
+    fn max_chars(&self) -> Option<usize> {
+        // NULL holds no characters, and NULLs never collide under a unique key
+        Some(0)
+    }
+
     fn apply(&self, _: &str, _: &dyn Row) -> Result<Option<String>, String> {
         Ok(None)
     }
