@@ -576,7 +576,7 @@ fn pagila_passes_with_inits_config_and_a_reference_list() {
         // a catalogue of six languages, linked to no person: its names stay (issue 14, §5)
         assert!(
             init.contains("[tables.language]\ncolumns.language_id = \"keep\"")
-                && init.contains("columns.name = \"keep\"   # a catalogue: "),
+                && init.contains("columns.name = \"keep\"   # REVIEW: kept as a catalogue's names"),
             "{init}"
         );
         init + "\n[verify.columns.\"address.district\"]\nreference = \"district names, some also city names\"\n\

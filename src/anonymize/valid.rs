@@ -140,11 +140,21 @@ pub fn precision_scale(sql: &str) -> Option<(i32, i32)> {
 }
 
 fn money(s: &str) -> Result<(), String> {
-    // the server reads money in its lc_monetary's format (`$1,234.50`, `1.234,50 €`):
-    // digits with separators, a sign or parentheses, a currency symbol or code (`EUR`),
-    // no words
-    let good = s.bytes().any(|b| b.is_ascii_digit())
-        && !s.chars().any(|c| c.is_alphabetic() && !c.is_uppercase());
+    // the server reads money in its lc_monetary's format (`$1,234.50`, `1.234,50 €`,
+    // `1 234,50 kr`, `-1.234,50 Lei`): the amount is digits with grouping and decimal
+    // separators; around it, a sign, parentheses and a currency symbol or word
+    let (Some(first), Some(last)) = (
+        s.find(|c: char| c.is_ascii_digit()),
+        s.rfind(|c: char| c.is_ascii_digit()),
+    ) else {
+        return Err("not an amount of money".into());
+    };
+    let core = &s[first..=last];
+    let separators = |c: char| matches!(c, '.' | ',' | '\'' | ' ' | '\u{a0}' | '\u{202f}');
+    let good = core.chars().all(|c| c.is_ascii_digit() || separators(c))
+        && !core.contains("..")
+        && !core.contains(",,")
+        && s[..first].chars().filter(|&c| c == '-' || c == '(').count() <= 1;
     if good {
         Ok(())
     } else {
@@ -453,6 +463,10 @@ mod tests {
             (ty("money", "money", -1, false), "$1,234.50", true),
             (ty("money", "money", -1, false), "lots", false),
             (ty("money", "money", -1, false), "1.234,50 €", true),
+            (ty("money", "money", -1, false), "-1.234,50 Lei", true),
+            (ty("money", "money", -1, false), "1 234,50 kr", true),
+            (ty("money", "money", -1, false), "1-2-3", false),
+            (ty("money", "money", -1, false), "--5", false),
             (
                 ty("double precision", "float8", -1, false),
                 "-Infinity",

@@ -89,7 +89,20 @@ pub fn checks(typed: &Typed, invalid: &BTreeMap<(String, String), Finding>) -> V
             )
         })
         .collect();
-    if invalid.is_empty() && !(typed.checked.is_empty() && typed.unchecked.is_empty()) {
+    if invalid.is_empty() && typed.checked.is_empty() && !typed.unchecked.is_empty() {
+        // a check that looked at nothing does not pass
+        out.push(check(
+            Status::Warn,
+            "(anonymized columns)",
+            None,
+            0.0,
+            format!(
+                "no anonymized value could be checked against its type, so the file may not \
+                 restore: {}",
+                typed.unchecked.join(", ")
+            ),
+        ));
+    } else if invalid.is_empty() && !typed.checked.is_empty() {
         out.push(check(
             Status::Pass,
             "(anonymized columns)",
@@ -110,4 +123,32 @@ pub fn checks(typed: &Typed, invalid: &BTreeMap<(String, String), Finding>) -> V
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nothing checked is a warning, never a pass; something checked and clean passes.
+    #[test]
+    fn a_check_that_looked_at_nothing_does_not_pass() {
+        let none = Typed {
+            unchecked: vec!["public.t.c (type unknown)".into()],
+            ..Typed::default()
+        };
+        let c = checks(&none, &BTreeMap::new());
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].status, Status::Warn);
+        assert!(
+            c[0].detail.contains("public.t.c (type unknown)"),
+            "{}",
+            c[0].detail
+        );
+        let some = Typed {
+            checked: vec!["public.t.d (date)".into()],
+            ..none
+        };
+        assert_eq!(checks(&some, &BTreeMap::new())[0].status, Status::Pass);
+        assert!(checks(&Typed::default(), &BTreeMap::new()).is_empty());
+    }
 }

@@ -71,11 +71,12 @@ impl Transform for IpAddress {
         };
         // a network moves its prefix bits only, so its host bits stay zero
         let host = width - bits;
-        let moved_to = if host < 128 && n & ((1u128 << host) - 1) == 0 {
-            bits
+        let host_mask = if host == 128 {
+            u128::MAX
         } else {
-            width
+            (1u128 << host) - 1
         };
+        let moved_to = if n & host_mask == 0 { bits } else { width };
         let keep = self.keep_bits.min(moved_to);
         let span = moved_to - keep;
         let low = width - moved_to;
@@ -94,7 +95,12 @@ impl Transform for IpAddress {
         } else {
             n & !((u128::MAX >> (128 - span)) << low)
         };
-        let out = cleared | (permuted << low);
+        // nothing to move (a /0 network, or every bit kept): the value as it is
+        let out = if span == 0 {
+            n
+        } else {
+            cleared | (permuted << low)
+        };
         let text = match ip {
             IpAddr::V4(_) => Ipv4Addr::from(out as u32).to_string(),
             IpAddr::V6(_) => Ipv6Addr::from(out).to_string(),
@@ -154,6 +160,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(kept.starts_with("10.1.") && kept.ends_with("/24"), "{kept}");
+        for net in ["::/0", "0.0.0.0/0", "10.0.0.0/8"] {
+            let o = plain.apply(net, &super::super::NoRow).unwrap().unwrap();
+            crate::anonymize::valid::check(&cidr, &o)
+                .unwrap_or_else(|e| panic!("{net} -> {o}: {e}"));
+        }
         let v6 = plain
             .apply("2001:db8::1", &super::super::NoRow)
             .unwrap()

@@ -31,7 +31,8 @@ fn range(t: &crate::anonymize::types::ColumnType) -> Option<(f64, f64)> {
     let max = match t.base.as_str() {
         "int2" => f64::from(i16::MAX),
         "int4" => f64::from(i32::MAX),
-        "int8" => i64::MAX as f64,
+        // the largest double below 2^63 (i64::MAX itself rounds up, out of range)
+        "int8" => 9_223_372_036_854_774_784.0,
         "numeric" => {
             let (p, s) = crate::anonymize::valid::precision_scale(&t.sql)?;
             10f64.powi(p - s) - 10f64.powi(-s)
