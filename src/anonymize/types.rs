@@ -3,7 +3,9 @@
 //! transformer declares the kinds of column it can write ([`Kind`]); the plan refuses a
 //! pairing it cannot write, applies a transformer to each element of an array column, and
 //! cuts outputs to the length of `varchar(n)`/`char(n)`, so the output is valid input for
-//! its column (issue 14). Numbers are never clamped: that would merge distinct values.
+//! its column (issue 14). Numbers are not clamped here (that would merge distinct
+//! values); `numeric-noise`, which never keeps values distinct, holds its own output to
+//! the column's range.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -112,6 +114,8 @@ pub struct ColumnType {
     pub max_chars: Option<usize>,
     /// An array of the base type: a transformer applies to each element.
     pub array: bool,
+    /// `numeric(p,s)`'s precision and scale (domains and arrays seen through).
+    pub numeric: Option<(i32, i32)>,
 }
 
 impl ColumnType {
@@ -128,6 +132,11 @@ impl ColumnType {
                 .filter(|_| matches!(base, "varchar" | "bpchar"))
                 .map(|n| n as usize),
             array,
+            // numeric's typmod: ((p << 16) | s) + 4, the scale in 11 bits with a sign
+            numeric: m.filter(|_| base == "numeric").map(|m| {
+                let m = m as i32;
+                ((m >> 16) & 0xffff, ((m & 0x7ff) ^ 1024) - 1024)
+            }),
         }
     }
 }
@@ -273,6 +282,11 @@ impl DdlTypes {
                 ("bpchar", []) if parts.first().is_some_and(|p| p == "pg_catalog") => Some(1),
                 _ => None,
             },
+            numeric: match (base.as_str(), mods.as_slice()) {
+                ("numeric", [p]) => Some((*p as i32, 0)),
+                ("numeric", [p, s]) => Some((*p as i32, *s as i32)),
+                _ => None,
+            },
             base,
             kind,
             array,
@@ -409,6 +423,25 @@ fn put_element(out: &mut String, v: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// numeric(p,s) is known through a domain and an array, from DDL and from the catalog.
+    #[test]
+    fn numeric_precision_is_seen_through_domains_and_arrays() {
+        let mut t = DdlTypes::default();
+        t.statement("CREATE DOMAIN public.amount AS numeric(5,2);");
+        t.statement("CREATE TABLE public.p (a public.amount, b numeric(7)[], c numeric);");
+        assert_eq!(t.column("public.p", "a").unwrap().numeric, Some((5, 2)));
+        assert_eq!(t.column("public.p", "b").unwrap().numeric, Some((7, 0)));
+        assert_eq!(t.column("public.p", "c").unwrap().numeric, None);
+        let catalog = ColumnType::from_catalog(
+            "public.amount".into(),
+            "numeric",
+            (5 << 16 | 2) + 4,
+            false,
+            false,
+        );
+        assert_eq!(catalog.numeric, Some((5, 2)));
+    }
 
     /// A partition made with `PARTITION OF` and no column list has its parent's types.
     #[test]

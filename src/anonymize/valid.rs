@@ -113,7 +113,7 @@ fn numeric(t: &ColumnType, s: &str) -> Result<(), String> {
     if (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
         return Err("not a number".into());
     }
-    let Some((p, sc)) = precision_scale(&t.sql) else {
+    let Some((p, sc)) = t.numeric else {
         return Ok(());
     };
     let int_digits = int.trim_start_matches('0').len() as i32 + exp;
@@ -124,19 +124,6 @@ fn numeric(t: &ColumnType, s: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// `(p, s)` of `numeric(p,s)` or `numeric(p)` as written in a type.
-pub fn precision_scale(sql: &str) -> Option<(i32, i32)> {
-    let inner = sql
-        .trim()
-        .strip_prefix("numeric(")
-        .or_else(|| sql.trim().strip_prefix("decimal("))?
-        .strip_suffix(')')?;
-    let mut parts = inner.split(',').map(|p| p.trim().parse::<i32>());
-    let p = parts.next()?.ok()?;
-    let s = parts.next().map_or(Some(0), Result::ok)?;
-    Some((p, s))
 }
 
 fn money(s: &str) -> Result<(), String> {
@@ -393,6 +380,17 @@ mod tests {
     use super::*;
 
     fn ty(sql: &str, base: &str, typmod: i32, array: bool) -> ColumnType {
+        // `numeric(p,s)` as the catalog stores it
+        let typmod = match sql
+            .strip_prefix("numeric(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            Some(ps) => {
+                let (p, s) = ps.split_once(',').unwrap_or((ps, "0"));
+                (p.trim().parse::<i32>().unwrap() << 16 | s.trim().parse::<i32>().unwrap()) + 4
+            }
+            None => typmod,
+        };
         ColumnType::from_catalog(sql.into(), base, typmod, array, false)
     }
 

@@ -34,7 +34,7 @@ fn range(t: &crate::anonymize::types::ColumnType) -> Option<(f64, f64)> {
         // the largest double below 2^63 (i64::MAX itself rounds up, out of range)
         "int8" => 9_223_372_036_854_774_784.0,
         "numeric" => {
-            let (p, s) = crate::anonymize::valid::precision_scale(&t.sql)?;
+            let (p, s) = t.numeric?;
             10f64.powi(p - s) - 10f64.powi(-s)
         }
         _ => return None,
@@ -148,22 +148,27 @@ mod tests {
     /// push past it held at the bound.
     #[test]
     fn values_stay_in_their_columns_range() {
+        // numeric(5,2) as the catalog stores it: ((5 << 16) | 2) + 4
+        let numeric_5_2 = (5 << 16 | 2) + 4;
+        let near = || {
+            (0..100)
+                .map(|n| format!("99{}.{:02}", n % 10, n))
+                .collect::<Vec<_>>()
+        };
         let cases = [
             (
                 "smallint",
                 "int2",
-                (32_700..=32_767).map(|n| n.to_string()).collect::<Vec<_>>(),
+                -1,
+                (32_700..=32_767).map(|n| n.to_string()).collect(),
                 "32767",
             ),
-            (
-                "numeric(5,2)",
-                "numeric",
-                (0..100).map(|n| format!("99{}.{:02}", n % 10, n)).collect(),
-                "999.99",
-            ),
+            ("numeric(5,2)", "numeric", numeric_5_2, near(), "999.99"),
+            // a domain over numeric(5,2): its name says nothing of the bound
+            ("public.amount", "numeric", numeric_5_2, near(), "999.99"),
         ];
-        for (sql, base, values, bound) in cases {
-            let ty = ColumnType::from_catalog(sql.into(), base, -1, false, false);
+        for (sql, base, typmod, values, bound) in cases {
+            let ty = ColumnType::from_catalog(sql.into(), base, typmod, false, false);
             let t = noise(&ty);
             let outs: Vec<String> = values
                 .iter()
