@@ -273,6 +273,45 @@ const PERSONAL: [&str; 13] = [
     "national-id",
 ];
 
+/// A text-search vector in a table of people is made from their text (names, notes),
+/// whatever its sampled lexemes showed: `lorem` replaces the lexemes and keeps positions
+/// and weights.
+pub fn rewrite_person_vectors(
+    suggested: &mut BTreeMap<String, Vec<Suggestion>>,
+    tables: &[SourceTable],
+) {
+    for t in tables {
+        let Some(cols) = suggested.get(&t.name) else {
+            continue;
+        };
+        let person = cols
+            .iter()
+            .any(|s| parsed(s).is_some_and(|(n, _)| PERSONAL.contains(&n.as_str())));
+        if !person {
+            continue;
+        }
+        let vectors: Vec<usize> = (0..t.columns.len())
+            .filter(|&i| {
+                t.types
+                    .get(i)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|ty| ty.kind == super::types::Kind::Tsvector)
+                    && cols.get(i).is_some_and(|s| s.toml == "\"keep\"")
+            })
+            .collect();
+        for i in vectors {
+            if let Some(s) = suggested.get_mut(&t.name).and_then(|c| c.get_mut(i)) {
+                *s = Suggestion {
+                    toml: "\"lorem\"".into(),
+                    reason: "a text-search vector in a table of people is made of their text; \
+                             lorem replaces the lexemes and keeps positions and weights"
+                        .into(),
+                };
+            }
+        }
+    }
+}
+
 /// A column called `name` in a catalogue is not a person's: a table none of whose other
 /// columns is personal and that no foreign key links to a person table (a `language`
 /// table's `English` and `Italian`, a `category` or a `genre`) keeps the names that only
@@ -362,6 +401,44 @@ pub fn align_foreign_keys(
 
 #[cfg(test)]
 mod tests {
+    /// A tsvector kept in a table of people becomes lorem; one in a catalogue stays.
+    #[test]
+    fn text_search_vectors_of_people_are_rewritten() {
+        use super::{BTreeMap, ColumnType, SourceTable, Suggestion};
+        let tsvector = || {
+            Some(ColumnType::from_catalog(
+                "tsvector".into(),
+                "tsvector",
+                -1,
+                false,
+                false,
+            ))
+        };
+        let table = |name: &str| SourceTable {
+            name: name.into(),
+            columns: vec!["name".into(), "search".into()],
+            types: vec![None, tsvector()],
+        };
+        let s = |toml: &str| Suggestion {
+            toml: toml.into(),
+            reason: "by name".into(),
+        };
+        let tables = [table("public.users"), table("public.genres")];
+        let mut suggested = BTreeMap::from([
+            (
+                "public.users".to_string(),
+                vec![s("\"first-name\""), s("\"keep\"")],
+            ),
+            (
+                "public.genres".to_string(),
+                vec![s("\"keep\""), s("\"keep\"")],
+            ),
+        ]);
+        super::rewrite_person_vectors(&mut suggested, &tables);
+        assert_eq!(suggested["public.users"][1].toml, "\"lorem\"");
+        assert_eq!(suggested["public.genres"][1].toml, "\"keep\"");
+    }
+
     /// Under a unique key, a suggestion that could merge rows becomes a keyed hash that
     /// fits the column; one that keeps values distinct stays (the run's guard would
     /// otherwise refuse init's own config).

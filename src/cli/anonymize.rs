@@ -404,6 +404,7 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
         suggested.insert(t.name.clone(), init::suggestions(t, &s));
     }
     init::keep_catalogue_names(&mut suggested, source.foreign_keys());
+    init::rewrite_person_vectors(&mut suggested, &tables);
     init::fit_unique_keys(&mut suggested, &tables, source.unique_keys());
     init::align_foreign_keys(&mut suggested, &tables, source.foreign_keys());
     for t in &tables {
