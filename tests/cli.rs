@@ -367,3 +367,32 @@ fn a_project_folder_the_postgres_account_cannot_enter_is_named() {
     );
     assert!(!dir.path().join(".dataforge").exists(), "nothing is made");
 }
+
+/// A missing config is one line, said once, with how to write one.
+#[test]
+fn a_missing_anonymization_config_says_how_to_write_one() {
+    let dir = shared_tempdir();
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", "a test key, 16+ characters")
+            .args([
+                "anonymize",
+                "--config",
+                "nothere.toml",
+                "--from",
+                "in.sql",
+                "--to",
+                "out.sql",
+            ]),
+        2,
+    );
+    let e = stderr(&o);
+    assert_eq!(e.matches("No such file or directory").count(), 1, "{e}");
+    assert!(
+        e.contains("cannot read the anonymization config nothere.toml: ")
+            && e.contains(
+                "`dataforge anonymize init --from SRC > anonymize.toml` writes one to review"
+            ),
+        "{e}"
+    );
+}

@@ -102,11 +102,13 @@ pub struct Config {
 /// A config the user must fix.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the anonymization config {file}: {source}")]
+    /// The message names the I/O error itself, so it is not also a source (anyhow would
+    /// print it twice).
+    #[error("cannot read the anonymization config {file}: {error}{hint}")]
     Read {
         file: String,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
+        hint: &'static str,
     },
     #[error("{file}:{line}:{col}: {message}")]
     Invalid {
@@ -219,9 +221,14 @@ pub fn split_quoted(s: &str, sep: char) -> Vec<String> {
 
 impl Config {
     pub fn load(path: &str) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             file: path.to_string(),
-            source,
+            hint: if error.kind() == std::io::ErrorKind::NotFound {
+                "; `dataforge anonymize init --from SRC > anonymize.toml` writes one to review"
+            } else {
+                ""
+            },
+            error,
         })?;
         Config::parse(&text, path)
     }
