@@ -410,3 +410,71 @@ fn postal_codes_never_stay_in_their_own_row() {
     let out = apply(short.as_ref(), "AB");
     assert!(out != "AB" && out.len() == 2, "{out}");
 }
+
+/// Arbitrary text never panics a transformer: each returns a value or an error, with every
+/// option set its examples use (issue 15, §7: `iban` on "€€€€€" and `date-shift` on
+/// "2024-01-0é" panicked).
+#[test]
+fn no_transformer_panics_on_any_text() {
+    let key = tf::example_key();
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases: 256,
+        ..Default::default()
+    });
+    for spec in tf::ALL {
+        let mut option_sets: Vec<&str> = spec.examples.iter().map(|e| e.options).collect();
+        option_sets.push("");
+        for options in option_sets {
+            let Ok(table) = toml::from_str::<toml::Table>(options) else {
+                continue;
+            };
+            let columns: Vec<String> = spec
+                .examples
+                .iter()
+                .flat_map(|e| e.row.iter().map(|(c, _)| c.to_string()))
+                .chain(["value".to_string()])
+                .collect();
+            let b = Build {
+                key: &key,
+                domain: spec.name.to_string(),
+                columns: &columns,
+                column: "value",
+                reals: None,
+                ty: None,
+            };
+            let Ok(t) = tf::build(spec.name, table, &b) else {
+                continue;
+            };
+            let samples =
+                proptest::string::string_regex("(\\PC|[0-9]|[-+ .,:/@TZ]|[€é\u{0}\u{202e}]){0,40}")
+                    .unwrap();
+            runner
+                .run(&samples, |v| {
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        t.apply(&v, &NoRow)
+                    }));
+                    prop_assert!(r.is_ok(), "{} [{options}] panicked on {v:?}", spec.name);
+                    Ok(())
+                })
+                .unwrap_or_else(|e| panic!("{e}"));
+            for v in [
+                "€€€€€",
+                "2024-01-0é",
+                "",
+                " ",
+                "é",
+                "\u{0}",
+                "9999-99-99",
+                "+",
+                "@",
+                "{",
+                "[",
+                "\"",
+            ] {
+                let r =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.apply(v, &NoRow)));
+                assert!(r.is_ok(), "{} [{options}] panicked on {v:?}", spec.name);
+            }
+        }
+    }
+}

@@ -471,6 +471,22 @@ impl Config {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any config text is a config or an error with a place, never a panic (issue 15).
+        #[test]
+        fn any_config_text_parses_or_fails_with_a_place(
+            table in "[a-zé\\.\" ]{0,12}",
+            column in "[a-zé\\.\" ]{0,8}",
+            value in "(\"[a-z-]{0,12}\"|\\{ transformer = \"[a-z-]{0,10}\"(, [a-z_]{1,8} = [0-9\"a-z]{0,6})? \\}|[0-9]{1,3}|\\[\\])",
+            tail in "(\\[large_objects\\]\naction = \"[a-z]{0,6}\"\n|\\[comments\\]\naction = \"[a-z]{0,5}\"\n|\\[grants\\]\naction = 1\n|\\[materialized_views\\]\nrefresh = [a-z]{0,5}\n|)",
+        ) {
+            let text = format!("[tables.{table:?}]\ncolumns.{column:?} = {value}\n{tail}");
+            if let Err(e) = Config::parse(&text, "fuzz.toml") {
+                proptest::prop_assert!(e.to_string().starts_with("fuzz.toml"), "{e}");
+            }
+        }
+    }
+
     #[test]
     fn names_are_qualified_and_unquoted() {
         assert_eq!(qualified("customer"), "public.customer");

@@ -635,6 +635,20 @@ pub fn anonymize_parallel<'a>(
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        /// Any bytes, dump-like or not, are read or refused, never a panic: the scan
+        /// (COPY headers, DDL, rows, the wanted columns) and the walk under it (issue 15).
+        #[test]
+        fn any_dump_text_is_read_or_refused(
+            head in "(COPY [a-z\".( ,é)]{0,30} FROM stdin;\n|CREATE TABLE [a-z\". (é]{0,20}\n|ALTER TABLE ONLY \"[ a-z]{0,8}\"\n|    ADD CONSTRAINT [^\n]{0,30}\n|\\.\n|[^\n]{0,30}\n){0,8}",
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let mut bytes = head.into_bytes();
+            bytes.extend(body);
+            let _ = scan(&bytes[..], "fuzz.sql", &Default::default());
+        }
+    }
+
     #[test]
     fn copy_headers_parse_with_quotes() {
         assert_eq!(

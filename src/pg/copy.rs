@@ -170,6 +170,14 @@ mod tests {
     }
 
     proptest! {
+        /// Any bytes decode or are NULL, never a panic, and split into fields.
+        #[test]
+        fn any_field_bytes_decode(v in proptest::collection::vec(any::<u8>(), 0..60)) {
+            let _ = decode_field(&v);
+            let _ = decode_field_cow(&v);
+            prop_assert_eq!(split_fields(&v).count(), v.iter().filter(|&&b| b == b'\t').count() + 1);
+        }
+
         /// The word-at-a-time search finds exactly what a byte loop finds.
         #[test]
         fn word_search_matches_a_byte_loop(v in proptest::collection::vec(any::<u8>(), 0..40)) {

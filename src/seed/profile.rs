@@ -1026,7 +1026,18 @@ fn compile_bound(s: &str, cx: &TemplateCtx) -> Result<Bound, String> {
     let mut alternatives = Vec::new();
     for alt in s.split('|') {
         let alt = alt.trim();
-        let split = alt[1..].find(['+', '-']).map(|p| p + 1);
+        if alt.is_empty() {
+            return Err(format!(
+                "`{s}`: an empty bound; a bound is `anchor` or `@column` (or `@ref.column`), \
+                 with an optional offset"
+            ));
+        }
+        // the offset's sign, after the first character (which may be any character)
+        let split = alt
+            .char_indices()
+            .skip(1)
+            .find(|&(_, c)| c == '+' || c == '-')
+            .map(|(p, _)| p);
         let (base, offset) = match split {
             Some(p) => (
                 &alt[..p],
@@ -1056,12 +1067,12 @@ fn compile_bound(s: &str, cx: &TemplateCtx) -> Result<Bound, String> {
 /// `+1d`, `-2y`, `+12h`, `-30m` in seconds; a year is 365 days.
 fn parse_offset(s: &str) -> Option<i64> {
     let (sign, rest) = match s.as_bytes().first()? {
-        b'+' => (1, &s[1..]),
+        b'+' => (1i64, &s[1..]),
         b'-' => (-1, &s[1..]),
         _ => return None,
     };
     let unit = rest.chars().last()?;
-    let n: i64 = rest[..rest.len() - 1].parse().ok()?;
+    let n: i64 = rest[..rest.len() - unit.len_utf8()].parse().ok()?;
     let secs = match unit {
         'y' => 365 * 86_400,
         'd' => 86_400,
@@ -1069,7 +1080,7 @@ fn parse_offset(s: &str) -> Option<i64> {
         'm' => 60,
         _ => return None,
     };
-    Some(sign * n * secs)
+    sign.checked_mul(n)?.checked_mul(secs)
 }
 
 /// `YYYY-MM-DD` to days since 1970-01-01.
@@ -1113,6 +1124,39 @@ mod tests {
         let e = err_of(&text);
         assert!(e.starts_with("p.toml:8:1: a.x:"), "{e}");
         assert!(e.contains("`y` is not a column defined above"), "{e}");
+    }
+
+    /// Any text as a date bound is a value or an error naming it, never a panic (issue 15,
+    /// §7: `from = ""` panicked).
+    #[test]
+    fn odd_bounds_are_errors_not_panics() {
+        for bound in [
+            "",
+            " ",
+            "é",
+            "éanchor",
+            "+",
+            "-1d",
+            "anchor|",
+            "|",
+            "@",
+            "@.",
+            "anchor+é",
+        ] {
+            let text = format!(
+                "{HEAD}[[entity]]\nname = \"a\"\ncount = 1\n[entity.columns]\nd = {{ date = {{ from = {bound:?}, to = \"anchor\" }} }}\n"
+            );
+            let r = std::panic::catch_unwind(|| parse(&text, "p.toml", Vec::new()));
+            let e = r
+                .unwrap_or_else(|_| panic!("{bound:?} panicked"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.starts_with("p.toml:"), "{bound:?}: {e}");
+        }
+        assert!(err_of(&format!(
+            "{HEAD}[[entity]]\nname = \"a\"\ncount = 1\n[entity.columns]\nd = {{ date = {{ from = \"\", to = \"anchor\" }} }}\n"
+        ))
+        .contains("an empty bound"));
     }
 
     #[test]

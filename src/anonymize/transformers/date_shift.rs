@@ -62,7 +62,12 @@ impl Shift {
         }
         let b = value.as_bytes();
         let bad = || format!("`{value}` is not a date written YYYY-MM-DD");
-        if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        // the first ten bytes ASCII digits and dashes, so slicing at 10 is on a boundary
+        if b.len() < 10
+            || b[4] != b'-'
+            || b[7] != b'-'
+            || !b[..10].iter().all(|c| c.is_ascii_digit() || *c == b'-')
+        {
             return Err(bad());
         }
         let num = |r: std::ops::Range<usize>| value[r].parse::<i32>().map_err(|_| bad());

@@ -50,7 +50,9 @@ pub fn mod97(compact: &str) -> Option<u32> {
 impl Transform for Iban {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let compact: String = value.chars().filter(|c| !c.is_whitespace()).collect();
-        let ok = compact.len() >= 15
+        // ASCII first: the byte slicing below is then on character boundaries
+        let ok = compact.is_ascii()
+            && compact.len() >= 15
             && compact.len() <= 34
             && compact[..2].chars().all(|c| c.is_ascii_uppercase())
             && compact[2..4].chars().all(|c| c.is_ascii_digit())
