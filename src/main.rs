@@ -22,6 +22,15 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(cli::run(args)) {
         Ok(code) => code,
+        // the reader of stdout went away (`| head`): nothing more to say to anyone
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             cli::say(&format!("{e:#}"));
             ExitCode::from(cli::EXIT_ERROR)

@@ -396,3 +396,29 @@ fn a_missing_anonymization_config_says_how_to_write_one() {
         "{e}"
     );
 }
+
+/// A reader that goes away (`| head -1`) ends the run quietly: no message, exit 0.
+#[test]
+fn a_closed_stdout_is_a_quiet_exit() {
+    let dir = shared_tempdir();
+    for args in [
+        &["anonymize", "transformers"][..],
+        &["anonymize", "transformers", "--markdown"][..],
+    ] {
+        let mut child = dataforge(dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // closed before the child writes a byte
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}: {:?}", out.status);
+        assert!(
+            out.stderr.is_empty(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -1,7 +1,6 @@
 //! `dataforge anonymize`: stream a source through the transformers of `anonymize.toml`;
 //! `dataforge snapshot import`: the same from production into a dev database, checked.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -175,15 +174,19 @@ pub async fn run(args: AnonymizeArgs) -> anyhow::Result<ExitCode> {
         Some(AnonymizeCommand::Init { from }) => init(&from).await,
         Some(AnonymizeCommand::Transformers { markdown }) => {
             if markdown {
-                print!("{}", transformers::catalog_markdown());
+                super::emit(&transformers::catalog_markdown())?;
             } else {
-                for s in transformers::ALL {
-                    println!(
-                        "{:16} {}",
-                        s.name,
-                        s.summary.split(". ").next().unwrap_or("")
-                    );
-                }
+                let lines: String = transformers::ALL
+                    .iter()
+                    .map(|s| {
+                        format!(
+                            "{:16} {}\n",
+                            s.name,
+                            s.summary.split(". ").next().unwrap_or("")
+                        )
+                    })
+                    .collect();
+                super::emit(&lines)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -278,7 +281,7 @@ async fn anonymize(
         if to == "-" {
             eprintln!("{text}");
         } else {
-            println!("{text}");
+            super::emit(&format!("{text}\n"))?;
         }
     } else {
         let rows: u64 = outcome.stats.tables.iter().map(|(_, n)| n).sum();
@@ -439,7 +442,7 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
     }
     let undecided = init::undecided(&suggested, &tables);
     out.push_str(&undecided);
-    std::io::stdout().write_all(out.as_bytes())?;
+    super::emit(&out)?;
     say(&format!(
         "wrote a config for {} tables; review the suggestions before use{}",
         tables.len(),
