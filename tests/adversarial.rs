@@ -1131,3 +1131,68 @@ async fn case_insensitive_unique_keys_hold_in_the_copy() {
         "{e}"
     );
 }
+
+/// A file copy that fails verify never takes the target's name: the target is left as it
+/// was, and the copy is kept beside it as NAME.rejected, readable by its owner only
+/// (issue 15, §5).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_fails_verify_is_kept_as_rejected_and_the_target_is_untouched() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = shared_tempdir();
+    let src = source().await;
+    let config = reviewed_config(dir.path(), &src)
+        .replace("columns.vcard = \"null\"", "columns.vcard = \"keep\"");
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    let file = dir.path().join("copy.sql");
+    std::fs::write(&file, "the earlier copy").unwrap();
+    let e = stderr(&anonymize(
+        dir.path(),
+        &["--from", src.url(), "--to", file.to_str().unwrap()],
+        1,
+    ));
+    assert!(
+        e.contains("the copy failed verify, so ")
+            && e.contains("copy.sql was left as it was; it is kept as ")
+            && e.contains("copy.sql.rejected (readable by you only)"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "the earlier copy");
+    let rejected = dir.path().join("copy.sql.rejected");
+    let mode = std::fs::metadata(&rejected).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert!(
+        !std::fs::read_dir(dir.path()).unwrap().any(|f| f
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp")),
+        "no temporary file left"
+    );
+
+    // --json says so on stdout, with the report CI needs
+    let o = anonymize(
+        dir.path(),
+        &[
+            "--json",
+            "--from",
+            src.url(),
+            "--to",
+            file.to_str().unwrap(),
+        ],
+        1,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("the copy failed verify"),
+        "{v}"
+    );
+    assert_eq!(v["verify"]["passed"], false, "{v}");
+    assert!(v["verify"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["status"] == "fail"));
+}

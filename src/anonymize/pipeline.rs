@@ -63,9 +63,10 @@ pub enum RunError {
         "the loaded copy is not a complete copy of the source, so it was not swapped in:\n{0}"
     )]
     Incomplete(String),
-    /// The output was made but verify found something in it (exit 1).
+    /// The output was made but verify found something in it (exit 1); the report, for
+    /// `--json`.
     #[error("{0}")]
-    VerifyFailed(String),
+    VerifyFailed(String, Box<crate::verify::Report>),
 }
 
 pub use super::load::Check;
@@ -552,10 +553,13 @@ pub async fn run(
                                 outcome.verify = Some(report);
                                 Ok(outcome)
                             }
-                            Ok(report) => Err(RunError::VerifyFailed(format!(
-                                "the loaded copy failed verify:\n{}",
-                                report.text_flagged()
-                            ))
+                            Ok(report) => Err(RunError::VerifyFailed(
+                                format!(
+                                    "the loaded copy failed verify:\n{}",
+                                    report.text_flagged()
+                                ),
+                                Box::new(report),
+                            )
                             .into()),
                             Err(e) => Err(e.context("verifying the loaded copy")),
                         }
@@ -650,21 +654,36 @@ pub async fn run(
             let mut tmp = tempfile::NamedTempFile::new_in(dir)
                 .with_context(|| format!("creating a file in {}", dir.display()))?;
             let mut outcome = write(tmp.as_file_mut())?;
-            tmp.persist(&target)
-                .with_context(|| format!("writing {to}"))?;
+            // verified where it was written (0600, beside the target): only a copy that
+            // passes takes the target's name; one that fails is kept as NAME.rejected
             if let Some((key, settings)) = &opts.verify {
-                let dst = Source::open(to).await?;
+                let written = tmp.path().to_string_lossy().into_owned();
+                let mut dst = Source::open(&written).await?;
+                if let Source::Dump(d, _) = &mut dst {
+                    // the report and its messages name the file the user asked for
+                    d.name = to.to_string();
+                }
                 let report =
                     crate::verify::verify(config, key, settings, &source, &dst, opts.jobs).await?;
+                drop(dst);
                 if !report.passed {
-                    return Err(RunError::VerifyFailed(format!(
-                        "{to} was written but failed verify; do not share it:\n{}",
-                        report.text_flagged()
-                    ))
+                    let rejected = format!("{to}.rejected");
+                    tmp.persist(&rejected)
+                        .with_context(|| format!("writing {rejected}"))?;
+                    return Err(RunError::VerifyFailed(
+                        format!(
+                            "the copy failed verify, so {to} was left as it was; it is kept as \
+                             {rejected} (readable by you only) to look into, not to share:\n{}",
+                            report.text_flagged()
+                        ),
+                        Box::new(report),
+                    )
                     .into());
                 }
                 outcome.verify = Some(report);
             }
+            tmp.persist(&target)
+                .with_context(|| format!("writing {to}"))?;
             Ok(outcome)
         }
     }

@@ -266,11 +266,29 @@ async fn anonymize(
     let result = pipeline::run(&config, source, plan, to, &opts).await;
     let outcome = match result {
         Ok(o) => o,
-        Err(e) if matches!(e.downcast_ref(), Some(RunError::VerifyFailed(_))) => {
-            say(&format!("{e:#}"));
-            return Ok(ExitCode::from(super::EXIT_FOUND));
+        Err(e) => {
+            let failed = match e.downcast_ref() {
+                Some(RunError::VerifyFailed(_, report)) => Some(report),
+                _ => None,
+            };
+            // --json says what happened whatever happened: CI needs it most on failure
+            if run.json {
+                let text = serde_json::to_string_pretty(&serde_json::json!({
+                    "error": format!("{e:#}"),
+                    "verify": failed,
+                }))?;
+                if to == "-" {
+                    eprintln!("{text}");
+                } else {
+                    super::emit(&format!("{text}\n"))?;
+                }
+            }
+            if failed.is_some() {
+                say(&format!("{e:#}"));
+                return Ok(ExitCode::from(super::EXIT_FOUND));
+            }
+            return Err(e);
         }
-        Err(e) => return Err(e),
     };
     for r in &outcome.rejected {
         say(&format!("{}, left out: {r}", r.why_tolerated()));
