@@ -110,17 +110,49 @@ pub fn find_tool(tool: &'static str) -> Result<PathBuf, BackupError> {
         .ok_or(BackupError::NoTool { tool })
 }
 
+/// A child tool's argv with the password taken out of its connection string (after
+/// `--dbname`, `-d` or in `--dbname=…`), and that password, for its environment: `ps`
+/// shows argv to every local user.
+fn tool_argv(args: &[&std::ffi::OsStr]) -> (Vec<std::ffi::OsString>, Option<String>) {
+    let mut password = None;
+    let mut after_dbname = false;
+    let argv = args
+        .iter()
+        .map(|a| {
+            let s = a.to_string_lossy();
+            let conn = if after_dbname {
+                Some(("", s.as_ref()))
+            } else {
+                s.strip_prefix("--dbname=").map(|c| ("--dbname=", c))
+            };
+            after_dbname = s == "--dbname" || s == "-d";
+            match conn {
+                Some((flag, c)) => {
+                    let (bare, pw) = pg::split_password(c);
+                    password = password.take().or(pw);
+                    format!("{flag}{bare}").into()
+                }
+                None => a.to_os_string(),
+            }
+        })
+        .collect();
+    (argv, password)
+}
+
 pub(crate) fn run_tool(
     tool: &'static str,
     args: &[&std::ffi::OsStr],
 ) -> Result<String, BackupError> {
-    let out = Command::new(find_tool(tool)?)
-        .args(args)
-        .output()
-        .map_err(|source| BackupError::Io {
-            path: PathBuf::from(tool),
-            source,
-        })?;
+    let (args, password) = tool_argv(args);
+    let mut cmd = Command::new(find_tool(tool)?);
+    cmd.args(&args);
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let out = cmd.output().map_err(|source| BackupError::Io {
+        path: PathBuf::from(tool),
+        source,
+    })?;
     if !out.status.success() {
         return Err(BackupError::Tool {
             tool,
@@ -541,4 +573,43 @@ pub async fn restore(
         tables: counts.len(),
         rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// No password reaches a child's argv, in any spelling (issue 15, §2).
+    #[test]
+    fn passwords_leave_the_argv_for_the_environment() {
+        for (args, want, pw) in [
+            (
+                vec![
+                    "--dbname",
+                    "postgresql://app:s%40cret@db:5432/prod?sslmode=require",
+                ],
+                vec!["--dbname", "postgresql://app@db:5432/prod?sslmode=require"],
+                "s@cret",
+            ),
+            (
+                vec!["--dbname=postgres://app@db/prod?password=pw&application_name=x"],
+                vec!["--dbname=postgres://app@db/prod?application_name=x"],
+                "pw",
+            ),
+            (
+                vec!["-d", "host=db user=app password='se cret' dbname=prod"],
+                vec!["-d", "host='db' user='app' dbname='prod'"],
+                "se cret",
+            ),
+        ] {
+            let os: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_ref()).collect();
+            let (argv, password) = super::tool_argv(&os);
+            let argv: Vec<String> = argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(argv, want);
+            assert_eq!(password.as_deref(), Some(pw));
+        }
+        let plain: Vec<&std::ffi::OsStr> = vec!["--format=custom".as_ref(), "x.dump".as_ref()];
+        assert_eq!(super::tool_argv(&plain).1, None);
+    }
 }

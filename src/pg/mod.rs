@@ -104,6 +104,138 @@ pub fn describe(err: &tokio_postgres::Error) -> String {
 
 /// Returns `url` with any password replaced by `***`, for every message that shows a URL.
 /// Works on `postgres://user:pw@host/db` URLs and on `key=value` strings (`password=…`).
+/// The `key = value` pairs of a libpq conninfo string (`host=db password='se cret'`), a
+/// value quoted with `'…'` (backslash escapes) kept whole.
+fn conninfo_pairs(s: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c.is_whitespace() {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        if key.is_empty() {
+            return out;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == '=') {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '\'' => break,
+                    c => value.push(c),
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                value.push(c);
+                chars.next();
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// `%41` → `A`, as libpq decodes a URL's parts.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The connection string without its password, and the password: what a child tool
+/// (pg_dump, pg_restore, psql) gets as argv and as `PGPASSWORD`, so no password is ever
+/// in a process list. Both forms: a URL (`user:pw@host`, `?password=`) and key=value.
+pub fn split_password(conn: &str) -> (String, Option<String>) {
+    if let Some(scheme_end) = conn.find("://") {
+        let rest = &conn[scheme_end + 3..];
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let authority = &rest[..authority_end];
+        let mut password = None;
+        let authority = match authority.rfind('@') {
+            Some(at) => match authority[..at].split_once(':') {
+                Some((user, pw)) => {
+                    password = Some(percent_decode(pw));
+                    format!("{user}{}", &authority[at..])
+                }
+                None => authority.to_string(),
+            },
+            None => authority.to_string(),
+        };
+        let mut tail = rest[authority_end..].to_string();
+        if let Some(q) = tail.find('?') {
+            let (path, query) = tail.split_at(q);
+            let kept: Vec<&str> = query[1..]
+                .split('&')
+                .filter(|kv| match kv.split_once('=') {
+                    Some((k, v)) if k.eq_ignore_ascii_case("password") => {
+                        password = Some(percent_decode(v));
+                        false
+                    }
+                    _ => true,
+                })
+                .collect();
+            tail = if kept.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}?{}", kept.join("&"))
+            };
+        }
+        return (
+            format!("{}{authority}{tail}", &conn[..scheme_end + 3]),
+            password,
+        );
+    }
+    let mut password = None;
+    let kept: Vec<String> = conninfo_pairs(conn)
+        .into_iter()
+        .filter_map(|(k, v)| {
+            if k.eq_ignore_ascii_case("password") {
+                password = Some(v);
+                None
+            } else {
+                Some(format!(
+                    "{k}='{}'",
+                    v.replace('\\', "\\\\").replace('\'', "\\'")
+                ))
+            }
+        })
+        .collect();
+    (kept.join(" "), password)
+}
+
 pub fn mask_url(url: &str) -> String {
     if let Some(scheme_end) = url.find("://") {
         let rest = &url[scheme_end + 3..];
@@ -134,10 +266,18 @@ pub fn mask_url(url: &str) -> String {
         }
         return format!("{}{}{}", &url[..scheme_end + 3], masked_authority, tail);
     }
-    url.split_whitespace()
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
+    // key=value: a quoted password (`password='se cret'`) is masked whole
+    if !url.contains('=') {
+        return url.to_string();
+    }
+    conninfo_pairs(url)
+        .into_iter()
+        .map(|(k, v)| {
+            if k.eq_ignore_ascii_case("password") {
+                format!("{k}=***")
+            } else {
+                format!("{k}={v}")
+            }
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -268,6 +408,14 @@ impl fmt::Display for Masked<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// A quoted key=value password is masked whole, not up to its space (issue 15, §2).
+    #[test]
+    fn a_quoted_password_is_masked_whole() {
+        let m = super::mask_url("host=db password='se cret' dbname=prod");
+        assert!(!m.contains("se") && !m.contains("cret"), "{m}");
+        assert_eq!(m, "host=db password=*** dbname=prod");
+    }
+
     use super::*;
 
     #[test]
