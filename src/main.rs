@@ -32,7 +32,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            cli::say(&format!("{e:#}"));
+            cli::say(&cli::describe(&e));
             ExitCode::from(cli::EXIT_ERROR)
         }
     }

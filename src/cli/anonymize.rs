@@ -274,7 +274,7 @@ async fn anonymize(
             // --json says what happened whatever happened: CI needs it most on failure
             if run.json {
                 let text = serde_json::to_string_pretty(&serde_json::json!({
-                    "error": format!("{e:#}"),
+                    "error": super::describe(&e),
                     "verify": failed,
                 }))?;
                 if to == "-" {
@@ -284,7 +284,7 @@ async fn anonymize(
                 }
             }
             if failed.is_some() {
-                say(&format!("{e:#}"));
+                say(&super::describe(&e));
                 return Ok(ExitCode::from(super::EXIT_FOUND));
             }
             return Err(e);

@@ -273,7 +273,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let applied = match result {
         Ok(a) => a,
         Err(e) => {
-            steps.failed("up", &format!("{e:#}"));
+            steps.failed("up", &super::describe(&e));
             let outside = matches!(
                 e.downcast_ref::<MigrateError>(),
                 Some(MigrateError::FailedOutside { .. })

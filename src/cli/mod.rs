@@ -114,6 +114,21 @@ impl Target {
 }
 
 /// One message line on stderr, prefixed like every other.
+/// An error and its causes on one line, each cause said once: a cause whose text the
+/// message already holds (an error that formats its source and also exposes it) is not
+/// repeated a second time.
+pub fn describe(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !text.is_empty() && !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
 pub fn say(msg: &str) {
     let _ = writeln!(std::io::stderr(), "dataforge: {msg}");
 }
@@ -139,5 +154,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Anonymize(a) => anonymize::run(a).await,
         Command::Snapshot(a) => anonymize::run_snapshot(a).await,
         Command::Verify(a) => verify::run(a).await,
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    /// Each cause once, on one line (issue 15, §5).
+    #[test]
+    fn causes_are_said_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("no such backup: {source}")]
+        struct Outer {
+            #[source]
+            source: std::io::Error,
+        }
+        let io = std::io::Error::other("no such backup");
+        let e = anyhow::Error::from(Outer { source: io });
+        assert_eq!(super::describe(&e), "no such backup: no such backup");
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("writing out.sql");
+        assert_eq!(super::describe(&e), "writing out.sql: disk full");
+        let inner = anyhow::anyhow!("role \"x\" does not exist").context("connecting");
+        let e = inner.context("connecting");
+        assert_eq!(super::describe(&e), "connecting: role \"x\" does not exist");
     }
 }
