@@ -242,11 +242,31 @@ pub async fn ensure_log_table(client: &impl GenericClient) -> Result<(), PgError
         .pg(|| "creating _dataforge_migration_log".into())
 }
 
-/// The OS account running dataforge, for the log.
+/// The OS account running dataforge, for the log: `$USER` or `$LOGNAME`, else (a
+/// container, CI) the account the system names for this process's user id, else `uid N`.
 pub fn os_user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into())
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(system_user)
+}
+
+fn system_user() -> String {
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given
+    let uid = unsafe { libc::getuid() };
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buf = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
+    if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
+        // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r
+        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
+        if let Ok(n) = name.to_str() {
+            return n.to_string();
+        }
+    }
+    format!("uid {uid}")
 }
 
 /// An insert into the log whose `started_at` and `duration_ms` are the SQL expressions
@@ -349,4 +369,18 @@ pub async fn mark_failed_rolled_back(
         )
         .await
         .pg(|| format!("marking the failed attempt of {name} rolled back"))
+}
+
+#[cfg(test)]
+mod os_user_tests {
+    /// Without `$USER` and `$LOGNAME` the account still has its name (issue 15, §5).
+    #[test]
+    fn the_account_is_named_without_the_environment() {
+        let name = super::system_user();
+        assert!(!name.is_empty() && name != "unknown", "{name}");
+        // SAFETY: getuid cannot fail
+        if unsafe { libc::getuid() } == 0 {
+            assert_eq!(name, "root");
+        }
+    }
 }
