@@ -70,6 +70,21 @@ async fn backup_then_damage_then_restore_gives_back_identical_data() {
         name.starts_with(&format!("backup-{}-", db.name())) && name.ends_with(".dump"),
         "{name}"
     );
+    // production data: the folder and every file its owner's only (issue 15, §2)
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: std::path::PathBuf| fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        let b = tmp.path().join("b");
+        assert_eq!(mode(b.clone()), 0o700, "the backup folder");
+        for f in [
+            name.clone(),
+            format!("{name}.json"),
+            format!("{name}.blake3"),
+            "audit.log".into(),
+        ] {
+            assert_eq!(mode(b.join(&f)), 0o600, "{f}");
+        }
+    }
     let manifest: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(tmp.path().join("b").join(format!("{name}.json"))).unwrap(),
     )

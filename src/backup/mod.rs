@@ -218,9 +218,36 @@ pub async fn row_counts(client: &Client) -> Result<BTreeMap<String, i64>, PgErro
     Ok(out)
 }
 
+/// Creates `dir` (and its parents) readable by its owner only: backups are production
+/// data. An existing folder is narrowed to 0700 too.
+fn private_dir(dir: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io(dir))
+}
+
+/// Writes `contents` to `path` readable by its owner only, on disk before it returns.
+fn write_private(path: &Path, contents: &[u8]) -> Result<(), BackupError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(contents).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
 /// Takes a verified backup of the database at `url` into `dir`.
 pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
-    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    private_dir(dir)?;
     let mut client = pg::connect(url).await?;
     // One snapshot for the row counts and the dump, so the manifest describes the dump.
     let tx = client
@@ -294,15 +321,24 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
         tables,
         dataforge_version: env!("CARGO_PKG_VERSION").into(),
     };
-    std::fs::rename(&partial, &path).map_err(io(&path))?;
+    // the dump is production data: its owner's only; and it takes its final name last,
+    // once its checksum and manifest are on disk
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&partial))?;
+        std::fs::File::open(&partial)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&partial))?;
+    }
     let checksum_path = dir.join(format!("{name}.blake3"));
-    std::fs::write(&checksum_path, format!("{blake3}  {name}\n")).map_err(io(&checksum_path))?;
+    write_private(&checksum_path, format!("{blake3}  {name}\n").as_bytes())?;
     let manifest_path = dir.join(format!("{name}.json"));
-    std::fs::write(
+    write_private(
         &manifest_path,
-        serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n",
-    )
-    .map_err(io(&manifest_path))?;
+        (serde_json::to_string_pretty(&manifest).expect("manifest serializes") + "\n").as_bytes(),
+    )?;
+    std::fs::rename(&partial, &path).map_err(io(&path))?;
     // Done only once it reads back: checksum of the file on disk, and pg_restore's listing.
     verify(&path)?;
     audit(
@@ -407,11 +443,21 @@ pub fn audit(dir: &Path, mut event: serde_json::Value) -> Result<(), BackupError
     );
     event["by"] = serde_json::Value::String(crate::migrate::history::os_user());
     let path = dir.join("audit.log");
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .map_err(io(&path))?;
+    let mut f = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?
+    };
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // a log made before this rule was 0644: narrowed too
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&path))?;
+    }
     writeln!(f, "{event}").map_err(io(&path))
 }
 
