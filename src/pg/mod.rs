@@ -285,7 +285,34 @@ pub fn mask_url(url: &str) -> String {
 
 /// Opens a connection, spawns its driver task on the current runtime and pins the
 /// session settings. Errors name the URL with its password masked.
+/// What is wrong with a connection string in words the user can act on, before the
+/// parser's own (`unexpected EOF` for `mysql://…`).
+fn url_problem(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if !matches!(scheme, "postgres" | "postgresql") {
+        return Some(format!(
+            "`{scheme}://` is not a PostgreSQL URL; expected postgres://USER:PASSWORD@HOST:PORT/DATABASE \
+             (or postgresql://…)"
+        ));
+    }
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    if authority.matches('@').count() > 1 {
+        return Some(
+            "the user or password holds a raw `@`; percent-encode it as %40 \
+             (e.g. postgres://app:p%40ss@db/prod)"
+                .into(),
+        );
+    }
+    None
+}
+
 pub async fn connect(url: &str) -> Result<Client, PgError> {
+    if let Some(reason) = url_problem(url) {
+        return Err(PgError::BadUrl {
+            url: mask_url(url),
+            reason,
+        });
+    }
     let config: tokio_postgres::Config =
         url.parse()
             .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
@@ -408,6 +435,20 @@ impl fmt::Display for Masked<'_> {
 
 #[cfg(test)]
 mod tests {
+    /// Another database's URL, or a raw `@` in the password, is named as such.
+    #[test]
+    fn urls_that_are_not_postgres_or_not_encoded_say_so() {
+        let e = super::url_problem("mysql://root:pw@db/app").unwrap();
+        assert!(
+            e.starts_with("`mysql://` is not a PostgreSQL URL; expected postgres://"),
+            "{e}"
+        );
+        let e = super::url_problem("postgres://app:p@ss@db/prod").unwrap();
+        assert!(e.contains("percent-encode it as %40"), "{e}");
+        assert_eq!(super::url_problem("postgres://app:p%40ss@db/prod"), None);
+        assert_eq!(super::url_problem("host=db dbname=prod"), None);
+    }
+
     /// A quoted key=value password is masked whole, not up to its space (issue 15, §2).
     #[test]
     fn a_quoted_password_is_masked_whole() {
