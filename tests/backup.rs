@@ -247,8 +247,15 @@ async fn restore_over_a_production_database_needs_yes_and_its_name() {
         )),
         "{err}"
     );
+    // a wrong name is said to be wrong (issue 15, §4)
     let err = restore(&["--yes", "--confirm-database", "other"], 2);
-    assert!(err.contains("refusing to restore over"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--confirm-database other is not {}, the database this would restore over; nothing was done",
+            db.name()
+        )),
+        "{err}"
+    );
     let n: i64 = c
         .query_one("SELECT count(*) FROM tasks", &[])
         .await
@@ -282,4 +289,58 @@ async fn restore_over_a_production_database_needs_yes_and_its_name() {
     .unwrap();
     let err = restore(&[], 2);
     assert!(err.contains("matches the production pattern"), "{err}");
+}
+
+/// Seeding (demo data in production is never wanted; --prune deletes rows) and rolling
+/// back migrations refuse a production database unless confirmed by name, and a wrong
+/// name is said to be wrong (issue 15, §4).
+#[tokio::test]
+async fn seed_and_migrate_down_on_production_need_yes_and_its_name() {
+    let db = Fixture::new("demo-firm").seed(1).create().await.unwrap();
+    let tmp = shared_tempdir();
+    run(
+        dataforge(tmp.path())
+            .args(["mark", "production"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let seed = |extra: &[&str], code: i32| {
+        stderr(&run(
+            dataforge(tmp.path())
+                .args(["seed", "demo-firm", "--prune"])
+                .args(extra)
+                .env("DATABASE_URL", db.url()),
+            code,
+        ))
+    };
+    let e = seed(&[], 2);
+    assert!(
+        e.contains(&format!(
+            "refusing to seed demo data into {}: it is marked production (`dataforge mark production`). Nothing was done. To go ahead, pass --yes --confirm-database {}",
+            db.name(),
+            db.name()
+        )),
+        "{e}"
+    );
+    let e = seed(&["--yes", "--confirm-database", "prod"], 2);
+    assert!(
+        e.contains(&format!("--confirm-database prod is not {}", db.name())),
+        "{e}"
+    );
+    seed(&["--yes", "--confirm-database", db.name()], 0);
+
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/demo-firm/migrations");
+    let e = stderr(&run(
+        dataforge(tmp.path())
+            .args(["migrate", "down", "--dir", migrations])
+            .env("DATABASE_URL", db.url()),
+        2,
+    ));
+    assert!(
+        e.contains(&format!(
+            "refusing to roll back migrations of {}",
+            db.name()
+        )),
+        "{e}"
+    );
 }

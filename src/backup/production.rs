@@ -151,8 +151,15 @@ pub async fn confirm(
         .await
         .pg(|| "reading the database name".into())?
         .get(0);
-    if yes && confirm_database == Some(name.as_str()) {
-        return Ok(());
+    match confirm_database {
+        Some(given) if yes && given == name => return Ok(()),
+        Some(given) if given != name => {
+            return Err(BackupError::Refused(format!(
+                "--confirm-database {given} is not {name}, the database this would {action}; \
+                 nothing was done"
+            )))
+        }
+        _ => {}
     }
     if !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         eprint!(

@@ -167,6 +167,8 @@ pub enum Action {
         target: Target,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        confirm: super::Confirm,
     },
     /// List migrations: applied, pending, failed, modified after apply, missing on disk
     Status {
@@ -492,8 +494,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             json,
             target,
             run,
+            confirm,
         } => {
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
+            confirm
+                .check(&client, &url, "roll back migrations of")
+                .await?;
             let how = match to {
                 Some(name) => DownTo::After(name),
                 None => DownTo::Steps(steps.unwrap_or(1)),

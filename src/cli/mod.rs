@@ -129,6 +129,39 @@ pub fn describe(e: &anyhow::Error) -> String {
     out
 }
 
+/// How a destructive command is let through on a production database (one marked with
+/// `dataforge mark production`, or matching a production URL pattern): on a terminal by
+/// typing the database's name, elsewhere by both of these.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Confirm {
+    /// Go ahead on a production database (with --confirm-database)
+    #[arg(long)]
+    pub yes: bool,
+    /// The target database's name, to confirm a destructive command on production
+    #[arg(long, value_name = "NAME")]
+    pub confirm_database: Option<String>,
+}
+
+impl Confirm {
+    /// Refuses `action` on a production database unless confirmed.
+    pub async fn check(
+        &self,
+        client: &tokio_postgres::Client,
+        url: &str,
+        action: &str,
+    ) -> anyhow::Result<()> {
+        crate::backup::production::confirm(
+            client,
+            url,
+            action,
+            self.yes,
+            self.confirm_database.as_deref(),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
 pub fn say(msg: &str) {
     let _ = writeln!(std::io::stderr(), "dataforge: {msg}");
 }

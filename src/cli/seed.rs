@@ -68,6 +68,9 @@ pub struct SeedArgs {
 
     #[command(flatten)]
     pub target: Target,
+
+    #[command(flatten)]
+    pub confirm: super::Confirm,
 }
 
 fn parse_now(s: &str) -> Result<i64, String> {
@@ -110,6 +113,12 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<ExitCode> {
 
     let url = args.target.resolve().await?;
     let mut client = pg::connect(&url).await?;
+    // demo data in production is never wanted, and --prune deletes rows
+    if !args.dry_run {
+        args.confirm
+            .check(&client, &url, "seed demo data into")
+            .await?;
+    }
     let outcome = seed::apply(
         &mut client,
         &profile,
