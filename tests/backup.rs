@@ -343,4 +343,36 @@ async fn seed_and_migrate_down_on_production_need_yes_and_its_name() {
         )),
         "{e}"
     );
+    for (args, action) in [
+        (
+            vec![
+                "migrate",
+                "resolve",
+                "--rolled-back",
+                "20250101000000_init",
+                "--dir",
+                migrations,
+            ],
+            "rewrite the migration history of",
+        ),
+        (
+            vec!["migrate", "baseline", "--dir", migrations],
+            "rewrite the migration history of",
+        ),
+        (
+            vec!["backfill", "--table", "tasks", "--set", "title = title"],
+            "rewrite rows of",
+        ),
+    ] {
+        let e = stderr(&run(
+            dataforge(tmp.path())
+                .args(&args)
+                .env("DATABASE_URL", db.url()),
+            2,
+        ));
+        assert!(
+            e.contains(&format!("refusing to {action} {}", db.name())),
+            "{args:?}: {e}"
+        );
+    }
 }

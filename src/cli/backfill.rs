@@ -44,6 +44,8 @@ pub struct BackfillArgs {
     pub json: bool,
     #[command(flatten)]
     pub target: Target,
+    #[command(flatten)]
+    pub confirm: super::Confirm,
 }
 
 pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
@@ -52,6 +54,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     }
     let url = args.target.resolve().await?;
     let mut client = pg::connect(&url).await?;
+    args.confirm.check(&client, &url, "rewrite rows of").await?;
     let job = backfill::Backfill {
         table: args.table.clone(),
         set: args.set.clone(),

@@ -219,6 +219,8 @@ pub enum Action {
         target: Target,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        confirm: super::Confirm,
     },
     /// Record the pending migrations (up to --to) as applied, for a database that already has the schema
     Baseline {
@@ -231,6 +233,8 @@ pub enum Action {
         target: Target,
         #[command(flatten)]
         run: RunArgs,
+        #[command(flatten)]
+        confirm: super::Confirm,
     },
     /// Create DIR/<timestamp>_<NAME>/ with migration.sql and a down.sql template
     New {
@@ -522,6 +526,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             rolled_back,
             target,
             run,
+            confirm,
         } => {
             let (name, how) = match (applied, rolled_back) {
                 (Some(n), _) => (n, Resolution::Applied),
@@ -529,6 +534,9 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 (None, None) => unreachable!("clap requires one"),
             };
             let (migrations, url, mut client) = open(&dir, Some(&name), &target).await?;
+            confirm
+                .check(&client, &url, "rewrite the migration history of")
+                .await?;
             let opts = run.options(&url);
             migrate::resolve(
                 &mut client,
@@ -552,8 +560,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             to,
             target,
             run,
+            confirm,
         } => {
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
+            confirm
+                .check(&client, &url, "rewrite the migration history of")
+                .await?;
             let entries = migrate::status(&client, &migrations).await?;
             let names = migrate::baseline_targets(&migrations, &entries, to.as_deref());
             migrate::resolve(
