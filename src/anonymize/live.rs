@@ -370,10 +370,9 @@ impl Live {
         if self.is_same_database(url) {
             return Ok(true);
         }
-        let Some(name) = url
-            .parse::<tokio_postgres::Config>()
+        let Some(name) = pg::parse(url)
             .ok()
-            .and_then(|c| c.get_dbname().map(str::to_string))
+            .and_then(|(c, _)| c.get_dbname().map(str::to_string))
         else {
             return Ok(false);
         };
@@ -398,7 +397,7 @@ impl Live {
 
     fn is_same_database(&self, url: &str) -> bool {
         let key = |u: &str| {
-            u.parse::<tokio_postgres::Config>().ok().map(|c| {
+            pg::parse(u).ok().map(|(c, _)| {
                 (
                     format!("{:?}", c.get_hosts()),
                     c.get_ports().to_vec(),

@@ -122,12 +122,7 @@ pub enum TargetError {
 }
 
 fn database_name(url: &str) -> Result<String, PgError> {
-    let config: tokio_postgres::Config =
-        url.parse()
-            .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
-                url: pg::mask_url(url),
-                reason: pg::describe(&e),
-            })?;
+    let (config, _) = pg::parse(url)?;
     config
         .get_dbname()
         .map(str::to_string)

@@ -263,6 +263,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         .get(0);
     let stop = watch(url.clone(), pid, args.json);
     let result = super::migrate::interruptible(
+        &url,
         client.cancel_token(),
         migrate::up(&mut client, &migrations, args.to.as_deref(), &opts),
     )

@@ -303,13 +303,14 @@ async fn open(
 /// server and the connection is closed, which rolls back the open transaction and releases
 /// the advisory lock at once, instead of leaving a statement running without its client.
 pub(crate) async fn interruptible<T>(
+    url: &str,
     cancel: tokio_postgres::CancelToken,
     work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
 ) -> anyhow::Result<T> {
     tokio::select! {
         r = work => Ok(r?),
         _ = tokio::signal::ctrl_c() => {
-            let _ = cancel.cancel_query(tokio_postgres::NoTls).await;
+            pg::cancel(url, &cancel).await;
             anyhow::bail!(
                 "interrupted: the running migration was cancelled and rolled back, and the \
                  migration lock released (a migration that runs outside a transaction keeps \
@@ -477,6 +478,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let mut opts = run.options(&url);
             opts.allow_destructive = allow_destructive;
             let applied = interruptible(
+                &url,
                 client.cancel_token(),
                 migrate::up(&mut client, &migrations, to.as_deref(), &opts),
             )
@@ -510,6 +512,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             };
             let opts = run.options(&url);
             let done = interruptible(
+                &url,
                 client.cancel_token(),
                 migrate::down(&mut client, &migrations, how, &opts),
             )

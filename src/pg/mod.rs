@@ -6,10 +6,11 @@
 
 pub mod copy;
 pub mod local;
+pub mod tls;
 
 use std::fmt;
 
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// Session settings pinned on every connection, as pg_dump does, so text renderings of
 /// dates, intervals and floats are the same whatever the server's defaults are.
@@ -283,8 +284,6 @@ pub fn mask_url(url: &str) -> String {
         .join(" ")
 }
 
-/// Opens a connection, spawns its driver task on the current runtime and pins the
-/// session settings. Errors name the URL with its password masked.
 /// What is wrong with a connection string in words the user can act on, before the
 /// parser's own (`unexpected EOF` for `mysql://…`).
 fn url_problem(url: &str) -> Option<String> {
@@ -306,32 +305,126 @@ fn url_problem(url: &str) -> Option<String> {
     None
 }
 
-pub async fn connect(url: &str) -> Result<Client, PgError> {
+/// The driver's view of a connection string, and its TLS settings (which the driver does
+/// not parse): the one place a URL or `key=value` string is read.
+pub fn parse(url: &str) -> Result<(tokio_postgres::Config, tls::TlsParams), PgError> {
     if let Some(reason) = url_problem(url) {
         return Err(PgError::BadUrl {
             url: mask_url(url),
             reason,
         });
     }
-    let config: tokio_postgres::Config =
-        url.parse()
-            .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
-                url: mask_url(url),
-                reason: describe(&e),
-            })?;
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| PgError::Connect {
+    let (rest, tls) = tls::split(url).map_err(|reason| PgError::BadUrl {
         url: mask_url(url),
-        reason: connect_reason(&e),
+        reason,
     })?;
-    tokio::spawn(async move {
-        // Errors surface on the client's next call; nothing to report here.
-        let _ = connection.await;
-    });
+    let config = rest
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
+            url: mask_url(url),
+            reason: describe(&e),
+        })?;
+    Ok((config, tls))
+}
+
+/// Opens a connection with the TLS its settings ask for ([`tls`]), spawns its driver task
+/// on the current runtime and pins the session settings. Errors name the URL with its
+/// password masked.
+pub async fn connect(url: &str) -> Result<Client, PgError> {
+    let (mut config, tls) = parse(url)?;
+    if config.get_password().is_none() {
+        if let Some(pw) = password_from_environment(&config) {
+            config.password(pw);
+        }
+    }
+    let client = tls::connect(&mut config, &tls).await.map_err(|e| {
+        let reason = match e {
+            tls::ConnectError::Setup(reason) => reason,
+            tls::ConnectError::Driver(e) => {
+                let host = config
+                    .get_hosts()
+                    .iter()
+                    .find_map(|h| match h {
+                        tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                tls::explain(&e, &tls, &host).unwrap_or_else(|| connect_reason(&e))
+            }
+        };
+        PgError::Connect {
+            url: mask_url(url),
+            reason,
+        }
+    })?;
     client
         .batch_execute(SESSION_SETUP)
         .await
         .pg(|| "setting session parameters".into())?;
     Ok(client)
+}
+
+/// The password libpq would use when the connection string has none: `PGPASSWORD`, else
+/// the first matching line of the password file (`PGPASSFILE`, default `~/.pgpass`;
+/// `host:port:database:user:password`, `*` matching anything, `\:` a colon). So a
+/// password can stay out of every command line, dataforge's own included.
+fn password_from_environment(config: &tokio_postgres::Config) -> Option<Vec<u8>> {
+    if let Some(pw) = std::env::var_os("PGPASSWORD").filter(|p| !p.is_empty()) {
+        return Some(pw.into_encoded_bytes());
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pgpass")))?;
+    {
+        // libpq ignores a password file others can read
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&file).ok()?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return None;
+        }
+    }
+    let text = std::fs::read_to_string(&file).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "localhost".to_string(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let user = config.get_user().unwrap_or_default();
+    let db = config.get_dbname().unwrap_or(user);
+    pgpass_lookup(&text, [&host, &port, db, user])
+}
+
+fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<Vec<u8>> {
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => cur.extend(chars.next()),
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() == 5
+            && fields[..4]
+                .iter()
+                .zip(want)
+                .all(|(f, w)| f == "*" || f == w)
+        {
+            return Some(fields.pop()?.into_bytes());
+        }
+    }
+    None
 }
 
 fn connect_reason(e: &tokio_postgres::Error) -> String {
@@ -341,12 +434,24 @@ fn connect_reason(e: &tokio_postgres::Error) -> String {
         format!(
             "{base} (is the server running and listening there? `dataforge local start` runs one)"
         )
+    } else if lower.contains("password missing") {
+        "the server asks for a password and none was given: set PGPASSWORD, or put it in \
+         ~/.pgpass (PGPASSFILE), or in the URL (postgres://USER:PASSWORD@HOST/DB)"
+            .into()
     } else if lower.contains("password authentication failed") || lower.contains("28p01") {
         format!("{base} (check the user name and password in the URL)")
     } else if lower.contains("does not exist") && lower.contains("database") {
         format!("{base} (create it with `createdb`, or point the URL at an existing database)")
     } else {
         base
+    }
+}
+
+/// Cancels the statement running on the connection `token` belongs to, over the TLS
+/// settings of `url` (a cancel request travels on a connection of its own).
+pub async fn cancel(url: &str, token: &tokio_postgres::CancelToken) {
+    if let Ok((_, tls)) = tls::split(url) {
+        tls::cancel(token, &tls).await;
     }
 }
 
@@ -458,6 +563,21 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn the_password_file_is_read_as_libpq_reads_it() {
+        let text =
+            "# comment\nother:5432:*:*:no\nlocalhost:*:app:me:p\\:w\\\\d\n*:*:*:*:fallback\n";
+        assert_eq!(
+            pgpass_lookup(text, ["localhost", "5433", "app", "me"]).as_deref(),
+            Some(&b"p:w\\d"[..])
+        );
+        assert_eq!(
+            pgpass_lookup(text, ["db", "5432", "x", "y"]).as_deref(),
+            Some(&b"fallback"[..])
+        );
+        assert_eq!(pgpass_lookup("other:1:a:b:c", ["db", "1", "a", "b"]), None);
+    }
 
     #[test]
     fn masks_password_in_url_forms() {
