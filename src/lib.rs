@@ -17,5 +17,6 @@ pub mod fixtures;
 pub mod migrate;
 pub mod pg;
 pub mod pii;
+pub mod progress;
 pub mod seed;
 pub mod verify;

@@ -331,6 +331,13 @@ fn local_cluster_start_status_url_stop_destroy() {
     assert!(
         stdout(&run(dataforge(dir.path()).args(["local", "status"]), 1)).starts_with("stopped")
     );
+    // the URL of a stopped cluster is still printed, but the exit says it is not running
+    let stopped = run(dataforge(dir.path()).args(["local", "url"]), 1);
+    assert_eq!(stdout(&stopped).trim(), url);
+    assert_eq!(
+        stderr(&stopped),
+        "dataforge: the local cluster is not running; `dataforge local start` starts it\n"
+    );
     // a stopped cluster starts again with its data
     run(dataforge(dir.path()).args(["local", "start"]), 0);
     let rerun = run(
@@ -339,7 +346,31 @@ fn local_cluster_start_status_url_stop_destroy() {
     );
     let v: serde_json::Value = serde_json::from_slice(&rerun.stdout).unwrap();
     assert_eq!(v["tables"]["cases"]["unchanged"], 10);
-    run(dataforge(dir.path()).args(["local", "destroy"]), 0);
+    // a database in it marked production: destroy refuses (stopped or not) until confirmed
+    run(
+        dataforge(dir.path()).args(["mark", "production", "--database-url", &url]),
+        0,
+    );
+    run(dataforge(dir.path()).args(["local", "stop"]), 0);
+    let refused = run(dataforge(dir.path()).args(["local", "destroy"]), 2);
+    assert!(
+        stderr(&refused).contains(
+            "refusing to destroy the local cluster and with it the database dataforge: it is marked production"
+        ) && stderr(&refused).contains("pass --yes --confirm-database dataforge"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(dir.path().join(".dataforge/pg/data").exists());
+    run(
+        dataforge(dir.path()).args([
+            "local",
+            "destroy",
+            "--yes",
+            "--confirm-database",
+            "dataforge",
+        ]),
+        0,
+    );
     assert!(!dir.path().join(".dataforge/pg").exists());
 }
 

@@ -437,7 +437,9 @@ fn no_process_shows_the_password() {
     assert!(
         copy.contains("COPY \"public\".\"clients\" ("),
         "{:?}",
-        copy.lines().filter(|l| l.starts_with("COPY")).collect::<Vec<_>>()
+        copy.lines()
+            .filter(|l| l.starts_with("COPY"))
+            .collect::<Vec<_>>()
     );
 
     // the password in the URL: pg_dump gets it in its environment, not its argv

@@ -208,13 +208,9 @@ impl Progress {
             return ProgressBar::hidden();
         };
         let bar = m.add(ProgressBar::new(estimate.max(1)));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix:>28} [{bar:24}] {human_pos}/~{human_len} rows {msg} ({per_sec}, {eta})",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
+        bar.set_style(crate::progress::style(
+            "{prefix:>28} [{bar:24}] {human_pos}/~{human_len} rows {msg} ({rate}, {eta})",
+        ));
         bar.set_prefix(table.to_string());
         bar
     }

@@ -33,10 +33,15 @@ pub enum Action {
     Stop,
     /// Say whether it runs, where and on which port (exit 1 when it is not running)
     Status,
-    /// Print the connection URL of the `dataforge` database (psql accepts it)
+    /// Print the connection URL of the `dataforge` database (psql accepts it); exit 1 when
+    /// the cluster is not running (the URL is still printed)
     Url,
-    /// Stop the cluster and delete it with all its data
-    Destroy,
+    /// Stop the cluster and delete it with all its data (a database in it marked
+    /// production needs --yes --confirm-database NAME)
+    Destroy {
+        #[command(flatten)]
+        confirm: super::Confirm,
+    },
 }
 
 pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
@@ -102,10 +107,49 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
             .await?
         }
         Action::Url => {
+            let c = cluster.clone();
+            let status = tokio::task::spawn_blocking(move || c.status()).await??;
             emit(&format!("{}\n", cluster.url(local::DEFAULT_DATABASE)?))?;
-            Ok(ExitCode::SUCCESS)
+            if matches!(status, Status::Running { .. }) {
+                Ok(ExitCode::SUCCESS)
+            } else {
+                say("the local cluster is not running; `dataforge local start` starts it");
+                Ok(ExitCode::from(EXIT_FOUND))
+            }
         }
-        Action::Destroy => {
+        Action::Destroy { confirm } => {
+            let c = cluster.clone();
+            if tokio::task::spawn_blocking(move || c.status()).await?? != Status::NotCreated {
+                // the whole cluster goes: each database marked production must be confirmed
+                // (a stopped cluster is started to read the marks; destroy stops it)
+                let c = cluster.clone();
+                tokio::task::spawn_blocking(move || c.start()).await??;
+                let admin = cluster.url("postgres")?;
+                let client = crate::pg::connect(&admin).await?;
+                let marked: Vec<String> = client
+                    .query(
+                        "SELECT DISTINCT d.datname::text FROM pg_db_role_setting s
+                         JOIN pg_database d ON d.oid = s.setdatabase, unnest(s.setconfig) c
+                         WHERE s.setrole = 0 AND c = 'dataforge.environment=production'
+                         ORDER BY 1",
+                        &[],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                for name in marked {
+                    let url = crate::pg::with_database(&admin, &name);
+                    let db = crate::pg::connect(&url).await?;
+                    confirm
+                        .check(
+                            &db,
+                            &url,
+                            "destroy the local cluster and with it the database",
+                        )
+                        .await?;
+                }
+            }
             blocking(|c| {
                 if c.destroy()? {
                     say(&format!(

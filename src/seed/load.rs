@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use bytes::BytesMut;
 use futures_util::SinkExt;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use tokio_postgres::{Client, Transaction};
 
@@ -312,13 +312,9 @@ fn progress_bar(enabled: bool, total: u64) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{msg:>12} [{bar:40}] {human_pos}/{human_len} rows ({per_sec}, {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
-    );
+    bar.set_style(crate::progress::style(
+        "{msg:>12} [{bar:40}] {human_pos}/{human_len} rows ({rate}, {eta})",
+    ));
     bar
 }
 
