@@ -453,3 +453,41 @@ fn a_closed_stdout_is_a_quiet_exit() {
         );
     }
 }
+
+/// Completion scripts for each shell and man pages from the same definitions as --help
+/// (issue 15, §6); bash checks the script's syntax, and each page names its command.
+#[test]
+fn completions_and_man_pages_are_generated_from_the_definitions() {
+    let dir = shared_tempdir();
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let out = stdout(&run(dataforge(dir.path()).args(["completions", shell]), 0));
+        for word in ["dataforge", "seed", "migrate", "anonymize", "database-url"] {
+            assert!(out.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let bash = stdout(&run(dataforge(dir.path()).args(["completions", "bash"]), 0));
+    std::fs::write(dir.path().join("dataforge.bash"), &bash).unwrap();
+    let check = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(dir.path().join("dataforge.bash"))
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let wrong = run(dataforge(dir.path()).args(["completions", "tcsh"]), 2);
+    assert!(
+        stderr(&wrong).contains("[possible values: bash, elvish, fish, powershell, zsh]"),
+        "{}",
+        stderr(&wrong)
+    );
+
+    let page = stdout(&run(dataforge(dir.path()).args(["man"]), 0));
+    assert!(page.contains(".TH dataforge 1"), "{page}");
+    let listed = stdout(&run(
+        dataforge(dir.path()).args(["man", "--dir", "man1"]),
+        0,
+    ));
+    assert!(listed.lines().count() > 20, "{listed}");
+    let up = std::fs::read_to_string(dir.path().join("man1/dataforge-migrate-up.1")).unwrap();
+    assert!(up.contains("dataforge\\-migrate\\-up \\- Apply pending migrations"), "{up}");
+    assert!(up.contains("\\-\\-lock\\-timeout"), "{up}");
+}

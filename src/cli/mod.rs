@@ -76,7 +76,31 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     /// Manage the local PostgreSQL cluster dataforge runs under ./.dataforge/pg
     Local(local::LocalArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from the same definitions as --help
+    #[command(
+        after_help = "Examples:\n  dataforge man | man -l -\n  dataforge man --dir /usr/local/share/man/man1   \
+         dataforge.1 and a page per subcommand (dataforge-seed.1, dataforge-migrate-up.1, …)"
+    )]
+    Man {
+        /// Write dataforge.1 and one page per subcommand into DIR instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
+
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  dataforge completions bash > /etc/bash_completion.d/dataforge
+  dataforge completions bash > ~/.local/share/bash-completion/completions/dataforge
+  dataforge completions zsh > \"${fpath[1]}/_dataforge\"
+  dataforge completions fish > ~/.config/fish/completions/dataforge.fish
+  dataforge completions powershell >> $PROFILE";
 
 /// Where data goes: `--database-url`, else `DATABASE_URL`, else the local cluster.
 #[derive(Debug, Clone, Args)]
@@ -187,7 +211,63 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Anonymize(a) => anonymize::run(a).await,
         Command::Snapshot(a) => anonymize::run_snapshot(a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "dataforge",
+                &mut out,
+            );
+            emit(&String::from_utf8_lossy(&out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: None } => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            emit(&String::from_utf8_lossy(&out))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man { dir: Some(dir) } => {
+            std::fs::create_dir_all(&dir)?;
+            let mut written = Vec::new();
+            write_man_pages(
+                &dir,
+                <Cli as clap::CommandFactory>::command(),
+                "dataforge",
+                &mut written,
+            )?;
+            emit(&format!("{}\n", written.join("\n")))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
+}
+
+/// `NAME.1` for `cmd`, then one page per subcommand (`NAME-SUB.1`), recursively.
+fn write_man_pages(
+    dir: &std::path::Path,
+    cmd: clap::Command,
+    name: &str,
+    written: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    // the page's NAME line and title: `dataforge-migrate-up`, as man(1) looks pages up
+    let cmd = cmd.name(name.to_string()).bin_name(name.replace('-', " "));
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cmd.clone())
+        .title(name.to_string())
+        .render(&mut page)?;
+    let path = dir.join(format!("{name}.1"));
+    std::fs::write(&path, page).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
+    written.push(path.display().to_string());
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        write_man_pages(
+            dir,
+            sub.clone(),
+            &format!("{name}-{}", sub.get_name()),
+            written,
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
