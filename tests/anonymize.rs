@@ -569,3 +569,68 @@ async fn the_repository_config_passes_verify_on_demo_firm_at_scale_10() {
         );
     }
 }
+
+/// A real pg_dump file cut after its last COPY block (the sequence values and pg_dump's
+/// closing line lost) is refused before anything is read or written, naming the last
+/// section it holds (issue 15, §5); whole, the same file goes through.
+#[test]
+fn a_pg_dump_cut_after_its_last_copy_block_is_refused() {
+    let Some(data) = pagila("pagila-data.sql") else {
+        return;
+    };
+    let whole = std::fs::read_to_string(&data).unwrap();
+    let end = whole.rfind("\\.\n").unwrap() + 3;
+    let dir = setup("", &whole[..end]);
+    let e = anonymize_fails(dir.path());
+    assert!(
+        e.contains(
+            "in.sql is not a complete pg_dump file: it lacks pg_dump's closing line \
+             `-- PostgreSQL database dump complete`, so it was cut short"
+        ) && e.contains("the last section it holds begins `-- Data for Name: payment_p2007_07_max; Type: TABLE DATA"),
+        "{e}"
+    );
+    assert!(!dir.path().join("out.sql").exists(), "nothing is written");
+    // stdin is checked the same way
+    let o = run(
+        dataforge(dir.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--from", "-", "--to", "out.sql"])
+            .stdin(std::fs::File::open(dir.path().join("in.sql")).unwrap()),
+        2,
+    );
+    assert!(
+        stderr(&o).contains("<stdin> is not a complete pg_dump file"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// stdin spooled for `--from -` has no name on disk at any instant: the temp folder stays
+/// empty while dataforge reads, and after it is killed.
+#[test]
+fn spooled_stdin_is_never_visible_in_the_temp_folder() {
+    use std::io::Write as _;
+    let dir = setup(PEOPLE_CONFIG, PEOPLE);
+    let tmpdir = dir.path().join("tmp");
+    std::fs::create_dir(&tmpdir).unwrap();
+    let mut child = dataforge(dir.path())
+        .env("DATAFORGE_KEY", KEY)
+        .env("TMPDIR", &tmpdir)
+        .args(["anonymize", "--from", "-", "--to", "out.sql"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(PEOPLE.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    // dataforge is now spooling, waiting for the end of its input
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let names = |d: &Path| std::fs::read_dir(d).unwrap().count();
+    assert_eq!(names(&tmpdir), 0, "the spool has a name in TMPDIR");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(names(&tmpdir), 0, "the spool was left behind by a kill");
+    assert!(!dir.path().join("out.sql").exists());
+}

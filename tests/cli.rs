@@ -472,7 +472,11 @@ fn completions_and_man_pages_are_generated_from_the_definitions() {
         .arg(dir.path().join("dataforge.bash"))
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let wrong = run(dataforge(dir.path()).args(["completions", "tcsh"]), 2);
     assert!(
         stderr(&wrong).contains("[possible values: bash, elvish, fish, powershell, zsh]"),
@@ -488,6 +492,9 @@ fn completions_and_man_pages_are_generated_from_the_definitions() {
     ));
     assert!(listed.lines().count() > 20, "{listed}");
     let up = std::fs::read_to_string(dir.path().join("man1/dataforge-migrate-up.1")).unwrap();
-    assert!(up.contains("dataforge\\-migrate\\-up \\- Apply pending migrations"), "{up}");
+    assert!(
+        up.contains("dataforge\\-migrate\\-up \\- Apply pending migrations"),
+        "{up}"
+    );
     assert!(up.contains("\\-\\-lock\\-timeout"), "{up}");
 }

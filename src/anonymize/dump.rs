@@ -8,6 +8,80 @@ use super::ddl::DdlScan;
 use super::plan::{Plan, SourceTable, TablePlan};
 use super::real::{Collector, RealSets, Wanted};
 
+/// pg_dump's first and last lines of a plain dump (pg_dumpall's say "cluster dump").
+const DUMP_HEADER: &str = "-- PostgreSQL database";
+const DUMP_TRAILER: &[&str] = &[
+    "-- PostgreSQL database dump complete",
+    "-- PostgreSQL database cluster dump complete",
+];
+
+/// Refuses a plain pg_dump file that lacks pg_dump's closing line: one cut by a full disk,
+/// an interrupted dump or copy would otherwise load as far as it goes (a target with its
+/// rows but without the constraints and indexes of the post-data section). Names the last
+/// section the file holds. SQL that does not start as pg_dump output is not checked.
+pub fn check_complete(
+    file: &mut (impl std::io::Read + std::io::Seek),
+    name: &str,
+) -> std::io::Result<Result<(), String>> {
+    use std::io::SeekFrom;
+    let mut head = [0u8; 64];
+    file.seek(SeekFrom::Start(0))?;
+    let n = read_up_to(file, &mut head)?;
+    let head = String::from_utf8_lossy(&head[..n]);
+    if !head
+        .trim_start_matches(['\u{feff}', '-', '\n', '\r'])
+        .trim_start()
+        .starts_with(&DUMP_HEADER[3..])
+    {
+        return Ok(Ok(()));
+    }
+    let len = file.seek(SeekFrom::End(0))?;
+    let from = len.saturating_sub(1 << 20);
+    file.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::with_capacity((len - from) as usize);
+    std::io::Read::read_to_end(file, &mut tail)?;
+    file.seek(SeekFrom::Start(0))?;
+    let tail = String::from_utf8_lossy(&tail);
+    let last_lines: Vec<&str> = tail
+        .lines()
+        .rev()
+        .filter(|l| !l.trim().is_empty() && l.trim() != "--")
+        .take(2)
+        .collect();
+    if last_lines
+        .iter()
+        .any(|l| DUMP_TRAILER.iter().any(|t| l.trim_end() == *t))
+    {
+        return Ok(Ok(()));
+    }
+    let section = tail
+        .lines()
+        .rev()
+        .find_map(|l| {
+            l.strip_prefix("-- Data for Name: ")
+                .map(|r| format!("Data for Name: {r}"))
+                .or_else(|| l.strip_prefix("-- Name: ").map(|r| format!("Name: {r}")))
+        })
+        .map(|s| format!("; the last section it holds begins `-- {s}`"))
+        .unwrap_or_default();
+    Ok(Err(format!(
+        "{name} is not a complete pg_dump file: it lacks pg_dump's closing line `-- PostgreSQL \
+         database dump complete`, so it was cut short (a full disk, an interrupted dump or \
+         copy){section}. Nothing was loaded; take the dump again"
+    )))
+}
+
+fn read_up_to(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
 /// A failure while streaming a dump.
 #[derive(Debug, thiserror::Error)]
 pub enum DumpError {
@@ -633,6 +707,27 @@ pub fn anonymize_parallel<'a>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_pg_dump_file_without_its_closing_line_is_refused_naming_the_last_section() {
+        let whole = "--\n-- PostgreSQL database dump\n--\n\nSET x = 1;\n\n--\n-- Data for Name: people; Type: TABLE DATA; Schema: public; Owner: -\n--\n\nCOPY public.people (id) FROM stdin;\n1\n\\.\n\n--\n-- Name: people people_pkey; Type: CONSTRAINT; Schema: public; Owner: -\n--\n\nALTER TABLE x;\n\n--\n-- PostgreSQL database dump complete\n--\n\n";
+        let check = |t: &str| {
+            super::check_complete(&mut std::io::Cursor::new(t.as_bytes()), "in.sql").unwrap()
+        };
+        assert_eq!(check(whole), Ok(()));
+        let cut = &whole[..whole.find("--\n-- Name: people people_pkey").unwrap()];
+        let e = check(cut).unwrap_err();
+        assert!(
+            e.starts_with("in.sql is not a complete pg_dump file: it lacks pg_dump's closing line")
+                && e.contains(
+                    "the last section it holds begins `-- Data for Name: people; Type: TABLE DATA"
+                ),
+            "{e}"
+        );
+        // hand-written SQL is not pg_dump output: not checked
+        assert_eq!(check("COPY t (a) FROM stdin;\n1\n\\.\n"), Ok(()));
+        assert_eq!(check(""), Ok(()));
+    }
+
     use super::*;
 
     proptest::proptest! {

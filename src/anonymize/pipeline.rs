@@ -78,17 +78,24 @@ pub struct DumpSource {
     path: PathBuf,
     pub name: String,
     custom: bool,
-    _spool: Option<tempfile::TempPath>,
+    /// stdin's copy: a file with no name (unlinked from the start, so no exit path, not
+    /// even kill -9, leaves the source's plaintext in a temp folder), reached through
+    /// `/proc/PID/fd/N` by this process and its pg_restore child.
+    _spool: Option<std::fs::File>,
 }
 
 impl DumpSource {
     pub fn open(from: &str) -> anyhow::Result<DumpSource> {
         let (path, name, spool) = if from == "-" {
-            let mut tmp =
-                tempfile::NamedTempFile::new().context("creating a spool file for stdin")?;
+            use std::os::fd::AsRawFd as _;
+            let mut tmp = tempfile::tempfile().context("creating a spool file for stdin")?;
             std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading stdin")?;
-            let path = tmp.into_temp_path();
-            (path.to_path_buf(), "<stdin>".to_string(), Some(path))
+            let path = PathBuf::from(format!(
+                "/proc/{}/fd/{}",
+                std::process::id(),
+                tmp.as_raw_fd()
+            ));
+            (path, "<stdin>".to_string(), Some(tmp))
         } else {
             let p = PathBuf::from(from);
             if !p.is_file() {
@@ -105,6 +112,11 @@ impl DumpSource {
             .with_context(|| format!("reading {name}"))?;
         if n == 5 && &magic == b"PGDMP" {
             crate::backup::find_tool("pg_restore")?;
+        } else {
+            let mut f = std::fs::File::open(&path).with_context(|| format!("reading {name}"))?;
+            dump::check_complete(&mut f, &name)
+                .with_context(|| format!("reading {name}"))?
+                .map_err(anyhow::Error::msg)?;
         }
         Ok(DumpSource {
             custom: n == 5 && &magic == b"PGDMP",
