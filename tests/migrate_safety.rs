@@ -677,6 +677,108 @@ async fn backfill_updates_in_key_batches_and_resumes_after_an_interruption() {
         1
     );
 
+    // run again once finished: says so and does nothing; --again takes the rows that
+    // match now (issue 15, §5)
+    c.batch_execute("INSERT INTO users VALUES (26, 'New@Example.com', NULL)")
+        .await
+        .unwrap();
+    let out = run(&mut backfill(&[]), 0);
+    assert_eq!(stdout(&out), "", "no update reported");
+    assert!(
+        stderr(&out).contains("finished before: it updated 24 rows in 3 batches then, and nothing was done now. To run it again over the rows that match now, add --again"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM users WHERE email_lower IS NULL").await,
+        1
+    );
+    let out = run(&mut backfill(&["--again", "--json"]), 0);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        (v["updated"].as_u64(), v["finished"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM users WHERE email_lower = 'new@example.com'"
+        )
+        .await,
+        1
+    );
+
+    // any key a btree orders: uuid (no max(uuid) in PostgreSQL) and text
+    c.batch_execute(
+        "CREATE TABLE u (id uuid PRIMARY KEY, n int);
+         INSERT INTO u SELECT md5(g::text)::uuid, NULL FROM generate_series(1, 23) g;
+         CREATE TABLE t (code text PRIMARY KEY, n int);
+         INSERT INTO t SELECT 'k' || g, NULL FROM generate_series(1, 23) g;",
+    )
+    .await
+    .unwrap();
+    for table in ["u", "t"] {
+        let out = run(
+            dataforge(tmp.path())
+                .args([
+                    "backfill", "--table", table, "--set", "n = 1", "--batch", "5", "--json",
+                ])
+                .env("DATABASE_URL", db.url()),
+            0,
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(
+            (v["updated"].as_u64(), v["batches"].as_u64()),
+            (Some(23), Some(5)),
+            "{table}"
+        );
+        assert_eq!(
+            count(&c, &format!("SELECT count(*) FROM {table} WHERE n IS NULL")).await,
+            0
+        );
+    }
+
+    // Ctrl-C: the running batch rolls back, the message says how to resume, exit 130
+    c.batch_execute("UPDATE users SET email_lower = NULL")
+        .await
+        .unwrap();
+    let child = dataforge(tmp.path())
+        .args([
+            "backfill",
+            "--table",
+            "users",
+            "--set",
+            "email_lower = lower(email)",
+            "--batch",
+            "5",
+            "--sleep",
+            "5s",
+        ])
+        .env("DATABASE_URL", db.url())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(
+        &c,
+        "SELECT count(*) FROM users WHERE email_lower IS NOT NULL",
+    )
+    .await
+        < 5
+    {
+        assert!(Instant::now() < deadline, "no batch committed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("dataforge: interrupted: the running batch was cancelled and rolled back; every batch before it is committed and saved, so the same command resumes after it"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // a table without a single-column key is refused, naming it
     c.batch_execute("CREATE TABLE pairs (a int, b int, PRIMARY KEY (a, b))")
         .await

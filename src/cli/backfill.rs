@@ -18,8 +18,11 @@ Examples:
 
 Each batch is one short transaction over the next --batch primary keys, so locks are held
 briefly and replicas keep up. The position is saved with every batch: run the same command
-again after an interruption and it resumes after the last committed batch (the same
---table, --set and --where make the same job).")]
+again after an interruption (Ctrl-C exits 130 saying so) and it resumes after the last
+committed batch (the same --table, --set and --where make the same job). A job that
+finished is not run again by the same command, which says so; --again runs it over the
+rows that match now. The primary key may be any single column a btree orders: bigint,
+uuid, text, timestamps.")]
 pub struct BackfillArgs {
     /// The table (table or schema.table); it needs a single-column primary key
     #[arg(long, value_name = "TABLE")]
@@ -39,6 +42,9 @@ pub struct BackfillArgs {
     /// lock_timeout for each batch
     #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = migrate::parse_duration)]
     pub lock_timeout: Duration,
+    /// Run a job that already finished again, over the rows that match --where now
+    #[arg(long)]
+    pub again: bool,
     /// Print the final counts as JSON
     #[arg(long)]
     pub json: bool,
@@ -62,6 +68,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         batch: args.batch,
         sleep: args.sleep,
         lock_timeout: args.lock_timeout,
+        again: args.again,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let b = indicatif::ProgressBar::new(0);
@@ -74,7 +81,8 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         b
     });
     let mut announced = false;
-    let p = backfill::run(&mut client, &job, |p| {
+    let cancel = client.cancel_token();
+    let work = backfill::run(&mut client, &job, |p| {
         if !announced {
             announced = true;
             if let Some(after) = &p.resumed_after {
@@ -86,12 +94,31 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
             b.set_position(p.scanned);
             b.set_message(format!("{} updated in {} batches", p.updated, p.batches));
         }
-    })
-    .await?;
+    });
+    let p = tokio::select! {
+        p = work => p?,
+        _ = tokio::signal::ctrl_c() => {
+            pg::cancel(&url, &cancel).await;
+            say(&format!(
+                "interrupted: the running batch was cancelled and rolled back; every batch \
+                 before it is committed and saved, so the same command resumes after it \
+                 (job {})",
+                job.job()
+            ));
+            return Ok(ExitCode::from(130));
+        }
+    };
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if args.json {
+    if p.already_finished && !args.json {
+        say(&format!(
+            "job {} (this --table, --set and --where) finished before: it updated {} rows in \
+             {} batches then, and nothing was done now. To run it again over the rows that \
+             match now, add --again",
+            p.job, p.updated, p.batches
+        ));
+    } else if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&p)?))?;
     } else {
         emit(&format!(

@@ -35,6 +35,8 @@ pub struct Backfill {
     pub batch: i64,
     pub sleep: Duration,
     pub lock_timeout: Duration,
+    /// Run a job that already finished again, over the rows that match now.
+    pub again: bool,
 }
 
 /// How far a backfill got.
@@ -48,6 +50,9 @@ pub struct Progress {
     pub total: u64,
     pub resumed_after: Option<String>,
     pub finished: bool,
+    /// The job had finished before this run, which did nothing (see `again`); `updated`
+    /// and `batches` are then what that earlier run did.
+    pub already_finished: bool,
 }
 
 const STATE_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_dataforge_backfill" (
@@ -118,6 +123,17 @@ pub async fn run(
         )
         .await
         .pg(|| "recording the backfill".into())?;
+    if b.again {
+        client
+            .execute(
+                r#"UPDATE "_dataforge_backfill" SET last_key = NULL, batches = 0, updated = 0,
+                     started_at = clock_timestamp(), finished_at = NULL
+                   WHERE job = $1 AND finished_at IS NOT NULL"#,
+                &[&job],
+            )
+            .await
+            .pg(|| "starting the finished backfill again".into())?;
+    }
     let state = client
         .query_one(
             r#"SELECT last_key, batches, updated, finished_at IS NOT NULL FROM "_dataforge_backfill" WHERE job = $1"#,
@@ -151,6 +167,7 @@ pub async fn run(
             .get::<_, i64>(0) as u64;
     }
     if p.finished {
+        p.already_finished = true;
         return Ok(p);
     }
     let cond = b
@@ -160,9 +177,12 @@ pub async fn run(
         .unwrap_or_default();
     // The batch's upper key, then the update of that key range, and the saved position,
     // in one transaction.
+    // The last key by ORDER BY rather than max(): any key a btree orders works (uuid has
+    // no max aggregate). `s.k`, not `k`: ORDER BY would take the text output column.
     let upper = format!(
-        "SELECT max(k)::text, count(*) FROM (SELECT {key_q} AS k FROM {table}
-           WHERE $1::text IS NULL OR {key_q} > $1::text::{key_type} ORDER BY {key_q} LIMIT $2) s"
+        "WITH s AS (SELECT {key_q} AS k FROM {table}
+           WHERE $1::text IS NULL OR {key_q} > $1::text::{key_type} ORDER BY {key_q} LIMIT $2)
+         SELECT (SELECT s.k::text AS last_key FROM s ORDER BY s.k DESC LIMIT 1), (SELECT count(*) FROM s)"
     );
     let update = format!(
         "UPDATE {table} SET {set} WHERE ($1::text IS NULL OR {key_q} > $1::text::{key_type})
