@@ -12,6 +12,8 @@
 pub mod anonymize;
 pub mod backup;
 pub mod bloom;
+pub mod child;
+pub mod cleanup;
 pub mod cli;
 pub mod fixtures;
 pub mod migrate;

@@ -1,14 +1,55 @@
 //! The `dataforge` binary: parse the arguments, run the library, map the outcome to an
-//! exit code (0 ok, 1 a check found something, 2 an error). Errors print once, on
-//! stderr, as `dataforge: ` and the whole cause chain.
+//! exit code (0 ok, 1 a check found something, 2 an error, 130 interrupted by Ctrl-C,
+//! 143 by SIGTERM). Errors print once, on stderr, as `dataforge: ` and the whole cause
+//! chain. On a signal or a panic, what the run had made and not finished (a staging
+//! database, a partial file) is removed before the exit, and the message says so.
 
 use std::process::ExitCode;
 
 use clap::Parser as _;
 use dataforge::cli::{self, Cli};
 
+enum End {
+    Done(anyhow::Result<ExitCode>),
+    Panicked,
+    Signal(&'static str, u8),
+}
+
+/// The first of Ctrl-C (SIGINT) and SIGTERM: its name and exit code.
+async fn signal() -> (&'static str, u8) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return ("Ctrl-C", 130);
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+    }
+}
+
 fn main() -> ExitCode {
     let args = Cli::parse();
+    // a panic is a bug: one line saying where, then the clean-up below
+    std::panic::set_hook(Box::new(|info| {
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        cli::say(&format!(
+            "internal error{at}: {}; this is a bug, please report it",
+            what.replace('\n', " ")
+        ));
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -20,20 +61,62 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_ERROR);
         }
     };
-    match runtime.block_on(cli::run(args)) {
-        Ok(code) => code,
+    let end = runtime.block_on(async {
+        let mut task = tokio::spawn(cli::run(args));
+        let done = |r: Result<anyhow::Result<ExitCode>, tokio::task::JoinError>| match r {
+            Ok(r) => End::Done(r),
+            Err(_) => End::Panicked,
+        };
+        tokio::select! {
+            r = &mut task => done(r),
+            s = signal() => {
+                if dataforge::cleanup::handles_signals() {
+                    // the command cancels its own work and says how to go on
+                    done(task.await)
+                } else {
+                    task.abort();
+                    End::Signal(s.0, s.1)
+                }
+            }
+        }
+    });
+    let code = match end {
+        End::Done(Ok(code)) => return code,
         // the reader of stdout went away (`| head`): nothing more to say to anyone
-        Err(e)
+        End::Done(Err(e))
             if e.chain().any(|c| {
                 c.downcast_ref::<std::io::Error>()
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) =>
         {
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
         }
-        Err(e) => {
+        End::Done(Err(e)) => {
             cli::say(&cli::describe(&e));
-            ExitCode::from(cli::EXIT_ERROR)
+            return ExitCode::from(cli::EXIT_ERROR);
         }
-    }
+        End::Panicked => {
+            let cleaned = runtime.block_on(dataforge::cleanup::abort());
+            if !cleaned.is_empty() {
+                cli::say(&format!(
+                    "stopped by the error above: {}",
+                    cleaned.join("; ")
+                ));
+            }
+            cli::EXIT_ERROR
+        }
+        End::Signal(name, code) => {
+            let cleaned = runtime.block_on(dataforge::cleanup::abort());
+            cli::say(&if cleaned.is_empty() {
+                format!("interrupted ({name}); nothing was left half-done")
+            } else {
+                format!("interrupted ({name}): {}", cleaned.join("; "))
+            });
+            code
+        }
+    };
+    // worker threads may still be busy: exit without waiting for them (children die
+    // with us, see dataforge::child)
+    runtime.shutdown_background();
+    std::process::exit(i32::from(code));
 }

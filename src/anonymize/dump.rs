@@ -42,14 +42,10 @@ pub fn check_complete(
     std::io::Read::read_to_end(file, &mut tail)?;
     file.seek(SeekFrom::Start(0))?;
     let tail = String::from_utf8_lossy(&tail);
-    let last_lines: Vec<&str> = tail
+    // pg_dump writes its closing line last: a file cut anywhere lacks it (statements a
+    // person appended after it are theirs)
+    if tail
         .lines()
-        .rev()
-        .filter(|l| !l.trim().is_empty() && l.trim() != "--")
-        .take(2)
-        .collect();
-    if last_lines
-        .iter()
         .any(|l| DUMP_TRAILER.iter().any(|t| l.trim_end() == *t))
     {
         return Ok(Ok(()));

@@ -110,6 +110,9 @@ pub struct Target {
     pub staging: String,
     pub staging_url: String,
     exists: bool,
+    /// On the list [`crate::cleanup::abort`] drops on Ctrl-C or a panic, until swapped
+    /// in or abandoned.
+    _cleanup: crate::cleanup::Registered,
 }
 
 /// Why the target cannot be loaded.
@@ -180,13 +183,12 @@ impl Target {
                 )));
             }
         }
+        // copies earlier runs on this target left (kill -9, a crash): dropped when theirs
+        // is gone, named when a run is still making one
+        crate::cleanup::leftovers(&admin, &name, &mut |m| crate::cli::say(m)).await?;
         let tag = &blake3::hash(format!("{name}{:?}", std::time::SystemTime::now()).as_bytes())
             .to_hex()[..8];
-        let mut base: String = name.chars().take(40).collect();
-        while base.len() > 40 {
-            base.pop();
-        }
-        let staging = format!("{base}_dataforge_{tag}");
+        let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&name));
         admin
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE template0",
@@ -199,12 +201,15 @@ impl Target {
                      CREATEDB)"
                 )
             })?;
+        let cleanup = crate::cleanup::staging_database(&admin_url, &staging, &name);
+        crate::cleanup::mark_staging(&admin, &staging, &name).await?;
         Ok(Target {
             admin,
             staging_url: pg::with_database(url, &staging),
             staging,
             name,
             exists,
+            _cleanup: cleanup,
         })
     }
 
@@ -227,7 +232,10 @@ impl Target {
         let (name, staging) = (quote_ident(&self.name), quote_ident(&self.staging));
         if !self.exists {
             self.admin
-                .batch_execute(&format!("ALTER DATABASE {staging} RENAME TO {name}"))
+                .batch_execute(&format!(
+                    "BEGIN; ALTER DATABASE {staging} RENAME TO {name}; \
+                     COMMENT ON DATABASE {name} IS NULL; COMMIT"
+                ))
                 .await
                 .pg(|| format!("renaming the loaded database to {}", self.name))?;
             return Ok(());
@@ -263,11 +271,16 @@ impl Target {
                 self.name
             )));
         }
-        let old = quote_ident(&format!("{}_old", self.staging));
+        // one transaction: at every instant the target's name holds the old database or
+        // the new one, and the old one is marked for the next run to drop should this one
+        // stop before it does
+        let old_name = format!("{}_old", self.staging);
+        let old = quote_ident(&old_name);
         self.admin
             .batch_execute(&format!(
                 "BEGIN; ALTER DATABASE {name} RENAME TO {old}; \
-                 ALTER DATABASE {staging} RENAME TO {name}; COMMIT"
+                 ALTER DATABASE {staging} RENAME TO {name}; {} COMMIT",
+                crate::cleanup::swap_comments(&old_name, &self.name)
             ))
             .await
             .pg(|| format!("swapping the loaded database in for {}", self.name))?;

@@ -139,13 +139,12 @@ impl DumpSource {
                 .with_context(|| format!("opening {}", self.name))?;
             return Ok(Box::new(BufReader::with_capacity(1 << 20, f)));
         }
-        let mut child = std::process::Command::new(crate::backup::find_tool("pg_restore")?)
-            .arg("--file=-")
+        let mut cmd = std::process::Command::new(crate::backup::find_tool("pg_restore")?);
+        cmd.arg("--file=-")
             .arg(&self.path)
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .context("starting pg_restore")?;
+            .stderr(std::process::Stdio::piped());
+        let mut child = crate::child::spawn(cmd).context("starting pg_restore")?;
         let stdout = child.stdout.take().expect("stdout is piped");
         Ok(Box::new(BufReader::with_capacity(
             1 << 20,
@@ -893,6 +892,11 @@ async fn live_to_db(
                 let Some(piece) = queue.lock().expect("not poisoned").pop_front() else {
                     return Ok::<_, anyhow::Error>(());
                 };
+                // a test build's way to show what a panicking worker leaves (nothing)
+                #[cfg(debug_assertions)]
+                if std::env::var_os("DATAFORGE_TEST_PANIC").is_some_and(|v| v == "copy-worker") {
+                    panic!("injected for a test: a copy worker panics");
+                }
                 let t = &live.tables[piece.table];
                 let tp = plan
                     .table(&t.table.name)
@@ -1122,13 +1126,25 @@ async fn live_dump(
             .await?
             .as_bytes(),
     );
-    tail.extend_from_slice(live.schema("post-data", config).await?.as_bytes());
+    // pg_dump's closing line goes last, after the refreshes: a reader of this file (our
+    // own included) takes a file without it for a cut one
+    const TRAILER: &str = "--\n-- PostgreSQL database dump complete\n--\n";
+    let post = live.schema("post-data", config).await?;
+    let post = match post.rfind(TRAILER) {
+        Some(at) => format!("{}{}", &post[..at], &post[at + TRAILER.len()..]),
+        None => post,
+    };
+    tail.extend_from_slice(post.trim_end().as_bytes());
+    tail.extend_from_slice(b"\n\n");
     if !live.matviews.is_empty() && config.refresh_matviews {
-        tail.extend_from_slice(b"\n-- materialized views the source has populated\n");
+        tail.extend_from_slice(b"-- materialized views the source has populated\n");
         for v in &live.matviews {
             tail.extend_from_slice(format!("REFRESH MATERIALIZED VIEW {v};\n").as_bytes());
         }
+        tail.extend_from_slice(b"\n");
     }
+    tail.extend_from_slice(TRAILER.as_bytes());
+    tail.push(b'\n');
     tx.send(tail).map_err(|_| stopped())?;
     Ok(())
 }

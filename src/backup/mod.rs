@@ -149,7 +149,7 @@ pub(crate) fn run_tool(
     if let Some(p) = password {
         cmd.env("PGPASSWORD", p);
     }
-    let out = cmd.output().map_err(|source| BackupError::Io {
+    let out = crate::child::output(cmd).map_err(|source| BackupError::Io {
         path: PathBuf::from(tool),
         source,
     })?;
@@ -284,6 +284,21 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
     }
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
+    // held locked while pg_dump writes it: a `.partial` nobody holds is an earlier run's,
+    // stopped midway (kill -9, a crash), and the sweep below removes it
+    let _lock = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .map_err(io(&partial))?;
+        f.lock().map_err(io(&partial))?;
+        f
+    };
+    let _cleanup = crate::cleanup::file(partial.clone());
+    sweep_partials(dir, &partial);
     let dump = {
         let (url, partial, snapshot) = (url.to_string(), partial.clone(), snapshot.clone());
         tokio::task::spawn_blocking(move || {
@@ -357,6 +372,26 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
         checksum_path,
         manifest,
     })
+}
+
+/// Removes the `.partial` files of earlier runs that stopped midway (nobody holds their
+/// lock), saying so.
+fn sweep_partials(dir: &Path, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        if path == own || path.extension().is_none_or(|e| e != "partial") {
+            continue;
+        }
+        let free = std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+        if free && std::fs::remove_file(&path).is_ok() {
+            crate::cli::say(&format!(
+                "removed {}, left unfinished by an earlier backup that was stopped",
+                path.display()
+            ));
+        }
+    }
 }
 
 /// Checks a backup without touching any database: its checksum file and manifest agree
@@ -499,14 +534,18 @@ pub async fn restore(
     let pre = backup(url, backup_dir).await?;
     notify(&format!("backed up {target} first: {}", pre.path.display()));
 
-    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let staging = format!("{target}_restore_{stamp}");
     let admin_url = pg::with_database(url, "postgres");
     let admin = pg::connect(&admin_url).await?;
+    crate::cleanup::leftovers(&admin, &target, &mut |m| notify(m)).await?;
+    let tag = &blake3::hash(format!("{target}{:?}", std::time::SystemTime::now()).as_bytes())
+        .to_hex()[..8];
+    let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&target));
     admin
         .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&staging)))
         .await
         .pg(|| format!("creating {staging} to restore into (the role needs CREATEDB)"))?;
+    let _cleanup = crate::cleanup::staging_database(&admin_url, &staging, &target);
+    crate::cleanup::mark_staging(&admin, &staging, &target).await?;
     let staging_url = pg::with_database(url, &staging);
     let restored = {
         let (p, u) = (path.to_path_buf(), staging_url.clone());
@@ -548,43 +587,37 @@ pub async fn restore(
         drop_database(&admin, &staging).await;
         return Err(BackupError::CountMismatch(diffs.join("; ")));
     }
-    // Swap: the old database steps aside, the restored one takes its name.
-    let old = format!("{target}_replaced_{stamp}");
-    let swap = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
+    // Swap, in one transaction: the old database steps aside and the restored one takes
+    // its name (and its production mark), so at every instant the name holds one of them;
+    // the old one is marked for the next run to drop should this one stop before it does.
+    let old = format!("{staging}_old");
+    let disconnect = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
     admin
-        .execute(swap, &[&target])
+        .execute(disconnect, &[&target])
         .await
         .pg(|| format!("disconnecting sessions from {target}"))?;
-    admin
-        .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            pg::quote_ident(&target),
-            pg::quote_ident(&old)
-        ))
-        .await
-        .pg(|| format!("moving {target} aside"))?;
+    let mark = if was_production {
+        format!(
+            "ALTER DATABASE {} SET dataforge.environment = 'production';",
+            pg::quote_ident(&target)
+        )
+    } else {
+        String::new()
+    };
     if let Err(e) = admin
         .batch_execute(&format!(
-            "ALTER DATABASE {} RENAME TO {}",
-            pg::quote_ident(&staging),
-            pg::quote_ident(&target)
+            "BEGIN; ALTER DATABASE {t} RENAME TO {o}; ALTER DATABASE {s} RENAME TO {t}; {mark} {c} COMMIT",
+            t = pg::quote_ident(&target),
+            o = pg::quote_ident(&old),
+            s = pg::quote_ident(&staging),
+            c = crate::cleanup::swap_comments(&old, &target),
         ))
         .await
-        .pg(|| format!("renaming the restored copy to {target}"))
+        .pg(|| format!("swapping the restored copy in for {target}"))
     {
-        // Put the original back before reporting.
-        let _ = admin
-            .batch_execute(&format!(
-                "ALTER DATABASE {} RENAME TO {}",
-                pg::quote_ident(&old),
-                pg::quote_ident(&target)
-            ))
-            .await;
+        let _ = admin.batch_execute("ROLLBACK").await;
         drop_database(&admin, &staging).await;
         return Err(e.into());
-    }
-    if was_production {
-        production::mark_database(&admin, &target, true).await?;
     }
     admin
         .batch_execute(&format!(

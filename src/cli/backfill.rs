@@ -81,6 +81,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         b
     });
     let mut announced = false;
+    crate::cleanup::command_handles_signals();
     let cancel = client.cancel_token();
     let work = backfill::run(&mut client, &job, |p| {
         if !announced {

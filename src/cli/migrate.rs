@@ -307,6 +307,7 @@ pub(crate) async fn interruptible<T>(
     cancel: tokio_postgres::CancelToken,
     work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
 ) -> anyhow::Result<T> {
+    crate::cleanup::command_handles_signals();
     tokio::select! {
         r = work => Ok(r?),
         _ = tokio::signal::ctrl_c() => {

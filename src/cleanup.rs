@@ -1,0 +1,331 @@
+//! What a run leaves behind when it stops midway, and taking it away.
+//!
+//! Staging databases (`<target>_dataforge_<tag>`, a copy being loaded beside its target)
+//! and partial files are registered while they exist. On Ctrl-C, SIGTERM or a panic the
+//! binary drops and removes what is registered before it exits ([`abort`]). What no
+//! handler can clean — `kill -9`, a crash, a power cut — is found by the next run on the
+//! same target ([`leftovers`]): each staging database carries a comment naming its target
+//! and the process making it, so a copy whose process is gone is dropped, and one still
+//! being made by a live run is left alone.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use tokio_postgres::Client;
+
+use crate::pg::{self, quote_ident, PgContext as _, PgError};
+
+enum Item {
+    Database {
+        admin_url: String,
+        name: String,
+        target: String,
+    },
+    File(PathBuf),
+}
+
+static ITEMS: Mutex<Vec<(u64, Item)>> = Mutex::new(Vec::new());
+static NEXT: AtomicU64 = AtomicU64::new(1);
+static OWN_SIGNALS: AtomicBool = AtomicBool::new(false);
+
+/// Something registered for cleanup; dropping it (when the run finished with it, either
+/// way) takes it off the list.
+#[must_use = "the entry is removed from the list when this is dropped"]
+pub struct Registered(u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        ITEMS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(id, _)| *id != self.0);
+    }
+}
+
+fn register(item: Item) -> Registered {
+    let id = NEXT.fetch_add(1, Ordering::Relaxed);
+    ITEMS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((id, item));
+    Registered(id)
+}
+
+/// A staging database `name` made beside `target` through the server at `admin_url`.
+pub fn staging_database(admin_url: &str, name: &str, target: &str) -> Registered {
+    register(Item::Database {
+        admin_url: admin_url.to_string(),
+        name: name.to_string(),
+        target: target.to_string(),
+    })
+}
+
+/// A file that must not outlive an interrupted run (a `.partial` dump, say).
+pub fn file(path: PathBuf) -> Registered {
+    register(Item::File(path))
+}
+
+/// The running command handles Ctrl-C itself (it cancels its statement and says how to
+/// go on): the binary leaves the signal to it.
+pub fn command_handles_signals() {
+    OWN_SIGNALS.store(true, Ordering::SeqCst);
+}
+
+pub fn handles_signals() -> bool {
+    OWN_SIGNALS.load(Ordering::SeqCst)
+}
+
+/// Drops every registered database and removes every registered file; returns one
+/// phrase per item saying what happened to it.
+pub async fn abort() -> Vec<String> {
+    let items: Vec<Item> = std::mem::take(&mut *ITEMS.lock().unwrap_or_else(|e| e.into_inner()))
+        .into_iter()
+        .map(|(_, i)| i)
+        .collect();
+    let mut said = Vec::new();
+    for item in items {
+        match item {
+            Item::Database {
+                admin_url,
+                name,
+                target,
+            } => {
+                let dropped = match pg::connect(&admin_url).await {
+                    Ok(c) => c
+                        .batch_execute(&format!(
+                            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                            quote_ident(&name)
+                        ))
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                };
+                said.push(if dropped {
+                    format!("dropped the unfinished copy {name}; {target} is as it was")
+                } else {
+                    format!(
+                        "could not drop the unfinished copy {name} (the next run on {target} \
+                         will); {target} is as it was"
+                    )
+                });
+            }
+            Item::File(path) => {
+                if std::fs::remove_file(&path).is_ok() {
+                    said.push(format!("removed the unfinished {}", path.display()));
+                }
+            }
+        }
+    }
+    said
+}
+
+/// The prefix of every staging database made for `target`: the target's name cut to 40
+/// bytes, then `_dataforge_` (a name may hold 63 bytes: 40 + 11 + an 8-character tag +
+/// `_old`).
+pub fn staging_prefix(target: &str) -> String {
+    let mut base: String = target.chars().take(40).collect();
+    while base.len() > 40 {
+        base.pop();
+    }
+    format!("{base}_dataforge_")
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // or truncates, and we stop at the first NUL.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0;
+    if !ok {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn staging_comment(target: &str) -> String {
+    format!(
+        "dataforge staging for \"{target}\": pid {} on host {}",
+        std::process::id(),
+        hostname()
+    )
+}
+
+/// Marks `staging` (just created) as this process's copy of `target`.
+pub async fn mark_staging(admin: &Client, staging: &str, target: &str) -> Result<(), PgError> {
+    admin
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {} IS {}",
+            quote_ident(staging),
+            pg::quote_literal(&staging_comment(target))
+        ))
+        .await
+        .pg(|| format!("marking {staging} as dataforge's"))
+}
+
+/// The SQL, run inside a swap's transaction, that marks the database moved aside as a
+/// replaced copy to drop and clears the staging mark from the one taking the name.
+pub fn swap_comments(old: &str, target: &str) -> String {
+    format!(
+        "COMMENT ON DATABASE {} IS {}; COMMENT ON DATABASE {} IS NULL;",
+        quote_ident(old),
+        pg::quote_literal(&format!("dataforge replaced copy of \"{target}\": drop it")),
+        quote_ident(target)
+    )
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Mark {
+    Staging {
+        target: String,
+        pid: i32,
+        host: String,
+    },
+    Replaced {
+        target: String,
+    },
+    None,
+}
+
+fn parse_mark(comment: Option<&str>) -> Mark {
+    let Some(c) = comment else { return Mark::None };
+    if let Some(rest) = c.strip_prefix("dataforge replaced copy of \"") {
+        if let Some((target, _)) = rest.rsplit_once("\": ") {
+            return Mark::Replaced {
+                target: target.to_string(),
+            };
+        }
+    }
+    if let Some(rest) = c.strip_prefix("dataforge staging for \"") {
+        if let Some((target, rest)) = rest.rsplit_once("\": pid ") {
+            if let Some((pid, host)) = rest.split_once(" on host ") {
+                if let Ok(pid) = pid.parse() {
+                    return Mark::Staging {
+                        target: target.to_string(),
+                        pid,
+                        host: host.to_string(),
+                    };
+                }
+            }
+        }
+    }
+    Mark::None
+}
+
+fn process_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 checks for existence and permission only; nothing is sent
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Finds what earlier runs on `target` left on its server: drops dataforge's own copies
+/// whose run is gone, names the rest. `say` gets one line per database found.
+pub async fn leftovers(
+    admin: &Client,
+    target: &str,
+    say: &mut (dyn FnMut(&str) + Send),
+) -> Result<(), PgError> {
+    let prefix = staging_prefix(target);
+    let legacy = [format!("{target}_restore_"), format!("{target}_replaced_")];
+    let rows = admin
+        .query(
+            "SELECT d.datname::text, shobj_description(d.oid, 'pg_database'),
+                    (SELECT count(*) FROM pg_stat_activity a
+                     WHERE a.datname = d.datname AND a.pid <> pg_backend_pid())
+             FROM pg_database d
+             WHERE starts_with(d.datname, $1) OR starts_with(d.datname, $2)
+                OR starts_with(d.datname, $3)
+             ORDER BY 1",
+            &[&prefix, &legacy[0], &legacy[1]],
+        )
+        .await
+        .pg(|| format!("looking for copies earlier runs left beside {target}"))?;
+    let here = hostname();
+    for row in rows {
+        let (name, comment, sessions): (String, Option<String>, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        if !name.starts_with(&prefix) {
+            say(&format!(
+                "found {name}, which looks like a copy an earlier dataforge version left \
+                 beside {target}; if nobody needs it: DROP DATABASE {}",
+                quote_ident(&name)
+            ));
+            continue;
+        }
+        let (ours, who, alive) = match parse_mark(comment.as_deref()) {
+            Mark::Replaced { target: t } => (
+                t == target,
+                "a swap that did not finish its clean-up".to_string(),
+                false,
+            ),
+            Mark::Staging {
+                target: t,
+                pid,
+                host,
+            } => {
+                let alive = if host == here {
+                    process_alive(pid)
+                } else {
+                    sessions > 0
+                };
+                (t == target, format!("pid {pid} on host {host}"), alive)
+            }
+            // killed between CREATE DATABASE and its mark: ours by its name
+            Mark::None => (true, "an unmarked run".to_string(), sessions > 0),
+        };
+        if !ours {
+            continue;
+        }
+        if alive {
+            say(&format!(
+                "found {name}: a copy of {target} that a run still going ({who}) is making; left alone"
+            ));
+            continue;
+        }
+        admin
+            .batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                quote_ident(&name)
+            ))
+            .await
+            .pg(|| format!("dropping {name}, left by an earlier run"))?;
+        say(&format!(
+            "dropped {name}, an unfinished copy of {target} left by an earlier run that was stopped ({who})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marks_read_back() {
+        let c = "dataforge staging for \"a\": b\": pid 42 on host h-1".to_string();
+        assert_eq!(
+            parse_mark(Some(&c)),
+            Mark::Staging {
+                target: "a\": b".into(),
+                pid: 42,
+                host: "h-1".into()
+            }
+        );
+        assert_eq!(
+            parse_mark(Some("dataforge replaced copy of \"app\": drop it")),
+            Mark::Replaced {
+                target: "app".into()
+            }
+        );
+        assert_eq!(parse_mark(Some("someone's comment")), Mark::None);
+        assert_eq!(parse_mark(None), Mark::None);
+    }
+
+    #[test]
+    fn the_prefix_leaves_room_for_the_tag() {
+        let long = "é".repeat(40);
+        let p = staging_prefix(&long);
+        assert!(p.len() + 8 + 4 <= 63, "{}", p.len());
+        assert_eq!(staging_prefix("app"), "app_dataforge_");
+    }
+}

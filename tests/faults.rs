@@ -1,0 +1,270 @@
+//! Fault injection on the commands that replace a database (issue 15, §5): `kill -9` at
+//! ten instants of `anonymize --to` a database, `snapshot import` and `restore`; Ctrl-C
+//! and SIGTERM; a panicking worker. After each, the target's name holds the old database
+//! or the new one — never nothing, never half of one — no pg_dump or pg_restore of the run
+//! is still going, and the next run names and drops what the stopped one left.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{dataforge, run, shared_tempdir, stderr};
+use dataforge::fixtures::{empty_database, Fixture, TestDb};
+
+const KEY: &str = "fault test key, not a secret";
+
+fn config() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("anonymize.toml")
+}
+
+async fn one_i64(url: &str, sql: &str) -> i64 {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+/// The staging and replaced copies beside `target` on its server.
+async fn leftovers(db: &TestDb) -> Vec<String> {
+    let c = dataforge::pg::connect(db.url()).await.unwrap();
+    c.query(
+        "SELECT datname::text FROM pg_database WHERE starts_with(datname, $1) ORDER BY 1",
+        &[&dataforge::cleanup::staging_prefix(db.name())],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
+/// Which database the target's name holds: the old one (it has the marker table) or the
+/// new one (no marker, every client row of the source). Panics when it holds neither.
+async fn state(target: &TestDb, clients: i64) -> &'static str {
+    let c = dataforge::pg::connect(target.url())
+        .await
+        .unwrap_or_else(|e| panic!("the target's name holds no database: {e}"));
+    let old: bool = c
+        .query_one("SELECT to_regclass('public.old_marker') IS NOT NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    if old {
+        return "old";
+    }
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM clients", &[])
+        .await
+        .expect("the new database has its tables")
+        .get(0);
+    assert_eq!(n, clients, "the new database is whole");
+    c.batch_execute("CREATE TABLE old_marker ()").await.unwrap();
+    "new"
+}
+
+/// No pg_dump or pg_restore naming `db` runs any more (they die with dataforge).
+fn no_children_left(db: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<String> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .filter(|c| (c.contains("pg_restore") || c.contains("pg_dump")) && c.contains(db))
+            .collect();
+        if alive.is_empty() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "children outlived dataforge: {alive:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn kill(child: &mut Child, signal: i32) -> std::process::Output {
+    // SAFETY: signalling our own child
+    unsafe { libc::kill(child.id() as i32, signal) };
+    let out = std::mem::replace(child, Command::new("true").spawn().unwrap());
+    out.wait_with_output().unwrap()
+}
+
+/// Runs `make()` once whole (timed), then kills ten runs of it at instants spread over that
+/// time, checking the target after each; a last whole run must name and drop whatever the
+/// killed ones left.
+async fn kill_loop(target: &TestDb, clients: i64, what: &str, make: impl Fn() -> Command) {
+    let started = Instant::now();
+    let out = make().output().unwrap();
+    assert!(out.status.success(), "{what}: {}", stderr(&out));
+    let whole = started.elapsed();
+    assert_eq!(state(target, clients).await, "new");
+    let mut seen = std::collections::BTreeMap::<&str, u32>::new();
+    for i in 0..10u32 {
+        let delay = whole.mul_f64(f64::from(i) / 10.0 + 0.03);
+        let mut child = make()
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        let out = kill(&mut child, libc::SIGKILL);
+        no_children_left(target.name());
+        let s = state(target, clients).await;
+        *seen.entry(s).or_default() += 1;
+        let _ = out;
+    }
+    let left = leftovers(target).await;
+    eprintln!("{what}: after 10 kills the target held {seen:?}; left beside it: {left:?}");
+    let out = run(&mut make(), 0);
+    for name in &left {
+        assert!(
+            stderr(&out).contains(&format!(
+                "dropped {name}, an unfinished copy of {}",
+                target.name()
+            )),
+            "{what}: the next run does not name {name}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(leftovers(target).await, Vec::<String>::new(), "{what}");
+    assert_eq!(state(target, clients).await, "new");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_at_ten_instants_of_anonymize_snapshot_import_and_restore() {
+    let source = Fixture::new("demo-firm").scale(20).create().await.unwrap();
+    let clients = one_i64(source.url(), "SELECT count(*) FROM clients").await;
+    let target = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().to_path_buf();
+
+    let (src, dst) = (source.url().to_string(), target.url().to_string());
+    let anonymize = |verb: &[&str]| {
+        let mut c = dataforge(&dir);
+        c.env("DATAFORGE_KEY", KEY)
+            .args(verb)
+            .arg("--config")
+            .arg(config())
+            .args(["--from", &src, "--to", &dst, "--replace"]);
+        c
+    };
+    kill_loop(&target, clients, "anonymize --to a database", || {
+        let mut c = anonymize(&["anonymize"]);
+        c.arg("--no-verify");
+        c
+    })
+    .await;
+    kill_loop(&target, clients, "snapshot import", || {
+        anonymize(&["snapshot", "import"])
+    })
+    .await;
+
+    // restore: the backup is of a target without the marker table
+    let c = dataforge::pg::connect(target.url()).await.unwrap();
+    c.batch_execute("DROP TABLE old_marker").await.unwrap();
+    drop(c);
+    let out = run(
+        dataforge(&dir)
+            .args(["backup", "--dir", "b", "--json"])
+            .env("DATABASE_URL", target.url()),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let file = v["path"].as_str().unwrap().to_string();
+    let c = dataforge::pg::connect(target.url()).await.unwrap();
+    c.batch_execute("CREATE TABLE old_marker ()").await.unwrap();
+    drop(c);
+    kill_loop(&target, clients, "restore", || {
+        let mut c = dataforge(&dir);
+        c.args(["restore", "--backup-dir", "b", &file])
+            .env("DATABASE_URL", target.url());
+        c
+    })
+    .await;
+    // the pre-restore backups the kills cut short were swept by the later runs
+    let partial: Vec<_> = std::fs::read_dir(dir.join("b"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "partial"))
+        .collect();
+    assert!(partial.is_empty(), "{partial:?}");
+}
+
+/// Ctrl-C and SIGTERM while the copy loads: the staging database is dropped, the message
+/// says so and that the target is as it was, exit 130 and 143.
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_and_sigterm_drop_the_unfinished_copy() {
+    let source = Fixture::new("demo-firm").scale(50).create().await.unwrap();
+    let target = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    for (signal, code, name) in [
+        (libc::SIGINT, 130, "Ctrl-C"),
+        (libc::SIGTERM, 143, "SIGTERM"),
+    ] {
+        let mut child = dataforge(tmp.path())
+            .env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--config"])
+            .arg(config())
+            .args(["--from", source.url(), "--to", target.url(), "--replace"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while leftovers(&target).await.is_empty() {
+            assert!(Instant::now() < deadline, "no staging database appeared");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let staging = leftovers(&target).await.remove(0);
+        let out = kill(&mut child, signal);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(code), "{err}");
+        assert!(
+            err.contains(&format!(
+                "dataforge: interrupted ({name}): dropped the unfinished copy {staging}; {} is as it was",
+                target.name()
+            )),
+            "{err}"
+        );
+        assert_eq!(leftovers(&target).await, Vec::<String>::new());
+        no_children_left(target.name());
+    }
+}
+
+/// A worker that panics (injected in a test build): exit 2, one line naming the bug, the
+/// staging database dropped, the target untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_worker_exits_2_and_leaves_nothing() {
+    let source = Fixture::new("demo-firm").create().await.unwrap();
+    let target = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let out = run(
+        dataforge(tmp.path())
+            .env("DATAFORGE_KEY", KEY)
+            .env("DATAFORGE_TEST_PANIC", "copy-worker")
+            .args(["anonymize", "--config"])
+            .arg(config())
+            .args(["--from", source.url(), "--to", target.url()]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("dataforge: internal error at src/anonymize/pipeline.rs:")
+            && err.contains(
+                "injected for a test: a copy worker panics; this is a bug, please report it"
+            ),
+        "{err}"
+    );
+    assert!(!err.contains("RUST_BACKTRACE"), "{err}");
+    assert_eq!(leftovers(&target).await, Vec::<String>::new());
+    assert_eq!(
+        one_i64(
+            target.url(),
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        )
+        .await,
+        0
+    );
+}
