@@ -36,10 +36,14 @@ pub struct Registered(u64);
 
 impl Drop for Registered {
     fn drop(&mut self) {
-        ITEMS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|(id, _)| *id != self.0);
+        let mut items = ITEMS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = items.iter().position(|(id, _)| *id == self.0) {
+            // a partial file goes with its guard: on success it was renamed away already,
+            // on an error it must not stay
+            if let (_, Item::File(path)) = items.remove(at) {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 }
 
@@ -61,9 +65,57 @@ pub fn staging_database(admin_url: &str, name: &str, target: &str) -> Registered
     })
 }
 
-/// A file that must not outlive an interrupted run (a `.partial` dump, say).
+/// A file that must not outlive the run unless renamed into place (a `.partial` dump,
+/// say): removed when the guard drops, and on Ctrl-C or a panic.
 pub fn file(path: PathBuf) -> Registered {
     register(Item::File(path))
+}
+
+/// A partial file beside `final_path`, created 0600 and held under an exclusive lock for
+/// as long as the returned handle lives, with its clean-up guard; partial files of the
+/// same final name that nobody holds (left by a run that was killed) are removed first,
+/// each named through `say`.
+pub fn partial_file(
+    final_path: &std::path::Path,
+    say: &mut dyn FnMut(&str),
+) -> std::io::Result<(std::fs::File, PathBuf, Registered)> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let dir = final_path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.");
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for path in entries.flatten().map(|e| e.path()) {
+            let n = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if n.starts_with(&prefix) && n.ends_with(".partial") {
+                let free = std::fs::File::open(&path).is_ok_and(|f| f.try_lock().is_ok());
+                if free && std::fs::remove_file(&path).is_ok() {
+                    say(&format!(
+                        "removed {}, left unfinished by an earlier run that was stopped",
+                        path.display()
+                    ));
+                }
+            }
+        }
+    }
+    let path = dir.join(format!("{prefix}{}.partial", std::process::id()));
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.lock()?;
+    let guard = file(path.clone());
+    Ok((f, path, guard))
 }
 
 /// The running command handles Ctrl-C itself (it cancels its statement and says how to

@@ -31,7 +31,17 @@ async fn signal() -> (&'static str, u8) {
     }
 }
 
+/// With `--json`, a failure still prints JSON on stdout (`{"error": …}`) unless the command
+/// printed its own report.
+fn json_error(json: bool, message: &str) {
+    if json && !cli::emitted() {
+        use std::io::Write as _;
+        let _ = std::io::stdout().write_all(cli::json_error(message).as_bytes());
+    }
+}
+
 fn main() -> ExitCode {
+    let json = std::env::args_os().any(|a| a == "--json");
     let args = Cli::parse();
     // a panic is a bug: one line saying where, then the clean-up below
     std::panic::set_hook(Box::new(|info| {
@@ -92,7 +102,9 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         End::Done(Err(e)) => {
-            cli::say(&cli::describe(&e));
+            let message = cli::describe(&e);
+            json_error(json, &message);
+            cli::say(&message);
             return ExitCode::from(cli::EXIT_ERROR);
         }
         End::Panicked => {
@@ -103,15 +115,18 @@ fn main() -> ExitCode {
                     cleaned.join("; ")
                 ));
             }
+            json_error(json, "internal error (a bug): see stderr");
             cli::EXIT_ERROR
         }
         End::Signal(name, code) => {
             let cleaned = runtime.block_on(dataforge::cleanup::abort());
-            cli::say(&if cleaned.is_empty() {
+            let message = if cleaned.is_empty() {
                 format!("interrupted ({name}); nothing was left half-done")
             } else {
                 format!("interrupted ({name}): {}", cleaned.join("; "))
-            });
+            };
+            json_error(json, &message);
+            cli::say(&message);
             code
         }
     };

@@ -498,3 +498,34 @@ fn completions_and_man_pages_are_generated_from_the_definitions() {
     );
     assert!(up.contains("\\-\\-lock\\-timeout"), "{up}");
 }
+
+/// With --json, a command that fails still prints JSON on stdout: `{"error": …}`, the same
+/// one line stderr has (issue 15, §5).
+#[test]
+fn json_output_on_an_error_is_json_with_an_error_field() {
+    let dir = shared_tempdir();
+    for args in [
+        vec!["backup", "--json"],
+        vec!["migrate", "status", "--json", "--dir", "."],
+        vec!["seed", "demo-firm", "--json"],
+    ] {
+        let out = run(
+            dataforge(dir.path())
+                .args(&args)
+                .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none"),
+            2,
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&out))
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON ({e}): {}", stdout(&out)));
+        let error = v["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("cannot connect to postgres://nobody@127.0.0.1:1/none"),
+            "{error}"
+        );
+        assert!(
+            stderr(&out).ends_with(&format!("dataforge: {error}\n")),
+            "{}",
+            stderr(&out)
+        );
+    }
+}

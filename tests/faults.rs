@@ -268,3 +268,159 @@ async fn a_panicking_worker_exits_2_and_leaves_nothing() {
         0
     );
 }
+
+/// `sh -c` running dataforge with writes capped at `blocks` × 512 bytes: a write past it
+/// fails with EFBIG, as on a full disk (SIGXFSZ ignored, so the write returns the error).
+fn with_file_cap(dir: &Path, blocks: u32, args: &[&str]) -> Command {
+    let mut c = Command::new("sh");
+    c.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {blocks}; exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_dataforge"))
+        .args(args);
+    c
+}
+
+fn partials(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial"))
+        .collect()
+}
+
+/// `seed --out` that runs out of space leaves the earlier run's files as they were and no
+/// partial file; `backup` likewise leaves no dump, checksum or manifest; a backup whose
+/// audit line cannot be written is still a success, said so.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_leaves_earlier_files_whole_and_nothing_partial() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path();
+    run(
+        dataforge(dir).args(["seed", "demo-firm", "--out", "seeds"]),
+        0,
+    );
+    let before: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join("seeds"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let out = with_file_cap(
+        dir,
+        64,
+        &["seed", "demo-firm", "--scale", "200", "--out", "seeds"],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
+    let after: Vec<(String, Vec<u8>)> = {
+        let mut v: Vec<_> = std::fs::read_dir(dir.join("seeds"))
+            .unwrap()
+            .flatten()
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert!(before == after, "the earlier run's files changed");
+
+    let source = Fixture::new("demo-firm").scale(20).create().await.unwrap();
+    let out = with_file_cap(dir, 16, &["backup", "--dir", "b"])
+        .env("DATABASE_URL", source.url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let left: Vec<String> = std::fs::read_dir(dir.join("b"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "audit.log")
+        .collect();
+    assert!(left.is_empty(), "a failed backup left {left:?}");
+
+    // audit.log that cannot be written: the backup stands, and says so
+    std::fs::create_dir(dir.join("b").join("audit.log")).unwrap_or(());
+    let _ = std::fs::remove_file(dir.join("b").join("audit.log"));
+    std::fs::create_dir_all(dir.join("b").join("audit.log")).unwrap();
+    let out = run(
+        dataforge(dir)
+            .args(["backup", "--dir", "b"])
+            .env("DATABASE_URL", source.url()),
+        0,
+    );
+    assert!(
+        stderr(&out)
+            .contains("is complete and verified, but its line in audit.log was not written"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// A file output killed midway leaves a locked-while-written `.NAME.PID.partial`; the next
+/// run to the same name removes it and says so, and the earlier output stays whole.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_file_output_is_swept_by_the_next_run() {
+    let source = Fixture::new("demo-firm").scale(50).create().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path();
+    let anonymize = || {
+        let mut c = dataforge(dir);
+        c.env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--no-verify", "--config"])
+            .arg(config())
+            .args(["--from", source.url(), "--to", "out.sql"]);
+        c
+    };
+    run(&mut anonymize(), 0);
+    // pg_dump 15.14+ writes a random `\restrict KEY` line into every dump: not ours to pin
+    let content = || {
+        std::fs::read_to_string(dir.join("out.sql"))
+            .unwrap()
+            .lines()
+            .filter(|l| !l.starts_with("\\restrict ") && !l.starts_with("\\unrestrict "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let whole = content();
+    let mut child = anonymize().stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partials(dir).is_empty() {
+        assert!(Instant::now() < deadline, "no partial file appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    kill(&mut child, libc::SIGKILL);
+    let left = partials(dir);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(".out.sql."), "{left:?}");
+    assert!(content() == whole, "the earlier output is whole");
+    let out = run(&mut anonymize(), 0);
+    assert!(
+        stderr(&out).contains(&format!(
+            "removed ./{}, left unfinished by an earlier run that was stopped",
+            left[0]
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(partials(dir).is_empty());
+    assert!(content() == whole, "same key, same output");
+}

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -653,18 +653,19 @@ pub async fn run(
             write(&mut out)
         } else {
             // written beside the target and renamed at the end: a failure leaves no half file
+            // (`.NAME.PID.partial`, 0600, locked while written: a later run removes one a
+            // killed run left; removed on every other exit path)
             let target = PathBuf::from(to);
-            let dir = target
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("creating a file in {}", dir.display()))?;
-            let mut outcome = write(tmp.as_file_mut())?;
+            let (mut file, partial, _guard) =
+                crate::cleanup::partial_file(&target, &mut |m| crate::cli::say(m))
+                    .with_context(|| format!("creating a file beside {to}"))?;
+            // (the writers buffer in 1 MiB writes themselves)
+            let mut outcome = write(&mut file)?;
+            file.sync_all().with_context(|| format!("writing {to}"))?;
             // verified where it was written (0600, beside the target): only a copy that
             // passes takes the target's name; one that fails is kept as NAME.rejected
             if let Some((key, settings)) = &opts.verify {
-                let written = tmp.path().to_string_lossy().into_owned();
+                let written = partial.to_string_lossy().into_owned();
                 let mut dst = Source::open(&written).await?;
                 if let Source::Dump(d, _) = &mut dst {
                     // the report and its messages name the file the user asked for
@@ -675,7 +676,7 @@ pub async fn run(
                 drop(dst);
                 if !report.passed {
                     let rejected = format!("{to}.rejected");
-                    tmp.persist(&rejected)
+                    std::fs::rename(&partial, &rejected)
                         .with_context(|| format!("writing {rejected}"))?;
                     return Err(RunError::VerifyFailed(
                         format!(
@@ -689,8 +690,7 @@ pub async fn run(
                 }
                 outcome.verify = Some(report);
             }
-            tmp.persist(&target)
-                .with_context(|| format!("writing {to}"))?;
+            std::fs::rename(&partial, &target).with_context(|| format!("writing {to}"))?;
             Ok(outcome)
         }
     }

@@ -356,7 +356,9 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
     std::fs::rename(&partial, &path).map_err(io(&path))?;
     // Done only once it reads back: checksum of the file on disk, and pg_restore's listing.
     verify(&path)?;
-    audit(
+    // the backup is complete and verified: a log line that cannot be written is said,
+    // not turned into a failure over a good backup
+    if let Err(e) = audit(
         dir,
         serde_json::json!({
             "operation": "backup",
@@ -365,7 +367,13 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
             "blake3": manifest.blake3,
             "url": pg::mask_url(url),
         }),
-    )?;
+    ) {
+        crate::cli::say(&format!(
+            "the backup {} is complete and verified, but its line in audit.log was not \
+             written: {e}",
+            path.display()
+        ));
+    }
     Ok(Backup {
         path,
         manifest_path,

@@ -238,6 +238,10 @@ async fn anonymize(
     run: &RunArgs,
 ) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
+    if to == "-" {
+        // stdout carries the dump: an error must not append JSON to it
+        super::mark_emitted();
+    }
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
     let source = Source::open_for(from, &real::wanted(&config)).await?;

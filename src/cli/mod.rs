@@ -190,8 +190,27 @@ pub fn say(msg: &str) {
     let _ = writeln!(std::io::stderr(), "dataforge: {msg}");
 }
 
+static EMITTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether anything was written to stdout: with `--json` and an error, the binary prints
+/// `{"error": …}` itself only when the command printed no report.
+pub fn emitted() -> bool {
+    EMITTED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Stdout carries data (a dump to `-`): nothing else may be written to it.
+pub fn mark_emitted() {
+    EMITTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// `{"error": "…"}`: what `--json` prints on stdout when a command fails before its report.
+pub fn json_error(message: &str) -> String {
+    format!("{}\n", serde_json::json!({ "error": message }))
+}
+
 /// Writes results to stdout; a closed pipe (`dataforge … | head`) ends quietly.
 pub fn emit(text: &str) -> anyhow::Result<()> {
+    EMITTED.store(true, std::sync::atomic::Ordering::SeqCst);
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|_| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

@@ -96,6 +96,10 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
+        // hidden folders (.git, dataforge's own .dataforge) are not migrations
+        if name.starts_with('.') {
+            continue;
+        }
         let file = path.join("migration.sql");
         if !file.exists() {
             return Err(MigrateError::MissingScript { path: file });

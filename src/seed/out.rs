@@ -94,6 +94,17 @@ pub fn write_dir(
     };
     fs::create_dir_all(dir).map_err(io_at(dir))?;
     let mut written = Vec::new();
+    // Every file is written as `.NAME.PID.partial` (0600 while written, locked; a killed
+    // run's are removed by the next) and takes its name only once all are complete,
+    // load.sql last: a full disk leaves the earlier run's files as they were.
+    let mut partials: Vec<(File, PathBuf, crate::cleanup::Registered, PathBuf)> = Vec::new();
+    let mut open_partial = |file: &Path| -> Result<File, WriteError> {
+        let (f, partial, guard) =
+            crate::cleanup::partial_file(file, &mut |m| crate::cli::say(m)).map_err(io_at(file))?;
+        let handle = f.try_clone().map_err(io_at(file))?;
+        partials.push((f, partial, guard, file.to_path_buf()));
+        Ok(handle)
+    };
     let mut load = format!(
         "-- dataforge seed of profile {} (seed {}, scale {}, anchor {}).\n\
          -- Load it from this folder into a database that has the schema:\n\
@@ -121,7 +132,7 @@ pub fn write_dir(
             } => {
                 plain_cols = plain.to_vec();
                 let file = dir.join(format!("{table}.csv"));
-                let w = File::create(&file).map_err(io_at(&file))?;
+                let w = open_partial(&file)?;
                 put_csv_record(&mut buf, columns.iter().map(|c| Some(c.as_str())));
                 let cols: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
                 load.push_str(&format!(
@@ -173,11 +184,28 @@ pub fn write_dir(
         ));
     }
     let schema_path = dir.join("schema.sql");
-    fs::write(&schema_path, schema).map_err(io_at(&schema_path))?;
+    open_partial(&schema_path)?
+        .write_all(schema.as_bytes())
+        .map_err(io_at(&schema_path))?;
     written.push(schema_path);
     let load_path = dir.join("load.sql");
-    fs::write(&load_path, load).map_err(io_at(&load_path))?;
+    open_partial(&load_path)?
+        .write_all(load.as_bytes())
+        .map_err(io_at(&load_path))?;
     written.push(load_path);
+    for (f, _, _, file) in &partials {
+        f.sync_all().map_err(io_at(file))?;
+    }
+    for (f, partial, guard, file) in partials {
+        // readable as any file the user writes (the data is generated, not personal)
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            f.set_permissions(fs::Permissions::from_mode(0o644))
+                .map_err(io_at(&file))?;
+        }
+        fs::rename(&partial, &file).map_err(io_at(&file))?;
+        drop(guard);
+    }
     Ok((written, rows))
 }
 
