@@ -7,6 +7,7 @@
 //! restores into a new database, compares row counts with the manifest, and only then
 //! swaps it in for the target: a failure anywhere leaves the target as it was.
 
+pub mod encrypt;
 pub mod production;
 
 use std::collections::BTreeMap;
@@ -64,6 +65,9 @@ pub struct Manifest {
     /// Exact row count per table (`schema.table`), in the dump's snapshot.
     pub tables: BTreeMap<String, i64>,
     pub dataforge_version: String,
+    /// Present when the file is encrypted: to whom, and the archive's own checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<encrypt::Encryption>,
 }
 
 /// A finished, verified backup.
@@ -246,7 +250,10 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), BackupError> {
 }
 
 /// Takes a verified backup of the database at `url` into `dir`.
-pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
+/// Takes a backup of the database at `url` into `dir`; encrypted to `recipients` (age
+/// public keys) when any are given.
+pub async fn backup(url: &str, dir: &Path, recipients: &[String]) -> Result<Backup, BackupError> {
+    encrypt::parse_recipients(recipients)?;
     private_dir(dir)?;
     let mut client = pg::connect(url).await?;
     // One snapshot for the row counts and the dump, so the manifest describes the dump.
@@ -276,11 +283,16 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
     let tables = row_counts(tx.client()).await?;
     // Never overwrite: two backups in one second (a restore's pre-restore backup of the
     // same database, say) get -2, -3, ….
-    let mut name = format!("backup-{database}-{stamp}.dump");
+    let ext = if recipients.is_empty() {
+        "dump"
+    } else {
+        "dump.age"
+    };
+    let mut name = format!("backup-{database}-{stamp}.{ext}");
     let mut n = 1;
     while dir.join(&name).exists() || dir.join(format!("{name}.partial")).exists() {
         n += 1;
-        name = format!("backup-{database}-{stamp}-{n}.dump");
+        name = format!("backup-{database}-{stamp}-{n}.{ext}");
     }
     let path = dir.join(&name);
     let partial = dir.join(format!("{name}.partial"));
@@ -301,18 +313,25 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
     sweep_partials(dir, &partial);
     let dump = {
         let (url, partial, snapshot) = (url.to_string(), partial.clone(), snapshot.clone());
+        let recipients = recipients.to_vec();
+        let out = _lock.try_clone().map_err(io(&partial))?;
         tokio::task::spawn_blocking(move || {
-            run_tool(
-                "pg_dump",
-                &[
-                    "--format=custom".as_ref(),
-                    format!("--snapshot={snapshot}").as_ref(),
-                    "--file".as_ref(),
-                    partial.as_os_str(),
-                    "--dbname".as_ref(),
-                    url.as_ref(),
-                ],
-            )
+            if recipients.is_empty() {
+                return run_tool(
+                    "pg_dump",
+                    &[
+                        "--format=custom".as_ref(),
+                        format!("--snapshot={snapshot}").as_ref(),
+                        "--file".as_ref(),
+                        partial.as_os_str(),
+                        "--dbname".as_ref(),
+                        url.as_ref(),
+                    ],
+                )
+                .map(|_| None);
+            }
+            // encrypted as it streams: the archive is never on disk in the clear
+            dump_encrypted(&url, &snapshot, out, &partial, &recipients).map(Some)
         })
         .await
         .expect("pg_dump thread")
@@ -320,10 +339,13 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
     tx.commit()
         .await
         .pg(|| "ending the backup snapshot".into())?;
-    if let Err(e) = dump {
-        let _ = std::fs::remove_file(&partial);
-        return Err(e);
-    }
+    let plaintext_blake3 = match dump {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
     let blake3 = file_blake3(&partial)?;
     let size_bytes = std::fs::metadata(&partial).map_err(io(&partial))?.len();
     let manifest = Manifest {
@@ -335,6 +357,11 @@ pub async fn backup(url: &str, dir: &Path) -> Result<Backup, BackupError> {
         blake3: blake3.clone(),
         tables,
         dataforge_version: env!("CARGO_PKG_VERSION").into(),
+        encryption: plaintext_blake3.map(|h| encrypt::Encryption {
+            format: "age".into(),
+            recipients: recipients.to_vec(),
+            plaintext_blake3: h,
+        }),
     };
     // the dump is production data: its owner's only; and it takes its final name last,
     // once its checksum and manifest are on disk
@@ -453,6 +480,23 @@ pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
             },
         });
     }
+    if manifest.encryption.is_some() {
+        // only an identity opens it: the archive inside is checked (its blake3, then
+        // pg_restore --list) when a restore decrypts it
+        if !encrypt::looks_encrypted(path)? {
+            return Err(BackupError::BadManifest {
+                path: path.to_path_buf(),
+                why: "the manifest says it is encrypted, but it is not an age file".into(),
+            });
+        }
+        return Ok(manifest);
+    }
+    list_archive(path)?;
+    Ok(manifest)
+}
+
+/// pg_restore reads the archive's table of contents.
+fn list_archive(path: &Path) -> Result<(), BackupError> {
     let listing = run_tool("pg_restore", &["--list".as_ref(), path.as_os_str()])?;
     // pg_restore fails on anything that is not an archive; an empty database's archive
     // still has its header.
@@ -462,7 +506,59 @@ pub fn verify(path: &Path) -> Result<Manifest, BackupError> {
             why: "pg_restore --list shows no archive header".into(),
         });
     }
-    Ok(manifest)
+    Ok(())
+}
+
+/// pg_dump to stdout, encrypted into `out` (the partial file) as it streams; returns the
+/// archive's blake3.
+fn dump_encrypted(
+    url: &str,
+    snapshot: &str,
+    mut out: std::fs::File,
+    partial: &Path,
+    recipients: &[String],
+) -> Result<String, BackupError> {
+    use std::process::Stdio;
+    let (args, password) = tool_argv(&[
+        "--format=custom".as_ref(),
+        format!("--snapshot={snapshot}").as_ref(),
+        "--dbname".as_ref(),
+        url.as_ref(),
+    ]);
+    let mut cmd = Command::new(find_tool("pg_dump")?);
+    cmd.args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(p) = password {
+        cmd.env("PGPASSWORD", p);
+    }
+    let mut child = crate::child::spawn(cmd).map_err(|source| BackupError::Io {
+        path: PathBuf::from("pg_dump"),
+        source,
+    })?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let written = encrypt::encrypt(&mut stdout, &mut out, recipients);
+    drop(stdout);
+    let status = child.wait().map_err(|source| BackupError::Io {
+        path: PathBuf::from("pg_dump"),
+        source,
+    })?;
+    let errors = errors.join().unwrap_or_default();
+    if !status.success() {
+        return Err(BackupError::Tool {
+            tool: "pg_dump",
+            status: status.to_string(),
+            stderr: pg::mask_url(errors.trim()),
+        });
+    }
+    written.map_err(io(partial))
 }
 
 /// Drops a database made for a restore that did not complete (best effort: the error
@@ -504,6 +600,14 @@ pub fn audit(dir: &Path, mut event: serde_json::Value) -> Result<(), BackupError
     writeln!(f, "{event}").map_err(io(&path))
 }
 
+/// The keys backups are made and opened with: age recipients to encrypt to (empty: not
+/// encrypted), and the identity file that opens an encrypted backup.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    pub recipients: Vec<String>,
+    pub identity: Option<PathBuf>,
+}
+
 /// What a restore did.
 #[derive(Debug, Clone, Serialize)]
 pub struct Restored {
@@ -523,12 +627,30 @@ pub async fn restore(
     path: &Path,
     url: &str,
     backup_dir: &Path,
+    keys: &Keys,
     notify: fn(&str),
 ) -> Result<Restored, BackupError> {
     let manifest = verify(path)?;
+    // an encrypted backup is decrypted (into a file with no name) and its archive checked
+    // before anything is touched: a wrong identity leaves the target as it was
+    private_dir(backup_dir)?;
+    let (_decrypted, archive) = match &manifest.encryption {
+        Some(enc) => {
+            let (file, archive) =
+                encrypt::decrypt(path, keys.identity.as_deref(), enc, backup_dir)?;
+            list_archive(&archive)?;
+            (Some(file), archive)
+        }
+        None => (None, path.to_path_buf()),
+    };
     notify(&format!(
-        "{} verified: blake3 matches, pg_restore reads it ({} tables)",
+        "{} verified: blake3 matches, {}pg_restore reads it ({} tables)",
         path.display(),
+        if manifest.encryption.is_some() {
+            "decrypted, "
+        } else {
+            ""
+        },
         manifest.tables.len()
     ));
     let client = pg::connect(url).await?;
@@ -539,7 +661,7 @@ pub async fn restore(
         .get(0);
     let was_production = production::marked(&client).await?;
     drop(client);
-    let pre = backup(url, backup_dir).await?;
+    let pre = backup(url, backup_dir, &keys.recipients).await?;
     notify(&format!("backed up {target} first: {}", pre.path.display()));
 
     let admin_url = pg::with_database(url, "postgres");
@@ -556,7 +678,7 @@ pub async fn restore(
     crate::cleanup::mark_staging(&admin, &staging, &target).await?;
     let staging_url = pg::with_database(url, &staging);
     let restored = {
-        let (p, u) = (path.to_path_buf(), staging_url.clone());
+        let (p, u) = (archive.clone(), staging_url.clone());
         tokio::task::spawn_blocking(move || {
             run_tool(
                 "pg_restore",

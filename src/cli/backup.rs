@@ -18,11 +18,20 @@ pub const DEFAULT_DIR: &str = ".dataforge/backups";
 Examples:
   dataforge backup                                  into .dataforge/backups
   dataforge backup --dir /srv/backups --json        for scripts
+  dataforge backup --recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+                                                    encrypted at rest (age)
 
 Writes backup-<database>-<YYYYMMDD-HHMMSS>.dump (pg_dump custom format), a .blake3
 checksum and a .json manifest (server version, exact row count per table in the dump's
 snapshot, size) beside it, and reports the backup only after pg_restore --list reads it
-and the file's checksum matches. Each backup is appended to audit.log in the folder.")]
+and the file's checksum matches. Each backup is appended to audit.log in the folder.
+
+Encrypted (--recipient, or `[backup] recipients = [\"age1…\"]` in dataforge.toml, which
+encrypts every backup dataforge makes: backup, restore's pre-restore backup, deploy):
+the file is backup-….dump.age, encrypted with age (X25519 + ChaCha20-Poly1305, 256-bit
+keys) as pg_dump streams, never on disk in the clear. The checksum and manifest cover the
+encrypted file; the manifest names the recipients. `dataforge restore --identity KEY`
+opens it, and so does the stock tool: age -d -i KEY backup-….dump.age > backup.dump")]
 pub struct BackupArgs {
     /// Folder for the backup files
     #[arg(long, value_name = "DIR", default_value = DEFAULT_DIR)]
@@ -30,6 +39,12 @@ pub struct BackupArgs {
     /// Print the manifest as JSON
     #[arg(long)]
     pub json: bool,
+    /// Encrypt the backup (to --recipient, or to [backup] recipients in dataforge.toml)
+    #[arg(long)]
+    pub encrypt: bool,
+    /// An age public key (age1…) to encrypt to; repeatable; implies --encrypt
+    #[arg(long, value_name = "AGE1…")]
+    pub recipient: Vec<String>,
     #[command(flatten)]
     pub target: Target,
 }
@@ -59,8 +74,29 @@ pub struct RestoreArgs {
     /// Print what was done as JSON
     #[arg(long)]
     pub json: bool,
+    /// The age identity file (AGE-SECRET-KEY-1…) that opens an encrypted backup
+    #[arg(long, value_name = "FILE", env = "DATAFORGE_BACKUP_IDENTITY")]
+    pub identity: Option<PathBuf>,
     #[command(flatten)]
     pub target: Target,
+}
+
+/// The recipients backups are encrypted to: those given, else dataforge.toml's.
+pub fn recipients(given: &[String], encrypt: bool) -> anyhow::Result<Vec<String>> {
+    let configured = backup::encrypt::configured_recipients(&std::env::current_dir()?)?;
+    let recipients = if given.is_empty() {
+        configured
+    } else {
+        given.to_vec()
+    };
+    if encrypt && recipients.is_empty() {
+        anyhow::bail!(
+            "--encrypt needs someone to encrypt to: --recipient age1… (repeatable), or \
+             [backup] recipients = [\"age1…\"] in dataforge.toml; `age-keygen -o key.txt` \
+             makes a key pair and prints its public key"
+        );
+    }
+    Ok(recipients)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,7 +126,8 @@ pub struct MarkArgs {
 pub async fn run_backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     let url = args.target.resolve().await?;
     say(&format!("backing up {}", Masked(&url)));
-    let b = backup::backup(&url, &args.dir).await?;
+    let recipients = recipients(&args.recipient, args.encrypt)?;
+    let b = backup::backup(&url, &args.dir, &recipients).await?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&b)?))?;
     } else {
@@ -102,6 +139,12 @@ pub async fn run_backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
             b.manifest.size_bytes,
             &b.manifest.blake3[..16]
         ));
+        if let Some(enc) = &b.manifest.encryption {
+            say(&format!(
+                "encrypted (age) to {}; restore with --identity FILE",
+                enc.recipients.join(", ")
+            ));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -120,7 +163,11 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
     drop(client);
-    let r = backup::restore(&args.file, &url, &args.backup_dir, say).await?;
+    let keys = backup::Keys {
+        recipients: recipients(&[], false)?,
+        identity: args.identity.clone(),
+    };
+    let r = backup::restore(&args.file, &url, &args.backup_dir, &keys, say).await?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&r)?))?;
     } else {

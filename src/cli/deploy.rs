@@ -37,6 +37,10 @@ pub struct DeployArgs {
     /// If a migration that runs outside a transaction fails midway, restore the backup
     #[arg(long)]
     pub restore_on_failure: bool,
+    /// The age identity that opens the pre-deploy backup, when dataforge.toml's [backup]
+    /// recipients encrypt it (needed by --restore-on-failure then)
+    #[arg(long, value_name = "FILE", env = "DATAFORGE_BACKUP_IDENTITY")]
+    pub identity: Option<PathBuf>,
     /// Run this migration despite high-risk lint findings, this once (repeatable)
     #[arg(long, value_name = "NAME")]
     pub allow_destructive: Vec<String>,
@@ -177,6 +181,19 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = args.to.as_deref() {
         migrate::find(&migrations, name)?;
     }
+    // production backups are encrypted when dataforge.toml names recipients; restoring
+    // one needs its identity, so that is checked before anything runs
+    let keys = crate::backup::Keys {
+        recipients: super::backup::recipients(&[], false)?,
+        identity: args.identity.clone(),
+    };
+    if args.restore_on_failure && !keys.recipients.is_empty() && keys.identity.is_none() {
+        anyhow::bail!(
+            "--restore-on-failure with encrypted backups ([backup] recipients in \
+             dataforge.toml) needs the identity that opens them: --identity FILE or \
+             DATAFORGE_BACKUP_IDENTITY; nothing was done"
+        );
+    }
     let url = args.target.resolve().await?;
     let mut client = pg::connect(&url).await?;
     let entries = migrate::status(&client, &migrations).await?;
@@ -233,7 +250,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
 
     // 2. backup, verified before anything changes.
     let t = steps.started("backup");
-    let backup = match crate::backup::backup(&url, &args.backup_dir).await {
+    let backup = match crate::backup::backup(&url, &args.backup_dir, &keys.recipients).await {
         Ok(b) => b,
         Err(e) => {
             steps.failed("backup", &e.to_string());
@@ -281,7 +298,8 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             );
             if outside && args.restore_on_failure {
                 let t = steps.started("restore");
-                match crate::backup::restore(&backup.path, &url, &args.backup_dir, say).await {
+                match crate::backup::restore(&backup.path, &url, &args.backup_dir, &keys, say).await
+                {
                     Ok(r) => {
                         steps.finished(
                             "restore",
