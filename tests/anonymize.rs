@@ -634,3 +634,48 @@ fn spooled_stdin_is_never_visible_in_the_temp_folder() {
     assert_eq!(names(&tmpdir), 0, "the spool was left behind by a kill");
     assert!(!dir.path().join("out.sql").exists());
 }
+
+/// Invalid UTF-8 in a field a transformer touches is an error naming file, line, table and
+/// column; in a `keep` column it passes through byte for byte (issue 15, §7).
+#[test]
+fn invalid_utf8_is_named_where_a_transformer_reads_it_and_kept_where_kept() {
+    let dump: &[u8] = b"SET client_encoding = 'UTF8';\n\
+        CREATE TABLE public.people (id integer PRIMARY KEY, email text, note text);\n\
+        COPY public.people (id, email, note) FROM stdin;\n\
+        1\tan\xffa@firm.ro\tok\xfe\n\
+        \\.\n";
+    let dir = setup(PEOPLE_CONFIG, "");
+    std::fs::write(dir.path().join("in.sql"), dump).unwrap();
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        "[tables.people]\ncolumns.id = \"keep\"\ncolumns.email = \"email\"\ncolumns.note = \"keep\"\n",
+    )
+    .unwrap();
+    let e = anonymize_fails(dir.path());
+    assert!(
+        e.contains("in.sql:4: table public.people: column email: the value is not UTF-8; nothing was written to the target"),
+        "{e}"
+    );
+    assert!(!dir.path().join("out.sql").exists());
+    std::fs::write(
+        dir.path().join("anonymize.toml"),
+        "[tables.people]\ncolumns.id = \"keep\"\ncolumns.email = \"keep\"\ncolumns.note = \"keep\"\n",
+    )
+    .unwrap();
+    run(
+        dataforge(dir.path()).env("DATAFORGE_KEY", KEY).args([
+            "anonymize",
+            "--no-verify",
+            "--from",
+            "in.sql",
+            "--to",
+            "out.sql",
+        ]),
+        0,
+    );
+    let out = std::fs::read(dir.path().join("out.sql")).unwrap();
+    assert!(
+        out.windows(18).any(|w| w == b"1\tan\xffa@firm.ro\tok\xfe"),
+        "kept bytes changed"
+    );
+}
