@@ -284,6 +284,22 @@ fn with_file_cap(dir: &Path, blocks: u32, args: &[&str]) -> Command {
     c
 }
 
+/// Every file in `dir` with its bytes, by name.
+fn files_and_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 fn partials(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -304,20 +320,7 @@ async fn a_full_disk_leaves_earlier_files_whole_and_nothing_partial() {
         dataforge(dir).args(["seed", "demo-firm", "--out", "seeds"]),
         0,
     );
-    let before: Vec<(String, Vec<u8>)> = {
-        let mut v: Vec<_> = std::fs::read_dir(dir.join("seeds"))
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let before = files_and_bytes(&dir.join("seeds"));
     let out = with_file_cap(
         dir,
         64,
@@ -327,20 +330,7 @@ async fn a_full_disk_leaves_earlier_files_whole_and_nothing_partial() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("File too large"), "{}", stderr(&out));
-    let after: Vec<(String, Vec<u8>)> = {
-        let mut v: Vec<_> = std::fs::read_dir(dir.join("seeds"))
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                (
-                    e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read(e.path()).unwrap(),
-                )
-            })
-            .collect();
-        v.sort();
-        v
-    };
+    let after = files_and_bytes(&dir.join("seeds"));
     assert!(before == after, "the earlier run's files changed");
 
     let source = Fixture::new("demo-firm").scale(20).create().await.unwrap();

@@ -59,22 +59,9 @@ pub fn configured_recipients(dir: &Path) -> Result<Vec<String>, BackupError> {
         #[serde(default)]
         recipients: Vec<String>,
     }
-    let path = dir.join(super::production::CONFIG);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => return Err(BackupError::Io { path, source }),
+    let Some((file, path)) = super::production::read_config::<File>(dir)? else {
+        return Ok(Vec::new());
     };
-    let file: File = toml::from_str(&text).map_err(|e| {
-        let (line, col) = e
-            .span()
-            .map(|s| crate::migrate::lint::line_col(&text, s.start))
-            .unwrap_or((1, 1));
-        BackupError::BadManifest {
-            path: path.clone(),
-            why: format!("{line}:{col}: {}", e.message()),
-        }
-    })?;
     parse_recipients(&file.backup.recipients).map_err(|e| BackupError::BadManifest {
         path: path.clone(),
         why: format!("[backup] recipients: {e}"),

@@ -92,15 +92,18 @@ fn glob(pattern: &str, text: &str) -> bool {
     true
 }
 
-/// The `dataforge.toml` pattern the URL matches, if any.
-pub fn url_pattern_match(config_dir: &Path, url: &str) -> Result<Option<String>, BackupError> {
+/// `dataforge.toml` in `config_dir` read as `T` (each reader takes the sections it knows),
+/// or `None` when there is no such file; an error names the file and `line:col`.
+pub fn read_config<T: serde::de::DeserializeOwned>(
+    config_dir: &Path,
+) -> Result<Option<(T, std::path::PathBuf)>, BackupError> {
     let path = config_dir.join(CONFIG);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(BackupError::Io { path, source }),
     };
-    let config: Config = toml::from_str(&text).map_err(|e| {
+    let config = toml::from_str(&text).map_err(|e| {
         let (line, col) = e
             .span()
             .map(|s| crate::migrate::lint::line_col(&text, s.start))
@@ -110,6 +113,14 @@ pub fn url_pattern_match(config_dir: &Path, url: &str) -> Result<Option<String>,
             why: format!("{line}:{col}: {}", e.message()),
         }
     })?;
+    Ok(Some((config, path)))
+}
+
+/// The `dataforge.toml` pattern the URL matches, if any.
+pub fn url_pattern_match(config_dir: &Path, url: &str) -> Result<Option<String>, BackupError> {
+    let Some((config, _)) = read_config::<Config>(config_dir)? else {
+        return Ok(None);
+    };
     let masked = pg::mask_url(url);
     Ok(config
         .production
