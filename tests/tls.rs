@@ -453,3 +453,33 @@ fn no_process_shows_the_password() {
     let out = watch_command_lines(child, "pwsource");
     assert!(stdout(&out).contains(".dump"), "{}", stdout(&out));
 }
+
+/// A server without TLS and `sslmode=require`: named as such; `prefer` (the default) falls
+/// back to a plain connection.
+#[test]
+fn a_server_without_tls_is_named_under_require_and_used_under_prefer() {
+    if std::env::var("TEST_DATABASE_URL").is_ok() {
+        eprintln!("skipped: TEST_DATABASE_URL's server may have TLS on");
+        return;
+    }
+    let plain = dataforge::fixtures::server_url().unwrap();
+    let tmp = shared_tempdir();
+    std::fs::create_dir(tmp.path().join("m")).unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "status", "--dir", "m"])
+            .env("DATABASE_URL", format!("{plain}?sslmode=require")),
+        2,
+    );
+    assert!(
+        stderr(&out).contains("the server does not support SSL, and sslmode=require requires it"),
+        "{}",
+        stderr(&out)
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "status", "--dir", "m"])
+            .env("DATABASE_URL", format!("{plain}?sslmode=prefer")),
+        0,
+    );
+}
