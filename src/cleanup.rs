@@ -5,8 +5,9 @@
 //! binary drops and removes what is registered before it exits ([`abort`]). What no
 //! handler can clean — `kill -9`, a crash, a power cut — is found by the next run on the
 //! same target ([`leftovers`]): each staging database carries a comment naming its target
-//! and the process making it, so a copy whose process is gone is dropped, and one still
-//! being made by a live run is left alone.
+//! and the process making it, and the run holds an advisory lock named after it for as
+//! long as it runs, so a copy whose lock is free is dropped, and one still being made by a
+//! live run (on any host) is left alone.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,6 +37,10 @@ pub struct Registered(u64);
 
 impl Drop for Registered {
     fn drop(&mut self) {
+        // unwinding from a panic: the entry stays for the binary's clean-up to act on
+        if std::thread::panicking() {
+            return;
+        }
         let mut items = ITEMS.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(at) = items.iter().position(|(id, _)| *id == self.0) {
             // a partial file goes with its guard: on success it was renamed away already,
@@ -118,23 +123,59 @@ pub fn partial_file(
     Ok((f, path, guard))
 }
 
-/// The running command handles Ctrl-C itself (it cancels its statement and says how to
-/// go on): the binary leaves the signal to it.
-pub fn command_handles_signals() {
+/// While this lives, the binary does not stop the running command on Ctrl-C or SIGTERM:
+/// either the command handles the signal itself (it cancels its statement and says how
+/// to go on), or it is in a step that must finish once begun (the swap of a loaded copy
+/// into its target, a few milliseconds). Dropped, the binary's own handling (drop what is
+/// registered, exit 130/143) is back.
+#[must_use = "the command handles signals only while this lives"]
+pub struct OwnSignals(());
+
+impl Drop for OwnSignals {
+    fn drop(&mut self) {
+        OWN_SIGNALS.store(false, Ordering::SeqCst);
+    }
+}
+
+pub fn own_signals() -> OwnSignals {
     OWN_SIGNALS.store(true, Ordering::SeqCst);
+    OwnSignals(())
 }
 
 pub fn handles_signals() -> bool {
     OWN_SIGNALS.load(Ordering::SeqCst)
 }
 
-/// Drops every registered database and removes every registered file; returns one
-/// phrase per item saying what happened to it.
-pub async fn abort() -> Vec<String> {
-    let items: Vec<Item> = std::mem::take(&mut *ITEMS.lock().unwrap_or_else(|e| e.into_inner()))
-        .into_iter()
-        .map(|(_, i)| i)
-        .collect();
+/// The first of Ctrl-C (SIGINT) and SIGTERM: its name and the exit code it calls for.
+pub async fn interrupted() -> (&'static str, u8) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return ("Ctrl-C", 130);
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+        _ = term.recv() => ("SIGTERM", 143),
+    }
+}
+
+/// What is registered now, taken off the list: taken before the command's task is
+/// cancelled, whose dropping would otherwise take its entries off first.
+pub struct Pending(Vec<Item>);
+
+pub fn take() -> Pending {
+    Pending(
+        std::mem::take(&mut *ITEMS.lock().unwrap_or_else(|e| e.into_inner()))
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect(),
+    )
+}
+
+/// Drops every database and removes every file in `pending`; returns one phrase per item
+/// saying what happened to it.
+pub async fn abort(pending: Pending) -> Vec<String> {
+    let items = pending.0;
     let mut said = Vec::new();
     for item in items {
         match item {
@@ -143,15 +184,30 @@ pub async fn abort() -> Vec<String> {
                 name,
                 target,
             } => {
-                let dropped = match pg::connect(&admin_url).await {
-                    Ok(c) => c
+                let client = pg::connect(&admin_url).await.ok();
+                // swapped in already (the commit came before the signal): not a copy any more
+                if let Some(c) = &client {
+                    let exists = c
+                        .query_one(
+                            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                            &[&name],
+                        )
+                        .await
+                        .map(|r| r.get::<_, bool>(0))
+                        .unwrap_or(true);
+                    if !exists {
+                        continue;
+                    }
+                }
+                let dropped = match client {
+                    Some(c) => c
                         .batch_execute(&format!(
                             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                             quote_ident(&name)
                         ))
                         .await
                         .is_ok(),
-                    Err(_) => false,
+                    None => false,
                 };
                 said.push(if dropped {
                     format!("dropped the unfinished copy {name}; {target} is as it was")
@@ -264,12 +320,6 @@ fn parse_mark(comment: Option<&str>) -> Mark {
     Mark::None
 }
 
-fn process_alive(pid: i32) -> bool {
-    // SAFETY: signal 0 checks for existence and permission only; nothing is sent
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 /// Finds what earlier runs on `target` left on its server: drops dataforge's own copies
 /// whose run is gone, names the rest. `say` gets one line per database found.
 pub async fn leftovers(
@@ -281,9 +331,7 @@ pub async fn leftovers(
     let legacy = [format!("{target}_restore_"), format!("{target}_replaced_")];
     let rows = admin
         .query(
-            "SELECT d.datname::text, shobj_description(d.oid, 'pg_database'),
-                    (SELECT count(*) FROM pg_stat_activity a
-                     WHERE a.datname = d.datname AND a.pid <> pg_backend_pid())
+            "SELECT d.datname::text, shobj_description(d.oid, 'pg_database')
              FROM pg_database d
              WHERE starts_with(d.datname, $1) OR starts_with(d.datname, $2)
                 OR starts_with(d.datname, $3)
@@ -292,59 +340,87 @@ pub async fn leftovers(
         )
         .await
         .pg(|| format!("looking for copies earlier runs left beside {target}"))?;
-    let here = hostname();
     for row in rows {
-        let (name, comment, sessions): (String, Option<String>, i64) =
-            (row.get(0), row.get(1), row.get(2));
-        if !name.starts_with(&prefix) {
+        let (name, comment): (String, Option<String>) = (row.get(0), row.get(1));
+        let Some(rest) = name.strip_prefix(&prefix) else {
             say(&format!(
                 "found {name}, which looks like a copy an earlier dataforge version left \
                  beside {target}; if nobody needs it: DROP DATABASE {}",
                 quote_ident(&name)
             ));
             continue;
+        };
+        // `<prefix><8 hex>` or `<prefix><8 hex>_old`, nothing else
+        let tag = rest.strip_suffix("_old").unwrap_or(rest);
+        if tag.len() != 8 || !tag.bytes().all(|b| b.is_ascii_hexdigit()) {
+            continue;
         }
-        let (ours, who, alive) = match parse_mark(comment.as_deref()) {
-            Mark::Replaced { target: t } => (
-                t == target,
-                "a swap that did not finish its clean-up".to_string(),
-                false,
-            ),
+        let who = match parse_mark(comment.as_deref()) {
+            Mark::Replaced { target: t } if t == target => {
+                "a swap that did not finish its clean-up".to_string()
+            }
             Mark::Staging {
                 target: t,
                 pid,
                 host,
-            } => {
-                let alive = if host == here {
-                    process_alive(pid)
-                } else {
-                    sessions > 0
-                };
-                (t == target, format!("pid {pid} on host {host}"), alive)
-            }
-            // killed between CREATE DATABASE and its mark: ours by its name
-            Mark::None => (true, "an unmarked run".to_string(), sessions > 0),
+            } if t == target => format!("pid {pid} on host {host}"),
+            // killed between CREATE DATABASE and its mark
+            Mark::None if comment.is_none() => "a run stopped before it marked it".to_string(),
+            _ => continue,
         };
-        if !ours {
-            continue;
-        }
-        if alive {
+        // the run making it holds its lock for as long as it runs, whatever host or
+        // container it is on; a lock we can take belongs to a run that is gone
+        let key = run_lock_key(&format!("{prefix}{tag}"));
+        let free: bool = admin
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .await
+            .pg(|| format!("asking whether a run still makes {name}"))?
+            .get(0);
+        if !free {
             say(&format!(
                 "found {name}: a copy of {target} that a run still going ({who}) is making; left alone"
             ));
             continue;
         }
-        admin
+        let dropped = admin
             .batch_execute(&format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 quote_ident(&name)
             ))
             .await
-            .pg(|| format!("dropping {name}, left by an earlier run"))?;
+            .pg(|| format!("dropping {name}, left by an earlier run"));
+        let _ = admin
+            .query_one(
+                "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .await;
+        dropped?;
         say(&format!(
             "dropped {name}, an unfinished copy of {target} left by an earlier run that was stopped ({who})"
         ));
     }
+    Ok(())
+}
+
+fn run_lock_key(staging: &str) -> String {
+    format!("dataforge staging {staging}")
+}
+
+/// Taken on the admin connection before the staging database `staging` is created, and
+/// held (a session lock) until the run ends: [`leftovers`] leaves alone a copy whose lock
+/// is held.
+pub async fn claim(admin: &Client, staging: &str) -> Result<(), PgError> {
+    admin
+        .query_one(
+            "SELECT pg_advisory_lock(hashtextextended($1, 0))",
+            &[&run_lock_key(staging)],
+        )
+        .await
+        .pg(|| format!("locking {staging} for this run"))?;
     Ok(())
 }
 

@@ -12,23 +12,7 @@ use dataforge::cli::{self, Cli};
 enum End {
     Done(anyhow::Result<ExitCode>),
     Panicked,
-    Signal(&'static str, u8),
-}
-
-/// The first of Ctrl-C (SIGINT) and SIGTERM: its name and exit code.
-async fn signal() -> (&'static str, u8) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return ("Ctrl-C", 130);
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
-        _ = term.recv() => ("SIGTERM", 143),
-    }
+    Signal(&'static str, u8, dataforge::cleanup::Pending),
 }
 
 /// With `--json`, a failure still prints JSON on stdout (`{"error": …}`) unless the command
@@ -79,13 +63,14 @@ fn main() -> ExitCode {
         };
         tokio::select! {
             r = &mut task => done(r),
-            s = signal() => {
+            s = dataforge::cleanup::interrupted() => {
                 if dataforge::cleanup::handles_signals() {
                     // the command cancels its own work and says how to go on
                     done(task.await)
                 } else {
+                    let pending = dataforge::cleanup::take();
                     task.abort();
-                    End::Signal(s.0, s.1)
+                    End::Signal(s.0, s.1, pending)
                 }
             }
         }
@@ -108,7 +93,7 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_ERROR);
         }
         End::Panicked => {
-            let cleaned = runtime.block_on(dataforge::cleanup::abort());
+            let cleaned = runtime.block_on(dataforge::cleanup::abort(dataforge::cleanup::take()));
             if !cleaned.is_empty() {
                 cli::say(&format!(
                     "stopped by the error above: {}",
@@ -118,8 +103,22 @@ fn main() -> ExitCode {
             json_error(json, "internal error (a bug): see stderr");
             cli::EXIT_ERROR
         }
-        End::Signal(name, code) => {
-            let cleaned = runtime.block_on(dataforge::cleanup::abort());
+        End::Signal(name, code, pending) => {
+            // a second signal, or a server that does not answer: exit without waiting (the
+            // next run on the target finds and drops what was left)
+            let cleaned = runtime.block_on(async {
+                tokio::select! {
+                    c = tokio::time::timeout(
+                        std::time::Duration::from_secs(15),
+                        dataforge::cleanup::abort(pending),
+                    ) => c.unwrap_or_else(|_| vec![
+                        "the clean-up took too long; the next run on the target drops what was left".into(),
+                    ]),
+                    _ = dataforge::cleanup::interrupted() => vec![
+                        "interrupted again before the clean-up finished; the next run on the target drops what was left".into(),
+                    ],
+                }
+            });
             let message = if cleaned.is_empty() {
                 format!("interrupted ({name}); nothing was left half-done")
             } else {

@@ -719,3 +719,29 @@ async fn generated_identifying_values_are_never_the_sources_own() {
         );
     }
 }
+
+/// `--to` in libpq's key=value form loads into that database, as psql would connect —
+/// not into a file named after the string (which held the password).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_key_value_connection_string_is_a_database() {
+    let dir = shared_tempdir();
+    let src = small_source(dir.path()).await;
+    let dst = empty_database().await.unwrap();
+    // postgresql://postgres@127.0.0.1:PORT/NAME → host=… port=… dbname=… user=…
+    let rest = dst.url().split_once("@").unwrap().1;
+    let (hostport, db) = rest.split_once('/').unwrap();
+    let (host, port) = hostport.split_once(':').unwrap();
+    let conninfo = format!("host={host} port={port} dbname={db} user=postgres");
+    anonymize(dir.path(), &["--from", src.url(), "--to", &conninfo], 0);
+    assert_eq!(
+        one::<i64>(dst.url(), "SELECT count(*) FROM people").await,
+        500
+    );
+    let files: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains('='))
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+}

@@ -471,6 +471,18 @@ async fn encrypted_backups_restore_only_with_a_matching_identity() {
         stderr(&out)
     );
     assert_eq!(contents(db.url()).await, before);
+    // the target's own backup, taken first, is encrypted as the restored one was
+    let r: Vec<String> = fs::read_dir(dir.join("b"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dump") || n.ends_with(".dump.age"))
+        .collect();
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(
+        r.iter().all(|n| n.ends_with(".dump.age")),
+        "a pre-restore backup in the clear: {r:?}"
+    );
 
     // the stock age tool opens it too
     match std::process::Command::new("age").arg("--version").output() {

@@ -361,6 +361,46 @@ fn local_cluster_start_status_url_stop_destroy() {
         stderr(&refused)
     );
     assert!(dir.path().join(".dataforge/pg/data").exists());
+    assert!(
+        stdout(&run(dataforge(dir.path()).args(["local", "status"]), 1)).starts_with("stopped"),
+        "a refused destroy leaves a stopped cluster stopped"
+    );
+    // two marked databases: each is named to confirm
+    run(dataforge(dir.path()).args(["local", "start"]), 0);
+    let c2 = url.replace("/dataforge", "/postgres");
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-q", "-c", "CREATE DATABASE prod2", &c2])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    run(
+        dataforge(dir.path()).args([
+            "mark",
+            "production",
+            "--database-url",
+            &url.replace("/dataforge", "/prod2"),
+        ]),
+        0,
+    );
+    let refused = run(
+        dataforge(dir.path()).args([
+            "local",
+            "destroy",
+            "--yes",
+            "--confirm-database",
+            "dataforge",
+        ]),
+        2,
+    );
+    assert!(
+        stderr(&refused).contains("--confirm-database dataforge is not prod2"),
+        "{}",
+        stderr(&refused)
+    );
     run(
         dataforge(dir.path()).args([
             "local",
@@ -368,6 +408,8 @@ fn local_cluster_start_status_url_stop_destroy() {
             "--yes",
             "--confirm-database",
             "dataforge",
+            "--confirm-database",
+            "prod2",
         ]),
         0,
     );

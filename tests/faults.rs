@@ -41,9 +41,20 @@ async fn leftovers(db: &TestDb) -> Vec<String> {
 /// Which database the target's name holds: the old one (it has the marker table) or the
 /// new one (no marker, every client row of the source). Panics when it holds neither.
 async fn state(target: &TestDb, clients: i64) -> &'static str {
-    let c = dataforge::pg::connect(target.url())
-        .await
-        .unwrap_or_else(|e| panic!("the target's name holds no database: {e}"));
+    // a connection made at the very instant a swap commits (the server finishes the swap a
+    // killed run had sent) can find the database it looked up renamed: PostgreSQL says so
+    // and the next attempt finds the other one. Anything else is a target without a database.
+    let mut tries = 0;
+    let c = loop {
+        match dataforge::pg::connect(target.url()).await {
+            Ok(c) => break c,
+            Err(e) if tries < 5 && e.to_string().contains("just been dropped or renamed") => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the target's name holds no database: {e}"),
+        }
+    };
     let old: bool = c
         .query_one("SELECT to_regclass('public.old_marker') IS NOT NULL", &[])
         .await
@@ -62,8 +73,8 @@ async fn state(target: &TestDb, clients: i64) -> &'static str {
     "new"
 }
 
-/// No pg_dump or pg_restore naming `db` runs any more (they die with dataforge).
-fn no_children_left(db: &str) {
+/// No pg_dump or pg_restore naming any of `dbs` runs any more (they die with dataforge).
+fn no_children_left(dbs: &[&str]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let alive: Vec<String> = std::fs::read_dir("/proc")
@@ -71,7 +82,10 @@ fn no_children_left(db: &str) {
             .flatten()
             .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
             .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| (c.contains("pg_restore") || c.contains("pg_dump")) && c.contains(db))
+            .filter(|c| {
+                (c.contains("pg_restore") || c.contains("pg_dump"))
+                    && dbs.iter().any(|db| c.contains(db))
+            })
             .collect();
         if alive.is_empty() {
             return;
@@ -94,7 +108,13 @@ fn kill(child: &mut Child, signal: i32) -> std::process::Output {
 /// Runs `make()` once whole (timed), then kills ten runs of it at instants spread over that
 /// time, checking the target after each; a last whole run must name and drop whatever the
 /// killed ones left.
-async fn kill_loop(target: &TestDb, clients: i64, what: &str, make: impl Fn() -> Command) {
+async fn kill_loop(
+    target: &TestDb,
+    source: &str,
+    clients: i64,
+    what: &str,
+    make: impl Fn() -> Command,
+) {
     let started = Instant::now();
     let out = make().output().unwrap();
     assert!(out.status.success(), "{what}: {}", stderr(&out));
@@ -110,13 +130,17 @@ async fn kill_loop(target: &TestDb, clients: i64, what: &str, make: impl Fn() ->
             .unwrap();
         std::thread::sleep(delay);
         let out = kill(&mut child, libc::SIGKILL);
-        no_children_left(target.name());
+        no_children_left(&[target.name(), source]);
         let s = state(target, clients).await;
         *seen.entry(s).or_default() += 1;
         let _ = out;
     }
     let left = leftovers(target).await;
     eprintln!("{what}: after 10 kills the target held {seen:?}; left beside it: {left:?}");
+    assert!(
+        seen.get("old").is_some_and(|n| *n > 0),
+        "{what}: no kill landed before the swap: {seen:?}"
+    );
     let out = run(&mut make(), 0);
     for name in &left {
         assert!(
@@ -150,13 +174,19 @@ async fn kill_9_at_ten_instants_of_anonymize_snapshot_import_and_restore() {
             .args(["--from", &src, "--to", &dst, "--replace"]);
         c
     };
-    kill_loop(&target, clients, "anonymize --to a database", || {
-        let mut c = anonymize(&["anonymize"]);
-        c.arg("--no-verify");
-        c
-    })
+    kill_loop(
+        &target,
+        source.name(),
+        clients,
+        "anonymize --to a database",
+        || {
+            let mut c = anonymize(&["anonymize"]);
+            c.arg("--no-verify");
+            c
+        },
+    )
     .await;
-    kill_loop(&target, clients, "snapshot import", || {
+    kill_loop(&target, source.name(), clients, "snapshot import", || {
         anonymize(&["snapshot", "import"])
     })
     .await;
@@ -176,7 +206,7 @@ async fn kill_9_at_ten_instants_of_anonymize_snapshot_import_and_restore() {
     let c = dataforge::pg::connect(target.url()).await.unwrap();
     c.batch_execute("CREATE TABLE old_marker ()").await.unwrap();
     drop(c);
-    kill_loop(&target, clients, "restore", || {
+    kill_loop(&target, source.name(), clients, "restore", || {
         let mut c = dataforge(&dir);
         c.args(["restore", "--backup-dir", "b", &file])
             .env("DATABASE_URL", target.url());
@@ -229,7 +259,7 @@ async fn ctrl_c_and_sigterm_drop_the_unfinished_copy() {
             "{err}"
         );
         assert_eq!(leftovers(&target).await, Vec::<String>::new());
-        no_children_left(target.name());
+        no_children_left(&[target.name(), source.name()]);
     }
 }
 

@@ -774,7 +774,7 @@ async fn backfill_updates_in_key_batches_and_resumes_after_an_interruption() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("dataforge: interrupted: the running batch was cancelled and rolled back; every batch before it is committed and saved, so the same command resumes after it"),
+        String::from_utf8_lossy(&out.stderr).contains("dataforge: interrupted (Ctrl-C): the running batch was cancelled and rolled back; every batch before it is committed and saved, so the same command resumes after it"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

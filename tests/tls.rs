@@ -301,6 +301,22 @@ fn a_wrong_ca_a_wrong_host_and_sslmode_disable_are_each_named() {
             ),
             "missing.pem does not exist: sslmode=verify-full verifies the server against it",
         ),
+        // verify-ca checks the chain: a wrong CA fails there too
+        (
+            format!(
+                "postgres://postgres@127.0.0.1:{}/seeded?sslmode=verify-ca&sslrootcert={}",
+                s.port,
+                s.other_ca().display()
+            ),
+            "untrusted certificate: the server's certificate is not signed by a CA in",
+        ),
+        (
+            format!(
+                "postgres://postgres@localhost:{}/seeded?sslmode=require&sslrootcert=system",
+                s.port
+            ),
+            "sslrootcert=system (the operating system's CAs) is not supported yet",
+        ),
     ];
     for (url, want) in cases {
         let out = run(
@@ -313,6 +329,32 @@ fn a_wrong_ca_a_wrong_host_and_sslmode_disable_are_each_named() {
         assert!(err.contains(want), "{url}\nwanted: {want}\ngot: {err}");
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     }
+    // a CA file in ~/.postgresql makes every encrypted connection check the chain, as
+    // libpq does (so dataforge agrees with its pg_dump child): the default sslmode too
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(home.join(".postgresql")).unwrap();
+    std::fs::copy(s.other_ca(), home.join(".postgresql/root.crt")).unwrap();
+    let default_mode = format!("postgres://postgres@localhost:{}/seeded", s.port);
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "status", "--dir", "m"])
+            .env("HOME", &home)
+            .env("DATABASE_URL", &default_mode),
+        2,
+    );
+    assert!(
+        stderr(&out).contains("untrusted certificate"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::copy(s.ca(), home.join(".postgresql/root.crt")).unwrap();
+    run(
+        dataforge(tmp.path())
+            .args(["backup", "--dir", "b"])
+            .env("HOME", &home)
+            .env("DATABASE_URL", &default_mode),
+        0,
+    );
     // verify-ca checks the chain only: the IP address is fine there
     let ok = format!(
         "postgres://postgres@127.0.0.1:{}/seeded?sslmode=verify-ca&sslrootcert={}",
@@ -342,9 +384,14 @@ fn a_wrong_ca_a_wrong_host_and_sslmode_disable_are_each_named() {
 
 /// Fails the test when any process's command line holds the password, polling until
 /// `child` ends; returns how many command lines naming `marker` were seen.
-fn watch_command_lines(child: std::process::Child, marker: &str) -> std::process::Output {
+fn watch_command_lines(
+    child: std::process::Child,
+    marker: &str,
+    tool: Option<&str>,
+) -> std::process::Output {
     let mut child = child;
     let mut seen = 0;
+    let mut tool_seen = 0;
     while child.try_wait().unwrap().is_none() {
         for entry in std::fs::read_dir("/proc").unwrap().flatten() {
             let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
@@ -352,6 +399,8 @@ fn watch_command_lines(child: std::process::Child, marker: &str) -> std::process
             };
             let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
             seen += usize::from(text.contains(marker));
+            tool_seen +=
+                usize::from(text.contains(marker) && tool.is_some_and(|t| text.contains(t)));
             assert!(
                 !text.contains(PASSWORD),
                 "the password is in a command line: {text}"
@@ -366,6 +415,12 @@ fn watch_command_lines(child: std::process::Child, marker: &str) -> std::process
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(seen > 0, "no process of the run was seen");
+    if let Some(t) = tool {
+        assert!(
+            tool_seen > 0,
+            "{t} was never seen running: the check saw nothing of it"
+        );
+    }
     for text in [&out.stdout, &out.stderr] {
         assert!(!String::from_utf8_lossy(text).contains(PASSWORD));
     }
@@ -432,7 +487,7 @@ fn no_process_shows_the_password() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    watch_command_lines(child, "pwsource");
+    watch_command_lines(child, "pwsource", None);
     let copy = std::fs::read_to_string(dir.join("out.sql")).unwrap();
     assert!(
         copy.contains("COPY \"public\".\"clients\" ("),
@@ -450,7 +505,7 @@ fn no_process_shows_the_password() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = watch_command_lines(child, "pwsource");
+    let out = watch_command_lines(child, "pwsource", Some("pg_dump"));
     assert!(stdout(&out).contains(".dump"), "{}", stdout(&out));
 }
 

@@ -44,10 +44,11 @@ pub fn check_complete(
     let tail = String::from_utf8_lossy(&tail);
     // pg_dump writes its closing line last: a file cut anywhere lacks it (statements a
     // person appended after it are theirs)
-    if tail
-        .lines()
-        .any(|l| DUMP_TRAILER.iter().any(|t| l.trim_end() == *t))
-    {
+    // pg_dumpall's file holds a database dump's closing line for each database: only the
+    // cluster's own closing line ends it
+    let cluster = head.contains("cluster dump");
+    let trailer = DUMP_TRAILER[usize::from(cluster)];
+    if tail.lines().any(|l| l.trim_end() == trailer) {
         return Ok(Ok(()));
     }
     let section = tail
@@ -61,8 +62,8 @@ pub fn check_complete(
         .map(|s| format!("; the last section it holds begins `-- {s}`"))
         .unwrap_or_default();
     Ok(Err(format!(
-        "{name} is not a complete pg_dump file: it lacks pg_dump's closing line `-- PostgreSQL \
-         database dump complete`, so it was cut short (a full disk, an interrupted dump or \
+        "{name} is not a complete pg_dump file: it lacks pg_dump's closing line `{trailer}`, \
+         so it was cut short (a full disk, an interrupted dump or \
          copy){section}. Nothing was loaded; take the dump again"
     )))
 }

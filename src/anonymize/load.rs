@@ -189,6 +189,10 @@ impl Target {
         let tag = &blake3::hash(format!("{name}{:?}", std::time::SystemTime::now()).as_bytes())
             .to_hex()[..8];
         let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&name));
+        crate::cleanup::claim(&admin, &staging).await?;
+        // on the clean-up list before it exists: a signal between CREATE and here would
+        // otherwise leave it behind (the clean-up skips a database that is not there)
+        let cleanup = crate::cleanup::staging_database(&admin_url, &staging, &name);
         admin
             .batch_execute(&format!(
                 "CREATE DATABASE {} TEMPLATE template0",
@@ -201,8 +205,15 @@ impl Target {
                      CREATEDB)"
                 )
             })?;
-        let cleanup = crate::cleanup::staging_database(&admin_url, &staging, &name);
-        crate::cleanup::mark_staging(&admin, &staging, &name).await?;
+        if let Err(e) = crate::cleanup::mark_staging(&admin, &staging, &name).await {
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {}",
+                    quote_ident(&staging)
+                ))
+                .await;
+            return Err(e.into());
+        }
         Ok(Target {
             admin,
             staging_url: pg::with_database(url, &staging),
@@ -223,12 +234,18 @@ impl Target {
     pub async fn swap(self) -> Result<(), TargetError> {
         let result = self.try_swap().await;
         if result.is_err() {
+            // a failed statement of the swap's transaction leaves it aborted: end it, or
+            // the DROP in abandon fails too (25P02) and the copy stays
+            let _ = self.admin.batch_execute("ROLLBACK").await;
             self.abandon().await;
         }
         result
     }
 
     async fn try_swap(&self) -> Result<(), TargetError> {
+        // once the swap is sent, the server completes it whatever happens to this process:
+        // a signal now waits for it, so what is said afterwards is true
+        let _swapping = crate::cleanup::own_signals();
         let (name, staging) = (quote_ident(&self.name), quote_ident(&self.staging));
         if !self.exists {
             self.admin

@@ -20,8 +20,10 @@ use super::load::{self, Rejected, Target};
 use super::plan::{self, Plan, SourceTable};
 use crate::pg::{self, quote_ident, PgContext as _};
 
+/// Whether `s` names a database rather than a file: a `postgres://` URL, or a libpq
+/// `key=value` connection string (`host=db dbname=app …`), as psql takes both.
 pub fn is_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://")
+    s.starts_with("postgres://") || s.starts_with("postgresql://") || pg::is_conninfo(s)
 }
 
 /// How a run goes.

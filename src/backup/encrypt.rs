@@ -69,11 +69,14 @@ pub fn configured_recipients(dir: &Path) -> Result<Vec<String>, BackupError> {
     Ok(file.backup.recipients)
 }
 
-/// Streams `plain` into `out` encrypted to `recipients`; returns the plaintext's blake3.
+/// Streams `plain` into `out` encrypted to `recipients`, and the plaintext into `tee` for
+/// as long as it reads (a reader that stops early is let go); returns the plaintext's
+/// blake3.
 pub fn encrypt(
     plain: &mut impl Read,
     out: &mut impl Write,
     recipients: &[String],
+    mut tee: Option<&mut dyn Write>,
 ) -> Result<String, std::io::Error> {
     let parsed = parse_recipients(recipients).map_err(std::io::Error::other)?;
     let encryptor =
@@ -89,6 +92,11 @@ pub fn encrypt(
         }
         hasher.update(&buf[..n]);
         w.write_all(&buf[..n])?;
+        if let Some(t) = tee.as_mut() {
+            if t.write_all(&buf[..n]).is_err() {
+                tee = None;
+            }
+        }
     }
     w.finish()?.flush()?;
     Ok(hasher.finalize().to_hex().to_string())
@@ -220,6 +228,7 @@ mod tests {
             &mut &plain[..],
             &mut std::fs::File::create(&file).unwrap(),
             &recipients,
+            None,
         )
         .unwrap();
         assert!(looks_encrypted(&file).unwrap());

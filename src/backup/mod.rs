@@ -544,8 +544,38 @@ fn dump_encrypted(
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let written = encrypt::encrypt(&mut stdout, &mut out, recipients);
+    // the archive is checked as it streams (pg_restore --list reads its table of
+    // contents from a pipe): the encrypted file can only be checked with an identity
+    let mut list = Command::new(find_tool("pg_restore")?);
+    list.arg("--list")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut lister = crate::child::spawn(list).map_err(|source| BackupError::Io {
+        path: PathBuf::from("pg_restore"),
+        source,
+    })?;
+    let mut lister_in = lister.stdin.take().expect("stdin is piped");
+    let lister_out = lister.stdout.take().expect("stdout is piped");
+    let listing = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::BufReader::new(lister_out).read_to_string(&mut s);
+        s
+    });
+    let written = encrypt::encrypt(&mut stdout, &mut out, recipients, Some(&mut lister_in));
+    drop(lister_in);
     drop(stdout);
+    let listing = listing.join().unwrap_or_default();
+    let _ = lister.wait();
+    // a write that failed (a full disk) made pg_dump die of a broken pipe: say the cause
+    let written = match written {
+        Ok(h) => h,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(io(partial)(e));
+        }
+    };
     let status = child.wait().map_err(|source| BackupError::Io {
         path: PathBuf::from("pg_dump"),
         source,
@@ -558,7 +588,13 @@ fn dump_encrypted(
             stderr: pg::mask_url(errors.trim()),
         });
     }
-    written.map_err(io(partial))
+    if !listing.contains("; Archive created at") {
+        return Err(BackupError::BadManifest {
+            path: partial.to_path_buf(),
+            why: "pg_restore --list did not read the archive pg_dump wrote".into(),
+        });
+    }
+    Ok(written)
 }
 
 /// Drops a database made for a restore that did not complete (best effort: the error
@@ -661,7 +697,14 @@ pub async fn restore(
         .get(0);
     let was_production = production::marked(&client).await?;
     drop(client);
-    let pre = backup(url, backup_dir, &keys.recipients).await?;
+    // the target's backup is encrypted as the backup being restored was, unless
+    // dataforge.toml says to whom: production data never lands in the clear because the
+    // recipients were given on a command line once
+    let recipients = match (&manifest.encryption, keys.recipients.is_empty()) {
+        (Some(enc), true) => enc.recipients.clone(),
+        _ => keys.recipients.clone(),
+    };
+    let pre = backup(url, backup_dir, &recipients).await?;
     notify(&format!("backed up {target} first: {}", pre.path.display()));
 
     let admin_url = pg::with_database(url, "postgres");
@@ -670,12 +713,17 @@ pub async fn restore(
     let tag = &blake3::hash(format!("{target}{:?}", std::time::SystemTime::now()).as_bytes())
         .to_hex()[..8];
     let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&target));
+    crate::cleanup::claim(&admin, &staging).await?;
+    // on the clean-up list before it exists (see anonymize::load)
+    let _cleanup = crate::cleanup::staging_database(&admin_url, &staging, &target);
     admin
         .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&staging)))
         .await
         .pg(|| format!("creating {staging} to restore into (the role needs CREATEDB)"))?;
-    let _cleanup = crate::cleanup::staging_database(&admin_url, &staging, &target);
-    crate::cleanup::mark_staging(&admin, &staging, &target).await?;
+    if let Err(e) = crate::cleanup::mark_staging(&admin, &staging, &target).await {
+        drop_database(&admin, &staging).await;
+        return Err(e.into());
+    }
     let staging_url = pg::with_database(url, &staging);
     let restored = {
         let (p, u) = (archive.clone(), staging_url.clone());
@@ -699,9 +747,19 @@ pub async fn restore(
         drop_database(&admin, &staging).await;
         return Err(e);
     }
-    let counts = {
-        let c = pg::connect(&staging_url).await?;
-        row_counts(&c).await?
+    let counts = match pg::connect(&staging_url).await {
+        Ok(c) => match row_counts(&c).await {
+            Ok(counts) => counts,
+            Err(e) => {
+                drop(c);
+                drop_database(&admin, &staging).await;
+                return Err(e.into());
+            }
+        },
+        Err(e) => {
+            drop_database(&admin, &staging).await;
+            return Err(e.into());
+        }
     };
     if counts != manifest.tables {
         let mut diffs = Vec::new();
@@ -720,6 +778,9 @@ pub async fn restore(
     // Swap, in one transaction: the old database steps aside and the restored one takes
     // its name (and its production mark), so at every instant the name holds one of them;
     // the old one is marked for the next run to drop should this one stop before it does.
+    // once the swap is sent, the server completes it whatever happens to this process: a
+    // signal now waits for it (and the audit line), so what is said afterwards is true
+    let _swapping = crate::cleanup::own_signals();
     let old = format!("{staging}_old");
     let disconnect = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
     admin

@@ -152,7 +152,7 @@ pub async fn confirm(
     url: &str,
     action: &str,
     yes: bool,
-    confirm_database: Option<&str>,
+    confirm_database: &[String],
 ) -> Result<(), BackupError> {
     let Some(why) = why_production(client, url).await? else {
         return Ok(());
@@ -162,15 +162,17 @@ pub async fn confirm(
         .await
         .pg(|| "reading the database name".into())?
         .get(0);
-    match confirm_database {
-        Some(given) if yes && given == name => return Ok(()),
-        Some(given) if given != name => {
-            return Err(BackupError::Refused(format!(
-                "--confirm-database {given} is not {name}, the database this would {action}; \
-                 nothing was done"
-            )))
+    // (repeatable: a command over several databases, `local destroy`, names each)
+    if confirm_database.contains(&name) {
+        if yes {
+            return Ok(());
         }
-        _ => {}
+    } else if !confirm_database.is_empty() {
+        return Err(BackupError::Refused(format!(
+            "--confirm-database {} is not {name}, the database this would {action}; \
+             nothing was done",
+            confirm_database.join(", --confirm-database ")
+        )));
     }
     if !yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         eprint!(

@@ -81,7 +81,7 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
         b
     });
     let mut announced = false;
-    crate::cleanup::command_handles_signals();
+    let _own = crate::cleanup::own_signals();
     let cancel = client.cancel_token();
     let work = backfill::run(&mut client, &job, |p| {
         if !announced {
@@ -98,15 +98,19 @@ pub async fn run(args: BackfillArgs) -> anyhow::Result<ExitCode> {
     });
     let p = tokio::select! {
         p = work => p?,
-        _ = tokio::signal::ctrl_c() => {
+        (name, code) = crate::cleanup::interrupted() => {
             pg::cancel(&url, &cancel).await;
-            say(&format!(
-                "interrupted: the running batch was cancelled and rolled back; every batch \
-                 before it is committed and saved, so the same command resumes after it \
+            let message = format!(
+                "interrupted ({name}): the running batch was cancelled and rolled back; every \
+                 batch before it is committed and saved, so the same command resumes after it \
                  (job {})",
                 job.job()
-            ));
-            return Ok(ExitCode::from(130));
+            );
+            if args.json {
+                emit(&super::json_error(&message))?;
+            }
+            say(&message);
+            return Ok(ExitCode::from(code));
         }
     };
     if let Some(b) = bar {

@@ -159,7 +159,7 @@ pub async fn run_restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
         &url,
         "restore over",
         args.yes,
-        args.confirm_database.as_deref(),
+        args.confirm_database.as_slice(),
     )
     .await?;
     drop(client);

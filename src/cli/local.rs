@@ -123,7 +123,7 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
                 // the whole cluster goes: each database marked production must be confirmed
                 // (a stopped cluster is started to read the marks; destroy stops it)
                 let c = cluster.clone();
-                tokio::task::spawn_blocking(move || c.start()).await??;
+                let (_, was_running) = tokio::task::spawn_blocking(move || c.start()).await??;
                 let admin = cluster.url("postgres")?;
                 let client = crate::pg::connect(&admin).await?;
                 let marked: Vec<String> = client
@@ -141,13 +141,21 @@ pub async fn run(args: LocalArgs) -> anyhow::Result<ExitCode> {
                 for name in marked {
                     let url = crate::pg::with_database(&admin, &name);
                     let db = crate::pg::connect(&url).await?;
-                    confirm
+                    if let Err(e) = confirm
                         .check(
                             &db,
                             &url,
                             "destroy the local cluster and with it the database",
                         )
-                        .await?;
+                        .await
+                    {
+                        // refused: a cluster that was stopped is stopped again
+                        if !was_running {
+                            let c = cluster.clone();
+                            let _ = tokio::task::spawn_blocking(move || c.stop()).await;
+                        }
+                        return Err(e);
+                    }
                 }
             }
             blocking(|c| {

@@ -307,10 +307,10 @@ pub(crate) async fn interruptible<T>(
     cancel: tokio_postgres::CancelToken,
     work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
 ) -> anyhow::Result<T> {
-    crate::cleanup::command_handles_signals();
+    let _own = crate::cleanup::own_signals();
     tokio::select! {
         r = work => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
+        _ = crate::cleanup::interrupted() => {
             pg::cancel(url, &cancel).await;
             anyhow::bail!(
                 "interrupted: the running migration was cancelled and rolled back, and the \

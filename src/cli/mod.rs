@@ -25,8 +25,8 @@ pub const EXIT_FOUND: u8 = 1;
 /// Exit code for an error.
 pub const EXIT_ERROR: u8 = 2;
 
-const ABOUT: &str =
-    "Safe, realistic PostgreSQL data: reproducible seeds and a Prisma-compatible migration runner";
+const ABOUT: &str = "Safe, realistic PostgreSQL data: reproducible seeds, anonymized copies of \
+     production with proof, verified backups and a Prisma-compatible migration runner";
 
 const LONG_ABOUT: &str = "\
 dataforge gives PostgreSQL teams safe, realistic data.
@@ -162,8 +162,9 @@ pub struct Confirm {
     #[arg(long)]
     pub yes: bool,
     /// The target database's name, to confirm a destructive command on production
+    /// (repeatable where a command touches several: `local destroy`)
     #[arg(long, value_name = "NAME")]
-    pub confirm_database: Option<String>,
+    pub confirm_database: Vec<String>,
 }
 
 impl Confirm {
@@ -174,14 +175,8 @@ impl Confirm {
         url: &str,
         action: &str,
     ) -> anyhow::Result<()> {
-        crate::backup::production::confirm(
-            client,
-            url,
-            action,
-            self.yes,
-            self.confirm_database.as_deref(),
-        )
-        .await?;
+        crate::backup::production::confirm(client, url, action, self.yes, &self.confirm_database)
+            .await?;
         Ok(())
     }
 }

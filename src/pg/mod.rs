@@ -179,6 +179,21 @@ fn percent_decode(s: &str) -> String {
 /// The connection string without its password, and the password: what a child tool
 /// (pg_dump, pg_restore, psql) gets as argv and as `PGPASSWORD`, so no password is ever
 /// in a process list. Both forms: a URL (`user:pw@host`, `?password=`) and key=value.
+/// Whether `s` is a libpq `key=value` connection string: every word a `key=value` pair
+/// (quoted values allowed) and at least one key naming where to connect.
+pub fn is_conninfo(s: &str) -> bool {
+    const KEYS: [&str; 6] = ["host", "hostaddr", "port", "dbname", "user", "service"];
+    if s.contains("://") || !s.contains('=') {
+        return false;
+    }
+    let pairs = conninfo_pairs(s);
+    !pairs.is_empty()
+        && pairs
+            .iter()
+            .all(|(k, _)| !k.is_empty() && k.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        && pairs.iter().any(|(k, _)| KEYS.contains(&k.as_str()))
+}
+
 pub fn split_password(conn: &str) -> (String, Option<String>) {
     if let Some(scheme_end) = conn.find("://") {
         let rest = &conn[scheme_end + 3..];
@@ -380,6 +395,10 @@ fn password_from_environment(config: &tokio_postgres::Config) -> Option<Vec<u8>>
         use std::os::unix::fs::PermissionsExt as _;
         let mode = std::fs::metadata(&file).ok()?.permissions().mode();
         if mode & 0o077 != 0 {
+            crate::cli::say(&format!(
+                "the password file {} is ignored: others can read it (chmod 600 {0})",
+                file.display()
+            ));
             return None;
         }
     }
@@ -439,7 +458,10 @@ fn connect_reason(e: &tokio_postgres::Error) -> String {
          ~/.pgpass (PGPASSFILE), or in the URL (postgres://USER:PASSWORD@HOST/DB)"
             .into()
     } else if lower.contains("password authentication failed") || lower.contains("28p01") {
-        format!("{base} (check the user name and password in the URL)")
+        format!(
+            "{base} (check the user name, and the password in the URL, PGPASSWORD or \
+             ~/.pgpass)"
+        )
     } else if lower.contains("does not exist") && lower.contains("database") {
         format!("{base} (create it with `createdb`, or point the URL at an existing database)")
     } else {
@@ -563,6 +585,18 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn key_value_connection_strings_are_told_from_file_names() {
+        assert!(is_conninfo(
+            "host=localhost port=5432 dbname=app user=u password='a b'"
+        ));
+        assert!(is_conninfo("dbname=app"));
+        assert!(!is_conninfo("dev.sql"));
+        assert!(!is_conninfo("out=put.sql"));
+        assert!(!is_conninfo("postgres://h/db?sslmode=require"));
+        assert!(!is_conninfo("my file.sql"));
+    }
 
     #[test]
     fn the_password_file_is_read_as_libpq_reads_it() {

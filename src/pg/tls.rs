@@ -137,15 +137,24 @@ fn split_with(
         home.map(|h| h.join(".postgresql").join(name))
             .filter(|p| p.exists())
     };
-    let root_cert = pick(root, "PGSSLROOTCERT")
-        .map(PathBuf::from)
-        .or_else(|| match mode {
-            // libpq names the default file in its error when it is missing
-            SslMode::VerifyCa | SslMode::VerifyFull => {
-                home.map(|h| h.join(".postgresql").join("root.crt"))
-            }
-            _ => default_file("root.crt"),
-        });
+    let root = pick(root, "PGSSLROOTCERT");
+    if root.as_deref() == Some("system") {
+        // libpq 16's "the system's CAs": refused rather than read as a file named `system`
+        // (which would quietly verify nothing under prefer/require)
+        return Err(
+            "sslrootcert=system (the operating system's CAs) is not supported yet: \
+                    give the CA file your server's certificate chains to, e.g. \
+                    sslrootcert=/etc/ssl/certs/ca-certificates.crt"
+                .into(),
+        );
+    }
+    let root_cert = root.map(PathBuf::from).or_else(|| match mode {
+        // libpq names the default file in its error when it is missing
+        SslMode::VerifyCa | SslMode::VerifyFull => {
+            home.map(|h| h.join(".postgresql").join("root.crt"))
+        }
+        _ => default_file("root.crt"),
+    });
     let cert = pick(cert, "PGSSLCERT")
         .map(PathBuf::from)
         .or_else(|| default_file("postgresql.crt"));
@@ -258,11 +267,18 @@ fn provider() -> Arc<CryptoProvider> {
 /// The rustls configuration for one set of settings.
 fn client_config(tls: &TlsParams) -> Result<rustls::ClientConfig, String> {
     let provider = provider();
-    // libpq: with a CA file present, `require` verifies the chain as verify-ca does
+    // libpq: with a CA file present (sslrootcert, PGSSLROOTCERT or ~/.postgresql/root.crt),
+    // every encrypted connection verifies the chain as verify-ca does — so dataforge and
+    // its pg_dump child agree. (Where libpq's `prefer` then retries unencrypted, dataforge
+    // stops with the certificate's problem.)
     let verify = match tls.mode {
         SslMode::VerifyFull => Some(true),
         SslMode::VerifyCa => Some(false),
-        SslMode::Require if tls.root_cert.as_ref().is_some_and(|p| p.exists()) => Some(false),
+        SslMode::Require | SslMode::Prefer | SslMode::Allow
+            if tls.root_cert.as_ref().is_some_and(|p| p.exists()) =>
+        {
+            Some(false)
+        }
         _ => None,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match verify {
@@ -275,17 +291,18 @@ fn client_config(tls: &TlsParams) -> Result<rustls::ClientConfig, String> {
                     tls.mode.name()
                 )
             })?;
-            let roots = load_roots(path, tls.mode)?;
-            let inner =
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            let roots = Arc::new(load_roots(path, tls.mode)?);
+            if check_name {
+                WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                     .build()
                     .map_err(|e| {
                         format!("cannot use the CA certificates in {}: {e}", path.display())
-                    })?;
-            if check_name {
-                inner
+                    })?
             } else {
-                Arc::new(ChainOnly(inner))
+                Arc::new(ChainOnly {
+                    roots,
+                    provider: provider.clone(),
+                })
             }
         }
     };
@@ -462,29 +479,32 @@ impl ServerCertVerifier for NoVerification {
     }
 }
 
-/// `sslmode=verify-ca`: the chain must lead to a trusted CA; the host name is not checked.
-/// webpki checks the chain before the name, so a name mismatch means the chain passed.
+/// `sslmode=verify-ca`: the chain must lead to a trusted CA; the host name is not checked
+/// (rustls's public chain check, without the name check that follows it in webpki).
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct ChainOnly {
+    roots: Arc<rustls::RootCertStore>,
+    provider: Arc<CryptoProvider>,
+}
 
 impl ServerCertVerifier for ChainOnly {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
+        let cert = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_cert_signed_by_trust_anchor(
+            &cert,
+            &self.roots,
+            intermediates,
+            now,
+            self.provider.signature_verification_algorithms.all,
+        )?;
+        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(
@@ -493,7 +513,12 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -502,11 +527,18 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
