@@ -712,3 +712,136 @@ async fn a_lock_timeout_is_retried_and_names_who_blocked_it() {
         0,
     );
 }
+
+/// A migration's own transaction control (issue 16, §2): `BEGIN … COMMIT` around the whole
+/// file stays one atomic transaction (its isolation level honoured); transaction control
+/// in the middle runs as psql runs it, with one history row, the committed statements
+/// named and the rest not applied.
+#[tokio::test]
+async fn a_migrations_own_begin_and_commit_are_honoured_and_told() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("m");
+    let db = empty_database().await.unwrap();
+    let c = db.connect().await.unwrap();
+    let up = || {
+        let mut cmd = dataforge(tmp.path());
+        cmd.args(["migrate", "up", "--dir", "m"])
+            .env("DATABASE_URL", db.url());
+        cmd
+    };
+    let rows = |name: &'static str| {
+        let c = &c;
+        async move {
+            c.query(
+                "SELECT finished_at IS NOT NULL, coalesce(logs, '') FROM _prisma_migrations WHERE migration_name = $1",
+                &[&name],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get::<_, bool>(0), r.get::<_, String>(1)))
+            .collect::<Vec<_>>()
+        }
+    };
+    let exists = |t: &'static str| {
+        let c = &c;
+        async move {
+            c.query_one("SELECT to_regclass($1) IS NOT NULL", &[&t])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+
+    // wrapped, with its own isolation level: applies (was SQLSTATE 25001)
+    write_migration(
+        &dir,
+        "20240101000000_wrapped",
+        "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nCREATE TABLE w (id int);\nCOMMIT;\n",
+    );
+    run(&mut up(), 0);
+    assert_eq!(rows("20240101000000_wrapped").await.len(), 1);
+    assert!(exists("w").await);
+
+    // wrapped and failing: atomic, nothing of it applied, one failed row
+    write_migration(
+        &dir,
+        "20240102000000_wrapped_fails",
+        "BEGIN;\nCREATE TABLE wf (id int);\nSELECT 1/0;\nCOMMIT;\n",
+    );
+    let out = run(&mut up(), 2);
+    assert!(
+        stderr(&out).contains("nothing of it was applied"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!exists("wf").await);
+    let r = rows("20240102000000_wrapped_fails").await;
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(!r[0].0 && r[0].1.contains("division by zero"), "{r:?}");
+    fs::remove_dir_all(dir.join("20240102000000_wrapped_fails")).unwrap();
+    c.batch_execute(
+        "DELETE FROM _prisma_migrations WHERE migration_name = '20240102000000_wrapped_fails'",
+    )
+    .await
+    .unwrap();
+
+    // control in the middle: as psql — a and b committed, named; one failed row
+    write_migration(
+        &dir,
+        "20240103000000_own",
+        "BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);\nBEGIN;\nCREATE TABLE c (id int);\nSELECT 1/0;\nCOMMIT;\n",
+    );
+    let out = run(&mut up(), 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("It controls its own transactions (BEGIN/COMMIT), so it ran as psql runs it: these statements committed and stay applied: `CREATE TABLE a (id…` (m/20240103000000_own/migration.sql:2:1), `CREATE TABLE b (id…` (m/20240103000000_own/migration.sql:4:1); the failing statement and everything after it were not applied (its open transaction was rolled back, with `CREATE TABLE c (id…` (m/20240103000000_own/migration.sql:6:1))"),
+        "{err}"
+    );
+    assert!(
+        err.contains("failed at statement 7 of 8 (m/20240103000000_own/migration.sql:7:1)"),
+        "{err}"
+    );
+    assert!(exists("a").await && exists("b").await && !exists("c").await);
+    let r = rows("20240103000000_own").await;
+    assert_eq!(r.len(), 1, "never two rows: {r:?}");
+    assert!(!r[0].0 && r[0].1.contains("division by zero"), "{r:?}");
+}
+
+/// `down.sql` with `DROP INDEX CONCURRENTLY` (the undo of a concurrent build) rolls back:
+/// it runs outside a transaction, as migration.sql would (issue 16, §2).
+#[tokio::test]
+async fn a_down_sql_with_a_concurrent_index_drop_rolls_back() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("m");
+    let db = empty_database().await.unwrap();
+    write_migration(&dir, "20240101000000_t", "CREATE TABLE t (id int);");
+    write_migration(
+        &dir,
+        "20240102000000_ix",
+        "CREATE INDEX CONCURRENTLY t_id_idx ON t (id);",
+    );
+    fs::write(
+        dir.join("20240102000000_ix/down.sql"),
+        "DROP INDEX CONCURRENTLY IF EXISTS t_id_idx;",
+    )
+    .unwrap();
+    let df = |args: &[&str]| {
+        let mut cmd = dataforge(tmp.path());
+        cmd.args(args).env("DATABASE_URL", db.url());
+        cmd
+    };
+    run(&mut df(&["migrate", "up", "--dir", "m"]), 0);
+    let c = db.connect().await.unwrap();
+    let has_index = || async {
+        c.query_one("SELECT to_regclass('t_id_idx') IS NOT NULL", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    assert!(has_index().await);
+    run(&mut df(&["migrate", "down", "--dir", "m"]), 0);
+    assert!(!has_index().await);
+    let status = stdout(&run(&mut df(&["migrate", "status", "--dir", "m"]), 1));
+    assert!(status.contains("20240102000000_ix"), "{status}");
+}

@@ -294,7 +294,9 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             steps.failed("up", &super::describe(&e));
             let outside = matches!(
                 e.downcast_ref::<MigrateError>(),
-                Some(MigrateError::FailedOutside { .. })
+                Some(
+                    MigrateError::FailedOutside { .. } | MigrateError::FailedOwnTransactions { .. }
+                )
             );
             if outside && args.restore_on_failure {
                 let t = steps.started("restore");

@@ -10,6 +10,7 @@ pub mod history;
 pub mod lint;
 pub mod plan;
 pub mod source;
+pub mod txcontrol;
 pub mod watch;
 
 use std::path::PathBuf;
@@ -81,6 +82,25 @@ pub enum MigrateError {
         source: Box<PgError>,
         blocked_by: String,
     },
+    #[error(
+        "migration {name} failed at {at}: {cause}{blocked_by}. It controls its own \
+         transactions (BEGIN/COMMIT), so it ran as psql runs it: {committed}; the failing \
+         statement and everything after it were not applied{rolled_back}. One failed row is \
+         recorded in _prisma_migrations. Undo what stayed applied or make the migration safe to \
+         re-run, fix it, then run `dataforge migrate resolve --rolled-back {name}` and \
+         `dataforge migrate up`"
+    )]
+    FailedOwnTransactions {
+        name: String,
+        at: String,
+        /// The server's error, or why the run stopped.
+        cause: String,
+        blocked_by: String,
+        /// What stayed applied, in words with `file:line:col`.
+        committed: String,
+        /// What of its open transaction was rolled back, in words (or empty).
+        rolled_back: String,
+    },
     #[error("gave up waiting for the migration lock after {waited:?}: {holder} still holds it (raise --lock-wait, or stop the other run)")]
     LockWait { waited: Duration, holder: String },
     #[error("`{name}` is not a migration name: use letters, digits and underscores, e.g. add_users_email_index")]
@@ -93,6 +113,19 @@ pub enum MigrateError {
     Unknown { name: String, known: String },
     #[error("cannot roll back {name}: {why}; nothing was rolled back")]
     CannotRollBack { name: String, why: String },
+    #[error(
+        "rolling back {name} failed at {at}: {source}. Its down.sql runs statement by \
+         statement outside a transaction ({why}), so the statements before that one stayed \
+         applied; the migration is still recorded as applied. Make down.sql safe to re-run \
+         (IF EXISTS), fix the failing statement, and run `dataforge migrate down` again"
+    )]
+    DownFailedOutside {
+        name: String,
+        at: String,
+        why: String,
+        #[source]
+        source: PgError,
+    },
     #[error("rolling back {name} failed: {source}; that migration is still applied (its down.sql was rolled back)")]
     DownFailed {
         name: String,
@@ -603,12 +636,13 @@ async fn up_locked(
         let facts = facts_for(m, &l.findings, opts);
         let started = Instant::now();
         let outside = outside_transaction(&l.statements, server_version);
+        let shape = txcontrol::shape(&l.statements);
         (opts.on_event)(&RunEvent::MigrationStarted {
             name: m.name.clone(),
-            outside_transaction: outside.is_some(),
+            outside_transaction: outside.is_some() || shape == txcontrol::Shape::Own,
         });
-        let result = match outside {
-            Some(why) => {
+        let result = match (outside, shape) {
+            (Some(why), _) => {
                 (opts.notify)(&format!(
                     "{}: runs statement by statement outside a transaction ({why})",
                     m.name
@@ -616,7 +650,18 @@ async fn up_locked(
                 run_outside_transaction(client, m, &l.statements, opts, &monitor_conn, pid, &facts)
                     .await
             }
-            None => run_in_transaction(client, m, opts, &monitor_conn, pid, &facts).await,
+            (None, txcontrol::Shape::Own) => {
+                (opts.notify)(&format!(
+                    "{}: runs as psql would, in the transactions it opens and commits itself",
+                    m.name
+                ));
+                run_outside_transaction(client, m, &l.statements, opts, &monitor_conn, pid, &facts)
+                    .await
+            }
+            (None, shape) => {
+                let sql = Transactional::of(m, &l.statements, &shape);
+                run_in_transaction(client, m, &sql, opts, &monitor_conn, pid, &facts).await
+            }
         };
         match result {
             Ok(()) => (opts.on_event)(&RunEvent::MigrationFinished {
@@ -640,6 +685,7 @@ async fn up_locked(
 async fn run_in_transaction(
     client: &mut Client,
     m: &Migration,
+    sql: &Transactional,
     opts: &RunOptions,
     monitor_conn: &MonitorConn,
     pid: i32,
@@ -648,7 +694,7 @@ async fn run_in_transaction(
     let mut attempt = 0;
     loop {
         let monitor = Monitor::start(monitor_conn, pid).await;
-        let result = apply_one(&*client, m, facts, Some(opts)).await;
+        let result = apply_one(&*client, m, sql, facts, Some(opts)).await;
         if result.is_err() {
             // Ends the transaction whichever statement failed (a warning, not an error,
             // when the failure was at COMMIT and the server has already ended it).
@@ -756,17 +802,54 @@ async fn down_locked(
         };
         plan.push((m, down_sql));
     }
+    let server_version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .await
+        .pg(|| "asking for the server version".into())?
+        .get(0);
     let mut done = Vec::new();
     for (m, down_sql) in plan {
         let started = std::time::Instant::now();
+        // the same detection as for migration.sql: a concurrent index drop (the natural
+        // undo of a concurrent build) or the file's own BEGIN/COMMIT runs statement by
+        // statement, as psql would
+        let down_file = m.file().with_file_name("down.sql");
+        let statements =
+            lint::split(down_sql).map_err(|e| MigrateError::syntax(down_file.clone(), e))?;
+        let why = outside_transaction(&statements, server_version).or_else(|| {
+            (txcontrol::shape(&statements) == txcontrol::Shape::Own)
+                .then(|| "it opens and commits transactions of its own".to_string())
+        });
+        if let Some(why) = &why {
+            for (i, st) in statements.iter().enumerate() {
+                client.batch_execute(&st.text).await.map_err(|e| {
+                    MigrateError::DownFailedOutside {
+                        name: m.name.clone(),
+                        at: format!(
+                            "statement {} of {} ({}:{}:{})",
+                            i + 1,
+                            statements.len(),
+                            down_file.display(),
+                            st.line,
+                            st.column
+                        ),
+                        why: why.clone(),
+                        source: PgError::query(format!("running {}", down_file.display()), e),
+                    }
+                })?;
+            }
+        }
+        let run_in_tx = why.is_none();
         let tx = client
             .transaction()
             .await
             .pg(|| format!("starting a transaction for {}", m.name))?;
         let step = async {
-            tx.batch_execute(down_sql)
-                .await
-                .pg(|| format!("running {}/down.sql", m.name))?;
+            if run_in_tx {
+                tx.batch_execute(down_sql)
+                    .await
+                    .pg(|| format!("running {}/down.sql", m.name))?;
+            }
             history::mark_rolled_back(&tx, &m.name).await?;
             history::log(
                 &tx,
@@ -1027,9 +1110,44 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
 /// SQL leads its string so `pg_stat_activity`, and the live view, show the migration.
 /// Without `own` the caller's transaction holds it all. On an error the transaction is
 /// left for the caller to roll back.
+/// A migration's SQL as the runner's transaction holds it: the file as it is, or, for a
+/// file that is one `BEGIN … COMMIT` of its own, its `BEGIN` (with its isolation level)
+/// and `SET TRANSACTION` statements opening the runner's transaction and the statements
+/// between as the body — so the author's transaction is the one that runs, atomic.
+pub(crate) struct Transactional {
+    opening: Option<String>,
+    body: String,
+}
+
+impl Transactional {
+    fn of(m: &Migration, statements: &[lint::Statement], shape: &txcontrol::Shape) -> Self {
+        match shape {
+            txcontrol::Shape::Wrapped { opening, body } => Transactional {
+                opening: Some(
+                    opening
+                        .iter()
+                        .map(|&i| statements[i].text.as_str())
+                        .collect::<Vec<_>>()
+                        .join(";\n"),
+                ),
+                body: body
+                    .iter()
+                    .map(|&i| statements[i].text.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";\n"),
+            },
+            _ => Transactional {
+                opening: None,
+                body: m.sql.clone(),
+            },
+        }
+    }
+}
+
 async fn apply_one(
     client: &impl GenericClient,
     m: &Migration,
+    sql: &Transactional,
     facts: &history::Facts,
     own: Option<&RunOptions>,
 ) -> Result<(), PgError> {
@@ -1037,18 +1155,20 @@ async fn apply_one(
     let (begin, commit) = match own {
         Some(opts) => (
             format!(
-                "BEGIN; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; ",
+                "{}; SET LOCAL lock_timeout = {}; SET LOCAL statement_timeout = {}; ",
+                sql.opening.as_deref().unwrap_or("BEGIN"),
                 opts.lock_timeout.as_millis(),
                 opts.statement_timeout.map(|d| d.as_millis()).unwrap_or(0),
             ),
             ";\nCOMMIT",
         ),
+        // inside the caller's transaction: the file's SET TRANSACTION would come too late
         None => (String::new(), ""),
     };
     let first = format!("{begin}{}", history::started_sql(&id, &m.name, &m.checksum));
     let second = format!(
         "{}\n;\n{}{commit}",
-        m.sql,
+        sql.body,
         history::finished_sql(&id, &m.name, &m.checksum, facts),
     );
     // Polled together, the two are pipelined: sent back to back, one wait. The server
@@ -1148,6 +1268,14 @@ async fn run_outside_transaction(
         ))
         .await
         .pg(|| "setting lock_timeout and statement_timeout".into())?;
+    // the file's own transactions, followed as the server follows them: what a COMMIT
+    // made permanent, and what an open block holds until its COMMIT or ROLLBACK
+    let own = statements
+        .iter()
+        .any(|s| txcontrol::kind(s) != txcontrol::Kind::Other);
+    let mut in_block = false;
+    let mut held: Vec<String> = Vec::new();
+    let mut committed: Vec<String> = Vec::new();
     let result: Result<(), MigrateError> = async {
         for (i, st) in statements.iter().enumerate() {
             let (line, col) = (st.line, st.column);
@@ -1157,6 +1285,15 @@ async fn run_outside_transaction(
                 statements.len(),
                 m.file().display()
             );
+            let what = {
+                let words: Vec<&str> = st.text.split_ascii_whitespace().take(4).collect();
+                format!(
+                    "`{}…` ({}:{line}:{col})",
+                    words.join(" "),
+                    m.file().display()
+                )
+            };
+            let kind = txcontrol::kind(st);
             let mut attempt = 0;
             loop {
                 if let Some(pg_query::NodeEnum::IndexStmt(ix)) = st.node.as_ref() {
@@ -1172,13 +1309,30 @@ async fn run_outside_transaction(
                     .await
                     .pg(|| format!("running {at}"));
                 let blockers = monitor.map(Monitor::stop).unwrap_or_default();
-                let Err(source) = result else { break };
+                let Err(source) = result else {
+                    match kind {
+                        txcontrol::Kind::Begin => in_block = true,
+                        txcontrol::Kind::Commit => {
+                            committed.append(&mut held);
+                            in_block = false;
+                        }
+                        txcontrol::Kind::Rollback => {
+                            held.clear();
+                            in_block = false;
+                        }
+                        txcontrol::Kind::Other if in_block => held.push(what.clone()),
+                        txcontrol::Kind::Other => committed.push(what.clone()),
+                        _ => {}
+                    }
+                    break;
+                };
                 let blocked_by = if blockers.is_empty() {
                     String::new()
                 } else {
                     format!("; blocked by {}", blockers.join(", "))
                 };
-                if source.sqlstate() == Some("55P03") && attempt < opts.retries {
+                // inside the file's own open transaction the block is aborted: no retry
+                if source.sqlstate() == Some("55P03") && attempt < opts.retries && !in_block {
                     attempt += 1;
                     let wait = Duration::from_secs(1 << (attempt - 1).min(5));
                     (opts.notify)(&format!(
@@ -1194,6 +1348,53 @@ async fn run_outside_transaction(
         Ok(())
     }
     .await;
+    // a file that ends inside a block it opened: psql ends the session there, and the
+    // server rolls the block back
+    let unclosed = result.is_ok() && in_block;
+    let mut rolled_back = String::new();
+    if (result.is_err() || unclosed) && in_block {
+        let _ = client.batch_execute("ROLLBACK").await;
+        if !held.is_empty() {
+            rolled_back = format!(
+                " (its open transaction was rolled back, with {})",
+                held.join(", ")
+            );
+        }
+    }
+    let committed = if committed.is_empty() {
+        "nothing of it was committed".to_string()
+    } else {
+        format!(
+            "these statements committed and stay applied: {}",
+            committed.join(", ")
+        )
+    };
+    let result = match result {
+        Ok(()) if unclosed => Err(MigrateError::FailedOwnTransactions {
+            name: m.name.clone(),
+            at: "the end of the file".into(),
+            cause: "it ends inside a transaction it opened (BEGIN without COMMIT), which \
+                    psql leaves to be rolled back"
+                .into(),
+            blocked_by: String::new(),
+            committed,
+            rolled_back,
+        }),
+        Err(MigrateError::FailedOutside {
+            name,
+            at,
+            source,
+            blocked_by,
+        }) if own => Err(MigrateError::FailedOwnTransactions {
+            name,
+            at,
+            cause: source.to_string(),
+            blocked_by,
+            committed,
+            rolled_back,
+        }),
+        other => other,
+    };
     let reset = client
         .batch_execute("RESET lock_timeout; RESET statement_timeout")
         .await
@@ -1257,7 +1458,19 @@ pub async fn apply_in_transaction(
     let entries = status(tx, migrations).await?;
     let mut applied = Vec::new();
     for m in pending(migrations, &entries)? {
-        apply_one(tx, m, &history::Facts::default(), None)
+        let statements = m.lint()?.statements;
+        let shape = txcontrol::shape(&statements);
+        if shape == txcontrol::Shape::Own {
+            return Err(MigrateError::Resolve {
+                name: m.name.clone(),
+                why: "it opens and commits transactions of its own, which cannot run inside \
+                      the seed's one transaction; apply the migrations with `dataforge migrate \
+                      up` first, then seed"
+                    .into(),
+            });
+        }
+        let sql = Transactional::of(m, &statements, &shape);
+        apply_one(tx, m, &sql, &history::Facts::default(), None)
             .await
             .map_err(|source| MigrateError::failed(&m.name, source))?;
         applied.push(m.name.clone());

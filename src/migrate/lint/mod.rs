@@ -57,6 +57,9 @@ pub struct Ctx<'a> {
     pub created: &'a HashSet<String>,
     /// Whether the file set `lock_timeout` before this statement.
     pub lock_timeout_set: bool,
+    /// Whether the whole file is one `BEGIN … COMMIT` of its own (which the runner keeps
+    /// as one atomic transaction).
+    pub wrapped: bool,
 }
 
 impl Ctx<'_> {
@@ -112,6 +115,10 @@ pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
 pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
     let mut created = HashSet::new();
     let mut lock_timeout_set = false;
+    let wrapped = matches!(
+        crate::migrate::txcontrol::shape(statements),
+        crate::migrate::txcontrol::Shape::Wrapped { .. }
+    );
     let mut out = Vec::new();
     for st in statements {
         let Some(node) = st.node.as_ref() else {
@@ -121,6 +128,7 @@ pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
             node,
             created: &created,
             lock_timeout_set,
+            wrapped,
         };
         let (line, column) = (st.line, st.column);
         for rule in rules::ALL {
