@@ -294,9 +294,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
             steps.failed("up", &super::describe(&e));
             let outside = matches!(
                 e.downcast_ref::<MigrateError>(),
-                Some(
-                    MigrateError::FailedOutside { .. } | MigrateError::FailedOwnTransactions { .. }
-                )
+                Some(MigrateError::FailedOutside { .. } | MigrateError::FailedOwnTransactions(_))
             );
             if outside && args.restore_on_failure {
                 let t = steps.started("restore");

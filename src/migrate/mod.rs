@@ -82,25 +82,9 @@ pub enum MigrateError {
         source: Box<PgError>,
         blocked_by: String,
     },
-    #[error(
-        "migration {name} failed at {at}: {cause}{blocked_by}. It controls its own \
-         transactions (BEGIN/COMMIT), so it ran as psql runs it: {committed}; the failing \
-         statement and everything after it were not applied{rolled_back}. One failed row is \
-         recorded in _prisma_migrations. Undo what stayed applied or make the migration safe to \
-         re-run, fix it, then run `dataforge migrate resolve --rolled-back {name}` and \
-         `dataforge migrate up`"
-    )]
-    FailedOwnTransactions {
-        name: String,
-        at: String,
-        /// The server's error, or why the run stopped.
-        cause: String,
-        blocked_by: String,
-        /// What stayed applied, in words with `file:line:col`.
-        committed: String,
-        /// What of its open transaction was rolled back, in words (or empty).
-        rolled_back: String,
-    },
+    /// A migration with its own transaction control failed (boxed: the error stays small).
+    #[error("{0}")]
+    FailedOwnTransactions(Box<OwnTransactionsFailure>),
     #[error("gave up waiting for the migration lock after {waited:?}: {holder} still holds it (raise --lock-wait, or stop the other run)")]
     LockWait { waited: Duration, holder: String },
     #[error("`{name}` is not a migration name: use letters, digits and underscores, e.g. add_users_email_index")]
@@ -124,7 +108,7 @@ pub enum MigrateError {
         at: String,
         why: String,
         #[source]
-        source: PgError,
+        source: Box<PgError>,
     },
     #[error("rolling back {name} failed: {source}; that migration is still applied (its down.sql was rolled back)")]
     DownFailed {
@@ -834,7 +818,10 @@ async fn down_locked(
                             st.column
                         ),
                         why: why.clone(),
-                        source: PgError::query(format!("running {}", down_file.display()), e),
+                        source: Box::new(PgError::query(
+                            format!("running {}", down_file.display()),
+                            e,
+                        )),
                     }
                 })?;
             }
@@ -1110,6 +1097,42 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
 /// SQL leads its string so `pg_stat_activity`, and the live view, show the migration.
 /// Without `own` the caller's transaction holds it all. On an error the transaction is
 /// left for the caller to roll back.
+/// What a migration that controls its own transactions left when it failed.
+#[derive(Debug)]
+pub struct OwnTransactionsFailure {
+    pub name: String,
+    pub at: String,
+    /// The server's error, or why the run stopped.
+    pub cause: String,
+    pub blocked_by: String,
+    /// What stayed applied, in words with `file:line:col`.
+    pub committed: String,
+    /// What of its open transaction was rolled back, in words (or empty).
+    pub rolled_back: String,
+}
+
+impl std::fmt::Display for OwnTransactionsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let OwnTransactionsFailure {
+            name,
+            at,
+            cause,
+            blocked_by,
+            committed,
+            rolled_back,
+        } = self;
+        write!(
+            f,
+            "migration {name} failed at {at}: {cause}{blocked_by}. It controls its own \
+             transactions (BEGIN/COMMIT), so it ran as psql runs it: {committed}; the failing \
+             statement and everything after it were not applied{rolled_back}. One failed row is \
+             recorded in _prisma_migrations. Undo what stayed applied or make the migration \
+             safe to re-run, fix it, then run `dataforge migrate resolve --rolled-back {name}` \
+             and `dataforge migrate up`"
+        )
+    }
+}
+
 /// A migration's SQL as the runner's transaction holds it: the file as it is, or, for a
 /// file that is one `BEGIN … COMMIT` of its own, its `BEGIN` (with its isolation level)
 /// and `SET TRANSACTION` statements opening the runner's transaction and the statements
@@ -1370,29 +1393,33 @@ async fn run_outside_transaction(
         )
     };
     let result = match result {
-        Ok(()) if unclosed => Err(MigrateError::FailedOwnTransactions {
-            name: m.name.clone(),
-            at: "the end of the file".into(),
-            cause: "it ends inside a transaction it opened (BEGIN without COMMIT), which \
+        Ok(()) if unclosed => Err(MigrateError::FailedOwnTransactions(Box::new(
+            OwnTransactionsFailure {
+                name: m.name.clone(),
+                at: "the end of the file".into(),
+                cause: "it ends inside a transaction it opened (BEGIN without COMMIT), which \
                     psql leaves to be rolled back"
-                .into(),
-            blocked_by: String::new(),
-            committed,
-            rolled_back,
-        }),
+                    .into(),
+                blocked_by: String::new(),
+                committed,
+                rolled_back,
+            },
+        ))),
         Err(MigrateError::FailedOutside {
             name,
             at,
             source,
             blocked_by,
-        }) if own => Err(MigrateError::FailedOwnTransactions {
-            name,
-            at,
-            cause: source.to_string(),
-            blocked_by,
-            committed,
-            rolled_back,
-        }),
+        }) if own => Err(MigrateError::FailedOwnTransactions(Box::new(
+            OwnTransactionsFailure {
+                name,
+                at,
+                cause: source.to_string(),
+                blocked_by,
+                committed,
+                rolled_back,
+            },
+        ))),
         other => other,
     };
     let reset = client
