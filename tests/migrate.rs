@@ -597,11 +597,13 @@ async fn resolve_and_baseline_settle_history_without_running_sql() {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // the failed attempt is in the log too (issue 16, §2)
     assert_eq!(
         actions,
         [
             "resolve-applied",
             "resolve-applied",
+            "up-failed",
             "resolve-rolled-back",
             "up"
         ]
@@ -697,14 +699,32 @@ async fn a_lock_timeout_is_retried_and_names_who_blocked_it() {
     assert!(err.contains("retry 1 of 1"), "{err}");
     assert!(err.contains(&format!("blocked by pid {pid}")), "{err}");
     assert!(err.contains("SQLSTATE 55P03"), "{err}");
-    tx.commit().await.unwrap();
-    // recorded as failed; once the blocker is gone, resolve and retry
-    run(
-        dataforge(tmp.path())
-            .args(["migrate", "resolve", "--rolled-back", "20240102000000_b"])
-            .env("DATABASE_URL", db.url()),
-        0,
+    // nothing was applied: pending, not failed (issue 16, §2), and the attempt is logged
+    assert!(
+        err.contains("Nothing of it was applied and it stays pending (no failed row)"),
+        "{err}"
     );
+    tx.commit().await.unwrap();
+    let c = db.connect().await.unwrap();
+    let rows: i64 = c
+        .query_one(
+            "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_b'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    let logged: String = c
+        .query_one(
+            "SELECT action || ': ' || error FROM _dataforge_migration_log WHERE migration_name = '20240102000000_b'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(logged.starts_with("up-failed: ") && logged.contains("55P03"), "{logged}");
+    // the blocker gone, the next run applies it with no resolve
     run(
         dataforge(tmp.path())
             .args(["migrate", "up"])

@@ -165,6 +165,15 @@ pub async fn record_failure(
     Ok(())
 }
 
+/// Removes the started row `id` of an attempt that changed nothing (it stays pending).
+pub async fn delete_started(client: &impl GenericClient, id: &str) -> Result<(), PgError> {
+    client
+        .execute(r#"DELETE FROM "_prisma_migrations" WHERE id = $1"#, &[&id])
+        .await
+        .pg(|| "removing the row of an attempt that changed nothing".into())?;
+    Ok(())
+}
+
 /// Records a failed attempt as Prisma does: no `finished_at`, the error in `logs`.
 pub async fn insert_failed(
     client: &impl GenericClient,
@@ -198,12 +207,14 @@ pub const CREATE_LOG_TABLE: &str = r#"CREATE TABLE IF NOT EXISTS "_dataforge_mig
     "dataforge_version" TEXT NOT NULL,
     "lint_findings"     JSONB,
     "approval"          TEXT,
-    "backup"            TEXT
+    "backup"            TEXT,
+    "error"             TEXT
 );
 ALTER TABLE "_dataforge_migration_log"
     ADD COLUMN IF NOT EXISTS "lint_findings" JSONB,
     ADD COLUMN IF NOT EXISTS "approval" TEXT,
-    ADD COLUMN IF NOT EXISTS "backup" TEXT"#;
+    ADD COLUMN IF NOT EXISTS "backup" TEXT,
+    ADD COLUMN IF NOT EXISTS "error" TEXT"#;
 
 /// What else a log row records about an `up`: the lint findings, the approval it ran
 /// under, and the backup taken before it (by `deploy`).
@@ -219,6 +230,8 @@ pub struct Facts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Up,
+    /// An `up` that failed (the error is in the row's `error`).
+    UpFailed,
     Down,
     ResolveApplied,
     ResolveRolledBack,
@@ -228,6 +241,7 @@ impl Action {
     fn as_str(self) -> &'static str {
         match self {
             Action::Up => "up",
+            Action::UpFailed => "up-failed",
             Action::Down => "down",
             Action::ResolveApplied => "resolve-applied",
             Action::ResolveRolledBack => "resolve-rolled-back",
@@ -322,6 +336,37 @@ pub async fn log(
         .batch_execute(&sql)
         .await
         .pg(|| format!("logging {} of {name}", action.as_str()))
+}
+
+/// Records one failed attempt, on its own (autocommit: the attempt's transaction is gone).
+pub async fn log_failed(
+    client: &impl GenericClient,
+    name: &str,
+    checksum: &str,
+    started: std::time::Instant,
+    facts: &Facts,
+    error: &str,
+) -> Result<(), PgError> {
+    let ms = started.elapsed().as_millis() as i64;
+    let sql = log_insert(
+        name,
+        Action::UpFailed,
+        checksum,
+        facts,
+        &format!("clock_timestamp() - make_interval(secs => {ms} / 1000.0)"),
+        &ms.to_string(),
+        "",
+    );
+    // the row, then its error: one statement string, one implicit transaction
+    let sql = format!(
+        "{sql};\nUPDATE \"_dataforge_migration_log\" SET error = {} \
+         WHERE id = currval(pg_get_serial_sequence('\"_dataforge_migration_log\"', 'id'))",
+        crate::pg::quote_literal(error)
+    );
+    client
+        .batch_execute(&sql)
+        .await
+        .pg(|| format!("logging the failed attempt of {name}"))
 }
 
 /// Marks the applied row of `name` rolled back, as `prisma migrate resolve --rolled-back`

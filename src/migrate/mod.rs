@@ -82,6 +82,19 @@ pub enum MigrateError {
         source: Box<PgError>,
         blocked_by: String,
     },
+    #[error(
+        "migration {name} could not take its locks within --lock-timeout ({tries}){blocked_by}: \
+         {source}. Nothing of it was applied and it stays pending (no failed row): run \
+         `dataforge migrate up` again once the blocker is done, or raise --lock-timeout or \
+         --retries"
+    )]
+    LockTimeoutPending {
+        name: String,
+        tries: String,
+        blocked_by: String,
+        #[source]
+        source: Box<PgError>,
+    },
     /// A migration with its own transaction control failed (boxed: the error stays small).
     #[error("{0}")]
     FailedOwnTransactions(Box<OwnTransactionsFailure>),
@@ -676,6 +689,7 @@ async fn run_in_transaction(
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
     let mut attempt = 0;
+    let started = Instant::now();
     loop {
         let monitor = Monitor::start(monitor_conn, pid).await;
         let result = apply_one(&*client, m, sql, facts, Some(opts)).await;
@@ -710,6 +724,18 @@ async fn run_in_transaction(
                     continue;
                 }
                 let logs = format!("{source}{blocked_by}");
+                // every attempt is in the log; a lock timeout changed nothing, so the
+                // migration stays pending instead of blocking the next run as failed
+                let _ = history::log_failed(&*client, &m.name, &m.checksum, started, facts, &logs)
+                    .await;
+                if lock_timeout {
+                    return Err(MigrateError::LockTimeoutPending {
+                        name: m.name.clone(),
+                        tries: format!("{} attempt(s) of {:?}", attempt + 1, opts.lock_timeout),
+                        blocked_by,
+                        source: Box::new(source),
+                    });
+                }
                 history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
                 return Err(MigrateError::Failed {
                     name: m.name.clone(),
@@ -1276,6 +1302,7 @@ async fn run_outside_transaction(
     pid: i32,
     facts: &history::Facts,
 ) -> Result<(), MigrateError> {
+    let started = Instant::now();
     let id = history::insert_started(&*client, &m.name, &m.checksum).await?;
     let fail = |source: PgError, at: String, blocked_by: String| MigrateError::FailedOutside {
         name: m.name.clone(),
@@ -1384,6 +1411,7 @@ async fn run_outside_transaction(
             );
         }
     }
+    let changed = !committed.is_empty();
     let committed = if committed.is_empty() {
         "nothing of it was committed".to_string()
     } else {
@@ -1427,8 +1455,36 @@ async fn run_outside_transaction(
         .await
         .pg(|| "resetting lock_timeout and statement_timeout".into());
     if let Err(e) = result {
-        history::record_failure(&*client, &id, &e.to_string()).await?;
-        return Err(e);
+        let _ = history::log_failed(
+            &*client,
+            &m.name,
+            &m.checksum,
+            started,
+            facts,
+            &e.to_string(),
+        )
+        .await;
+        // stopped by a lock before any statement changed anything: pending, not failed
+        match e {
+            MigrateError::FailedOutside {
+                name,
+                source,
+                blocked_by,
+                ..
+            } if source.sqlstate() == Some("55P03") && !changed => {
+                history::delete_started(&*client, &id).await?;
+                return Err(MigrateError::LockTimeoutPending {
+                    name,
+                    tries: format!("{} attempt(s) of {:?}", opts.retries + 1, opts.lock_timeout),
+                    blocked_by,
+                    source,
+                });
+            }
+            e => {
+                history::record_failure(&*client, &id, &e.to_string()).await?;
+                return Err(e);
+            }
+        }
     }
     reset?;
     // One query string runs as one implicit transaction: both rows or neither.
