@@ -186,7 +186,9 @@ async fn a_failing_migration_is_rolled_back_recorded_and_blocks_the_next_run() {
         err.contains("relation \"no_such_table\" does not exist (SQLSTATE 42P01)"),
         "{err}"
     );
-    assert_eq!(stdout(&up), "");
+    // what was applied before the failure is said as it happened (issue 16, §2)
+    assert_eq!(stdout(&up), "applied 20240101000000_ok\n");
+    assert!(err.contains("This run applied 20240101000000_ok before it"), "{err}");
     let c = db.connect().await.unwrap();
     let half: bool = c
         .query_one("SELECT to_regclass('half') IS NULL", &[])
@@ -723,7 +725,10 @@ async fn a_lock_timeout_is_retried_and_names_who_blocked_it() {
         .await
         .unwrap()
         .get(0);
-    assert!(logged.starts_with("up-failed: ") && logged.contains("55P03"), "{logged}");
+    assert!(
+        logged.starts_with("up-failed: ") && logged.contains("55P03"),
+        "{logged}"
+    );
     // the blocker gone, the next run applies it with no resolve
     run(
         dataforge(tmp.path())
@@ -864,4 +869,57 @@ async fn a_down_sql_with_a_concurrent_index_drop_rolls_back() {
     assert!(!has_index().await);
     let status = stdout(&run(&mut df(&["migrate", "status", "--dir", "m"]), 1));
     assert!(status.contains("20240102000000_ix"), "{status}");
+}
+
+/// A failed `up` says what it applied (each on stdout as it happened) and what it did not
+/// run; `down --json` uses snake_case keys (issue 16, §2 and §6).
+#[tokio::test]
+async fn a_failed_up_says_what_it_applied_and_what_it_did_not_run() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("m");
+    let db = empty_database().await.unwrap();
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE a (id int);");
+    write_migration(&dir, "20240102000000_b", "CREATE TABLE b (id int);");
+    write_migration(&dir, "20240103000000_c", "SELECT 1/0;");
+    write_migration(&dir, "20240104000000_d", "CREATE TABLE d (id int);");
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--dir", "m"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    assert_eq!(
+        stdout(&out),
+        "applied 20240101000000_a\napplied 20240102000000_b\n"
+    );
+    assert!(
+        stderr(&out).contains("migration 20240103000000_c failed")
+            && stderr(&out).contains(
+                "This run applied 20240101000000_a, 20240102000000_b before it (they stay applied) and did not run 20240104000000_d"
+            ),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "down", "--json", "--dir", "m"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    // no down.sql: refused, as JSON on stdout
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(v["error"].as_str().is_some(), "{v}");
+    fs::write(dir.join("20240102000000_b/down.sql"), "DROP TABLE b;").unwrap();
+    let c = db.connect().await.unwrap();
+    c.batch_execute("DELETE FROM _prisma_migrations WHERE finished_at IS NULL")
+        .await
+        .unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "down", "--json", "--dir", "m"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["rolled_back"][0], "20240102000000_b", "{v}");
 }

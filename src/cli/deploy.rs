@@ -293,7 +293,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             steps.failed("up", &super::describe(&e));
             let outside = matches!(
-                e.downcast_ref::<MigrateError>(),
+                e.downcast_ref::<MigrateError>().map(MigrateError::root),
                 Some(MigrateError::FailedOutside { .. } | MigrateError::FailedOwnTransactions(_))
             );
             if outside && args.restore_on_failure {

@@ -270,10 +270,18 @@ fn entries_text(entries: &[&Entry]) -> String {
     s
 }
 
+/// `applied NAME` on stdout as each migration finishes.
+fn print_applied(e: &migrate::RunEvent) {
+    if let migrate::RunEvent::MigrationFinished { name, .. } = e {
+        let _ = emit(&format!("applied {name}\n"));
+    }
+}
+
 fn names_out(names: &[String], verb: &str, json: bool) -> anyhow::Result<()> {
     if json {
         emit(&format!("{}\n", serde_json::json!({ verb: names })))
     } else {
+        let verb = verb.replace('_', " ");
         emit(
             &names
                 .iter()
@@ -478,6 +486,10 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let mut opts = run.options(&url);
             opts.allow_destructive = allow_destructive;
+            if !json {
+                // each as it is applied: a failure later leaves the earlier lines standing
+                opts.on_event = print_applied;
+            }
             let applied = interruptible(
                 &url,
                 client.cancel_token(),
@@ -491,7 +503,9 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                     migrations.len()
                 ));
             }
-            names_out(&applied, "applied", json)?;
+            if json {
+                names_out(&applied, "applied", json)?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         Action::Down {
@@ -521,7 +535,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             if done.is_empty() && !json {
                 say("nothing to roll back");
             }
-            names_out(&done, "rolled back", json)?;
+            names_out(&done, "rolled_back", json)?;
             Ok(ExitCode::SUCCESS)
         }
         Action::Resolve {

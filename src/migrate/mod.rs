@@ -95,6 +95,9 @@ pub enum MigrateError {
         #[source]
         source: Box<PgError>,
     },
+    /// `up` stopped at a failure: the failure, and what the run applied and left unrun.
+    #[error("{0}")]
+    Stopped(Box<Stopped>),
     /// A migration with its own transaction control failed (boxed: the error stays small).
     #[error("{0}")]
     FailedOwnTransactions(Box<OwnTransactionsFailure>),
@@ -670,7 +673,20 @@ async fn up_locked(
                     name: m.name.clone(),
                     error: e.to_string(),
                 });
-                return Err(e);
+                let not_run: Vec<String> = todo
+                    .iter()
+                    .skip_while(|t| t.name != m.name)
+                    .skip(1)
+                    .map(|t| t.name.clone())
+                    .collect();
+                if applied.is_empty() && not_run.is_empty() {
+                    return Err(e);
+                }
+                return Err(MigrateError::Stopped(Box::new(Stopped {
+                    cause: e,
+                    applied,
+                    not_run,
+                })));
             }
         }
         applied.push(m.name.clone());
@@ -1123,6 +1139,44 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
 /// SQL leads its string so `pg_stat_activity`, and the live view, show the migration.
 /// Without `own` the caller's transaction holds it all. On an error the transaction is
 /// left for the caller to roll back.
+/// Where an `up` stopped: its failure, then what it applied before (which stays applied)
+/// and what it did not run.
+#[derive(Debug)]
+pub struct Stopped {
+    pub cause: MigrateError,
+    pub applied: Vec<String>,
+    pub not_run: Vec<String>,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        write!(
+            f,
+            "{}. This run applied {} before it (they stay applied) and did not run {}",
+            self.cause,
+            list(&self.applied),
+            list(&self.not_run)
+        )
+    }
+}
+
+impl MigrateError {
+    /// The failure itself, looking through [`MigrateError::Stopped`].
+    pub fn root(&self) -> &MigrateError {
+        match self {
+            MigrateError::Stopped(s) => s.cause.root(),
+            e => e,
+        }
+    }
+}
+
 /// What a migration that controls its own transactions left when it failed.
 #[derive(Debug)]
 pub struct OwnTransactionsFailure {
