@@ -188,7 +188,10 @@ async fn a_failing_migration_is_rolled_back_recorded_and_blocks_the_next_run() {
     );
     // what was applied before the failure is said as it happened (issue 16, §2)
     assert_eq!(stdout(&up), "applied 20240101000000_ok\n");
-    assert!(err.contains("This run applied 20240101000000_ok before it"), "{err}");
+    assert!(
+        err.contains("This run applied 20240101000000_ok before it"),
+        "{err}"
+    );
     let c = db.connect().await.unwrap();
     let half: bool = c
         .query_one("SELECT to_regclass('half') IS NULL", &[])

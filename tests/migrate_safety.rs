@@ -47,7 +47,7 @@ async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
         "{err}"
     );
     assert!(
-        err.contains("migrations/20240102000000_drop_legacy/migration.sql:2:1: drops column t.legacy and its data [drop-column]"),
+        err.contains("20240102000000_drop_legacy: drop-column (first at migrations/20240102000000_drop_legacy/migration.sql:2:1: drops column t.legacy and its data)"),
         "{err}"
     );
     assert!(
@@ -113,10 +113,11 @@ async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
     .unwrap();
     let err = stderr(&run(&mut up(), 2));
     assert!(
-        err.contains("its approval.toml was given for different contents"),
+        err.contains("its approval was given for different contents"),
         "{err}"
     );
-    assert!(err.contains("drops column t.id"), "{err}");
+    // one line per migration: the new finding is counted (`migrate lint` lists each)
+    assert!(err.contains("20240102000000_drop_legacy: drop-column ×2"), "{err}");
     fs::write(dir.join("20240102000000_drop_legacy/migration.sql"), &sql).unwrap();
 
     // with the approval it runs, and the log keeps the approval and the findings
@@ -793,5 +794,85 @@ async fn backfill_updates_in_key_batches_and_resumes_after_an_interruption() {
         stderr(&out).contains("pairs has 2 primary key columns"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// Adopting a history (issue 16, §1): 50 migrations, 10 of them destructive. The refusal
+/// is one line per migration and ends with the one command; `approve --through` once, and
+/// a fresh database builds with plain `up`; editing one approved file makes `up` refuse
+/// that one alone.
+#[tokio::test]
+async fn approve_through_adopts_a_history_in_one_command() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    for i in 0..50 {
+        let name = format!("2024010100{i:04}_m{i}");
+        let sql = if i % 5 == 4 {
+            format!("ALTER TABLE t{} DROP COLUMN x;", i - 1)
+        } else {
+            format!("CREATE TABLE t{i} (id int, x int);")
+        };
+        write_migration(&dir, &name, &sql);
+    }
+    let last = "20240101000049_m49";
+    let db = empty_database().await.unwrap();
+    let up = |db: &dataforge::fixtures::TestDb| {
+        let mut c = dataforge(tmp.path());
+        c.args(["migrate", "up"]).env("DATABASE_URL", db.url());
+        c
+    };
+    let refused = run(&mut up(&db), 2);
+    let err = stderr(&refused);
+    assert_eq!(
+        err.matches(": drop-column (first at ").count(),
+        10,
+        "one line per destructive migration: {err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "approve them all at once: `dataforge migrate approve --through {last} --reason"
+        )),
+        "{err}"
+    );
+    assert!(err.lines().count() < 20, "a short refusal: {err}");
+
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "approve",
+            "--through",
+            last,
+            "--reason",
+            "adopting the existing history",
+        ]),
+        0,
+    );
+    assert!(
+        stderr(&out).contains("approved 10 migration(s)"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(dir.join("approvals.toml").exists());
+    let applied = run(&mut up(&db), 0);
+    assert_eq!(stdout(&applied).lines().count(), 50);
+
+    // a fresh database; one approved file edited: that one alone is refused
+    let fresh = empty_database().await.unwrap();
+    std::fs::write(
+        dir.join("20240101000009_m9/migration.sql"),
+        "ALTER TABLE t8 DROP COLUMN x; -- edited",
+    )
+    .unwrap();
+    let refused = run(&mut up(&fresh), 2);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("20240101000009_m9: drop-column")
+            && err.contains("its approval was given for different contents"),
+        "{err}"
+    );
+    assert_eq!(err.matches(": drop-column (first at ").count(), 1, "{err}");
+    assert!(
+        err.contains("dataforge migrate approve 20240101000009_m9 --reason"),
+        "{err}"
     );
 }

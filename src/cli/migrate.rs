@@ -141,11 +141,23 @@ pub enum Action {
     /// Verify, back up (verified), apply, verify: the whole deploy runbook, each step reported
     Deploy(super::deploy::DeployArgs),
     /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
+    #[command(after_help = "Examples:
+  dataforge migrate approve 20240301120000_drop_legacy --reason \"column unused since v2\"
+  dataforge migrate approve --through 20240301120000_last --reason \"adopting the existing history\"
+
+One migration: approval.toml beside its migration.sql. --through: every migration up to
+NAME with unapproved high-risk findings, in one approvals.toml in the migrations folder
+(names, checksums, rules). Either way an approval is bound to the file's checksum:
+editing a migration voids its approval alone. Commit the file with the migrations.")]
     Approve {
         #[command(flatten)]
         dir: DirArg,
         /// The migration (its folder name)
-        name: String,
+        #[arg(required_unless_present = "through", conflicts_with = "through")]
+        name: Option<String>,
+        /// Approve every migration up to and including this one (adopting a history)
+        #[arg(long, value_name = "NAME")]
+        through: Option<String>,
         /// Why the change is acceptable; recorded in approval.toml and the migration log
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -457,7 +469,29 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Action::Approve { dir, name, reason } => {
+        Action::Approve {
+            dir,
+            name: None,
+            through: Some(through),
+            reason,
+        } => {
+            let migrations = migrate::load_dir(&dir.path())?;
+            migrate::find(&migrations, &through)?;
+            let (path, approved) =
+                migrate::approval::approve_through(&dir.path(), &migrations, &through, &reason)?;
+            emit(&format!("{}\n", path.display()))?;
+            say(&format!(
+                "approved {} migration(s) through {through}, each for its current checksum: \
+                 commit {} with the migrations; editing one voids its approval alone",
+                approved.len(),
+                migrate::approval::SHARED_FILE
+            ));
+            Ok(ExitCode::SUCCESS)
+        }
+        Action::Approve {
+            dir, name, reason, ..
+        } => {
+            let name = name.unwrap_or_default();
             let migrations = migrate::load_dir(&dir.path())?;
             let m = migrate::find(&migrations, &name)?;
             let (path, approval) = migrate::approval::approve(m, &reason)?;

@@ -125,6 +125,12 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
         out.push(m);
     }
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    // approvals given for a whole history at once (`approve --through`), for the
+    // migrations without one of their own
+    let shared = super::approval::read_shared(dir)?;
+    for m in out.iter_mut().filter(|m| m.approval.is_none()) {
+        m.approval = shared.get(&m.name).cloned();
+    }
     Ok(out)
 }
 
