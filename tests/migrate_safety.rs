@@ -117,7 +117,10 @@ async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
         "{err}"
     );
     // one line per migration: the new finding is counted (`migrate lint` lists each)
-    assert!(err.contains("20240102000000_drop_legacy: drop-column ×2"), "{err}");
+    assert!(
+        err.contains("20240102000000_drop_legacy: drop-column ×2"),
+        "{err}"
+    );
     fs::write(dir.join("20240102000000_drop_legacy/migration.sql"), &sql).unwrap();
 
     // with the approval it runs, and the log keeps the approval and the findings

@@ -52,6 +52,8 @@ impl fmt::Display for Risk {
 /// What a rule sees: one statement and what the file did before it.
 pub struct Ctx<'a> {
     pub node: &'a NodeEnum,
+    /// The statement as written (the tree holds names already cut to 63 bytes).
+    pub text: &'a str,
     /// Tables created earlier in the same file (lowercase, schema-less): changes to them
     /// lock nobody out.
     pub created: &'a HashSet<String>,
@@ -126,6 +128,7 @@ pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
         };
         let ctx = Ctx {
             node,
+            text: &st.text,
             created: &created,
             lock_timeout_set,
             wrapped,

@@ -5,16 +5,32 @@ mod alter_column_type;
 mod check_without_not_valid;
 mod constraint_without_not_valid;
 mod drop_column;
+mod drop_constraint;
 mod drop_database;
+mod drop_default;
+mod drop_function;
 mod drop_index_without_concurrently;
+mod drop_not_null;
 mod drop_schema;
+mod drop_sequence;
 mod drop_table;
+mod drop_trigger;
+mod drop_type;
+mod drop_view;
+mod foreign_key_locks_referenced_table;
 mod foreign_key_without_not_valid;
+mod identifier_too_long;
 mod index_without_concurrently;
 mod missing_lock_timeout;
 mod not_null_column_without_default;
 mod rename_column;
+mod rename_constraint;
+mod rename_enum_value;
+mod rename_index;
+mod rename_schema;
+mod rename_sequence;
 mod rename_table;
+mod rename_type;
 mod set_not_null;
 mod transaction_control;
 mod truncate;
@@ -41,6 +57,22 @@ pub const ALL: &[Rule] = &[
     unique_constraint_without_index::RULE,
     index_without_concurrently::RULE,
     drop_index_without_concurrently::RULE,
+    drop_constraint::RULE,
+    rename_index::RULE,
+    rename_constraint::RULE,
+    rename_type::RULE,
+    rename_sequence::RULE,
+    rename_schema::RULE,
+    rename_enum_value::RULE,
+    drop_type::RULE,
+    drop_not_null::RULE,
+    drop_default::RULE,
+    drop_view::RULE,
+    drop_sequence::RULE,
+    drop_function::RULE,
+    drop_trigger::RULE,
+    identifier_too_long::RULE,
+    foreign_key_locks_referenced_table::RULE,
     transaction_control::RULE,
     missing_lock_timeout::RULE,
 ];

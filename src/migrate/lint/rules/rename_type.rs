@@ -1,0 +1,38 @@
+//! `rename-type`: renaming a type breaks whatever refers to it by its old name.
+
+use pg_query::protobuf::ObjectType;
+use pg_query::NodeEnum;
+
+use crate::migrate::lint::{object_name, table_name};
+
+use crate::migrate::lint::{Ctx, Risk, Rule};
+
+pub const RULE: Rule = Rule {
+    name: "rename-type",
+    risk: Risk::High,
+    advice: "expand-contract: create the new type, move columns and code to it, drop the old one in a later release",
+    bad: "ALTER TYPE order_status RENAME TO order_state;",
+    good: "CREATE TYPE order_state AS ENUM ('open', 'paid', 'shipped');",
+    check,
+};
+
+fn check(ctx: &Ctx<'_>) -> Vec<String> {
+    match ctx.node {
+        NodeEnum::RenameStmt(r)
+            if [ObjectType::ObjectType, ObjectType::ObjectDomain].contains(&r.rename_type()) =>
+        {
+            let old = if !r.subname.is_empty() {
+                r.subname.clone()
+            } else if let Some(rv) = r.relation.as_ref() {
+                table_name(rv)
+            } else {
+                r.object.as_deref().map(object_name).unwrap_or_default()
+            };
+            vec![format!(
+                "renames a type {old} to {}: code, scripts and monitoring naming the old name break",
+                r.newname
+            )]
+        }
+        _ => Vec::new(),
+    }
+}
