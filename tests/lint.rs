@@ -176,3 +176,41 @@ fn the_pagila_schema_dump_parses_statement_by_statement() {
         .iter()
         .any(|s| s.keyword == "CREATE" && s.text.contains("FUNCTION")));
 }
+
+/// `missing-lock-timeout` is for other runners: dataforge sets the timeout itself, so
+/// `lint` reports it only with `--for psql` or `--for prisma`; one broken file is reported
+/// and the others are still linted (issue 16, §3).
+#[test]
+fn lock_timeout_findings_are_for_other_runners_and_a_broken_file_stops_nothing() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    for (name, sql) in [
+        ("20240101000000_a", "ALTER TABLE a ADD COLUMN b int;"),
+        ("20240102000000_broken", "ALTER TABLE a ADD COLUMN;"),
+        ("20240103000000_c", "ALTER TABLE a DROP COLUMN b;"),
+    ] {
+        fs::create_dir_all(dir.join(name)).unwrap();
+        fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+    }
+    let lint = |extra: &[&str]| {
+        let mut c = dataforge(tmp.path());
+        c.args(["migrate", "lint"]).args(extra);
+        c.output().unwrap()
+    };
+    let out = lint(&[]);
+    assert_eq!(out.status.code(), Some(2), "a broken file is an error");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("missing-lock-timeout"), "{text}");
+    assert!(
+        text.contains("20240103000000_c/migration.sql:1:1: high risk: drops column a.b"),
+        "the file after the broken one is linted: {text}"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("20240102000000_broken/migration.sql:1:"), "{err}");
+    let out = lint(&["--for", "psql"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("[missing-lock-timeout]"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

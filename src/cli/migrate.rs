@@ -121,6 +121,15 @@ pub enum Action {
         /// Print the findings as JSON
         #[arg(long)]
         json: bool,
+        /// The runner that will apply the files: dataforge sets lock_timeout itself, so
+        /// missing-lock-timeout is reported only for psql or prisma
+        #[arg(
+            long = "for",
+            value_enum,
+            default_value = "dataforge",
+            value_name = "RUNNER"
+        )]
+        runner: Runner,
     },
     /// The impact report for pending migrations: statements, locks, table sizes, findings, risk
     Plan {
@@ -342,7 +351,18 @@ pub(crate) async fn interruptible<T>(
 }
 
 /// `migrate lint`: every migration in the folder, or the given files and folders.
-fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCode> {
+/// Who applies the migrations being linted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runner {
+    /// `dataforge migrate up`/`deploy`, which set lock_timeout for every migration
+    Dataforge,
+    /// psql or another runner that sets nothing
+    Psql,
+    /// `prisma migrate deploy`, which sets no lock_timeout
+    Prisma,
+}
+
+fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool, runner: Runner) -> anyhow::Result<ExitCode> {
     let files: Vec<PathBuf> = if paths.is_empty() {
         migrate::load_dir(&dir.path())?
             .iter()
@@ -363,16 +383,39 @@ fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCod
     let mut report = Vec::new();
     let mut text = String::new();
     let mut worst = None;
+    // one broken file is reported, and the others are still linted
+    let mut broken = Vec::new();
     for file in &files {
-        let sql = std::fs::read_to_string(file)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-        let findings = migrate::lint::lint_sql(&sql)
-            .map_err(|e| migrate::MigrateError::syntax(file.clone(), e))?;
+        let sql = match std::fs::read_to_string(file) {
+            Ok(s) => s,
+            Err(e) => {
+                broken.push(format!("cannot read {}: {e}", file.display()));
+                continue;
+            }
+        };
+        let mut findings = match migrate::lint::lint_sql(&sql) {
+            Ok(f) => f,
+            Err(e) => {
+                broken.push(migrate::MigrateError::syntax(file.clone(), e).to_string());
+                continue;
+            }
+        };
+        if runner == Runner::Dataforge {
+            findings.retain(|f| f.rule != "missing-lock-timeout");
+        }
         let approved = file
             .parent()
             .map(|folder| -> anyhow::Result<bool> {
-                let a = migrate::approval::read(folder)?;
-                Ok(a.is_some_and(|a| {
+                let own = migrate::approval::read(folder)?;
+                let name = folder
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let shared = match folder.parent() {
+                    Some(parent) => migrate::approval::read_shared(parent)?.remove(&name),
+                    None => None,
+                };
+                Ok(own.or(shared).is_some_and(|a| {
                     Migration::new("", sql.as_str(), None).matches_checksum(&a.checksum)
                 }))
             })
@@ -406,9 +449,12 @@ fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCod
         }));
     }
     if json {
-        emit_json(serde_json::json!({ "files": report }))?;
+        emit_json(serde_json::json!({ "files": report, "errors": broken }))?;
     } else {
         emit(&text)?;
+        for b in &broken {
+            say(b);
+        }
         say(&format!(
             "{} file(s) checked, {}",
             files.len(),
@@ -418,8 +464,11 @@ fn lint(paths: Vec<PathBuf>, dir: &DirArg, json: bool) -> anyhow::Result<ExitCod
             }
         ));
     }
-    // High-risk findings that are not approved need attention; medium and low inform.
-    Ok(if worst == Some(migrate::lint::Risk::High) {
+    // A file that cannot be linted is an error; high-risk findings that are not approved
+    // need attention; medium and low inform.
+    Ok(if !broken.is_empty() {
+        ExitCode::from(super::EXIT_ERROR)
+    } else if worst == Some(migrate::lint::Risk::High) {
         ExitCode::from(EXIT_FOUND)
     } else {
         ExitCode::SUCCESS
@@ -438,7 +487,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             say("write the change in migration.sql and its undo in down.sql");
             Ok(ExitCode::SUCCESS)
         }
-        Action::Lint { paths, dir, json } => lint(paths, &dir, json),
+        Action::Lint {
+            paths,
+            dir,
+            json,
+            runner,
+        } => lint(paths, &dir, json, runner),
         Action::Deploy(a) => super::deploy::run(a).await,
         Action::Plan {
             dir,

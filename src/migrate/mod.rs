@@ -195,7 +195,9 @@ impl Migration {
     pub fn lint(&self) -> Result<Linted, MigrateError> {
         let statements =
             lint::split(&self.sql).map_err(|e| MigrateError::syntax(self.file(), e))?;
-        let findings = lint::lint_statements(&statements);
+        let mut findings = lint::lint_statements(&statements);
+        // dataforge's runner sets lock_timeout for every migration it applies
+        findings.retain(|f| f.rule != "missing-lock-timeout");
         Ok(Linted {
             statements,
             findings,
