@@ -571,3 +571,36 @@ fn json_output_on_an_error_is_json_with_an_error_field() {
         );
     }
 }
+
+/// Every `migrate` and `local` subcommand's help has examples, and resolve and baseline
+/// list only the flags they use (issue 16, §6).
+#[test]
+fn every_migrate_and_local_subcommand_has_examples() {
+    let dir = shared_tempdir();
+    for sub in [
+        "new", "up", "down", "status", "verify", "history", "lint", "approve", "plan", "deploy",
+        "resolve", "baseline",
+    ] {
+        let help = stdout(&run(
+            dataforge(dir.path()).args(["migrate", sub, "--help"]),
+            0,
+        ));
+        assert!(help.contains("Examples:"), "migrate {sub}: {help}");
+    }
+    for sub in ["start", "stop", "status", "url", "destroy"] {
+        let help = stdout(&run(
+            dataforge(dir.path()).args(["local", sub, "--help"]),
+            0,
+        ));
+        assert!(help.contains("Examples:"), "local {sub}: {help}");
+    }
+    for sub in ["resolve", "baseline"] {
+        let help = stdout(&run(
+            dataforge(dir.path()).args(["migrate", sub, "--help"]),
+            0,
+        ));
+        for unused in ["--lock-timeout", "--retries", "--statement-timeout"] {
+            assert!(!help.contains(unused), "migrate {sub} lists {unused}");
+        }
+    }
+}

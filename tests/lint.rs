@@ -206,7 +206,10 @@ fn lock_timeout_findings_are_for_other_runners_and_a_broken_file_stops_nothing()
         "the file after the broken one is linted: {text}"
     );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("20240102000000_broken/migration.sql:1:"), "{err}");
+    assert!(
+        err.contains("20240102000000_broken/migration.sql:1:"),
+        "{err}"
+    );
     let out = lint(&["--for", "psql"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("[missing-lock-timeout]"),

@@ -553,6 +553,15 @@ async fn resolve_and_baseline_settle_history_without_running_sql() {
     c.batch_execute("CREATE TABLE a (id int); CREATE TABLE b (id int);")
         .await
         .unwrap();
+    // without --to, off a terminal: lists what it would record, records nothing
+    let refused = run(&mut df(&["migrate", "baseline"]), 2);
+    assert!(
+        stderr(&refused).contains(
+            "baseline without --to records every pending migration as applied without running it: 20240101000000_a, 20240102000000_b, 20240103000000_c; nothing was recorded. Give --to NAME"
+        ),
+        "{}",
+        stderr(&refused)
+    );
     let out = run(
         &mut df(&["migrate", "baseline", "--to", "20240102000000_b"]),
         0,

@@ -28,16 +28,31 @@ pub struct LocalArgs {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Create the cluster if needed and start it; prints its URL
+    #[command(
+        after_help = "Examples:\n  dataforge local start\n  psql \"$(dataforge local start)\""
+    )]
     Start,
     /// Stop the cluster (its data stays)
+    #[command(
+        after_help = "Examples:\n  dataforge local stop\n  dataforge local stop && dataforge local start   a restart"
+    )]
     Stop,
     /// Say whether it runs, where and on which port (exit 1 when it is not running)
+    #[command(
+        after_help = "Examples:\n  dataforge local status\n  dataforge local status || dataforge local start"
+    )]
     Status,
     /// Print the connection URL of the `dataforge` database (psql accepts it); exit 1 when
     /// the cluster is not running (the URL is still printed)
+    #[command(
+        after_help = "Examples:\n  psql \"$(dataforge local url)\"\n  DATABASE_URL=$(dataforge local url) npx prisma migrate deploy"
+    )]
     Url,
     /// Stop the cluster and delete it with all its data (a database in it marked
     /// production needs --yes --confirm-database NAME)
+    #[command(
+        after_help = "Examples:\n  dataforge local destroy\n  dataforge local destroy --yes --confirm-database dataforge   when it is marked production"
+    )]
     Destroy {
         #[command(flatten)]
         confirm: super::Confirm,

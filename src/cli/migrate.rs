@@ -74,6 +74,26 @@ pub struct RunArgs {
     pub retries: u32,
 }
 
+/// For commands that run no migration SQL (resolve, baseline): only the wait for the lock.
+#[derive(Debug, Args)]
+pub struct LockWaitArg {
+    /// How long to wait for another migration run (dataforge or Prisma) to finish, e.g. 30s, 5m
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = migrate::parse_duration)]
+    pub lock_wait: Duration,
+}
+
+impl LockWaitArg {
+    pub fn options(&self, url: &str) -> RunOptions {
+        RunArgs {
+            lock_wait: self.lock_wait,
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: None,
+            retries: 0,
+        }
+        .options(url)
+    }
+}
+
 impl RunArgs {
     pub fn options(&self, url: &str) -> RunOptions {
         RunOptions {
@@ -93,6 +113,11 @@ impl RunArgs {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Apply pending migrations, each in its own transaction, under Prisma's advisory lock
+    #[command(after_help = "Examples:
+  dataforge migrate up
+  dataforge migrate up --dir prisma/migrations --to 20240301120000_add_index
+  dataforge migrate up --lock-timeout 2s --retries 5 --json
+  DATABASE_URL=postgres://app@db/prod dataforge migrate up")]
     Up {
         #[command(flatten)]
         dir: DirArg,
@@ -112,6 +137,13 @@ pub enum Action {
         run: RunArgs,
     },
     /// Check migrations for destructive and locking changes, with what to do instead
+    #[command(after_help = "Examples:
+  dataforge migrate lint                                  every migration in the folder
+  dataforge migrate lint prisma/migrations/20240301_x     one migration
+  dataforge migrate lint --for prisma --json              for files prisma migrate deploy applies
+
+Exit codes: 0 nothing that needs attention; 1 unapproved high-risk findings; 2 a file
+that cannot be read or parsed (the others are still linted).")]
     Lint {
         /// Files or migration folders to check (default: every migration in --dir)
         #[arg(value_name = "PATH")]
@@ -132,6 +164,10 @@ pub enum Action {
         runner: Runner,
     },
     /// The impact report for pending migrations: statements, locks, table sizes, findings, risk
+    #[command(after_help = "Examples:
+  dataforge migrate plan
+  dataforge migrate plan --format markdown > plan.md      for the change's review page
+  dataforge migrate plan --to 20240301120000_x --json")]
     Plan {
         #[command(flatten)]
         dir: DirArg,
@@ -172,6 +208,10 @@ editing a migration voids its approval alone. Commit the file with the migration
         reason: String,
     },
     /// Roll back applied migrations with their down.sql, newest first (default: one)
+    #[command(after_help = "Examples:
+  dataforge migrate down                                  the newest applied migration
+  dataforge migrate down --steps 3
+  dataforge migrate down --to 20240101000000_init         everything applied after it")]
     Down {
         #[command(flatten)]
         dir: DirArg,
@@ -192,6 +232,11 @@ editing a migration voids its approval alone. Commit the file with the migration
         confirm: super::Confirm,
     },
     /// List migrations: applied, pending, failed, modified after apply, missing on disk
+    #[command(after_help = "Examples:
+  dataforge migrate status
+  dataforge migrate status --json | jq '.migrations[] | select(.state != \"applied\")'
+
+Exit codes: 0 up to date; 1 pending, failed, modified or missing migrations; 2 an error.")]
     Status {
         #[command(flatten)]
         dir: DirArg,
@@ -202,6 +247,9 @@ editing a migration voids its approval alone. Commit the file with the migration
         json: bool,
     },
     /// The pre-deploy gate: checksums match, nothing failed, nothing missing (exit 1 if not)
+    #[command(after_help = "Examples:
+  dataforge migrate verify                                in CI before a deploy
+  dataforge migrate verify --json")]
     Verify {
         #[command(flatten)]
         dir: DirArg,
@@ -212,6 +260,9 @@ editing a migration voids its approval alone. Commit the file with the migration
         json: bool,
     },
     /// What the database records: name, applied at, duration, checksum ok, rolled back
+    #[command(after_help = "Examples:
+  dataforge migrate history
+  dataforge migrate history --json")]
     History {
         #[command(flatten)]
         dir: DirArg,
@@ -222,6 +273,9 @@ editing a migration voids its approval alone. Commit the file with the migration
         json: bool,
     },
     /// Settle a migration by hand without running it, as `prisma migrate resolve` does
+    #[command(after_help = "Examples:
+  dataforge migrate resolve --rolled-back 20240301120000_x    after undoing a failed attempt by hand
+  dataforge migrate resolve --applied 20240301120000_x        its change is already in the database")]
     Resolve {
         #[command(flatten)]
         dir: DirArg,
@@ -239,11 +293,17 @@ editing a migration voids its approval alone. Commit the file with the migration
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
-        run: RunArgs,
+        run: LockWaitArg,
         #[command(flatten)]
         confirm: super::Confirm,
     },
     /// Record the pending migrations (up to --to) as applied, for a database that already has the schema
+    #[command(after_help = "Examples:
+  dataforge migrate baseline --to 20240301120000_last     the database has everything up to it
+  dataforge migrate baseline --yes                        every pending migration (listed first)
+
+Without --to, baseline lists the pending migrations it would record as applied, and asks
+on a terminal; elsewhere it needs --yes.")]
     Baseline {
         #[command(flatten)]
         dir: DirArg,
@@ -253,11 +313,14 @@ editing a migration voids its approval alone. Commit the file with the migration
         #[command(flatten)]
         target: Target,
         #[command(flatten)]
-        run: RunArgs,
+        run: LockWaitArg,
         #[command(flatten)]
         confirm: super::Confirm,
     },
     /// Create DIR/<timestamp>_<NAME>/ with migration.sql and a down.sql template
+    #[command(after_help = "Examples:
+  dataforge migrate new add_case_priority
+  dataforge migrate new --dir prisma/migrations add_case_priority")]
     New {
         #[command(flatten)]
         dir: DirArg,
@@ -268,8 +331,11 @@ editing a migration voids its approval alone. Commit the file with the migration
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PlanFormat {
+    /// for a terminal
     Text,
+    /// for the change's review or runbook page
     Markdown,
+    /// for machines
     Json,
 }
 
@@ -674,6 +740,27 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 .await?;
             let entries = migrate::status(&client, &migrations).await?;
             let names = migrate::baseline_targets(&migrations, &entries, to.as_deref());
+            if to.is_none() && !names.is_empty() && !confirm.yes {
+                let what = format!(
+                    "baseline without --to records every pending migration as applied without \
+                     running it: {}",
+                    names.join(", ")
+                );
+                use std::io::IsTerminal as _;
+                if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+                    eprint!("dataforge: {what}.\ndataforge: type yes to go ahead: ");
+                    let mut answer = String::new();
+                    std::io::stdin().read_line(&mut answer)?;
+                    if answer.trim() != "yes" {
+                        anyhow::bail!("not confirmed; nothing was recorded");
+                    }
+                } else {
+                    anyhow::bail!(
+                        "{what}; nothing was recorded. Give --to NAME (the last migration the \
+                         database already has), or --yes to record them all"
+                    );
+                }
+            }
             migrate::resolve(
                 &mut client,
                 &migrations,
