@@ -181,7 +181,11 @@ async fn a_failing_migration_is_rolled_back_recorded_and_blocks_the_next_run() {
         2,
     );
     let err = stderr(&up);
-    assert!(err.contains("migration 20240102000000_bad failed"), "{err}");
+    // the server's position, as file:line:col (issue 16, §2)
+    assert!(
+        err.contains("migration 20240102000000_bad failed at migrations/20240102000000_bad/migration.sql:2:15"),
+        "{err}"
+    );
     assert!(
         err.contains("relation \"no_such_table\" does not exist (SQLSTATE 42P01)"),
         "{err}"

@@ -60,9 +60,11 @@ pub enum MigrateError {
         recorded: String,
         on_disk: String,
     },
-    #[error("migration {name} failed: {source}{blocked_by}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
+    #[error("migration {name} failed{at}: {source}{blocked_by}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
     Failed {
         name: String,
+        /// ` at FILE:LINE:COL`, where the server placed the error in the file (or empty).
+        at: String,
         #[source]
         source: PgError,
         /// Who blocked it, when a lock timeout ended it.
@@ -219,6 +221,7 @@ impl MigrateError {
     fn failed(name: &str, source: PgError) -> Self {
         MigrateError::Failed {
             name: name.to_string(),
+            at: String::new(),
             source,
             blocked_by: String::new(),
         }
@@ -757,6 +760,7 @@ async fn run_in_transaction(
                 history::insert_failed(&*client, &m.name, &m.checksum, &logs).await?;
                 return Err(MigrateError::Failed {
                     name: m.name.clone(),
+                    at: error_place(m, sql, &source),
                     source,
                     blocked_by,
                 });
@@ -1247,6 +1251,31 @@ impl Transactional {
             },
         }
     }
+}
+
+/// ` at FILE:LINE:COL` for a server error in a migration sent as written: the server's
+/// position counts characters from the start of the batch, which starts with the file.
+fn error_place(m: &Migration, sql: &Transactional, e: &PgError) -> String {
+    let PgError::Query { source, .. } = e else {
+        return String::new();
+    };
+    let Some(tokio_postgres::error::ErrorPosition::Original(pos)) =
+        source.as_db_error().and_then(|d| d.position())
+    else {
+        return String::new();
+    };
+    if sql.opening.is_some() {
+        // the body was rebuilt from the file's statements: positions do not map back
+        return String::new();
+    }
+    let pos = *pos as usize;
+    if pos == 0 || pos > m.sql.chars().count() {
+        return String::new();
+    }
+    let before: String = m.sql.chars().take(pos - 1).collect();
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!(" at {}:{line}:{col}", m.file().display())
 }
 
 async fn apply_one(
