@@ -66,7 +66,7 @@ pub enum MigrateError {
         /// ` at FILE:LINE:COL`, where the server placed the error in the file (or empty).
         at: String,
         #[source]
-        source: PgError,
+        source: Box<PgError>,
         /// Who blocked it, when a lock timeout ended it.
         blocked_by: String,
     },
@@ -222,7 +222,7 @@ impl MigrateError {
         MigrateError::Failed {
             name: name.to_string(),
             at: String::new(),
-            source,
+            source: Box::new(source),
             blocked_by: String::new(),
         }
     }
@@ -761,7 +761,7 @@ async fn run_in_transaction(
                 return Err(MigrateError::Failed {
                     name: m.name.clone(),
                     at: error_place(m, sql, &source),
-                    source,
+                    source: Box::new(source),
                     blocked_by,
                 });
             }
