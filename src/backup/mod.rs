@@ -331,7 +331,7 @@ pub async fn backup(url: &str, dir: &Path, recipients: &[String]) -> Result<Back
                 .map(|_| None);
             }
             // encrypted as it streams: the archive is never on disk in the clear
-            dump_encrypted(&url, &snapshot, out, &partial, &recipients).map(Some)
+            encrypt::dump_encrypted(&url, &snapshot, out, &partial, &recipients).map(Some)
         })
         .await
         .expect("pg_dump thread")
@@ -507,94 +507,6 @@ fn list_archive(path: &Path) -> Result<(), BackupError> {
         });
     }
     Ok(())
-}
-
-/// pg_dump to stdout, encrypted into `out` (the partial file) as it streams; returns the
-/// archive's blake3.
-fn dump_encrypted(
-    url: &str,
-    snapshot: &str,
-    mut out: std::fs::File,
-    partial: &Path,
-    recipients: &[String],
-) -> Result<String, BackupError> {
-    use std::process::Stdio;
-    let (args, password) = tool_argv(&[
-        "--format=custom".as_ref(),
-        format!("--snapshot={snapshot}").as_ref(),
-        "--dbname".as_ref(),
-        url.as_ref(),
-    ]);
-    let mut cmd = Command::new(find_tool("pg_dump")?);
-    cmd.args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    if let Some(p) = password {
-        cmd.env("PGPASSWORD", p);
-    }
-    let mut child = crate::child::spawn(cmd).map_err(|source| BackupError::Io {
-        path: PathBuf::from("pg_dump"),
-        source,
-    })?;
-    let mut stdout = child.stdout.take().expect("stdout is piped");
-    let mut stderr = child.stderr.take().expect("stderr is piped");
-    let errors = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    // the archive is checked as it streams (pg_restore --list reads its table of
-    // contents from a pipe): the encrypted file can only be checked with an identity
-    let mut list = Command::new(find_tool("pg_restore")?);
-    list.arg("--list")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut lister = crate::child::spawn(list).map_err(|source| BackupError::Io {
-        path: PathBuf::from("pg_restore"),
-        source,
-    })?;
-    let mut lister_in = lister.stdin.take().expect("stdin is piped");
-    let lister_out = lister.stdout.take().expect("stdout is piped");
-    let listing = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = std::io::BufReader::new(lister_out).read_to_string(&mut s);
-        s
-    });
-    let written = encrypt::encrypt(&mut stdout, &mut out, recipients, Some(&mut lister_in));
-    drop(lister_in);
-    drop(stdout);
-    let listing = listing.join().unwrap_or_default();
-    let _ = lister.wait();
-    // a write that failed (a full disk) made pg_dump die of a broken pipe: say the cause
-    let written = match written {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(io(partial)(e));
-        }
-    };
-    let status = child.wait().map_err(|source| BackupError::Io {
-        path: PathBuf::from("pg_dump"),
-        source,
-    })?;
-    let errors = errors.join().unwrap_or_default();
-    if !status.success() {
-        return Err(BackupError::Tool {
-            tool: "pg_dump",
-            status: status.to_string(),
-            stderr: pg::mask_url(errors.trim()),
-        });
-    }
-    if !listing.contains("; Archive created at") {
-        return Err(BackupError::BadManifest {
-            path: partial.to_path_buf(),
-            why: "pg_restore --list did not read the archive pg_dump wrote".into(),
-        });
-    }
-    Ok(written)
 }
 
 /// Drops a database made for a restore that did not complete (best effort: the error

@@ -10,6 +10,7 @@ pub mod backup;
 pub mod deploy;
 pub mod local;
 pub mod migrate;
+pub mod migrate_lint;
 pub mod seed;
 pub mod verify;
 
