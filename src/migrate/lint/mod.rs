@@ -239,6 +239,42 @@ pub fn object_name(node: &pg_query::Node) -> String {
     }
 }
 
+/// The names a `DROP` of one of `kinds` drops (functions by name, without arguments).
+pub fn dropped_objects(ctx: &Ctx<'_>, kinds: &[pg_query::protobuf::ObjectType]) -> Vec<String> {
+    match ctx.node {
+        NodeEnum::DropStmt(d) if kinds.contains(&d.remove_type()) => d
+            .objects
+            .iter()
+            .map(|o| match o.node.as_ref() {
+                Some(NodeEnum::ObjectWithArgs(f)) => dotted(&f.objname),
+                _ => object_name(o),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The old and new name of a `RENAME` of one of `kinds`.
+pub fn renamed(
+    ctx: &Ctx<'_>,
+    kinds: &[pg_query::protobuf::ObjectType],
+) -> Option<(String, String)> {
+    let NodeEnum::RenameStmt(r) = ctx.node else {
+        return None;
+    };
+    if !kinds.contains(&r.rename_type()) {
+        return None;
+    }
+    let old = if !r.subname.is_empty() {
+        r.subname.clone()
+    } else if let Some(rv) = r.relation.as_ref() {
+        table_name(rv)
+    } else {
+        r.object.as_deref().map(object_name).unwrap_or_default()
+    };
+    Some((old, r.newname.clone()))
+}
+
 /// The last part of a dotted name, lowercased: how `Ctx::created` keys tables.
 pub fn base_name(dotted: &str) -> String {
     dotted.rsplit('.').next().unwrap_or(dotted).to_lowercase()

@@ -1,9 +1,8 @@
 //! `drop-sequence`: dropping a sequence breaks every default and every insert that draws from it.
 
 use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 
-use crate::migrate::lint::{dotted, object_name};
+use crate::migrate::lint::dropped_objects;
 
 use crate::migrate::lint::{Ctx, Risk, Rule};
 
@@ -16,22 +15,8 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn dropped(ctx: &Ctx<'_>, kinds: &[ObjectType]) -> Vec<String> {
-    match ctx.node {
-        NodeEnum::DropStmt(d) if kinds.contains(&d.remove_type()) => d
-            .objects
-            .iter()
-            .map(|o| match o.node.as_ref() {
-                Some(NodeEnum::ObjectWithArgs(f)) => dotted(&f.objname),
-                _ => object_name(o),
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    dropped(ctx, &[ObjectType::ObjectSequence])
+    dropped_objects(ctx, &[ObjectType::ObjectSequence])
         .into_iter()
         .map(|n| format!("drops sequence {n}: whatever still uses it fails from this moment"))
         .collect()

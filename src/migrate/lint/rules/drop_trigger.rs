@@ -1,9 +1,8 @@
 //! `drop-trigger`: dropping a trigger silently stops what it kept in step (audit rows, derived columns, checks).
 
 use pg_query::protobuf::ObjectType;
-use pg_query::NodeEnum;
 
-use crate::migrate::lint::{dotted, object_name};
+use crate::migrate::lint::dropped_objects;
 
 use crate::migrate::lint::{Ctx, Risk, Rule};
 
@@ -16,22 +15,8 @@ pub const RULE: Rule = Rule {
     check,
 };
 
-fn dropped(ctx: &Ctx<'_>, kinds: &[ObjectType]) -> Vec<String> {
-    match ctx.node {
-        NodeEnum::DropStmt(d) if kinds.contains(&d.remove_type()) => d
-            .objects
-            .iter()
-            .map(|o| match o.node.as_ref() {
-                Some(NodeEnum::ObjectWithArgs(f)) => dotted(&f.objname),
-                _ => object_name(o),
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
-    dropped(ctx, &[ObjectType::ObjectTrigger])
+    dropped_objects(ctx, &[ObjectType::ObjectTrigger])
         .into_iter()
         .map(|n| format!("drops trigger {n}: whatever still uses it fails from this moment"))
         .collect()
