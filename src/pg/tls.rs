@@ -301,7 +301,7 @@ fn client_config(tls: &TlsParams) -> Result<rustls::ClientConfig, String> {
             } else {
                 Arc::new(ChainOnly {
                     roots,
-                    provider: provider.clone(),
+                    signatures: NoVerification(provider.clone()),
                 })
             }
         }
@@ -484,7 +484,8 @@ impl ServerCertVerifier for NoVerification {
 #[derive(Debug)]
 struct ChainOnly {
     roots: Arc<rustls::RootCertStore>,
-    provider: Arc<CryptoProvider>,
+    /// The handshake's signatures are checked as for every mode.
+    signatures: NoVerification,
 }
 
 impl ServerCertVerifier for ChainOnly {
@@ -502,7 +503,7 @@ impl ServerCertVerifier for ChainOnly {
             &self.roots,
             intermediates,
             now,
-            self.provider.signature_verification_algorithms.all,
+            self.signatures.0.signature_verification_algorithms.all,
         )?;
         Ok(ServerCertVerified::assertion())
     }
@@ -513,12 +514,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12_signature(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -527,18 +523,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13_signature(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.supported_verify_schemes()
     }
 }
 
