@@ -879,3 +879,49 @@ async fn approve_through_adopts_a_history_in_one_command() {
         "{err}"
     );
 }
+
+/// `migrate plan` quotes every name as SQL needs it: mixed case, spaces, a dot inside a
+/// name, a reserved word — each table found and counted (issue 16, §5).
+#[tokio::test]
+async fn plan_quotes_names_with_spaces_quotes_dots_and_mixed_case() {
+    let db = empty_database().await.unwrap();
+    let c = db.connect().await.unwrap();
+    c.batch_execute(
+        r#"CREATE SCHEMA "Sales Dept";
+           CREATE TABLE "Sales Dept"."Order Items" (id int); INSERT INTO "Sales Dept"."Order Items" VALUES (1), (2);
+           CREATE TABLE "Customer" (id int); INSERT INTO "Customer" VALUES (1), (2), (3);
+           CREATE TABLE "a.b" (id int); INSERT INTO "a.b" VALUES (1);
+           CREATE TABLE "order" (id int);
+           CREATE TABLE "we""ird" (id int);"#,
+    )
+    .await
+    .unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_touch",
+        r#"ALTER TABLE "Sales Dept"."Order Items" ADD COLUMN note text;
+ALTER TABLE "Customer" ADD COLUMN note text;
+ALTER TABLE "a.b" ADD COLUMN note text;
+ALTER TABLE "order" ADD COLUMN note text;
+ALTER TABLE "we""ird" ADD COLUMN note text;
+"#,
+    );
+    let out = dataforge(tmp.path())
+        .args(["migrate", "plan"])
+        .env("DATABASE_URL", db.url())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(out.status.code().is_some_and(|c| c < 2), "{}", stderr(&out));
+    for want in [
+        r#"table "Sales Dept"."Order Items": 2 rows"#,
+        r#"table "Customer": 3 rows"#,
+        r#"table "a.b": 1 rows"#,
+        "table order: 0 rows",
+        r#"table "we""ird": 0 rows"#,
+    ] {
+        assert!(text.contains(want), "{want}\n{text}");
+    }
+}

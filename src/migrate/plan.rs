@@ -164,15 +164,54 @@ fn tables_in(node: &NodeEnum) -> Vec<String> {
     };
     if let NodeEnum::DropStmt(d) = node {
         if d.remove_type() == ObjectType::ObjectTable {
-            d.objects.iter().for_each(|o| push(lint::object_name(o)));
+            for o in &d.objects {
+                if let Some(NodeEnum::List(l)) = o.node.as_ref() {
+                    let parts: Vec<&str> = l
+                        .items
+                        .iter()
+                        .filter_map(|i| match i.node.as_ref() {
+                            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    push(sql_name(&parts));
+                }
+            }
         }
     }
     for (n, ..) in node.nodes() {
         if let NodeRef::RangeVar(rv) = n {
-            push(lint::table_name(rv));
+            let parts: Vec<&str> = [rv.schemaname.as_str(), rv.relname.as_str()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+            push(sql_name(&parts));
         }
     }
     out
+}
+
+/// A name as SQL writes it: each part quoted when it needs to be (`"Customer"`,
+/// `"order items"`, `"a.b"`), so it reads back as the same table (`to_regclass`) and shows
+/// as the reader would write it.
+fn sql_name(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|p| {
+            let plain = p
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+            if plain {
+                p.to_string()
+            } else {
+                crate::pg::quote_ident(p)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn one_line(sql: &str, max: usize) -> String {
@@ -263,7 +302,7 @@ pub async fn measure(
     for (name, facts) in plan.tables.iter_mut() {
         let row = client
             .query_opt(
-                "SELECT c.oid::bigint, pg_total_relation_size(c.oid), c.relpages::bigint,
+                "SELECT c.oid::regclass::text, pg_total_relation_size(c.oid), c.relpages::bigint,
                         greatest(c.reltuples, 0)::bigint
                  FROM pg_class c WHERE c.oid = to_regclass($1)",
                 &[&name],
@@ -275,11 +314,10 @@ pub async fn measure(
         facts.size_bytes = Some(row.get(1));
         let pages: i64 = row.get(2);
         if pages <= 10_000 {
+            // the server's own rendering of the table's name: quoted as SQL needs it
+            let table: String = row.get(0);
             let n: i64 = client
-                .query_one(
-                    &format!("SELECT count(*) FROM {}", quote_qualified(name)),
-                    &[],
-                )
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
                 .await
                 .pg(|| format!("counting the rows of {name}"))?
                 .get(0);
@@ -290,13 +328,6 @@ pub async fn measure(
         }
     }
     Ok(())
-}
-
-fn quote_qualified(name: &str) -> String {
-    name.split('.')
-        .map(crate::pg::quote_ident)
-        .collect::<Vec<_>>()
-        .join(".")
 }
 
 /// `12.3 MB`-style sizes.
