@@ -117,15 +117,6 @@ pub fn looks_encrypted(path: &Path) -> Result<bool, BackupError> {
     Ok(&head[..n] == MAGIC)
 }
 
-/// The identity file to decrypt with: `--identity`, else `DATAFORGE_BACKUP_IDENTITY`.
-pub fn identity_path(given: Option<&Path>) -> Option<PathBuf> {
-    given.map(Path::to_path_buf).or_else(|| {
-        std::env::var_os("DATAFORGE_BACKUP_IDENTITY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
 /// Decrypts the backup at `path` with the identities in `identity` into a file with no
 /// name in `dir`, checks the plaintext's blake3, and returns the open file and a path
 /// pg_restore can read it by (`/proc/PID/fd/N`).
