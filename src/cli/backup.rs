@@ -124,9 +124,10 @@ pub struct MarkArgs {
 }
 
 pub async fn run_backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    // whom to encrypt to is settled before anything starts
+    let recipients = recipients(&args.recipient, args.encrypt)?;
     let url = args.target.resolve().await?;
     say(&format!("backing up {}", Masked(&url)));
-    let recipients = recipients(&args.recipient, args.encrypt)?;
     let b = backup::backup(&url, &args.dir, &recipients).await?;
     if args.json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&b)?))?;
