@@ -30,6 +30,75 @@ fn every_rule_message_is_pinned() {
     insta::assert_snapshot!("lint_messages", out);
 }
 
+/// `fixtures/lint/cases.sql`: several cases per rule (quoted and qualified names, several
+/// subcommands, DO blocks), each linted as a migration of its own; every finding pinned.
+#[test]
+fn every_rule_fires_on_its_cases_and_not_on_its_good_ones() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/lint/cases.sql");
+    let text = fs::read_to_string(path).unwrap();
+    // (rule, "bad"/"good", description, sql)
+    let mut cases: Vec<(String, String, String, String)> = Vec::new();
+    let mut rule = String::new();
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("-- == ") {
+            rule = name.trim().to_string();
+        } else if let Some((kind, what)) = line
+            .strip_prefix("-- bad: ")
+            .map(|w| ("bad", w))
+            .or_else(|| line.strip_prefix("-- good: ").map(|w| ("good", w)))
+        {
+            assert!(!rule.is_empty(), "{path}: a case before the first rule");
+            cases.push((rule.clone(), kind.into(), what.into(), String::new()));
+        } else if let Some(case) = cases.last_mut() {
+            case.3.push_str(line);
+            case.3.push('\n');
+        }
+    }
+    let mut out = String::new();
+    for r in rules::ALL {
+        let count = |kind: &str| {
+            cases
+                .iter()
+                .filter(|c| c.0 == r.name && c.1 == kind)
+                .count()
+        };
+        assert!(
+            count("bad") >= 2 && count("good") >= 1,
+            "{path}: {} needs two bad cases and a good one",
+            r.name
+        );
+    }
+    let mut wrong = Vec::new();
+    for (rule, kind, what, sql) in &cases {
+        assert!(
+            rules::ALL.iter().any(|r| r.name == rule),
+            "{path}: no rule {rule}"
+        );
+        let sql = sql.trim_end();
+        let findings = lint::lint_sql(sql).unwrap_or_else(|e| panic!("{rule} / {what}: {e}"));
+        if findings.iter().any(|f| f.rule == rule) != (kind == "bad") {
+            wrong.push(format!("{rule} / {kind}: {what}"));
+        }
+        out.push_str(&format!("== {rule} / {kind}: {what}\n{sql}\n--\n"));
+        for f in &findings {
+            // Every statement here takes a lock without a timeout: that rule's findings
+            // are pinned under its own cases only.
+            if f.rule != "missing-lock-timeout" || rule == "missing-lock-timeout" {
+                out.push_str(&format!(
+                    "{}:{}: {} [{}]\n",
+                    f.line, f.column, f.message, f.rule
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{path}: wrong verdicts:\n{}",
+        wrong.join("\n")
+    );
+    insta::assert_snapshot!("lint_cases", out);
+}
+
 #[test]
 fn docs_describe_every_rule_and_no_other() {
     let docs = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/lint-rules.md"))

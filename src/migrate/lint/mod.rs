@@ -8,6 +8,7 @@
 //! `ALTER TABLE … ATTACH PARTITION`, pg_dump output), and what it rejects is what the server
 //! would reject.
 
+mod do_block;
 pub mod rules;
 pub mod statements;
 
@@ -113,61 +114,77 @@ pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
     Ok(lint_statements(&statements))
 }
 
-/// Lints statements already split by [`split`] (so `plan` parses a file once).
+/// Lints statements already split by [`split`] (so `plan` parses a file once). The SQL
+/// inside `DO` blocks is linted too, each finding placed at its statement in the block.
 pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
-    let mut created = HashSet::new();
-    let mut lock_timeout_set = false;
-    let wrapped = matches!(
-        crate::migrate::txcontrol::shape(statements),
-        crate::migrate::txcontrol::Shape::Wrapped { .. }
-    );
+    let mut state = FileState {
+        created: HashSet::new(),
+        lock_timeout_set: false,
+        wrapped: matches!(
+            crate::migrate::txcontrol::shape(statements),
+            crate::migrate::txcontrol::Shape::Wrapped { .. }
+        ),
+    };
     let mut out = Vec::new();
     for st in statements {
-        let Some(node) = st.node.as_ref() else {
-            continue;
-        };
-        let ctx = Ctx {
-            node,
-            text: &st.text,
-            created: &created,
-            lock_timeout_set,
-            wrapped,
-        };
-        let (line, column) = (st.line, st.column);
-        for rule in rules::ALL {
-            for message in (rule.check)(&ctx) {
-                if rule.name == "missing-lock-timeout" {
-                    // Once per file is enough to make the point.
-                    lock_timeout_set = true;
-                }
-                out.push(Finding {
-                    rule: rule.name,
-                    risk: rule.risk,
-                    line,
-                    column,
-                    message,
-                    advice: rule.advice,
-                });
-            }
-        }
-        match node {
-            NodeEnum::CreateStmt(c) => {
-                if let Some(rv) = &c.relation {
-                    created.insert(rv.relname.to_lowercase());
-                }
-            }
-            NodeEnum::CreateTableAsStmt(c) => {
-                if let Some(rv) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
-                    created.insert(rv.relname.to_lowercase());
-                }
-            }
-            NodeEnum::VariableSetStmt(s) if s.name.eq_ignore_ascii_case("lock_timeout") => {
-                lock_timeout_set = true;
-            }
-            _ => {}
+        lint_one(st, &mut state, "", &mut out);
+        for inner in do_block::inner_statements(st) {
+            lint_one(&inner, &mut state, " (inside a DO block)", &mut out);
         }
     }
     out
+}
+
+/// What the rules know of the file so far.
+struct FileState {
+    created: HashSet<String>,
+    lock_timeout_set: bool,
+    wrapped: bool,
+}
+
+fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<Finding>) {
+    let Some(node) = st.node.as_ref() else {
+        return;
+    };
+    let ctx = Ctx {
+        node,
+        text: &st.text,
+        created: &state.created,
+        lock_timeout_set: state.lock_timeout_set,
+        wrapped: state.wrapped,
+    };
+    let mut timeout_named = false;
+    for rule in rules::ALL {
+        for message in (rule.check)(&ctx) {
+            // Once per file is enough to make the point.
+            timeout_named |= rule.name == "missing-lock-timeout";
+            out.push(Finding {
+                rule: rule.name,
+                risk: rule.risk,
+                line: st.line,
+                column: st.column,
+                message: message + suffix,
+                advice: rule.advice,
+            });
+        }
+    }
+    state.lock_timeout_set |= timeout_named;
+    match node {
+        NodeEnum::CreateStmt(c) => {
+            if let Some(rv) = &c.relation {
+                state.created.insert(rv.relname.to_lowercase());
+            }
+        }
+        NodeEnum::CreateTableAsStmt(c) => {
+            if let Some(rv) = c.into.as_ref().and_then(|i| i.rel.as_ref()) {
+                state.created.insert(rv.relname.to_lowercase());
+            }
+        }
+        NodeEnum::VariableSetStmt(s) if s.name.eq_ignore_ascii_case("lock_timeout") => {
+            state.lock_timeout_set = true;
+        }
+        _ => {}
+    }
 }
 
 /// The highest risk among findings (`None` when there are none).
