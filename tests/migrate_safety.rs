@@ -925,3 +925,304 @@ ALTER TABLE "we""ird" ADD COLUMN note text;
         assert!(text.contains(want), "{want}\n{text}");
     }
 }
+
+/// The risky migration of the `lint --fix` test, on tables that hold rows.
+const TIGHTEN: &str = "-- tighten things
+CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");
+ALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorId_fkey\" FOREIGN KEY (\"authorId\") REFERENCES \"User\"(id), ADD CHECK (n > 0);
+ALTER TABLE \"User\" ALTER COLUMN email SET NOT NULL;
+ALTER TABLE \"Post\" ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid();
+ALTER TABLE \"Post\" DROP COLUMN legacy;
+";
+
+/// `(statement, lock)` of every statement `migrate plan` lists, for every pending migration.
+fn planned_locks(tmp: &std::path::Path, url: &str, code: i32) -> Vec<(String, String)> {
+    let out = run(
+        dataforge(tmp)
+            .args(["migrate", "plan", "--format", "json"])
+            .env("DATABASE_URL", url),
+        code,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let mut locks = Vec::new();
+    for m in v["migrations"].as_array().unwrap() {
+        for s in m["statements"].as_array().unwrap() {
+            locks.push((
+                s["sql"].as_str().unwrap().to_string(),
+                s["lock"].as_str().unwrap_or("").to_string(),
+            ));
+        }
+    }
+    locks
+}
+
+#[tokio::test]
+async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks() {
+    let db = empty_database().await.unwrap();
+    let applied_elsewhere = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_init",
+        "CREATE TABLE \"User\" (id int PRIMARY KEY, email text, age int);\n\
+         CREATE TABLE \"Post\" (id int PRIMARY KEY, \"authorId\" int, legacy text, n int);\n",
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let c = db.connect().await.unwrap();
+    c.batch_execute(
+        "INSERT INTO \"User\" SELECT g, 'u' || g || '@example.com', 30 FROM generate_series(1, 2000) g;
+         INSERT INTO \"Post\" SELECT g, 1 + g % 2000, 'old', 1 + g % 7 FROM generate_series(1, 5000) g;",
+    )
+    .await
+    .unwrap();
+    let original = "20240201000000_tighten";
+    write_migration(&dir, original, TIGHTEN);
+    // another database has applied the original already
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--allow-destructive", original])
+            .env("DATABASE_URL", applied_elsewhere.url()),
+        0,
+    );
+
+    // the original: the scans happen under locks that block writes (or everything)
+    let before = planned_locks(tmp.path(), db.url(), 1);
+    let lock_of = |locks: &[(String, String)], start: &str| {
+        locks
+            .iter()
+            .find(|(sql, _)| sql.starts_with(start))
+            .unwrap_or_else(|| panic!("no statement starting {start:?} in {locks:#?}"))
+            .1
+            .clone()
+    };
+    assert_eq!(
+        lock_of(&before, "CREATE UNIQUE INDEX \"User_email_key\""),
+        "SHARE"
+    );
+    assert_eq!(
+        lock_of(
+            &before,
+            "ALTER TABLE \"User\" ALTER COLUMN email SET NOT NULL"
+        ),
+        "ACCESS EXCLUSIVE"
+    );
+
+    // --dry-run: the diff, and nothing written
+    let dry = run(
+        dataforge(tmp.path()).args(["migrate", "lint", "--fix", "--dry-run"]),
+        0,
+    );
+    let diff = stdout(&dry);
+    assert!(
+        stderr(&dry).contains("rewriting the newest migration, 20240201000000_tighten"),
+        "{}",
+        stderr(&dry)
+    );
+    assert!(
+        diff.contains("+++ migrations/20240201000000_tighten_2_concurrent_index/migration.sql\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(
+            "+CREATE UNIQUE INDEX CONCURRENTLY \"User_email_key\" ON \"User\"(\"email\");"
+        ),
+        "{diff}"
+    );
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "--dry-run wrote");
+
+    // --fix: four folders beside the untouched original
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "lint", "--fix", original])
+            .current_dir(&dir),
+        0,
+    );
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "20240101000000_init",
+            "20240201000000_tighten",
+            "20240201000000_tighten_1_expand",
+            "20240201000000_tighten_2_concurrent_index",
+            "20240201000000_tighten_3_validate",
+            "20240201000000_tighten_4_contract",
+        ]
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join(original).join("migration.sql")).unwrap(),
+        TIGHTEN
+    );
+    // a second --fix refuses to overwrite the first one's folders
+    let again = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "lint",
+            "--fix",
+            "migrations/20240201000000_tighten",
+        ]),
+        2,
+    );
+    assert!(
+        stderr(&again).contains("exists already"),
+        "{}",
+        stderr(&again)
+    );
+
+    // both would apply: up refuses, and nothing runs
+    let up = |to: Option<&str>, code: i32| {
+        let mut cmd = dataforge(tmp.path());
+        cmd.args(["migrate", "up"]).env("DATABASE_URL", db.url());
+        if let Some(to) = to {
+            cmd.args(["--to", to]);
+        }
+        run(&mut cmd, code)
+    };
+    let refused = stderr(&up(None, 2));
+    assert!(
+        refused.contains("20240201000000_tighten_1_expand is `migrate lint --fix`'s rewrite of 20240201000000_tighten, and 20240201000000_tighten is still in the migrations folder"),
+        "{refused}"
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_indexes WHERE indexname = 'User_email_key'"
+        )
+        .await,
+        0
+    );
+
+    // the original deleted: a database that applied it refuses the rewrite
+    fs::remove_dir_all(dir.join(original)).unwrap();
+    let err = stderr(&run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", applied_elsewhere.url()),
+        2,
+    ));
+    assert!(
+        err.contains("which this database has applied already"),
+        "{err}"
+    );
+
+    // the rewrite: every scan runs under SHARE UPDATE EXCLUSIVE (reads and writes go on);
+    // the stronger locks left are taken by statements that scan nothing
+    let after = planned_locks(tmp.path(), db.url(), 1);
+    assert_eq!(
+        lock_of(
+            &after,
+            "CREATE UNIQUE INDEX CONCURRENTLY \"User_email_key\""
+        ),
+        "SHARE UPDATE EXCLUSIVE"
+    );
+    for validate in [
+        "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_authorId_fkey\"",
+        "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_check\"",
+        "ALTER TABLE \"User\" VALIDATE CONSTRAINT \"User_email_not_null\"",
+        "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_token_not_null\"",
+    ] {
+        assert_eq!(
+            lock_of(&after, validate),
+            "SHARE UPDATE EXCLUSIVE",
+            "{validate}"
+        );
+    }
+    assert!(after.iter().all(|(_, lock)| lock != "SHARE"), "{after:#?}");
+    // and lint finds none of the rewritten risks in them
+    let lint = stdout(&run(dataforge(tmp.path()).args(["migrate", "lint"]), 1));
+    for rule in [
+        "index-without-concurrently",
+        "foreign-key-without-not-valid",
+        "check-without-not-valid",
+        "set-not-null",
+        "volatile-default",
+    ] {
+        assert!(!lint.contains(rule), "{rule}: {lint}");
+    }
+    assert!(lint.contains("_4_contract/migration.sql"), "{lint}");
+
+    // applied in order on a database with rows: expand and index, backfill, validate
+    let post_file = "SELECT pg_relation_filenode('\"Post\"')::bigint";
+    let filenode = count(&c, post_file).await;
+    up(Some("20240201000000_tighten_2_concurrent_index"), 0);
+    assert_eq!(
+        count(&c, post_file).await,
+        filenode,
+        "adding the column rewrote the table"
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM \"Post\" WHERE token IS NULL").await,
+        5000
+    );
+    run(
+        dataforge(tmp.path())
+            .args([
+                "backfill",
+                "--table",
+                "\"Post\"",
+                "--set",
+                "token = gen_random_uuid()",
+                "--where",
+                "token IS NULL",
+            ])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    up(Some("20240201000000_tighten_3_validate"), 0);
+    run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "approve",
+            "20240201000000_tighten_4_contract",
+            "--reason",
+            "no release reads Post.legacy",
+        ]),
+        0,
+    );
+    up(None, 0);
+
+    // the end state is the original's
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_constraint WHERE conrelid IN ('\"Post\"'::regclass, '\"User\"'::regclass) AND NOT convalidated").await,
+        0
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_constraint WHERE conname IN ('Post_authorId_fkey', 'Post_check')").await,
+        2
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid IN ('\"Post\"'::regclass, '\"User\"'::regclass) AND attname IN ('email', 'token') AND attnotnull").await,
+        2
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_index WHERE indexrelid = '\"User_email_key\"'::regclass AND indisvalid AND indisunique").await,
+        1
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_attribute WHERE attrelid = '\"Post\"'::regclass AND attname = 'legacy' AND NOT attisdropped").await,
+        0
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM \"Post\" WHERE token IS NOT NULL").await,
+        5000
+    );
+    // the temporary NOT NULL checks are gone again
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_constraint WHERE conname LIKE '%_not_null'"
+        )
+        .await,
+        0
+    );
+}

@@ -141,6 +141,15 @@ pub enum Action {
   dataforge migrate lint                                  every migration in the folder
   dataforge migrate lint prisma/migrations/20240301_x     one migration
   dataforge migrate lint --for prisma --json              for files prisma migrate deploy applies
+  dataforge migrate lint --fix --dry-run                  the safe rewrite of the newest migration, as a diff
+  dataforge migrate lint --fix prisma/migrations/20240301_x   write it beside the original
+
+--fix writes the safe version of a migration as new folders beside it, named after it so
+they sort right after it: CREATE INDEX built CONCURRENTLY in a migration of its own;
+foreign keys and CHECKs added NOT VALID and validated later; SET NOT NULL proved by a
+validated CHECK; a volatile default split into add, default, backfill; DROP COLUMN moved
+to a last, expand-contract migration. The original is left untouched: review the new
+folders, then delete it (`up` refuses to run a rewrite while its original is there).
 
 Exit codes: 0 nothing that needs attention; 1 unapproved high-risk findings; 2 a file
 that cannot be read or parsed (the others are still linted).")]
@@ -162,6 +171,13 @@ that cannot be read or parsed (the others are still linted).")]
             value_name = "RUNNER"
         )]
         runner: super::migrate_lint::Runner,
+        /// Write the safe rewrite of each migration given (default: the newest) as new
+        /// folders beside it
+        #[arg(long, conflicts_with_all = ["json", "runner"])]
+        fix: bool,
+        /// With --fix: print the new files as a diff and write nothing
+        #[arg(long, requires = "fix")]
+        dry_run: bool,
     },
     /// The impact report for pending migrations: statements, locks, table sizes, findings, risk
     #[command(after_help = "Examples:
@@ -434,7 +450,15 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             dir,
             json,
             runner,
-        } => super::migrate_lint::lint(paths, &dir, json, runner),
+            fix,
+            dry_run,
+        } => {
+            if fix {
+                super::migrate_lint::fix(paths, &dir, dry_run)
+            } else {
+                super::migrate_lint::lint(paths, &dir, json, runner)
+            }
+        }
         Action::Deploy(a) => super::deploy::run(a).await,
         Action::Plan {
             dir,

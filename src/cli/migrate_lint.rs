@@ -135,3 +135,112 @@ pub fn lint(
         ExitCode::SUCCESS
     })
 }
+
+/// `migrate lint --fix`: writes (or with `dry_run` prints) the safe rewrite of each
+/// migration folder in `paths`, or of the newest migration in `dir`.
+pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let folders: Vec<PathBuf> = if paths.is_empty() {
+        let all = migrate::load_dir(&dir.path())?;
+        let Some(newest) = all.last() else {
+            say(&format!(
+                "no migrations in {}: nothing to fix",
+                dir.path().display()
+            ));
+            return Ok(ExitCode::SUCCESS);
+        };
+        say(&format!(
+            "rewriting the newest migration, {} (name others to rewrite them)",
+            newest.name
+        ));
+        vec![newest.folder()]
+    } else {
+        paths
+            .into_iter()
+            .map(|p| match p.file_name() {
+                Some(f) if f == "migration.sql" => p.parent().map(PathBuf::from).unwrap_or(p),
+                _ => p,
+            })
+            .collect()
+    };
+    let mut failed = false;
+    for folder in &folders {
+        let file = folder.join("migration.sql");
+        let sql = match std::fs::read_to_string(&file) {
+            Ok(s) => s,
+            Err(e) => {
+                say(&format!(
+                    "cannot read {}: {e} (--fix takes migration folders)",
+                    file.display()
+                ));
+                failed = true;
+                continue;
+            }
+        };
+        let name = folder
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if let Some(original) = migrate::fix::original_of(folder) {
+            say(&format!(
+                "{name} is itself a rewrite of {original}: left as it is"
+            ));
+            continue;
+        }
+        let rewrite = match migrate::fix::rewrite(&name, &sql) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                say(&format!("{name}: no finding with a mechanical rewrite"));
+                continue;
+            }
+            Err(e) => {
+                say(&migrate::MigrateError::syntax(file.clone(), e).to_string());
+                failed = true;
+                continue;
+            }
+        };
+        let parent = folder.parent().unwrap_or(std::path::Path::new("."));
+        let mut out = String::new();
+        for change in &rewrite.changes {
+            out.push_str(&format!("{}:{change}\n", file.display()));
+        }
+        if dry_run {
+            for step in &rewrite.steps {
+                let path = parent.join(&step.name).join("migration.sql");
+                let lines: Vec<&str> = step.sql.lines().collect();
+                out.push_str(&format!(
+                    "--- /dev/null\n+++ {}\n@@ -0,0 +1,{} @@\n",
+                    path.display(),
+                    lines.len()
+                ));
+                for l in lines {
+                    out.push_str(&format!("+{l}\n"));
+                }
+            }
+            emit(&out)?;
+            continue;
+        }
+        match migrate::fix::write(parent, &rewrite) {
+            Ok(written) => {
+                for w in written {
+                    out.push_str(&format!("wrote {}\n", w.join("migration.sql").display()));
+                }
+                emit(&out)?;
+                say(&format!(
+                    "{} left untouched: review the new folders, then delete {} (up refuses \
+                     to run a rewrite while its original is there)",
+                    folder.display(),
+                    folder.display()
+                ));
+            }
+            Err(e) => {
+                say(&format!("{name}: {e}"));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(super::EXIT_ERROR)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -42,6 +42,19 @@ pub enum MigrateError {
         recorded: String,
         on_disk: String,
     },
+    #[error(
+        "migration {rewrite} is `migrate lint --fix`'s rewrite of {original}, and {original} \
+         is still in the migrations folder: both would apply. Review the rewrite, then delete \
+         the folder {original} (or delete the rewrite's folders to keep the original)"
+    )]
+    RewriteBesideOriginal { rewrite: String, original: String },
+    #[error(
+        "migration {rewrite} is `migrate lint --fix`'s rewrite of {original}, which this \
+         database has applied already: the rewrite would make the same changes again. Delete \
+         the rewrite's folders ({original}_1_…); the rewrite is for databases that have not \
+         applied {original}"
+    )]
+    RewriteOfApplied { rewrite: String, original: String },
     #[error("migration {name} failed{at}: {source}{blocked_by}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
     Failed {
         name: String,

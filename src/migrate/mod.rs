@@ -7,6 +7,7 @@
 pub mod approval;
 pub mod backfill;
 mod error;
+pub mod fix;
 pub mod history;
 pub mod lint;
 pub mod plan;
@@ -173,14 +174,34 @@ fn pending<'a>(
             _ => {}
         }
     }
-    Ok(migrations
+    let todo: Vec<&Migration> = migrations
         .iter()
         .filter(|m| {
             entries
                 .iter()
                 .any(|e| e.name == m.name && e.state == State::Pending)
         })
-        .collect())
+        .collect();
+    // A `lint --fix` rewrite replaces its original: never both.
+    for m in &todo {
+        let Some(original) = &m.rewrite_of else {
+            continue;
+        };
+        let err = |f: fn(String, String) -> MigrateError| Err(f(m.name.clone(), original.clone()));
+        if entries
+            .iter()
+            .any(|e| &e.name == original && e.state != State::Pending)
+        {
+            return err(|rewrite, original| MigrateError::RewriteOfApplied { rewrite, original });
+        }
+        if migrations.iter().any(|o| &o.name == original) {
+            return err(|rewrite, original| MigrateError::RewriteBesideOriginal {
+                rewrite,
+                original,
+            });
+        }
+    }
+    Ok(todo)
 }
 
 /// How a run behaves around locks: how long to wait for another runner, the per-migration

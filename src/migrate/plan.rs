@@ -194,7 +194,7 @@ fn tables_in(node: &NodeEnum) -> Vec<String> {
 /// A name as SQL writes it: each part quoted when it needs to be (`"Customer"`,
 /// `"order items"`, `"a.b"`), so it reads back as the same table (`to_regclass`) and shows
 /// as the reader would write it.
-fn sql_name(parts: &[&str]) -> String {
+pub(crate) fn sql_name(parts: &[&str]) -> String {
     parts
         .iter()
         .map(|p| {

@@ -22,6 +22,8 @@ pub struct Migration {
     pub dir: Option<PathBuf>,
     /// `approval.toml` beside it, if any (see [`super::approval`]).
     pub approval: Option<super::approval::Approval>,
+    /// The migration this one rewrites (`migrate lint --fix`'s `rewrite.toml`), if any.
+    pub rewrite_of: Option<String>,
 }
 
 impl Migration {
@@ -34,6 +36,7 @@ impl Migration {
             down,
             dir: None,
             approval: None,
+            rewrite_of: None,
         }
     }
 
@@ -121,6 +124,7 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
         };
         let mut m = Migration::new(name, sql, down);
         m.approval = super::approval::read(&path)?;
+        m.rewrite_of = super::fix::original_of(&path);
         m.dir = Some(path);
         out.push(m);
     }

@@ -63,6 +63,9 @@ pub struct Ctx<'a> {
     /// Whether the whole file is one `BEGIN … COMMIT` of its own (which the runner keeps
     /// as one atomic transaction).
     pub wrapped: bool,
+    /// Constraints validated earlier in the file, as `table.constraint` (lowercase,
+    /// schema-less).
+    pub validated: &'a HashSet<String>,
 }
 
 impl Ctx<'_> {
@@ -119,6 +122,7 @@ pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
 pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
     let mut state = FileState {
         created: HashSet::new(),
+        validated: HashSet::new(),
         lock_timeout_set: false,
         wrapped: matches!(
             crate::migrate::txcontrol::shape(statements),
@@ -138,6 +142,7 @@ pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
 /// What the rules know of the file so far.
 struct FileState {
     created: HashSet<String>,
+    validated: HashSet<String>,
     lock_timeout_set: bool,
     wrapped: bool,
 }
@@ -152,6 +157,7 @@ fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<F
         created: &state.created,
         lock_timeout_set: state.lock_timeout_set,
         wrapped: state.wrapped,
+        validated: &state.validated,
     };
     let mut timeout_named = false;
     for rule in rules::ALL {
@@ -182,6 +188,19 @@ fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<F
         }
         NodeEnum::VariableSetStmt(s) if s.name.eq_ignore_ascii_case("lock_timeout") => {
             state.lock_timeout_set = true;
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let table = a.relation.as_ref().map(|rv| rv.relname.to_lowercase());
+            for c in &a.cmds {
+                if let (Some(NodeEnum::AlterTableCmd(cmd)), Some(table)) = (c.node.as_ref(), &table)
+                {
+                    if cmd.subtype() == pg_query::protobuf::AlterTableType::AtValidateConstraint {
+                        state
+                            .validated
+                            .insert(format!("{table}.{}", cmd.name.to_lowercase()));
+                    }
+                }
+            }
         }
         _ => {}
     }

@@ -39,6 +39,10 @@ mod volatile_default;
 
 use super::Rule;
 
+pub use volatile_default::{
+    is_serial as volatile_default_is_serial, volatile_call as volatile_default_call,
+};
+
 /// Every rule, in the order findings are reported within a statement.
 pub const ALL: &[Rule] = &[
     drop_database::RULE,

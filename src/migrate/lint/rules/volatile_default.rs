@@ -45,7 +45,7 @@ pub fn is_serial(def: &ColumnDef) -> bool {
     })
 }
 
-fn volatile_call(node: &NodeEnum) -> Option<String> {
+pub fn volatile_call(node: &NodeEnum) -> Option<String> {
     node.nodes().into_iter().find_map(|(n, ..)| match n {
         NodeRef::FuncCall(f) => {
             let name = dotted(&f.funcname);
