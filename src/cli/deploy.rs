@@ -291,11 +291,20 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     let applied = match result {
         Ok(a) => a,
         Err(e) => {
-            steps.failed("up", &super::describe(&e));
             let outside = matches!(
                 e.downcast_ref::<MigrateError>().map(MigrateError::root),
                 Some(MigrateError::FailedOutside { .. } | MigrateError::FailedOwnTransactions(_))
             );
+            // The full message says what stayed applied and how to go on by hand: not
+            // true once the backup is restored, which is said next.
+            let headline = e
+                .downcast_ref::<MigrateError>()
+                .and_then(MigrateError::headline)
+                .filter(|_| outside && args.restore_on_failure);
+            match headline {
+                Some(h) => steps.failed("up", &format!("{h}; restoring the pre-deploy backup")),
+                None => steps.failed("up", &super::describe(&e)),
+            }
             if outside && args.restore_on_failure {
                 let t = steps.started("restore");
                 match crate::backup::restore(&backup.path, &url, &args.backup_dir, &keys, say).await

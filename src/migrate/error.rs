@@ -208,6 +208,26 @@ impl MigrateError {
             e => e,
         }
     }
+
+    /// What failed and where, without what it left behind or what to do next: for a
+    /// caller that is about to change what it left (deploy restoring its backup).
+    pub fn headline(&self) -> Option<String> {
+        match self.root() {
+            MigrateError::FailedOutside {
+                name,
+                at,
+                source,
+                blocked_by,
+            } => Some(format!(
+                "migration {name} failed at {at}: {source}{blocked_by}"
+            )),
+            MigrateError::FailedOwnTransactions(f) => Some(format!(
+                "migration {} failed at {}: {}{}",
+                f.name, f.at, f.cause, f.blocked_by
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// What a migration that controls its own transactions left when it failed.
