@@ -916,6 +916,51 @@ async fn a_failed_up_says_what_it_applied_and_what_it_did_not_run() {
         "{}",
         stderr(&out)
     );
+    // --json: one document with the same story, and every event
+    let other = empty_database().await.unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--json", "--dir", "m"])
+            .env("DATABASE_URL", other.url()),
+        2,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        v["applied"],
+        serde_json::json!(["20240101000000_a", "20240102000000_b"]),
+        "{v}"
+    );
+    assert_eq!(v["failed"]["name"], "20240103000000_c", "{v}");
+    assert!(
+        v["failed"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("division by zero"),
+        "{v}"
+    );
+    assert_eq!(v["not_run"], serde_json::json!(["20240104000000_d"]), "{v}");
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "migration_started",
+            "migration_finished",
+            "migration_started",
+            "migration_finished",
+            "migration_started",
+            "migration_failed"
+        ],
+        "{v}"
+    );
+    assert!(v["error"]
+        .as_str()
+        .unwrap()
+        .contains("did not run 20240104000000_d"));
     let out = run(
         dataforge(tmp.path())
             .args(["migrate", "down", "--json", "--dir", "m"])

@@ -374,6 +374,47 @@ fn entries_text(entries: &[&Entry]) -> String {
 }
 
 /// `applied NAME` on stdout as each migration finishes.
+/// `up --json`'s events, kept for the one JSON document it prints at the end.
+static EVENTS: std::sync::Mutex<Vec<serde_json::Value>> = std::sync::Mutex::new(Vec::new());
+
+fn collect_event(e: &migrate::RunEvent) {
+    if let Ok(v) = serde_json::to_value(e) {
+        EVENTS.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+    }
+}
+
+fn take_events() -> Vec<serde_json::Value> {
+    std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
+/// What a failed `up --json` prints: what it applied, what failed and why, what it did
+/// not run, and every event, as one document (the error also goes to stderr).
+fn up_failure_json(e: &anyhow::Error) -> serde_json::Value {
+    let events = take_events();
+    let named = |kind: &str| -> Vec<serde_json::Value> {
+        events
+            .iter()
+            .filter(|v| v["event"] == kind)
+            .map(|v| v["name"].clone())
+            .collect()
+    };
+    let failed = events
+        .iter()
+        .rfind(|v| v["event"] == "migration_failed")
+        .map(|v| serde_json::json!({ "name": v["name"], "error": v["error"] }));
+    let not_run = match e.downcast_ref::<migrate::MigrateError>() {
+        Some(migrate::MigrateError::Stopped(s)) => s.not_run.clone(),
+        _ => Vec::new(),
+    };
+    serde_json::json!({
+        "applied": named("migration_finished"),
+        "failed": failed,
+        "not_run": not_run,
+        "events": events,
+        "error": super::describe(e),
+    })
+}
+
 fn print_applied(e: &migrate::RunEvent) {
     if let migrate::RunEvent::MigrationFinished { name, .. } = e {
         let _ = emit(&format!("applied {name}\n"));
@@ -540,16 +581,26 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let mut opts = run.options(&url);
             opts.allow_destructive = allow_destructive;
-            if !json {
+            opts.on_event = if json {
+                collect_event
+            } else {
                 // each as it is applied: a failure later leaves the earlier lines standing
-                opts.on_event = print_applied;
-            }
-            let applied = interruptible(
+                print_applied
+            };
+            let result = interruptible(
                 &url,
                 client.cancel_token(),
                 migrate::up(&mut client, &migrations, to.as_deref(), &opts),
             )
-            .await?;
+            .await;
+            let applied = match result {
+                Ok(applied) => applied,
+                Err(e) if json => {
+                    emit_json(up_failure_json(&e))?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
+            };
             if applied.is_empty() && !json {
                 say(&format!(
                     "{} is up to date ({} migrations)",
@@ -558,7 +609,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
             if json {
-                names_out(&applied, "applied", json)?;
+                emit_json(serde_json::json!({ "applied": applied, "events": take_events() }))?;
             }
             Ok(ExitCode::SUCCESS)
         }
