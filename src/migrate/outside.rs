@@ -104,6 +104,29 @@ pub(super) async fn run_outside_transaction(
                 )
             };
             let kind = txcontrol::kind(st);
+            // Where the run is, in the history row, before each statement: a run killed
+            // (kill -9, a lost connection) leaves a row that says how far it got. Not
+            // inside the file's own open transaction, where the note would share its fate.
+            if !in_block {
+                history::record_failure(
+                    &*client,
+                    &id,
+                    &format!(
+                        "interrupted: dataforge was running {at} outside a transaction when \
+                         the run ended; the statements before it are applied ({}), that one \
+                         may be. Check the database, make the migration safe to re-run, then \
+                         `dataforge migrate resolve --rolled-back {}`",
+                        if committed.is_empty() {
+                            "none".to_string()
+                        } else {
+                            committed.join(", ")
+                        },
+                        m.name
+                    ),
+                )
+                .await
+                .map_err(|e| fail(e, at.clone(), String::new()))?;
+            }
             let mut attempt = 0;
             loop {
                 if let Some(pg_query::NodeEnum::IndexStmt(ix)) = st.node.as_ref() {
@@ -247,9 +270,14 @@ pub(super) async fn run_outside_transaction(
         }
     }
     reset?;
-    // One query string runs as one implicit transaction: both rows or neither.
+    // One query string runs as one implicit transaction: both rows or neither. The
+    // progress note goes: a finished row has no logs, as Prisma writes it.
     client
-        .batch_execute(&history::finished_sql(&id, &m.name, &m.checksum, facts))
+        .batch_execute(&format!(
+            r#"UPDATE "_prisma_migrations" SET logs = NULL WHERE id = {}; {}"#,
+            crate::pg::quote_literal(&id),
+            history::finished_sql(&id, &m.name, &m.checksum, facts)
+        ))
         .await
         .pg(|| format!("recording {}", m.name))?;
     Ok(())
