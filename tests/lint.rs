@@ -160,7 +160,7 @@ fn lint_cli_reports_findings_with_file_line_col_and_exit_codes() {
     let text = stdout(&out);
     assert!(
         text.contains(
-            "migrations/20240102000000_b/migration.sql:3:1: high risk: drops column a.id and \
+            "migrations/20240102000000_b/migration.sql:3:15: high risk: drops column a.id and \
              its data [drop-column]"
         ),
         "{text}"
@@ -271,7 +271,7 @@ fn lock_timeout_findings_are_for_other_runners_and_a_broken_file_stops_nothing()
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!text.contains("missing-lock-timeout"), "{text}");
     assert!(
-        text.contains("20240103000000_c/migration.sql:1:1: high risk: drops column a.b"),
+        text.contains("20240103000000_c/migration.sql:1:15: high risk: drops column a.b"),
         "the file after the broken one is linted: {text}"
     );
     let err = String::from_utf8_lossy(&out.stderr);

@@ -47,7 +47,7 @@ async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
         "{err}"
     );
     assert!(
-        err.contains("20240102000000_drop_legacy: drop-column (first at migrations/20240102000000_drop_legacy/migration.sql:2:1: drops column t.legacy and its data)"),
+        err.contains("20240102000000_drop_legacy: drop-column (first at migrations/20240102000000_drop_legacy/migration.sql:2:15: drops column t.legacy and its data)"),
         "{err}"
     );
     assert!(
@@ -403,7 +403,7 @@ async fn plan_reports_locks_live_table_sizes_findings_and_risk() {
     );
     assert!(text.contains("table users: 1234 rows, "), "{text}");
     assert!(
-        text.contains("high risk: 1:1: drops column users.legacy"),
+        text.contains("high risk: 1:19: drops column users.legacy"),
         "{text}"
     );
 
@@ -563,11 +563,11 @@ async fn a_failed_non_transactional_deploy_is_restored_with_restore_on_failure()
     let ev = events(&out);
     let failed = ev.iter().find(|e| e["event"] == "step_failed").unwrap();
     assert_eq!(failed["step"], "up");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("failed at statement 2 of 2"), "{failed}");
+    // what is said is true after the restore: nothing "stayed applied"
     assert!(
-        failed["error"]
-            .as_str()
-            .unwrap()
-            .contains("failed at statement 2 of 2"),
+        error.ends_with("; restoring the pre-deploy backup") && !error.contains("stayed applied"),
         "{failed}"
     );
     assert!(ev
@@ -1225,4 +1225,57 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
         .await,
         0
     );
+}
+
+/// A non-transactional migration killed with SIGKILL between its statements leaves a
+/// history row that says how far it got, not one with empty logs.
+#[tokio::test]
+async fn a_killed_non_transactional_migration_leaves_a_row_saying_how_far_it_got() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_slow_index",
+        "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\nSELECT pg_sleep(60);\n",
+    );
+    let mut child = dataforge(tmp.path())
+        .args(["migrate", "up"])
+        .env("DATABASE_URL", db.url())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let c = db.connect().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&c, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()").await == 0 {
+        assert!(Instant::now() < deadline, "the migration never reached its third statement");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL: nothing runs after this in dataforge
+    child.wait().unwrap();
+    c.batch_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()")
+        .await
+        .unwrap();
+    let row = c
+        .query_one(
+            "SELECT finished_at IS NULL, logs FROM _prisma_migrations WHERE migration_name = '20240101000000_slow_index'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0));
+    let logs: String = row.get(1);
+    assert!(
+        logs.starts_with("interrupted: dataforge was running statement 3 of 3 (migrations/20240101000000_slow_index/migration.sql:3:1)"),
+        "{logs}"
+    );
+    assert!(logs.contains("`CREATE INDEX CONCURRENTLY t_id…`"), "{logs}");
+    // the next run refuses, quoting that note
+    let err = stderr(&run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    ));
+    assert!(err.contains("was running statement 3 of 3"), "{err}");
 }

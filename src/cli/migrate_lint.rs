@@ -102,17 +102,24 @@ pub fn lint(
                 worst = worst.max(Some(f.risk));
             }
         }
-        report.push(serde_json::json!({
-            "file": file,
-            "approved": approved,
-            "risk": migrate::lint::overall_risk(&findings),
-            "findings": findings,
-        }));
+        if json {
+            report.push(serde_json::json!({
+                "file": file,
+                "approved": approved,
+                "risk": migrate::lint::overall_risk(&findings),
+                "findings": findings,
+            }));
+        } else {
+            // written file by file: a long history's findings are never all held at once
+            if !text.is_empty() {
+                emit(&text)?;
+                text.clear();
+            }
+        }
     }
     if json {
         emit_json(serde_json::json!({ "files": report, "errors": broken }))?;
     } else {
-        emit(&text)?;
         for b in &broken {
             say(b);
         }

@@ -10,11 +10,12 @@ use serde_json::Value;
 use super::statements::{needs_tree, parse_node};
 use super::Statement;
 
-/// The statements a `DO` block runs, each placed at its own line and column in the file.
-/// Empty for anything else, for blocks in other languages, and for bodies the PL/pgSQL
-/// parser rejects (the server would reject them too, and says where).
-pub fn inner_statements(st: &Statement) -> Vec<Statement> {
-    let Some(NodeEnum::DoStmt(d)) = st.node.as_ref() else {
+/// The statements a `DO` block runs (`st`, whose tree is `node`), each placed at its own
+/// line and column in the file. Empty for anything else, for blocks in other languages,
+/// and for bodies the PL/pgSQL parser rejects (the server would reject them too, and says
+/// where).
+pub fn inner_of(st: &Statement, node: Option<&NodeEnum>) -> Vec<Statement> {
+    let Some(NodeEnum::DoStmt(d)) = node else {
         return Vec::new();
     };
     let mut body = None;
@@ -165,7 +166,7 @@ mod tests {
         split(sql)
             .unwrap()
             .iter()
-            .flat_map(inner_statements)
+            .flat_map(|st| inner_of(st, st.node.as_ref()))
             .map(|s| (s.line, s.column, s.text))
             .collect()
     }

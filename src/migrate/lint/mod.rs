@@ -111,30 +111,81 @@ impl fmt::Display for Finding {
     }
 }
 
+/// Statements whose trees are held at once by [`lint_sql`]: trees take several times the
+/// memory of their text, and a window keeps a large file's peak near a small one's.
+const WINDOW: usize = 64;
+
 /// Lints one migration's SQL. A syntax error is returned with its line and column.
+///
+/// Trees are made a window of statements at a time by helper threads (one per core, each
+/// taking every n-th window, a window or two ahead) while this thread lints the windows in
+/// order and drops their trees: a large file's trees are never all held at once, and the
+/// helpers live for the whole file (the parser keeps per-thread state that a thread per
+/// window would pile up).
 pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
-    let statements = split(sql)?;
-    Ok(lint_statements(&statements))
+    let statements = statements::split_plain(sql)?;
+    let mut state = FileState::new(&statements);
+    let mut out = Vec::new();
+    let windows: Vec<&[Statement]> = statements.chunks(WINDOW).collect();
+    let trees = |window: &[Statement]| -> Vec<Option<NodeEnum>> {
+        window
+            .iter()
+            .map(|st| {
+                statements::needs_tree(&st.keyword, &st.text)
+                    .then(|| statements::parse_node(&st.text))
+                    .flatten()
+            })
+            .collect()
+    };
+    let helpers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(windows.len());
+    if helpers <= 1 {
+        for window in &windows {
+            for (st, node) in window.iter().zip(trees(window)) {
+                state.lint_node(st, node.as_ref(), &mut out);
+            }
+        }
+        return Ok(out);
+    }
+    std::thread::scope(|scope| {
+        let receivers: Vec<_> = (0..helpers)
+            .map(|k| {
+                let (tx, rx) = std::sync::mpsc::sync_channel(1);
+                let windows = &windows;
+                scope.spawn(move || {
+                    for window in windows.iter().skip(k).step_by(helpers) {
+                        if tx.send(trees(window)).is_err() {
+                            return;
+                        }
+                    }
+                });
+                rx
+            })
+            .collect();
+        for (i, window) in windows.iter().enumerate() {
+            let Ok(nodes) = receivers[i % helpers].recv() else {
+                // a helper died: a bug in the parser bindings; lint the window here
+                for (st, node) in window.iter().zip(trees(window)) {
+                    state.lint_node(st, node.as_ref(), &mut out);
+                }
+                continue;
+            };
+            for (st, node) in window.iter().zip(nodes) {
+                state.lint_node(st, node.as_ref(), &mut out);
+            }
+        }
+    });
+    Ok(out)
 }
 
 /// Lints statements already split by [`split`] (so `plan` parses a file once). The SQL
 /// inside `DO` blocks is linted too, each finding placed at its statement in the block.
 pub fn lint_statements(statements: &[Statement]) -> Vec<Finding> {
-    let mut state = FileState {
-        created: HashSet::new(),
-        validated: HashSet::new(),
-        lock_timeout_set: false,
-        wrapped: matches!(
-            crate::migrate::txcontrol::shape(statements),
-            crate::migrate::txcontrol::Shape::Wrapped { .. }
-        ),
-    };
+    let mut state = FileState::new(statements);
     let mut out = Vec::new();
     for st in statements {
-        lint_one(st, &mut state, "", &mut out);
-        for inner in do_block::inner_statements(st) {
-            lint_one(&inner, &mut state, " (inside a DO block)", &mut out);
-        }
+        state.lint(st, &mut out);
     }
     out
 }
@@ -147,8 +198,47 @@ struct FileState {
     wrapped: bool,
 }
 
-fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<Finding>) {
-    let Some(node) = st.node.as_ref() else {
+impl FileState {
+    fn new(statements: &[Statement]) -> Self {
+        FileState {
+            created: HashSet::new(),
+            validated: HashSet::new(),
+            lock_timeout_set: false,
+            wrapped: matches!(
+                crate::migrate::txcontrol::shape(statements),
+                crate::migrate::txcontrol::Shape::Wrapped { .. }
+            ),
+        }
+    }
+
+    /// Lints `st`, and the statements of a DO block it is.
+    fn lint(&mut self, st: &Statement, out: &mut Vec<Finding>) {
+        self.lint_node(st, st.node.as_ref(), out);
+    }
+
+    /// [`Self::lint`] of `st` whose tree is `node`.
+    fn lint_node(&mut self, st: &Statement, node: Option<&NodeEnum>, out: &mut Vec<Finding>) {
+        lint_one(st, node, self, "", out);
+        for inner in do_block::inner_of(st, node) {
+            lint_one(
+                &inner,
+                inner.node.as_ref(),
+                self,
+                " (inside a DO block)",
+                out,
+            );
+        }
+    }
+}
+
+fn lint_one(
+    st: &Statement,
+    node: Option<&NodeEnum>,
+    state: &mut FileState,
+    suffix: &str,
+    out: &mut Vec<Finding>,
+) {
+    let Some(node) = node else {
         return;
     };
     let ctx = Ctx {
@@ -160,15 +250,26 @@ fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<F
         validated: &state.validated,
     };
     let mut timeout_named = false;
+    let subcommands = subcommand_places(st, node);
     for rule in rules::ALL {
+        let mut claimed = vec![false; subcommands.len()];
         for message in (rule.check)(&ctx) {
             // Once per file is enough to make the point.
             timeout_named |= rule.name == "missing-lock-timeout";
+            let offset = subcommands
+                .iter()
+                .enumerate()
+                .find(|(i, (_, name))| !claimed[*i] && names(&message, name))
+                .map_or(0, |(i, (offset, _))| {
+                    claimed[i] = true;
+                    *offset
+                });
+            let (line, column) = place_in(st, offset);
             out.push(Finding {
                 rule: rule.name,
                 risk: rule.risk,
-                line: st.line,
-                column: st.column,
+                line,
+                column,
                 message: message + suffix,
                 advice: rule.advice,
             });
@@ -203,6 +304,104 @@ fn lint_one(st: &Statement, state: &mut FileState, suffix: &str, out: &mut Vec<F
             }
         }
         _ => {}
+    }
+}
+
+/// Where each subcommand of an `ALTER TABLE` starts in the statement's text (bytes), with
+/// the name it acts on (column, constraint); empty for other statements. A finding about
+/// one subcommand is placed there rather than at the statement's start: Prisma writes
+/// one subcommand per line.
+fn subcommand_places(st: &Statement, node: &NodeEnum) -> Vec<(usize, String)> {
+    let NodeEnum::AlterTableStmt(a) = node else {
+        return Vec::new();
+    };
+    let Some(rv) = a.relation.as_ref() else {
+        return Vec::new();
+    };
+    let Ok(tokens) = pg_query::scan_tokens(&st.text) else {
+        return Vec::new();
+    };
+    let text = |t: &pg_query::protobuf::ScanToken| &st.text[t.start as usize..t.end as usize];
+    // the first token after the table's (possibly qualified) name
+    let Some(mut i) = tokens.iter().position(|t| t.start >= rv.location) else {
+        return Vec::new();
+    };
+    while i + 2 < tokens.len() && text(&tokens[i + 1]) == "." {
+        i += 2;
+    }
+    i += 1;
+    let mut starts = Vec::new();
+    if let Some(t) = tokens.get(i) {
+        starts.push(t.start as usize);
+    }
+    let mut depth = 0i32;
+    for (j, t) in tokens.iter().enumerate().skip(i) {
+        match text(t) {
+            "(" => depth += 1,
+            ")" => depth -= 1,
+            "," if depth == 0 => {
+                if let Some(next) = tokens.get(j + 1) {
+                    starts.push(next.start as usize);
+                }
+            }
+            _ => {}
+        }
+    }
+    if starts.len() != a.cmds.len() {
+        return Vec::new(); // not understood: findings stay at the statement
+    }
+    a.cmds
+        .iter()
+        .zip(starts)
+        .map(|(c, at)| {
+            // Messages name a column as `table.column`, a constraint by its name alone.
+            let name = match c.node.as_ref() {
+                Some(NodeEnum::AlterTableCmd(cmd)) => {
+                    use pg_query::protobuf::AlterTableType as T;
+                    match cmd.def.as_deref().and_then(|d| d.node.as_ref()) {
+                        Some(NodeEnum::ColumnDef(def)) => format!(".{}", def.colname),
+                        Some(NodeEnum::Constraint(con)) if !con.conname.is_empty() => {
+                            format!(" {}", con.conname)
+                        }
+                        _ if matches!(
+                            cmd.subtype(),
+                            T::AtDropConstraint | T::AtValidateConstraint
+                        ) =>
+                        {
+                            format!(" {}", cmd.name)
+                        }
+                        _ if !cmd.name.is_empty() => format!(".{}", cmd.name),
+                        _ => String::new(),
+                    }
+                }
+                _ => String::new(),
+            };
+            (at, name)
+        })
+        .collect()
+}
+
+/// Whether `message` names `name` (`.column` or ` constraint`, as
+/// [`subcommand_places`] gives it) as a whole word.
+fn names(message: &str, name: &str) -> bool {
+    name.len() > 1
+        && message.match_indices(name).any(|(i, _)| {
+            matches!(
+                message[i + name.len()..].chars().next(),
+                None | Some(' ' | ':' | ',' | ')' | '"')
+            )
+        })
+}
+
+/// Line and column of byte `offset` of `st`'s text in the file.
+fn place_in(st: &Statement, offset: usize) -> (usize, usize) {
+    let before = &st.text[..offset.min(st.text.len())];
+    match before.rfind('\n') {
+        Some(nl) => (
+            st.line + before.matches('\n').count(),
+            before[nl + 1..].chars().count() + 1,
+        ),
+        None => (st.line, st.column + before.chars().count()),
     }
 }
 
@@ -401,6 +600,43 @@ mod tests {
         let sql = "CREATE TABLE t (id int);\nCREATE INDEX t_id ON t (id);\n\
                    ALTER TABLE t ADD COLUMN c int NOT NULL;";
         assert_eq!(lint_sql(sql).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn windows_of_trees_lint_as_the_whole_file_does() {
+        let mut sql = String::new();
+        for i in 0..(WINDOW * 5 + 7) {
+            sql.push_str(&format!(
+                "CREATE INDEX i{i} ON users (c{i});\nINSERT INTO t VALUES ({i});\n\
+                 DO $$ BEGIN ALTER TABLE users DROP COLUMN d{i}; END $$;\n"
+            ));
+        }
+        let windowed = lint_sql(&sql).unwrap();
+        assert_eq!(windowed, lint_statements(&split(&sql).unwrap()));
+        assert_eq!(
+            windowed.iter().filter(|f| f.rule == "drop-column").count(),
+            WINDOW * 5 + 7
+        );
+    }
+
+    #[test]
+    fn findings_on_a_subcommand_point_at_it() {
+        let sql = "ALTER TABLE \"public\".\"User\" ADD COLUMN \"bio\" TEXT,\n\
+                   DROP COLUMN \"name\",\n\
+                   ALTER COLUMN \"email\" SET NOT NULL;";
+        let at: Vec<(&str, usize, usize)> = lint_sql(sql)
+            .unwrap()
+            .iter()
+            .map(|f| (f.rule, f.line, f.column))
+            .collect();
+        assert_eq!(
+            at,
+            vec![
+                ("drop-column", 2, 1),
+                ("set-not-null", 3, 1),
+                ("missing-lock-timeout", 1, 1)
+            ]
+        );
     }
 
     #[test]

@@ -78,10 +78,74 @@ const PARALLEL_FROM: usize = 256;
 /// Splits `sql` into statements, each parsed. The whole file is checked by the parser
 /// first, so a syntax error anywhere is reported, with its place, before anything else.
 pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
-    let pieces = match pg_query::split_with_parser(sql) {
-        Ok(p) => p,
+    let mut out = split_plain(sql)?;
+    parse_trees(&mut out);
+    Ok(out)
+}
+
+/// Bytes of SQL the parser checks at once when finding statement boundaries. The parser
+/// holds a whole input's tree in memory: 10 MB of DDL in one call peaked above 600 MB.
+const CHUNK: usize = 128 * 1024;
+
+/// The statements of `sql`, as the parser splits them, in chunks of about [`CHUNK`]
+/// bytes: the scanner cuts the file at semicolons, and the parser checks each run of
+/// pieces; a run it rejects grows (a `BEGIN ATOMIC` body holds semicolons) until it
+/// parses or reaches the end of the file, where the error is real and is placed.
+fn statement_pieces(sql: &str) -> Result<Vec<&str>, SyntaxError> {
+    if sql.len() <= CHUNK {
+        return pg_query::split_with_parser(sql).map_err(|e| locate_error(sql, &error_text(&e)));
+    }
+    let cuts: Vec<usize> = match pg_query::split_with_scanner(sql) {
+        Ok(p) => p
+            .iter()
+            .map(|piece| piece.as_ptr() as usize - sql.as_ptr() as usize + piece.len())
+            .collect(),
         Err(e) => return Err(locate_error(sql, &error_text(&e))),
     };
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut next = 0; // index into cuts of the first cut after `start`
+    while start < sql.len() && next < cuts.len() {
+        let mut want = CHUNK;
+        loop {
+            // the last cut within `want` bytes of `start` (at least one piece)
+            let mut end_i = next;
+            while end_i + 1 < cuts.len() && cuts[end_i + 1] - start <= want {
+                end_i += 1;
+            }
+            // the chunk runs to the cut's semicolon (and past it, for the parser)
+            let end = (cuts[end_i] + 1).min(sql.len());
+            let chunk = &sql[start..end];
+            match pg_query::split_with_parser(chunk) {
+                Ok(pieces) => {
+                    out.extend(pieces);
+                    start = end;
+                    next = end_i + 1;
+                    while next < cuts.len() && cuts[next] < start {
+                        next += 1;
+                    }
+                    break;
+                }
+                Err(e) if end_i + 1 >= cuts.len() => {
+                    return Err(locate_error(sql, &error_text(&e)));
+                }
+                Err(_) => want *= 2,
+            }
+        }
+    }
+    if start < sql.len() {
+        let rest = &sql[start..];
+        out.extend(
+            pg_query::split_with_parser(rest).map_err(|e| locate_error(sql, &error_text(&e)))?,
+        );
+    }
+    Ok(out)
+}
+
+/// [`split`] without the trees (`node` is `None` everywhere): for callers that fill them
+/// a window at a time with [`parse_trees`].
+pub fn split_plain(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
+    let pieces = statement_pieces(sql)?;
     let mut out = Vec::with_capacity(pieces.len());
     // Lines are counted forward from the previous statement, never from the top of the
     // file again: placing every statement stays linear in the file's size.
@@ -115,13 +179,12 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
             node: None,
         });
     }
-    parse_trees(&mut out);
     Ok(out)
 }
 
 /// Fills in the trees the rules read; on large files in parallel (the parser keeps its
 /// state per thread), since turning trees into Rust values is most of lint's time.
-fn parse_trees(statements: &mut [Statement]) {
+pub fn parse_trees(statements: &mut [Statement]) {
     let fill = |chunk: &mut [Statement]| {
         for st in chunk {
             if needs_tree(&st.keyword, &st.text) {
@@ -323,5 +386,54 @@ mod tests {
     #[test]
     fn columns_count_characters_not_bytes() {
         assert_eq!(line_col("ăî\nșț x", 10), (2, 4));
+    }
+
+    #[test]
+    fn chunked_boundaries_match_one_parse_of_the_whole_file() {
+        // Bodies with semicolons inside (BEGIN ATOMIC, rules with several actions) fall
+        // across chunk boundaries somewhere in a file this size.
+        let mut sql = String::new();
+        let mut i = 0;
+        while sql.len() < 3 * CHUNK + 1000 {
+            sql.push_str(&format!(
+                "CREATE TABLE t{i} (id int);\n\
+                 CREATE FUNCTION f{i}() RETURNS int LANGUAGE sql\nBEGIN ATOMIC\n  SELECT 1;\n  SELECT {i};\nEND;\n\
+                 CREATE RULE r{i} AS ON INSERT TO t{i} DO ALSO (NOTIFY a; NOTIFY b);\n\
+                 -- a comment; with a semicolon\nINSERT INTO t{i} VALUES ({i});\n"
+            ));
+            i += 1;
+        }
+        let ours: Vec<(usize, String)> = split_plain(&sql)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.offset, s.text))
+            .collect();
+        let whole = split_plain_whole(&sql);
+        assert_eq!(ours.len(), whole.len());
+        assert_eq!(ours, whole);
+    }
+
+    #[test]
+    fn a_syntax_error_late_in_a_large_file_is_placed() {
+        let mut sql = "SELECT 1;\n".repeat(3 * CHUNK / 10);
+        let line = sql.lines().count() + 1;
+        sql.push_str("CREATE TABLE broken (id int,);\nSELECT 2;\n");
+        let err = split_plain(&sql).unwrap_err();
+        assert_eq!((err.line, err.column), (line, 29), "{err}");
+        assert!(err.message.contains("syntax error"), "{err}");
+    }
+
+    /// The statements of one parse of the whole file, as `split_plain` places them.
+    fn split_plain_whole(sql: &str) -> Vec<(usize, String)> {
+        pg_query::split_with_parser(sql)
+            .unwrap()
+            .into_iter()
+            .filter_map(|piece| {
+                let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
+                let lead = skip_comments(piece);
+                let text = piece[lead..].trim_end().trim_end_matches(';').trim_end();
+                (!text.is_empty()).then(|| (start + lead, text.to_string()))
+            })
+            .collect()
     }
 }
