@@ -9,10 +9,14 @@
 //! then `dataforge verify` of each copy against its source, to be read against the
 //! anonymize run that made it.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use dataforge::fixtures::empty_database;
+
+#[path = "support.rs"]
+mod support;
+use support::{best_of, measure};
 
 const CONFIG: &str = r#"
 [tables.people]
@@ -40,56 +44,6 @@ length_tvd = 1.0
 [verify.columns."people.city"]
 length_tvd = 1.0
 "#;
-
-/// What one process took: wall seconds, CPU seconds (user + system) and peak resident
-/// memory, from wait4's own accounting of that child.
-struct Measured {
-    wall: f64,
-    cpu: f64,
-    peak_mb: f64,
-}
-
-// reaped by wait4, which std's wait() would not report the rusage of
-#[allow(clippy::zombie_processes)]
-fn measure(cmd: &mut Command) -> Measured {
-    use std::io::Read as _;
-    let t = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    let mut status = 0;
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child and fills the status and rusage it is given
-    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u) };
-    let wall = t.elapsed().as_secs_f64();
-    assert!(
-        pid > 0 && libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?}: {err}"
-    );
-    let tv = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    Measured {
-        wall,
-        cpu: tv(u.ru_utime) + tv(u.ru_stime),
-        peak_mb: u.ru_maxrss as f64 / 1024.0,
-    }
-}
-
-/// The best (by wall time) of `n` runs.
-fn best_of(n: usize, mut f: impl FnMut() -> Measured) -> Measured {
-    (0..n)
-        .map(|_| f())
-        .min_by(|a, b| a.wall.total_cmp(&b.wall))
-        .unwrap()
-}
 
 /// The floor the determinism contract sets: every distinct value costs a keyed blake3
 /// hash and a ChaCha8 stream seeded from it, before any parsing, formatting or I/O.

@@ -7,6 +7,12 @@
 //! - `dataforge migrate up` of 500 small migrations vs `psql -f` running the same files in
 //!   order, each into a fresh database on the same server.
 //!
+//! - `dataforge migrate lint` against squawk (installed from its PyPI wheel into
+//!   `target/squawk` when not on PATH; the comparison is skipped, saying why, when it
+//!   cannot be had), whole processes on the same inputs in the same run: 2,000 small
+//!   migration files, and one 1 MB file of statements of every kind (pg_dump DDL, DO
+//!   blocks, long INSERT lists, risky ALTERs). Throughput and peak memory (wait4).
+//!
 //! The server is TEST_DATABASE_URL when set, else a throwaway cluster.
 
 use std::path::Path;
@@ -14,7 +20,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dataforge::fixtures::empty_database;
+
+#[path = "support.rs"]
+mod support;
 use dataforge::migrate::{self, lint};
+use support::{best_of, measure_allowing, Measured};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -83,9 +93,132 @@ fn write_migrations(dir: &Path, n: usize) {
     }
 }
 
+/// squawk, from PATH or installed from its PyPI wheel into `target/squawk`; `Err` says why
+/// it cannot be had.
+fn squawk() -> Result<std::path::PathBuf, String> {
+    if let Ok(out) = Command::new("squawk").arg("--version").output() {
+        if out.status.success() {
+            return Ok("squawk".into());
+        }
+    }
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/squawk");
+    let bin = target.join("bin/squawk");
+    if !bin.exists() {
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .arg(&target)
+            .arg("squawk-cli")
+            .output()
+            .map_err(|e| format!("python3 cannot be run ({e})"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "pip install squawk-cli failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+    }
+    Ok(bin)
+}
+
+/// One risky migration of every kind, numbered `i`: ALTERs that lint flags, a DO block
+/// with DDL inside, a new table.
+fn risky(i: usize) -> String {
+    format!(
+        "ALTER TABLE users ADD COLUMN note_{i} text;\n\
+         CREATE INDEX users_note_{i} ON users (note_{i});\n\
+         ALTER TABLE orders ADD CONSTRAINT orders_user_{i} FOREIGN KEY (user_id) REFERENCES users (id);\n\
+         ALTER TABLE users ALTER COLUMN note_{i} SET NOT NULL;\n\
+         DO $$\nBEGIN\n  IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'mood_{i}') THEN\n    \
+         CREATE TYPE mood_{i} AS ENUM ('happy', 'sad');\n  END IF;\n  \
+         EXECUTE 'CREATE INDEX users_c{i} ON users (note_{i})';\nEND $$;\n\
+         CREATE TABLE t{i} (id int PRIMARY KEY, v text);\n"
+    )
+}
+
+/// The lint comparison's inputs: 2,000 small files, and one file of about `size` bytes.
+fn lint_inputs(dir: &Path, size: usize) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
+    let small: Vec<_> = (0..2000)
+        .map(|i| {
+            let p = dir.join(format!("small/{i:04}.sql"));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, risky(i)).unwrap();
+            p
+        })
+        .collect();
+    let pagila = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/datasets/pagila/pagila-schema.sql"
+    ))
+    .unwrap_or_default();
+    let insert = format!(
+        "INSERT INTO events (id, name, payload) VALUES {};\n",
+        (0..2000)
+            .map(|i| format!("({i}, 'name {i}', '{{\"k\": {i}}}')"))
+            .collect::<Vec<_>>()
+            .join(",\n")
+    );
+    let mut big = String::new();
+    let mut i = 0;
+    while big.len() < size {
+        big.push_str(&pagila);
+        big.push_str(&insert);
+        for _ in 0..50 {
+            big.push_str(&risky(i));
+            i += 1;
+        }
+    }
+    let path = dir.join("large.sql");
+    std::fs::write(&path, big).unwrap();
+    (small, path)
+}
+
+/// `dataforge migrate lint` and squawk over the same files, best of 3 each.
+fn lint_vs_squawk(bin: &str, squawk: &Path, files: &[std::path::PathBuf]) -> (Measured, Measured) {
+    let ours = best_of(3, || {
+        measure_allowing(
+            Command::new(bin)
+                .args(["migrate", "lint", "--for", "psql"])
+                .args(files),
+            &[0, 1],
+        )
+    });
+    let theirs = best_of(3, || {
+        measure_allowing(Command::new(squawk).args(files), &[0, 1])
+    });
+    (ours, theirs)
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let bin = env!("CARGO_BIN_EXE_dataforge");
+
+    // lint against squawk, whole processes on the same files; first, while this process
+    // holds little (see support::own_peak_mb)
+    let tmp = tempfile::tempdir().unwrap();
+    let compared = match squawk() {
+        Ok(sq) => {
+            let (small, large) = lint_inputs(tmp.path(), 1_000_000);
+            let bytes = |fs: &[std::path::PathBuf]| -> u64 {
+                fs.iter().map(|f| std::fs::metadata(f).unwrap().len()).sum()
+            };
+            let version = Command::new(&sq)
+                .arg("--version")
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default();
+            let small_r = lint_vs_squawk(bin, &sq, &small);
+            let large_r = lint_vs_squawk(bin, &sq, std::slice::from_ref(&large));
+            println!(
+                "(this bench's own peak while measuring: {:.1} MB)",
+                support::own_peak_mb()
+            );
+            Some((version, bytes(&small), small_r, bytes(&[large]), large_r))
+        }
+        Err(why) => {
+            println!("squawk comparison skipped: {why}");
+            None
+        }
+    };
 
     // lint throughput
     let (sql, source) = corpus();
@@ -100,7 +233,6 @@ async fn main() {
     let mbps = sql.len() as f64 / 1e6 / lint_t.as_secs_f64();
 
     // status over 1,000 migrations on disk and in history
-    let tmp = tempfile::tempdir().unwrap();
     let dir1000 = tmp.path().join("m1000");
     write_migrations(&dir1000, 1000);
     let db = empty_database().await.unwrap();
@@ -172,4 +304,23 @@ async fn main() {
         psql_t.as_secs_f64(),
         up_t.as_secs_f64() / psql_t.as_secs_f64()
     );
+    if let Some((version, small_bytes, (o1, t1), large_bytes, (o2, t2))) = compared {
+        for (what, bytes, o, t) in [
+            ("2,000 small migration files", small_bytes, o1, t1),
+            ("one file of every kind of statement", large_bytes, o2, t2),
+        ] {
+            let mb = bytes as f64 / 1e6;
+            println!(
+                "| lint vs {version}, {what} ({mb:.2} MB), best of 3 | dataforge {:.2} s ({:.1} MB/s), peak {:.1} MB; squawk {:.2} s ({:.1} MB/s), peak {:.1} MB: **{:.1}x the throughput, {:.2}x the memory** |",
+                o.wall,
+                mb / o.wall,
+                o.peak_mb,
+                t.wall,
+                mb / t.wall,
+                t.peak_mb,
+                t.wall / o.wall,
+                o.peak_mb / t.peak_mb
+            );
+        }
+    }
 }
