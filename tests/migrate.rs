@@ -808,7 +808,7 @@ async fn a_migrations_own_begin_and_commit_are_honoured_and_told() {
     write_migration(
         &dir,
         "20240102000000_wrapped_fails",
-        "BEGIN;\nCREATE TABLE wf (id int);\nSELECT 1/0;\nCOMMIT;\n",
+        "BEGIN;\nCREATE TABLE wf (id int);\n  SELECT nope FROM wf;\nCOMMIT;\n",
     );
     let out = run(&mut up(), 2);
     assert!(
@@ -816,10 +816,21 @@ async fn a_migrations_own_begin_and_commit_are_honoured_and_told() {
         "{}",
         stderr(&out)
     );
+    // the server's position, mapped back through the rebuilt transaction to the file
+    assert!(
+        stderr(&out).contains(
+            "migration 20240102000000_wrapped_fails failed at m/20240102000000_wrapped_fails/migration.sql:3:10:"
+        ),
+        "{}",
+        stderr(&out)
+    );
     assert!(!exists("wf").await);
     let r = rows("20240102000000_wrapped_fails").await;
     assert_eq!(r.len(), 1, "{r:?}");
-    assert!(!r[0].0 && r[0].1.contains("division by zero"), "{r:?}");
+    assert!(
+        !r[0].0 && r[0].1.contains("column \"nope\" does not exist"),
+        "{r:?}"
+    );
     fs::remove_dir_all(dir.join("20240102000000_wrapped_fails")).unwrap();
     c.batch_execute(
         "DELETE FROM _prisma_migrations WHERE migration_name = '20240102000000_wrapped_fails'",

@@ -1027,6 +1027,9 @@ pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
 pub(crate) struct Transactional {
     opening: Option<String>,
     body: String,
+    /// For a rebuilt body: where each statement starts in it (characters) and in the file
+    /// (bytes), so a server position maps back to `file:line:col`.
+    places: Vec<(usize, usize)>,
 }
 
 impl Transactional {
@@ -1045,10 +1048,19 @@ impl Transactional {
                     .map(|&i| statements[i].text.as_str())
                     .collect::<Vec<_>>()
                     .join(";\n"),
+                places: body
+                    .iter()
+                    .scan(0usize, |chars, &i| {
+                        let at = *chars;
+                        *chars += statements[i].text.chars().count() + 2; // ";\n"
+                        Some((at, statements[i].offset))
+                    })
+                    .collect(),
             },
             _ => Transactional {
                 opening: None,
                 body: m.sql.clone(),
+                places: Vec::new(),
             },
         }
     }
@@ -1065,11 +1077,20 @@ fn error_place(m: &Migration, sql: &Transactional, e: &PgError) -> String {
     else {
         return String::new();
     };
-    if sql.opening.is_some() {
-        // the body was rebuilt from the file's statements: positions do not map back
-        return String::new();
-    }
     let pos = *pos as usize;
+    if sql.opening.is_some() {
+        // the body was rebuilt from the file's statements, each as written: the position
+        // falls in one of them, the same number of characters into it as in the file
+        let Some(&(start, offset)) = sql.places.iter().rev().find(|(start, _)| *start < pos) else {
+            return String::new();
+        };
+        let into = pos - 1 - start;
+        let Some((byte, _)) = m.sql[offset..].char_indices().nth(into) else {
+            return String::new();
+        };
+        let (line, col) = lint::line_col(&m.sql, offset + byte);
+        return format!(" at {}:{line}:{col}", m.file().display());
+    }
     if pos == 0 || pos > m.sql.chars().count() {
         return String::new();
     }
