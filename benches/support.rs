@@ -56,6 +56,7 @@ pub fn measure_allowing(cmd: &mut Command, ok: &[i32]) -> Measured {
         .read_to_string(&mut err)
         .unwrap();
     let mut status = 0;
+    // SAFETY: rusage is a plain C struct of integers; all-zero is a valid value
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: waits for our own child and fills the status and rusage it is given
     let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut u) };

@@ -267,11 +267,13 @@ pub fn os_user() -> String {
 }
 
 fn system_user() -> String {
-    // SAFETY: getuid cannot fail; getpwuid_r writes only into the buffers given
+    // SAFETY: getuid takes nothing and cannot fail
     let uid = unsafe { libc::getuid() };
+    // SAFETY: passwd is a plain C struct of integers and pointers; all-zero is a valid value
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0 as libc::c_char; 4096];
     let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `pwd`, `buf` (of the length given) and `found`
     let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut found) };
     if rc == 0 && !found.is_null() && !pwd.pw_name.is_null() {
         // SAFETY: pw_name points into `buf`, NUL-terminated by getpwuid_r
