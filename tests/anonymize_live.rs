@@ -484,43 +484,73 @@ async fn a_dump_from_a_newer_server_fails_on_a_lost_object_and_notes_a_lost_sett
         "CREATE TABLE earlier (note text); INSERT INTO earlier VALUES ('kept');",
     )
     .await;
+    // A statement no server of any version knows, in a view (a lost object): the run
+    // fails naming it, and the target keeps what it had. On servers before 17, pagila's
+    // own view over JSON_TABLE is refused the same way (issue 14).
+    let text = std::fs::read_to_string(&full).unwrap();
+    let at = text
+        .find("\n\n--\n")
+        .expect("a blank line after the header's settings")
+        + 2;
+    let line = text[..at].lines().count() + 1;
+    let with_line = |insert: &str, name: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, format!("{}{insert}\n{}", &text[..at], &text[at..])).unwrap();
+        path
+    };
+    let newer = with_line(
+        "CREATE VIEW public.from_a_newer_server AS SELECT 1 FROM public.actor WITH FUTURE;",
+        "pagila-newer.sql",
+    );
+    let e = stderr(&anonymize(
+        dir.path(),
+        &[
+            "--from",
+            newer.to_str().unwrap(),
+            "--to",
+            target.url(),
+            "--replace",
+        ],
+        2,
+    ));
+    assert!(e.contains("is not a complete copy of the source"), "{e}");
+    assert!(
+        e.contains(&format!(
+            "pagila-newer.sql:{line}: CREATE VIEW public.from_a_newer_server"
+        )),
+        "the statement and its place: {e}"
+    );
+    assert!(e.contains("SQLSTATE 42601"), "the server's diagnostic: {e}");
+    assert!(e.contains("is as it was"), "{e}");
     if server < 170000 {
-        // pagila was dumped by PostgreSQL 17: its view over JSON_TABLE does not parse on
-        // an older server. Left out, the copy would lack a view of the source: the run
-        // fails naming it, and the target keeps what it had (issue 14).
-        let e = stderr(&anonymize(
-            dir.path(),
-            &[
-                "--from",
-                full.to_str().unwrap(),
-                "--to",
-                target.url(),
-                "--replace",
-            ],
-            2,
-        ));
-        assert!(e.contains("is not a complete copy of the source"), "{e}");
         assert!(
-            e.contains("pagila-full.sql:774: CREATE VIEW public.films_per_customer_rental"),
-            "the statement and its place: {e}"
+            e.contains("CREATE VIEW public.films_per_customer_rental"),
+            "pagila's own JSON_TABLE view, refused before PostgreSQL 17: {e}"
         );
-        assert!(e.contains("SQLSTATE 42601"), "the server's diagnostic: {e}");
-        assert!(e.contains("is as it was"), "{e}");
-        let kept: String = one(target.url(), "SELECT note FROM earlier").await;
-        assert_eq!(kept, "kept");
-        assert_eq!(leftovers(&target).await, 0);
     }
+    let kept: String = one(target.url(), "SELECT note FROM earlier").await;
+    assert_eq!(kept, "kept");
+    assert_eq!(leftovers(&target).await, 0);
 
     // the same dump without that view: only a session setting is unknown, which loses
     // nothing, so the run goes on with a note naming it
-    let text = std::fs::read_to_string(&full).unwrap();
     let start = text
         .find("CREATE VIEW public.films_per_customer_rental")
         .expect("pagila has the view");
     let owner = "ALTER VIEW public.films_per_customer_rental OWNER TO postgres;\n";
     let end = text.find(owner).expect("and its owner") + owner.len();
     let trimmed = dir.path().join("pagila-trimmed.sql");
-    std::fs::write(&trimmed, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    // and a setting no server knows, where pagila's header sets its own
+    std::fs::write(
+        &trimmed,
+        format!(
+            "{}SET setting_from_a_newer_server = 0;\n{}{}",
+            &text[..at],
+            &text[at..start],
+            &text[end..]
+        ),
+    )
+    .unwrap();
     let out = anonymize(
         dir.path(),
         &[
@@ -533,6 +563,17 @@ async fn a_dump_from_a_newer_server_fails_on_a_lost_object_and_notes_a_lost_sett
         0,
     );
     let e = stderr(&out);
+    assert!(
+        e.contains(&format!(
+            "pagila-trimmed.sql:{line}: SET setting_from_a_newer_server = 0"
+        )),
+        "the statement and its place: {e}"
+    );
+    assert!(
+        e.contains("unrecognized configuration parameter \"setting_from_a_newer_server\""),
+        "the server's message: {e}"
+    );
+    assert!(e.contains("session setting"), "{e}");
     if server < 170000 {
         assert!(
             e.contains("pagila-trimmed.sql:11: SET transaction_timeout = 0"),

@@ -221,7 +221,7 @@ async fn out_files_load_with_psql_into_the_same_rows_as_dataforge_writes() {
         .output()
         .is_ok();
     if !psql_ok {
-        eprintln!("skipped: psql is not installed");
+        common::skip("psql is not installed");
         return;
     }
     let dir = shared_tempdir();
@@ -420,7 +420,7 @@ fn local_cluster_start_status_url_stop_destroy() {
 fn a_project_folder_the_postgres_account_cannot_enter_is_named() {
     // SAFETY: geteuid has no preconditions
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: only root runs the local cluster as another account");
+        common::skip("only root runs the local cluster as another account");
         return;
     }
     use std::os::unix::fs::PermissionsExt as _;

@@ -236,7 +236,9 @@ fn the_pagila_schema_dump_parses_statement_by_statement() {
         "/../shared/datasets/pagila/pagila-schema.sql"
     );
     let Ok(sql) = fs::read_to_string(path) else {
-        eprintln!("skipped: {path} is absent (the shared datasets are not on this machine)");
+        common::skip(&format!(
+            "{path} is absent (the shared datasets are not on this machine)"
+        ));
         return;
     };
     let statements = lint::split(&sql).expect("pagila's schema parses");
