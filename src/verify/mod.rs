@@ -362,13 +362,28 @@ impl<'a> Rows<'a> {
             return std::borrow::Cow::Owned(text);
         }
         match v {
-            std::borrow::Cow::Borrowed(raw) if self.utf8 => {
-                // SAFETY: `raw` is a piece of the batch, which is valid UTF-8, cut only
-                // at tabs and line ends (ASCII, never inside a character)
+            std::borrow::Cow::Borrowed(raw) if self.holds_whole_chars(raw) => {
+                // SAFETY: `raw` lies inside the batch, which is valid UTF-8, and starts and
+                // ends on character boundaries (holds_whole_chars checked both), so it is
+                // valid UTF-8 itself
                 std::borrow::Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(raw) })
             }
             _ => String::from_utf8_lossy(v),
         }
+    }
+
+    /// Whether `raw` is a piece of this batch, the batch is valid UTF-8, and the piece
+    /// starts and ends on character boundaries: then it is valid UTF-8 without a scan.
+    /// Anything else (a slice from another batch, or cut inside a character) is decoded
+    /// with a check instead.
+    fn holds_whole_chars(&self, raw: &[u8]) -> bool {
+        let Some(start) = (raw.as_ptr() as usize).checked_sub(self.batch.as_ptr() as usize) else {
+            return false;
+        };
+        let end = start + raw.len();
+        // a byte that does not continue a character starts one (as str::is_char_boundary)
+        let boundary = |i: usize| i == self.batch.len() || (self.batch[i] as i8) >= -0x40;
+        self.utf8 && end <= self.batch.len() && boundary(start) && boundary(end)
     }
 }
 
@@ -2107,5 +2122,20 @@ mod tests {
         assert!(!bad.utf8);
         let v = std::borrow::Cow::Borrowed(&b"\xff"[..]);
         assert_eq!(bad.text(&v), "\u{fffd}");
+    }
+
+    #[test]
+    fn text_decodes_with_a_check_what_is_not_a_whole_piece_of_a_utf8_batch() {
+        let batch = "María\tx\n".as_bytes();
+        let rows = Rows::new(batch);
+        // a piece of the batch cut inside the "í": not taken as text unchecked
+        let cut = std::borrow::Cow::Borrowed(&batch[0..4]);
+        assert_eq!(rows.text(&cut), "Mar\u{fffd}");
+        // a slice from elsewhere, not valid UTF-8
+        let elsewhere = [0xffu8, b'a'];
+        let other = std::borrow::Cow::Borrowed(&elsewhere[..]);
+        assert_eq!(rows.text(&other), "\u{fffd}a");
+        let whole = std::borrow::Cow::Borrowed(&batch[0..6]);
+        assert_eq!(rows.text(&whole), "María");
     }
 }
