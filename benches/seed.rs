@@ -18,23 +18,16 @@ use std::time::{Duration, Instant};
 use dataforge::fixtures::{empty_database, Fixture};
 use dataforge::seed::{out, profile, SeedOptions};
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+#[path = "support.rs"]
+mod support;
+use support::median;
+
+fn run_ok(cmd: &mut Command) {
+    support::run_ok(cmd, &[0]);
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.2} s", d.as_secs_f64())
-}
-
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 async fn xmin_digest(url: &str) -> String {

@@ -3,7 +3,28 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// The middle of `v` (the upper middle for an even count).
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// Runs `cmd` to its end, which must exit with one of `ok`; how long it took. Fails with
+/// its output otherwise.
+pub fn run_ok(cmd: &mut Command, ok: &[i32]) -> Duration {
+    let t = Instant::now();
+    let out = cmd.output().expect("command runs");
+    let took = t.elapsed();
+    assert!(
+        out.status.code().is_some_and(|c| ok.contains(&c)),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    took
+}
 
 /// What one process took: wall seconds, CPU seconds (user + system) and peak resident
 /// memory, from wait4's own accounting of that child.

@@ -12,10 +12,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{adversarial_sql, dataforge, psql_strict, run, shared_tempdir, stderr, stdout};
+use common::{adversarial_sql, dataforge, psql_strict, run, shared_tempdir, stderr, stdout, KEY};
 use dataforge::fixtures::{empty_database, TestDb};
-
-const KEY: &str = "a test key, 16+ characters";
 
 async fn source() -> TestDb {
     let db = empty_database().await.unwrap();

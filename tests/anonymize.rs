@@ -8,10 +8,8 @@ mod common;
 use std::collections::HashSet;
 use std::path::Path;
 
-use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout, KEY};
 use dataforge::fixtures::{empty_database, TestDb};
-
-const KEY: &str = "a test key, 16+ characters";
 
 /// Loads `file` with psql; with `strict`, any error fails. pagila's schema was dumped by
 /// PostgreSQL 17 (`SET transaction_timeout`, JSON_TABLE in a function) and loads on an

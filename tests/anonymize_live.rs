@@ -7,10 +7,8 @@ mod common;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, exec, one, pagila, run, shared_tempdir, stderr, stdout, KEY};
 use dataforge::fixtures::{empty_database, TestDb};
-
-const KEY: &str = "a test key, 16+ characters";
 
 /// pagila's schema and data in one plain dump, as `pg_dump` without `--data-only` writes.
 fn pagila_full(dir: &Path) -> Option<PathBuf> {
@@ -51,16 +49,6 @@ fn restore_strict(db: &TestDb, file: &Path) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(url: &str, sql: &str) -> T {
-    let c = dataforge::pg::connect(url).await.unwrap();
-    c.query_one(sql, &[]).await.unwrap().get(0)
-}
-
-async fn exec(url: &str, sql: &str) {
-    let c = dataforge::pg::connect(url).await.unwrap();
-    c.batch_execute(sql).await.unwrap();
 }
 
 fn anonymize(dir: &Path, args: &[&str], code: i32) -> std::process::Output {

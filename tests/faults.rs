@@ -10,18 +10,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{dataforge, run, shared_tempdir, stderr};
+use common::{dataforge, one, run, shared_tempdir, stderr, KEY};
 use dataforge::fixtures::{empty_database, Fixture, TestDb};
-
-const KEY: &str = "fault test key, not a secret";
 
 fn config() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("anonymize.toml")
-}
-
-async fn one_i64(url: &str, sql: &str) -> i64 {
-    let c = dataforge::pg::connect(url).await.unwrap();
-    c.query_one(sql, &[]).await.unwrap().get(0)
 }
 
 /// The staging and replaced copies beside `target` on its server.
@@ -159,7 +152,7 @@ async fn kill_loop(
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_at_ten_instants_of_anonymize_snapshot_import_and_restore() {
     let source = Fixture::new("demo-firm").scale(20).create().await.unwrap();
-    let clients = one_i64(source.url(), "SELECT count(*) FROM clients").await;
+    let clients = one::<i64>(source.url(), "SELECT count(*) FROM clients").await;
     let target = empty_database().await.unwrap();
     let tmp = shared_tempdir();
     let dir = tmp.path().to_path_buf();
@@ -290,7 +283,7 @@ async fn a_panicking_worker_exits_2_and_leaves_nothing() {
     assert!(!err.contains("RUST_BACKTRACE"), "{err}");
     assert_eq!(leftovers(&target).await, Vec::<String>::new());
     assert_eq!(
-        one_i64(
+        one::<i64>(
             target.url(),
             "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
         )

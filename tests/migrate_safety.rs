@@ -6,12 +6,8 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout, write_migration};
+use common::{count, dataforge, run, shared_tempdir, stderr, stdout, write_migration};
 use dataforge::fixtures::empty_database;
-
-async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).await.unwrap().get(0)
-}
 
 #[tokio::test]
 async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {

@@ -1,16 +1,12 @@
 //! The demo-firm seed against a real PostgreSQL server: what it holds, that it is
 //! reproducible and idempotent, and that failures leave the database as it was.
 
+mod common;
+
+use common::count;
 use dataforge::fixtures::{empty_database, Fixture};
 use dataforge::seed::{self, profile, ApplyOptions, SeedOptions};
 use tokio_postgres::Client;
-
-async fn count(c: &Client, sql: &str) -> i64 {
-    c.query_one(sql, &[])
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
-        .get(0)
-}
 
 async fn strings(c: &Client, sql: &str) -> Vec<String> {
     c.query(sql, &[])

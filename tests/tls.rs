@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::{dataforge, run, shared_tempdir, stderr, stdout};
+use common::{dataforge, one, run, shared_tempdir, stderr, stdout};
 use dataforge::pg::local::{self, Cluster};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 
@@ -152,11 +152,6 @@ fn server() -> &'static TlsServer {
     })
 }
 
-async fn one_i64(url: &str, sql: &str) -> i64 {
-    let c = dataforge::pg::connect(url).await.unwrap();
-    c.query_one(sql, &[]).await.unwrap().get(0)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_command_works_over_verify_full() {
     let s = tokio::task::spawn_blocking(server).await.unwrap();
@@ -180,7 +175,7 @@ async fn every_command_works_over_verify_full() {
         dataforge(dir).args(["seed", "demo-firm", "--database-url", &seeded]),
         0,
     );
-    let clients = one_i64(&seeded, "SELECT count(*) FROM clients").await;
+    let clients = one::<i64>(&seeded, "SELECT count(*) FROM clients").await;
     assert!(clients > 0);
 
     common::write_migration(
@@ -195,7 +190,7 @@ async fn every_command_works_over_verify_full() {
         0,
     );
     assert_eq!(
-        one_i64(
+        one::<i64>(
             &s.url("migrated"),
             "SELECT count(*) FROM _prisma_migrations"
         )
@@ -220,7 +215,7 @@ async fn every_command_works_over_verify_full() {
         0,
     );
     drop(c);
-    assert!(one_i64(&seeded, "SELECT count(*) FROM tasks").await > 0);
+    assert!(one::<i64>(&seeded, "SELECT count(*) FROM tasks").await > 0);
 
     // anonymize live → file and live → live, and verify both ways
     // init reads the live catalog over TLS; the copies use the repository's demo-firm
@@ -258,7 +253,7 @@ async fn every_command_works_over_verify_full() {
         0,
     );
     assert_eq!(
-        one_i64(&s.url("copy"), "SELECT count(*) FROM clients").await,
+        one::<i64>(&s.url("copy"), "SELECT count(*) FROM clients").await,
         clients
     );
 }

@@ -6,6 +6,34 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+/// The anonymization key the tests use (`DATAFORGE_KEY`); not a secret.
+pub const KEY: &str = "a test key, 16+ characters";
+
+/// The one value `sql` returns, on a new connection to `url`.
+pub async fn one<T: for<'a> tokio_postgres::types::FromSql<'a>>(url: &str, sql: &str) -> T {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
+/// Runs `sql` (one or more statements) on a new connection to `url`.
+pub async fn exec(url: &str, sql: &str) {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    c.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+/// The count (or other bigint) `sql` returns on `c`, naming the query on failure.
+pub async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
+    c.query_one(sql, &[])
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
+}
+
 /// The built `dataforge` binary, run with a clean environment for the variables it reads.
 pub fn dataforge(dir: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_dataforge"));
