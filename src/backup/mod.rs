@@ -82,36 +82,7 @@ pub struct Backup {
 /// Finds a PostgreSQL client tool: `$DATAFORGE_PG_BIN`, PATH, then the newest
 /// `/usr/lib/postgresql/<version>/bin`.
 pub fn find_tool(tool: &'static str) -> Result<PathBuf, BackupError> {
-    if let Some(d) = std::env::var_os("DATAFORGE_PG_BIN").filter(|d| !d.is_empty()) {
-        let p = PathBuf::from(d).join(tool);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(BackupError::NoTool { tool })
-        };
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            if d.join(tool).is_file() {
-                return Ok(d.join(tool));
-            }
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.split('.').next()?.parse().ok()?;
-            let p = e.path().join("bin").join(tool);
-            p.is_file().then_some((v, p))
-        })
-        .collect();
-    versions.sort();
-    versions
-        .pop()
-        .map(|(_, p)| p)
-        .ok_or(BackupError::NoTool { tool })
+    crate::pg::tools::find(tool).ok_or(BackupError::NoTool { tool })
 }
 
 /// A child tool's argv with the password taken out of its connection string (after

@@ -81,35 +81,8 @@ fn io_err<'a>(
 /// Where the server binaries live: `$DATAFORGE_PG_BIN`, then the folder of `initdb` on
 /// PATH, then the newest `/usr/lib/postgresql/<version>/bin`.
 pub fn find_bin_dir() -> Result<PathBuf, LocalError> {
-    let has_tools = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
-    // An explicit setting wins, with no silent fallback to other installs.
-    if let Some(d) = std::env::var_os("DATAFORGE_PG_BIN").filter(|d| !d.is_empty()) {
-        let d = PathBuf::from(d);
-        return if has_tools(&d) {
-            Ok(d)
-        } else {
-            Err(LocalError::NoBinaries)
-        };
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for d in std::env::split_paths(&path) {
-            if has_tools(&d) {
-                return Ok(d);
-            }
-        }
-    }
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let v = e.file_name().to_str()?.split('.').next()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            has_tools(&bin).then_some((v, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, d)| d).ok_or(LocalError::NoBinaries)
+    super::tools::find_dir(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        .ok_or(LocalError::NoBinaries)
 }
 
 /// The OS account the server runs as: ourselves, or `postgres` when we are root.

@@ -7,6 +7,7 @@
 pub mod copy;
 pub mod local;
 pub mod tls;
+pub mod tools;
 
 use std::fmt;
 
