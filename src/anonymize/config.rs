@@ -436,8 +436,18 @@ impl Config {
     }
 
     /// The place of `needle` in the file, or its start.
+    /// The place of a table header such as `[key]`: at the start of a line, so a comment
+    /// that mentions it is not taken for it.
     fn find(&self, needle: &str) -> Range<usize> {
-        self.text.find(needle).map_or(0..0, |i| i..i + needle.len())
+        self.text
+            .match_indices(needle)
+            .find(|(i, _)| {
+                self.text[..*i]
+                    .trim_end_matches([' ', '\t'])
+                    .ends_with('\n')
+                    || *i == 0
+            })
+            .map_or(0..0, |(i, _)| i..i + needle.len())
     }
 
     /// The place of option `key` inside the entry at `span`, or the entry itself.

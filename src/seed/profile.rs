@@ -439,12 +439,28 @@ pub fn find_key(hay: &str, key: &str) -> Option<usize> {
         let before_ok = at == 0
             || !hay.as_bytes()[at - 1].is_ascii_alphanumeric() && hay.as_bytes()[at - 1] != b'_';
         let after = hay[at + key.len()..].trim_start_matches([' ', '"']);
-        if before_ok && after.starts_with('=') {
+        if before_ok && after.starts_with('=') && !in_comment(hay, at) {
             return Some(at);
         }
         search_from = at + key.len();
     }
     None
+}
+
+/// Whether byte `at` of `text` lies in a `#` comment: a `#` earlier on its line, outside
+/// a quoted string.
+fn in_comment(text: &str, at: usize) -> bool {
+    let line = &text[text[..at].rfind('\n').map_or(0, |i| i + 1)..at];
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '#') => return true,
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            _ => {}
+        }
+    }
+    false
 }
 
 fn compile(
@@ -1199,5 +1215,13 @@ mod tests {
         let e = resolve("no-such-profile").unwrap_err().to_string();
         assert!(e.contains("unknown profile `no-such-profile`"), "{e}");
         assert!(e.contains("demo-firm"), "{e}");
+    }
+
+    #[test]
+    fn keys_in_comments_are_not_taken_for_the_key() {
+        let text = "# rows = 3 was too few\nname = \"a # b\" # rows = 9\nrows = 5\n";
+        assert_eq!(find_key(text, "rows"), text.rfind("rows"));
+        assert_eq!(find_key("rows = 1", "rows"), Some(0));
+        assert_eq!(find_key("# rows = 1", "rows"), None);
     }
 }
