@@ -573,6 +573,13 @@ async fn a_failed_non_transactional_deploy_is_restored_with_restore_on_failure()
         ev.last().unwrap()["state"],
         "restored to the pre-deploy backup: the database is as before the deploy"
     );
+    // and the closing error on stderr says the same, not what stayed applied before
+    let err = stderr(&out);
+    assert!(
+        err.contains("the pre-deploy backup was restored, so the database is as before the deploy")
+            && !err.contains("stayed applied"),
+        "{err}"
+    );
     // as before: no index from the first statement, no history row for the migration
     let c = db.connect().await.unwrap();
     let n: i64 = c
@@ -1021,7 +1028,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
         stderr(&dry)
     );
     assert!(
-        diff.contains("+++ migrations/20240201000000_tighten_2_concurrent_index/migration.sql\n"),
+        diff.contains("+++ migrations/20240201000000_tighten_02_concurrent_index/migration.sql\n"),
         "{diff}"
     );
     assert!(
@@ -1032,7 +1039,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     );
     assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "--dry-run wrote");
 
-    // --fix: four folders beside the untouched original
+    // --fix: five folders beside the untouched original
     run(
         dataforge(tmp.path())
             .args(["migrate", "lint", "--fix", original])
@@ -1049,10 +1056,11 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
         [
             "20240101000000_init",
             "20240201000000_tighten",
-            "20240201000000_tighten_1_expand",
-            "20240201000000_tighten_2_concurrent_index",
-            "20240201000000_tighten_3_validate",
-            "20240201000000_tighten_4_contract",
+            "20240201000000_tighten_01_expand",
+            "20240201000000_tighten_02_concurrent_index",
+            "20240201000000_tighten_03_backfill",
+            "20240201000000_tighten_04_validate",
+            "20240201000000_tighten_05_contract",
         ]
     );
     assert_eq!(
@@ -1086,7 +1094,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     };
     let refused = stderr(&up(None, 2));
     assert!(
-        refused.contains("20240201000000_tighten_1_expand is `migrate lint --fix`'s rewrite of 20240201000000_tighten, and 20240201000000_tighten is still in the migrations folder"),
+        refused.contains("20240201000000_tighten_01_expand is `migrate lint --fix`'s rewrite of 20240201000000_tighten, and 20240201000000_tighten is still in the migrations folder"),
         "{refused}"
     );
     assert_eq!(
@@ -1123,7 +1131,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     );
     for validate in [
         "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_authorId_fkey\"",
-        "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_check\"",
+        "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_n_check\"",
         "ALTER TABLE \"User\" VALIDATE CONSTRAINT \"User_email_not_null\"",
         "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_token_not_null\"",
     ] {
@@ -1145,12 +1153,12 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     ] {
         assert!(!lint.contains(rule), "{rule}: {lint}");
     }
-    assert!(lint.contains("_4_contract/migration.sql"), "{lint}");
+    assert!(lint.contains("_05_contract/migration.sql"), "{lint}");
 
     // applied in order on a database with rows: expand and index, backfill, validate
     let post_file = "SELECT pg_relation_filenode('\"Post\"')::bigint";
     let filenode = count(&c, post_file).await;
-    up(Some("20240201000000_tighten_2_concurrent_index"), 0);
+    up(Some("20240201000000_tighten_02_concurrent_index"), 0);
     assert_eq!(
         count(&c, post_file).await,
         filenode,
@@ -1159,6 +1167,22 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     assert_eq!(
         count(&c, "SELECT count(*) FROM \"Post\" WHERE token IS NULL").await,
         5000
+    );
+    // between the steps the application goes on writing, old rows included
+    c.batch_execute(
+        "UPDATE \"Post\" SET n = n + 1 WHERE id <= 10;
+         INSERT INTO \"Post\" (id, \"authorId\", n) VALUES (9001, 1, 1);",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM \"Post\" WHERE id = 9001 AND token IS NOT NULL"
+        )
+        .await,
+        1,
+        "new rows get the default at once"
     );
     run(
         dataforge(tmp.path())
@@ -1174,12 +1198,12 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
             .env("DATABASE_URL", db.url()),
         0,
     );
-    up(Some("20240201000000_tighten_3_validate"), 0);
+    up(Some("20240201000000_tighten_04_validate"), 0);
     run(
         dataforge(tmp.path()).args([
             "migrate",
             "approve",
-            "20240201000000_tighten_4_contract",
+            "20240201000000_tighten_05_contract",
             "--reason",
             "no release reads Post.legacy",
         ]),
@@ -1193,7 +1217,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
         0
     );
     assert_eq!(
-        count(&c, "SELECT count(*) FROM pg_constraint WHERE conname IN ('Post_authorId_fkey', 'Post_check')").await,
+        count(&c, "SELECT count(*) FROM pg_constraint WHERE conname IN ('Post_authorId_fkey', 'Post_n_check')").await,
         2
     );
     assert_eq!(
@@ -1210,7 +1234,7 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
     );
     assert_eq!(
         count(&c, "SELECT count(*) FROM \"Post\" WHERE token IS NOT NULL").await,
-        5000
+        5001
     );
     // the temporary NOT NULL checks are gone again
     assert_eq!(
@@ -1220,6 +1244,49 @@ async fn lint_fix_rewrites_apply_to_a_database_with_rows_and_take_weaker_locks()
         )
         .await,
         0
+    );
+
+    // straight through, with no manual backfill: the backfill migration gives old rows
+    // their values before NOT NULL is validated
+    let fresh = empty_database().await.unwrap();
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--to", "20240101000000_init"])
+            .env("DATABASE_URL", fresh.url()),
+        0,
+    );
+    let f = fresh.connect().await.unwrap();
+    f.batch_execute(
+        "INSERT INTO \"User\" SELECT g, 'u' || g, 1 FROM generate_series(1, 50) g;
+         INSERT INTO \"Post\" SELECT g, 1, 'old', 1 FROM generate_series(1, 300) g;",
+    )
+    .await
+    .unwrap();
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", fresh.url()),
+        0,
+    );
+    assert_eq!(
+        count(&f, "SELECT count(DISTINCT token) FROM \"Post\"").await,
+        300,
+        "every old row has its own value, as the original's volatile default gave it"
+    );
+
+    // the original coming back (a merge) where its rewrite is applied: refused
+    write_migration(&dir, original, TIGHTEN);
+    let err = stderr(&run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", fresh.url()),
+        2,
+    ));
+    assert!(
+        err.contains(
+            "migration 20240201000000_tighten has been replaced by 20240201000000_tighten_01_expand"
+        ),
+        "{err}"
     );
 }
 
@@ -1265,7 +1332,10 @@ async fn a_killed_non_transactional_migration_leaves_a_row_saying_how_far_it_got
         logs.starts_with("interrupted: dataforge was running statement 3 of 3 (migrations/20240101000000_slow_index/migration.sql:3:1)"),
         "{logs}"
     );
-    assert!(logs.contains("`CREATE INDEX CONCURRENTLY t_id…`"), "{logs}");
+    assert!(
+        logs.contains("2 statement(s) before it committed"),
+        "{logs}"
+    );
     // the next run refuses, quoting that note
     let err = stderr(&run(
         dataforge(tmp.path())

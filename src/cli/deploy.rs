@@ -227,6 +227,14 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         .filter(|e| args.to.as_deref().is_none_or(|t| e.name.as_str() <= t))
         .filter_map(|e| migrations.iter().find(|m| m.name == e.name))
         .collect();
+    if let Err(e) = migrate::check_rewrites(&migrations, &entries, &pending) {
+        steps.failed("verify", &e.to_string());
+        steps.done(
+            "nothing changed",
+            "settle the rewrite and its original first",
+        );
+        return Err(e.into());
+    }
     let linted = pending
         .iter()
         .map(|m| m.lint())
@@ -301,7 +309,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
                 .downcast_ref::<MigrateError>()
                 .and_then(MigrateError::headline)
                 .filter(|_| outside && args.restore_on_failure);
-            match headline {
+            match &headline {
                 Some(h) => steps.failed("up", &format!("{h}; restoring the pre-deploy backup")),
                 None => steps.failed("up", &super::describe(&e)),
             }
@@ -320,6 +328,13 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
                             "restored to the pre-deploy backup: the database is as before the deploy",
                             "fix the migration and deploy again",
                         );
+                        // The error's own words say what stayed applied: no longer true,
+                        // and the summary above said what is. Exit 2 without them.
+                        if let Some(h) = headline {
+                            return Err(anyhow::anyhow!(
+                                "{h}; the pre-deploy backup was restored, so the database is as before the deploy"
+                            ));
+                        }
                     }
                     Err(re) => {
                         steps.failed("restore", &re.to_string());

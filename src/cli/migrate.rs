@@ -148,8 +148,10 @@ pub enum Action {
 they sort right after it: CREATE INDEX built CONCURRENTLY in a migration of its own;
 foreign keys and CHECKs added NOT VALID and validated later; SET NOT NULL proved by a
 validated CHECK; a volatile default split into add, default, backfill; DROP COLUMN moved
-to a last, expand-contract migration. The original is left untouched: review the new
-folders, then delete it (`up` refuses to run a rewrite while its original is there).
+to a last, expand-contract migration. What cannot be split without changing what the
+migration does is left as written, and said so. A rewrite is for migrations no database
+has applied. The original is left untouched: review the new folders, then delete it (`up`
+refuses to run a rewrite while its original is there).
 
 Exit codes: 0 nothing that needs attention; 1 unapproved high-risk findings; 2 a file
 that cannot be read or parsed (the others are still linted).")]

@@ -156,7 +156,8 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
             return Ok(ExitCode::SUCCESS);
         };
         say(&format!(
-            "rewriting the newest migration, {} (name others to rewrite them)",
+            "rewriting the newest migration, {} (name others to rewrite them); a rewrite is \
+             for migrations no database has applied yet",
             newest.name
         ));
         vec![newest.folder()]
@@ -187,11 +188,19 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if let Some(original) = migrate::fix::original_of(folder) {
-            say(&format!(
-                "{name} is itself a rewrite of {original}: left as it is"
-            ));
-            continue;
+        match migrate::fix::original_of(folder) {
+            Ok(Some(original)) => {
+                say(&format!(
+                    "{name} is itself a rewrite of {original}: left as it is"
+                ));
+                continue;
+            }
+            Ok(None) => {}
+            Err(why) => {
+                say(&why);
+                failed = true;
+                continue;
+            }
         }
         let rewrite = match migrate::fix::rewrite(&name, &sql) {
             Ok(Some(r)) => r,
@@ -209,6 +218,14 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
         let mut out = String::new();
         for change in &rewrite.changes {
             out.push_str(&format!("{}:{change}\n", file.display()));
+        }
+        if rewrite.steps.is_empty() {
+            emit(&out)?;
+            say(&format!(
+                "{name}: nothing written: no finding could be rewritten without changing what \
+                 the migration does (see above)"
+            ));
+            continue;
         }
         if dry_run {
             for step in &rewrite.steps {

@@ -51,10 +51,18 @@ pub enum MigrateError {
     #[error(
         "migration {rewrite} is `migrate lint --fix`'s rewrite of {original}, which this \
          database has applied already: the rewrite would make the same changes again. Delete \
-         the rewrite's folders ({original}_1_…); the rewrite is for databases that have not \
+         the rewrite's folders ({original}_01_… onwards); the rewrite is for databases that have not \
          applied {original}"
     )]
     RewriteOfApplied { rewrite: String, original: String },
+    #[error(
+        "migration {original} has been replaced by {rewrite}, `migrate lint --fix`'s rewrite of \
+         it, which this database has applied: running {original} as well would make the same \
+         changes again. Delete the folder {original} (it came back, from a merge perhaps)"
+    )]
+    OriginalOfAppliedRewrite { rewrite: String, original: String },
+    #[error("{why}; fix or delete that rewrite.toml (it names the migration its folder rewrites)")]
+    BadRewriteMarker { why: String },
     #[error("migration {name} failed{at}: {source}{blocked_by}; nothing of it was applied, and the attempt is recorded in _prisma_migrations")]
     Failed {
         name: String,

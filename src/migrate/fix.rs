@@ -8,11 +8,16 @@
 //! | `index-without-concurrently` | `CREATE INDEX CONCURRENTLY`, in a migration of its own (it cannot run in a transaction) |
 //! | `foreign-key-without-not-valid`, `check-without-not-valid` | the constraint `NOT VALID` now, `VALIDATE CONSTRAINT` in a later migration |
 //! | `set-not-null` | `CHECK (col IS NOT NULL) NOT VALID` now; later `VALIDATE`, `SET NOT NULL` (proved from the check, no scan) and the check dropped |
-//! | `volatile-default` | the column added without a default, the default set for new rows, old rows backfilled (`dataforge backfill`), then `NOT NULL` as above if it was asked for |
+//! | `volatile-default` | the column added without a default and the default set for new rows; old rows backfilled in a migration of their own (`dataforge backfill` first, for a large table); then `NOT NULL` as above if it was asked for |
 //! | `drop-column` | expand–contract: the drop moves to a last migration, with the note on when to deploy it |
 //!
+//! A statement is left as written, and said so, when moving its pieces would change what
+//! the file means: an index or column that another statement of the file uses, a column
+//! that is a key or an identity. Session settings (`SET search_path …`) are repeated in
+//! every step.
+//!
 //! The original folder is left untouched. The new folders are named after it
-//! (`<name>_1_expand`, `<name>_2_concurrent_index`, …) so they sort right after it, and
+//! (`<name>_01_expand`, `<name>_02_concurrent_index`, …) so they sort right after it, and
 //! each holds a `rewrite.toml` naming the original: `up` and `deploy` refuse to run a
 //! rewrite while its original folder is still there, so the two never both apply.
 
@@ -51,11 +56,19 @@ struct Pieces {
     now: Vec<String>,
     /// One migration each, outside a transaction.
     concurrent: Vec<String>,
-    /// A later migration: validations, backfill notes, NOT NULL.
+    /// A migration of its own: old rows of new columns given their values.
+    backfill: Vec<String>,
+    /// A later migration: validations, NOT NULL.
     later: Vec<String>,
     /// The last migration, deployed once no code uses what it drops.
     contract: Vec<String>,
+    /// `SET …` statements, repeated at the top of every step.
+    session: Vec<String>,
     changes: Vec<String>,
+    /// Constraint names taken in this file, so generated ones do not collide.
+    names: std::collections::HashSet<String>,
+    /// Statements rewritten (not counting those left as written).
+    rewritten: usize,
 }
 
 /// The safe rewrite of the migration `name` (its SQL `sql`), or `None` when no finding
@@ -65,7 +78,23 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
     let mut created = std::collections::HashSet::new();
     let mut p = Pieces::default();
     for st in &statements {
+        for name in explicit_constraint_names(st.node.as_ref()) {
+            p.names.insert(name);
+        }
+    }
+    // whether a statement other than `me` names `word` (an index, a column, a table)
+    let used_elsewhere = |me: usize, word: &str| {
+        statements
+            .iter()
+            .enumerate()
+            .any(|(i, other)| i != me && mentions(&other.text, word))
+    };
+    for (n, st) in statements.iter().enumerate() {
         let handled = match st.node.as_ref() {
+            Some(NodeEnum::VariableSetStmt(_)) => {
+                p.session.push(st.text.clone());
+                false
+            }
             Some(NodeEnum::IndexStmt(i))
                 if !i.concurrent
                     && !i
@@ -73,12 +102,45 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
                         .as_ref()
                         .is_some_and(|rv| created.contains(&rv.relname.to_lowercase())) =>
             {
-                p.concurrent.push(concurrently(&st.text));
-                p.changes.push(format!(
-                    "{}:{} index-without-concurrently: CREATE INDEX CONCURRENTLY, in its own migration",
-                    st.line, st.column
-                ));
-                true
+                let table = i
+                    .relation
+                    .as_ref()
+                    .map(|rv| rv.relname.clone())
+                    .unwrap_or_default();
+                let columns: Vec<&str> = i
+                    .index_params
+                    .iter()
+                    .filter_map(|p| match p.node.as_ref() {
+                        Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => Some(e.name.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                // the index used by another statement (`ADD CONSTRAINT … USING INDEX`), or,
+                // for a unique one, a foreign key that needs it as the key it references
+                let needed = (!i.idxname.is_empty() && used_elsewhere(n, &i.idxname))
+                    || (i.unique
+                        && statements.iter().enumerate().any(|(k, o)| {
+                            k != n
+                                && o.text.to_ascii_uppercase().contains("REFERENCES")
+                                && mentions(&o.text, &table)
+                                && columns.iter().all(|c| mentions(&o.text, c))
+                        }));
+                if needed {
+                    p.changes.push(format!(
+                        "{}:{} index-without-concurrently: left as written: another statement \
+                         of this migration uses the index",
+                        st.line, st.column
+                    ));
+                    false
+                } else {
+                    p.rewritten += 1;
+                    p.concurrent.push(concurrently(&st.text));
+                    p.changes.push(format!(
+                        "{}:{} index-without-concurrently: CREATE INDEX CONCURRENTLY, in its own migration",
+                        st.line, st.column
+                    ));
+                    true
+                }
             }
             Some(NodeEnum::AlterTableStmt(a))
                 if a.objtype() == protobuf::ObjectType::ObjectTable
@@ -87,7 +149,7 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
                         .as_ref()
                         .is_some_and(|rv| created.contains(&rv.relname.to_lowercase())) =>
             {
-                alter_table(st, a, &mut p)
+                alter_table(st, a, &mut p, &|word| used_elsewhere(n, word))
             }
             _ => false,
         };
@@ -111,17 +173,31 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
     if p.changes.is_empty() {
         return Ok(None);
     }
+    if p.rewritten == 0 {
+        // every finding was left as written: nothing to write, only what was said
+        return Ok(Some(Rewrite {
+            original: name.to_string(),
+            steps: Vec::new(),
+            changes: p.changes,
+        }));
+    }
+    let session = if p.session.is_empty() {
+        String::new()
+    } else {
+        format!("{}\n\n", join(&p.session))
+    };
     let header = |what: &str| {
         format!(
             "-- Rewritten from {name} by `dataforge migrate lint --fix`: {what}\n\
-             -- Review it; then delete migrations/{name} (it must not run as well).\n"
+             -- Review it; then delete the original folder {name} (it must not run as well).\n"
         )
     };
     let mut steps = Vec::new();
     let mut push = |suffix: &str, body: String| {
         let n = steps.len() + 1;
         steps.push(Step {
-            name: format!("{name}_{n}_{suffix}"),
+            // two digits: ten steps and more still sort in order
+            name: format!("{name}_{n:02}_{suffix}"),
             sql: body,
         });
     };
@@ -142,8 +218,23 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
             format!(
                 "{}-- CONCURRENTLY cannot run in a transaction: dataforge runs this file \
                  outside one, and drops\n-- the INVALID index a failed build leaves before \
-                 retrying. Reads and writes go on.\n\n{index};\n",
+                 retrying. Reads and writes go on. On a partitioned\n-- table PostgreSQL \
+                 refuses CONCURRENTLY: build it on each partition, then ON ONLY the parent,\n\
+                 -- and ATTACH the partitions' indexes.\n\n{session}{index};\n",
                 header("the index, built without blocking writes.")
+            ),
+        );
+    }
+    if !p.backfill.is_empty() {
+        push(
+            "backfill",
+            format!(
+                "{}-- One UPDATE in one transaction: it locks the rows it changes (reads go on). \
+                 For a large table run\n-- the `dataforge backfill` command below before \
+                 deploying this: it updates in batches that\n-- each commit, and leaves this \
+                 migration nothing to do.\n\n{session}{}\n",
+                header("old rows given the new column's values."),
+                join(&p.backfill)
             ),
         );
     }
@@ -151,7 +242,7 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
         push(
             "validate",
             format!(
-                "{}-- VALIDATE scans under SHARE UPDATE EXCLUSIVE: reads and writes go on.\n\n{}\n",
+                "{}-- VALIDATE scans under SHARE UPDATE EXCLUSIVE: reads and writes go on.\n\n{session}{}\n",
                 header("the checks, validated without blocking writes."),
                 join(&p.later)
             ),
@@ -164,7 +255,7 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
                 "{}-- Expand-contract: deploy this only once the code that runs in production \
                  no longer reads\n-- or writes what it drops (Prisma: remove the field from \
                  the schema, or mark it @ignore,\n-- and release that first). It drops data: \
-                 approve it with `dataforge migrate approve`.\n\n{}\n",
+                 approve it with `dataforge migrate approve`.\n\n{session}{}\n",
                 header("the drop, split off to a later release."),
                 join(&p.contract)
             ),
@@ -220,8 +311,14 @@ fn concurrently(text: &str) -> String {
 }
 
 /// Rewrites what can be rewritten in an `ALTER TABLE` on an existing table; `false` when
-/// nothing was (the statement then stays as written).
-fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> bool {
+/// nothing was (the statement then stays as written). `used(word)`: whether another
+/// statement of the file names `word`.
+fn alter_table(
+    st: &Statement,
+    a: &protobuf::AlterTableStmt,
+    p: &mut Pieces,
+    used: &dyn Fn(&str) -> bool,
+) -> bool {
     let Some(rv) = a.relation.as_ref() else {
         return false;
     };
@@ -229,12 +326,18 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
         .into_iter()
         .filter(|s| !s.is_empty())
         .collect();
-    let table = sql_name(&parts);
+    // what the statements written here act on: IF EXISTS and ONLY as the original has them
+    let table = format!(
+        "{}{}{}",
+        if a.missing_ok { "IF EXISTS " } else { "" },
+        if rv.inh { "" } else { "ONLY " },
+        sql_name(&parts)
+    );
     let at = format!("{}:{}", st.line, st.column);
     let mut kept: Vec<protobuf::Node> = Vec::new();
     let mut extra_now: Vec<String> = Vec::new();
     let mut changed = false;
-    for node in &a.cmds {
+    for (ci, node) in a.cmds.iter().enumerate() {
         let Some(NodeEnum::AlterTableCmd(cmd)) = node.node.as_ref() else {
             kept.push(node.clone());
             continue;
@@ -258,7 +361,7 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
                 con.skip_validation = true;
                 con.initially_valid = false;
                 if con.conname.is_empty() {
-                    con.conname = constraint_name(&rv.relname, &con);
+                    con.conname = constraint_name(&rv.relname, &con, &mut p.names);
                 }
                 p.later.push(format!(
                     "ALTER TABLE {table} VALIDATE CONSTRAINT {}",
@@ -282,7 +385,7 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
             }
             AlterTableType::AtSetNotNull => {
                 let column = cmd.name.clone();
-                let check = truncate63(format!("{}_{}_not_null", rv.relname, column));
+                let check = unique_name(not_null_check_name(&rv.relname, &column), &mut p.names);
                 let (col, chk) = (sql_name(&[&column]), sql_name(&[&check]));
                 extra_now.push(format!(
                     "ALTER TABLE {table} ADD CONSTRAINT {chk} CHECK ({col} IS NOT NULL) NOT VALID"
@@ -304,10 +407,29 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
                     kept.push(node.clone());
                     continue;
                 };
-                let not_null = def.is_not_null
-                    || def.constraints.iter().any(|c| {
-                        matches!(c.node.as_ref(), Some(NodeEnum::Constraint(c)) if c.contype() == ConstrType::ConstrNotnull)
-                    });
+                let has = |kinds: &[ConstrType]| {
+                    def.constraints.iter().any(|c| {
+                        matches!(c.node.as_ref(), Some(NodeEnum::Constraint(c)) if kinds.contains(&c.contype()))
+                    })
+                };
+                // a key or an identity must hold from the first row on: no split
+                if !def.identity.is_empty()
+                    || has(&[
+                        ConstrType::ConstrPrimary,
+                        ConstrType::ConstrUnique,
+                        ConstrType::ConstrIdentity,
+                        ConstrType::ConstrGenerated,
+                    ])
+                {
+                    p.changes.push(format!(
+                        "{at} volatile-default: {} left as written: a key or identity column \
+                         cannot be added in steps",
+                        def.colname
+                    ));
+                    kept.push(node.clone());
+                    continue;
+                }
+                let not_null = def.is_not_null || has(&[ConstrType::ConstrNotnull]);
                 let mut plain = def.clone();
                 plain.is_not_null = false;
                 plain.raw_default = None;
@@ -324,33 +446,41 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
                 extra_now.push(format!(
                     "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"
                 ));
-                let backfill = format!(
-                    "-- Rows that existed before have {col} NULL. Backfill them in batches before \
-                     this migration\n-- runs (each batch commits; writes go on):\n--   dataforge \
-                     backfill --table {} --set \"{col} = {default}\" --where \"{col} IS NULL\"",
-                    shell_table(&table)
-                );
+                p.backfill.push(format!(
+                    "--   dataforge backfill --table {} --set \"{col} = {default}\" --where \"{col} IS NULL\"\n\
+                     UPDATE {} SET {col} = {default} WHERE {col} IS NULL",
+                    shell_table(&sql_name(&parts)),
+                    sql_name(&parts)
+                ));
                 if not_null {
-                    let check = truncate63(format!("{}_{}_not_null", rv.relname, def.colname));
+                    // Added after the backfill, NOT VALID: every row already holds a value,
+                    // and VALIDATE, a migration later, scans without blocking writes (in
+                    // the same transaction as the ADD it would scan under ACCESS EXCLUSIVE).
+                    let check =
+                        unique_name(not_null_check_name(&rv.relname, &def.colname), &mut p.names);
                     let chk = sql_name(&[&check]);
-                    // Added now, NOT VALID: new rows get the default and satisfy it, and
-                    // the later VALIDATE scans without blocking writes (in the same
-                    // transaction as an ADD it would scan under ACCESS EXCLUSIVE).
-                    extra_now.push(format!(
+                    p.backfill.push(format!(
                         "ALTER TABLE {table} ADD CONSTRAINT {chk} CHECK ({col} IS NOT NULL) NOT VALID"
                     ));
-                    p.later.push(backfill);
                     p.later.extend(not_null_steps(&table, &col, &chk));
-                } else {
-                    p.later.push(backfill);
                 }
                 p.changes.push(format!(
                     "{at} volatile-default: {} added without a default, default set for new rows, \
-                     old rows backfilled{}",
+                     old rows backfilled in a migration of their own{}",
                     def.colname,
                     if not_null { ", then NOT NULL" } else { "" }
                 ));
                 changed = true;
+            }
+            AlterTableType::AtDropColumn
+                if used(&cmd.name) || named_by_another_cmd(a, ci, &cmd.name) =>
+            {
+                p.changes.push(format!(
+                    "{at} drop-column: {} left as written: another statement of this migration \
+                     names it (a drop and re-add, say)",
+                    cmd.name
+                ));
+                kept.push(node.clone());
             }
             AlterTableType::AtDropColumn => {
                 p.contract
@@ -369,6 +499,7 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
     if !changed {
         return false;
     }
+    p.rewritten += 1;
     if !kept.is_empty() {
         let mut stmt = a.clone();
         stmt.cmds = kept;
@@ -381,6 +512,22 @@ fn alter_table(st: &Statement, a: &protobuf::AlterTableStmt, p: &mut Pieces) -> 
     }
     p.now.extend(extra_now);
     true
+}
+
+/// Whether a subcommand of `a` other than the `me`-th names column `column` (Prisma's
+/// `DROP COLUMN "role", ADD COLUMN "role" "Role"` for a type change).
+fn named_by_another_cmd(a: &protobuf::AlterTableStmt, me: usize, column: &str) -> bool {
+    a.cmds.iter().enumerate().any(|(j, n)| {
+        j != me
+            && match n.node.as_ref() {
+                Some(NodeEnum::AlterTableCmd(c)) => {
+                    c.name.eq_ignore_ascii_case(column)
+                        || matches!(c.def.as_deref().and_then(|d| d.node.as_ref()),
+                            Some(NodeEnum::ColumnDef(d)) if d.colname.eq_ignore_ascii_case(column))
+                }
+                _ => false,
+            }
+    })
 }
 
 fn cmd_node(cmd: AlterTableCmd) -> protobuf::Node {
@@ -450,31 +597,125 @@ fn expr_sql(expr: &protobuf::Node) -> Option<String> {
     sql.strip_prefix("SELECT ").map(str::to_string)
 }
 
-/// The name PostgreSQL would give an unnamed constraint, made explicit so the later
-/// `VALIDATE` can name it.
-fn constraint_name(table: &str, con: &protobuf::Constraint) -> String {
-    let cols: Vec<String> = con
-        .fk_attrs
-        .iter()
-        .filter_map(|n| match n.node.as_ref() {
-            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-            _ => None,
-        })
-        .collect();
-    let name = if con.contype() == ConstrType::ConstrForeign {
-        format!("{table}_{}_fkey", cols.join("_"))
-    } else {
-        format!("{table}_check")
+/// The name PostgreSQL gives an unnamed constraint (ChooseConstraintName): a foreign
+/// key `table_col1_col2_fkey`; a check `table_col_check` when its expression reads one
+/// column, else `table_check`; the parts cut to fit 63 bytes, the label kept; a name taken
+/// in this file gets a number after the label, as PostgreSQL does for names it finds
+/// taken. (A name taken by a constraint the file does not show cannot be seen here: the
+/// rewrite is for review.)
+fn constraint_name(
+    table: &str,
+    con: &protobuf::Constraint,
+    taken: &mut std::collections::HashSet<String>,
+) -> String {
+    let strings = |nodes: &[protobuf::Node]| -> Vec<String> {
+        nodes
+            .iter()
+            .filter_map(|n| match n.node.as_ref() {
+                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
+                _ => None,
+            })
+            .collect()
     };
-    truncate63(name)
+    let name = if con.contype() == ConstrType::ConstrForeign {
+        object_name(table, Some(&strings(&con.fk_attrs).join("_")), "fkey")
+    } else {
+        let mut cols: Vec<String> = Vec::new();
+        if let Some(expr) = con.raw_expr.as_deref().and_then(|e| e.node.as_ref()) {
+            for (n, ..) in expr.nodes() {
+                if let pg_query::NodeRef::ColumnRef(c) = n {
+                    if let Some(last) = strings(&c.fields).pop() {
+                        if !cols.contains(&last) {
+                            cols.push(last);
+                        }
+                    }
+                }
+            }
+        }
+        match cols.as_slice() {
+            [one] => object_name(table, Some(one), "check"),
+            _ => object_name(table, None, "check"),
+        }
+    };
+    unique_name(name, taken)
 }
 
-/// PostgreSQL keeps the first 63 bytes of a name.
-fn truncate63(mut s: String) -> String {
-    while s.len() > 63 {
-        s.pop();
+/// `name`, or with 1, 2 … after it until it is not in `taken`; recorded as taken.
+fn unique_name(name: String, taken: &mut std::collections::HashSet<String>) -> String {
+    let mut candidate = name.clone();
+    let mut pass = 0;
+    while taken.contains(&candidate.to_lowercase()) {
+        pass += 1;
+        let suffix = pass.to_string();
+        let mut base = name.clone();
+        while base.len() + suffix.len() > 63 {
+            base.pop();
+        }
+        candidate = format!("{base}{suffix}");
     }
-    s
+    taken.insert(candidate.to_lowercase());
+    candidate
+}
+
+/// The temporary check that proves `column` NOT NULL: `table_column_not_null`, as
+/// [`object_name`] fits it. Lint's `set-not-null` knows this name.
+pub fn not_null_check_name(table: &str, column: &str) -> String {
+    object_name(table, Some(column), "not_null")
+}
+
+/// PostgreSQL's makeObjectName: `name1_name2_label` in at most 63 bytes, the longer of the
+/// two names cut first (at a character boundary), the label kept whole.
+pub fn object_name(name1: &str, name2: Option<&str>, label: &str) -> String {
+    let overhead = label.len() + 1 + usize::from(name2.is_some());
+    let avail = 63usize.saturating_sub(overhead);
+    let (mut n1, mut n2) = (name1.len(), name2.map_or(0, str::len));
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let clip = |s: &str, mut n: usize| {
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s[..n].to_string()
+    };
+    match name2 {
+        Some(n) => format!("{}_{}_{label}", clip(name1, n1), clip(n, n2)),
+        None => format!("{}_{label}", clip(name1, n1)),
+    }
+}
+
+/// The constraint names a statement gives explicitly (lowercase).
+fn explicit_constraint_names(node: Option<&NodeEnum>) -> Vec<String> {
+    let Some(node) = node else {
+        return Vec::new();
+    };
+    node.nodes()
+        .into_iter()
+        .filter_map(|(n, ..)| match n {
+            pg_query::NodeRef::Constraint(c) if !c.conname.is_empty() => {
+                Some(c.conname.to_lowercase())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `text` names `word` as a whole identifier, quoted or not (case-insensitive).
+fn mentions(text: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    let hay = text.to_lowercase();
+    let word = word.to_lowercase();
+    hay.match_indices(&word).any(|(i, _)| {
+        let ident = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+        !hay[..i].chars().next_back().is_some_and(ident)
+            && !hay[i + word.len()..].chars().next().is_some_and(ident)
+    })
 }
 
 /// A table name as a shell argument in the backfill note (`"Order"` needs quoting).
@@ -510,13 +751,15 @@ pub fn write(dir: &Path, r: &Rewrite) -> std::io::Result<Vec<PathBuf>> {
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp)?;
         std::fs::write(tmp.join("migration.sql"), &step.sql)?;
+        let mut marker = toml::Table::new();
+        marker.insert("original".into(), toml::Value::String(r.original.clone()));
         std::fs::write(
             tmp.join(MARKER),
             format!(
                 "# Written by `dataforge migrate lint --fix`. `up` and `deploy` refuse to run\n\
-                 # this folder while the original below is still in the migrations folder.\n\
-                 original = {:?}\n",
-                r.original
+                 # this folder while the original below is still in the migrations folder,\n\
+                 # and the original where this has been applied.\n{}",
+                toml::to_string(&marker).map_err(std::io::Error::other)?
             ),
         )?;
         std::fs::rename(&tmp, &folder)?;
@@ -525,11 +768,24 @@ pub fn write(dir: &Path, r: &Rewrite) -> std::io::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-/// The original a rewritten folder replaces (`None` for ordinary migrations).
-pub fn original_of(folder: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(folder.join(MARKER)).ok()?;
-    let v: toml::Value = toml::from_str(&text).ok()?;
-    v.get("original")?.as_str().map(str::to_string)
+/// The original a rewritten folder replaces (`None` for ordinary migrations). A marker
+/// that cannot be read is an error, never a silent `None`: it is what keeps the rewrite
+/// and its original from both applying.
+pub fn original_of(folder: &Path) -> Result<Option<String>, String> {
+    let path = folder.join(MARKER);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let v: toml::Table = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    match v.get("original").and_then(toml::Value::as_str) {
+        Some(o) => Ok(Some(o.to_string())),
+        None => Err(format!(
+            "{}: no `original = \"NAME\"` (the migration this folder rewrites)",
+            path.display()
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -557,9 +813,9 @@ mod tests {
         assert_eq!(
             steps("CREATE TABLE a (id int);\nCREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");"),
             vec![
-                ("m_1_expand".into(), "CREATE TABLE a (id int);".into()),
+                ("m_01_expand".into(), "CREATE TABLE a (id int);".into()),
                 (
-                    "m_2_concurrent_index".into(),
+                    "m_02_concurrent_index".into(),
                     "CREATE UNIQUE INDEX CONCURRENTLY \"User_email_key\" ON \"User\"(\"email\");"
                         .into()
                 ),
@@ -578,7 +834,7 @@ mod tests {
         assert_eq!(
             s[1].1,
             "ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_authorId_fkey\";\n\n\
-             ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_check\";"
+             ALTER TABLE \"Post\" VALIDATE CONSTRAINT \"Post_n_check\";"
         );
     }
 
@@ -589,5 +845,89 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn generated_names_are_postgresql_s_and_do_not_collide() {
+        let s = steps("ALTER TABLE t ADD CHECK (a > 0), ADD CHECK (a < 10), ADD CHECK (a < b);");
+        let validate = &s.last().unwrap().1;
+        for name in ["t_a_check", "t_a_check1", "t_check"] {
+            assert!(
+                validate.contains(&format!("VALIDATE CONSTRAINT {name};")),
+                "{name}: {validate}"
+            );
+        }
+        // a long name loses from its longer part, never its label
+        let long = object_name(&"t".repeat(40), Some(&"c".repeat(40)), "not_null");
+        assert_eq!(long.len(), 63);
+        assert!(long.ends_with("_not_null"), "{long}");
+    }
+
+    #[test]
+    fn what_another_statement_needs_stays_as_written() {
+        // Prisma's type change: drop and re-add the same column
+        assert_eq!(
+            rewrite(
+                "m",
+                "ALTER TABLE \"User\" DROP COLUMN \"role\", ADD COLUMN \"role\" \"Role\";"
+            )
+            .unwrap()
+            .unwrap()
+            .steps,
+            vec![]
+        );
+        // an index a constraint is then built from
+        let s = steps(
+            "CREATE UNIQUE INDEX i ON t (a);\nALTER TABLE t ADD CONSTRAINT u UNIQUE USING INDEX i;\n\
+             ALTER TABLE t ADD CHECK (a > 0);",
+        );
+        assert!(
+            s[0].1.starts_with("CREATE UNIQUE INDEX i ON t (a);"),
+            "{s:?}"
+        );
+        // a key column with a volatile default is added as written
+        assert!(rewrite(
+            "m",
+            "ALTER TABLE t ADD COLUMN id uuid PRIMARY KEY DEFAULT gen_random_uuid();"
+        )
+        .unwrap()
+        .unwrap()
+        .steps
+        .is_empty());
+    }
+
+    #[test]
+    fn session_settings_reach_every_step_and_only_and_if_exists_are_kept() {
+        let s = steps(
+            "SET search_path TO app;\nCREATE INDEX i ON t (a);\n\
+             ALTER TABLE IF EXISTS ONLY t ALTER COLUMN a SET NOT NULL;",
+        );
+        assert!(
+            s.iter()
+                .all(|(_, sql)| sql.contains("SET search_path TO app;")),
+            "{s:?}"
+        );
+        assert!(
+            s.last()
+                .unwrap()
+                .1
+                .contains("ALTER TABLE IF EXISTS ONLY t VALIDATE CONSTRAINT t_a_not_null;"),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn ten_steps_and_more_sort_in_order() {
+        let sql: String = (0..10)
+            .map(|i| format!("CREATE INDEX i{i} ON t (c{i});\n"))
+            .collect();
+        let names: Vec<String> = steps(&format!("{sql}ALTER TABLE t DROP COLUMN z;"))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(names, sorted);
+        assert_eq!(names.last().unwrap(), "m_11_contract");
     }
 }

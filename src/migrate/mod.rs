@@ -182,16 +182,38 @@ fn pending<'a>(
                 .any(|e| e.name == m.name && e.state == State::Pending)
         })
         .collect();
-    // A `lint --fix` rewrite replaces its original: never both.
-    for m in &todo {
+    check_rewrites(migrations, entries, &todo)?;
+    Ok(todo)
+}
+
+/// A `lint --fix` rewrite replaces its original: never both. Refuses a pending rewrite
+/// whose original is applied or still in the folder, and a pending original whose
+/// rewrite is applied.
+pub fn check_rewrites(
+    migrations: &[Migration],
+    entries: &[Entry],
+    todo: &[&Migration],
+) -> Result<(), MigrateError> {
+    let recorded = |name: &str| {
+        entries
+            .iter()
+            .any(|e| e.name == name && e.state != State::Pending)
+    };
+    for m in todo {
+        if let Some(r) = migrations
+            .iter()
+            .find(|r| r.rewrite_of.as_deref() == Some(m.name.as_str()) && recorded(&r.name))
+        {
+            return Err(MigrateError::OriginalOfAppliedRewrite {
+                rewrite: r.name.clone(),
+                original: m.name.clone(),
+            });
+        }
         let Some(original) = &m.rewrite_of else {
             continue;
         };
         let err = |f: fn(String, String) -> MigrateError| Err(f(m.name.clone(), original.clone()));
-        if entries
-            .iter()
-            .any(|e| &e.name == original && e.state != State::Pending)
-        {
+        if recorded(original) {
             return err(|rewrite, original| MigrateError::RewriteOfApplied { rewrite, original });
         }
         if migrations.iter().any(|o| &o.name == original) {
@@ -201,7 +223,7 @@ fn pending<'a>(
             });
         }
     }
-    Ok(todo)
+    Ok(())
 }
 
 /// How a run behaves around locks: how long to wait for another runner, the per-migration

@@ -124,7 +124,8 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Migration>, MigrateError> {
         };
         let mut m = Migration::new(name, sql, down);
         m.approval = super::approval::read(&path)?;
-        m.rewrite_of = super::fix::original_of(&path);
+        m.rewrite_of =
+            super::fix::original_of(&path).map_err(|why| MigrateError::BadRewriteMarker { why })?;
         m.dir = Some(path);
         out.push(m);
     }

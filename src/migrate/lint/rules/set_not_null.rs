@@ -24,14 +24,16 @@ fn check(ctx: &Ctx<'_>) -> Vec<String> {
         return Vec::new();
     };
     // The safe pattern: a CHECK (col IS NOT NULL) validated earlier in this file lets
-    // PostgreSQL prove NOT NULL without a scan. The check is recognised by its name
-    // holding the column's (as `migrate lint --fix` names it: table_col_not_null).
+    // PostgreSQL prove NOT NULL without a scan. The check is recognised by the name
+    // `migrate lint --fix` gives it (table_col_not_null), exactly: a VALIDATE of any other
+    // constraint proves nothing about NULLs.
     let proved = |col: &str| {
-        let prefix = format!("{}.", rv.relname.to_lowercase());
-        let col = col.to_lowercase();
-        ctx.validated
-            .iter()
-            .any(|v| v.strip_prefix(&prefix).is_some_and(|c| c.contains(&col)))
+        let name = crate::migrate::fix::not_null_check_name(&rv.relname, col);
+        ctx.validated.contains(&format!(
+            "{}.{}",
+            rv.relname.to_lowercase(),
+            name.to_lowercase()
+        ))
     };
     cmds.iter()
         .filter(|c| c.subtype() == AlterTableType::AtSetNotNull && !proved(&c.name))
