@@ -288,3 +288,30 @@ fn lock_timeout_findings_are_for_other_runners_and_a_broken_file_stops_nothing()
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// libpg_query repoints stderr around every parse, which is not safe on several threads:
+/// lint parses a large file on every core and must leave stderr working after it.
+#[test]
+fn stderr_still_works_after_a_large_file_is_linted_on_every_core() {
+    let tmp = shared_tempdir();
+    let file = tmp.path().join("large.sql");
+    let sql: String = (0..4000)
+        .map(|i| format!("ALTER TABLE t{i} ADD COLUMN c int;\nCREATE INDEX i{i} ON t{i} (c);\n"))
+        .collect();
+    fs::write(&file, sql).unwrap();
+    for _ in 0..3 {
+        let out = run(
+            dataforge(tmp.path()).args(["migrate", "lint"]).arg(&file),
+            0,
+        );
+        assert!(
+            stderr(&out).contains("1 file(s) checked, highest unapproved risk: medium"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(
+            stdout(&out).matches("[index-without-concurrently]").count(),
+            4000
+        );
+    }
+}

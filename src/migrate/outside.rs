@@ -111,16 +111,14 @@ pub(super) async fn run_outside_transaction(
                 history::record_failure(
                     &*client,
                     &id,
+                    // a few words, the same length for every statement: a long
+                    // migration must not rewrite a growing list before each one
                     &format!(
                         "interrupted: dataforge was running {at} outside a transaction when \
-                         the run ended; the statements before it are applied ({}), that one \
-                         may be. Check the database, make the migration safe to re-run, then \
+                         the run ended; {} statement(s) before it committed, that one may \
+                         have. Check the database, make the migration safe to re-run, then \
                          `dataforge migrate resolve --rolled-back {}`",
-                        if committed.is_empty() {
-                            "none".to_string()
-                        } else {
-                            committed.join(", ")
-                        },
+                        committed.len(),
                         m.name
                     ),
                 )

@@ -148,6 +148,7 @@ pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
         }
         return Ok(out);
     }
+    let _stderr = statements::StderrKept::new();
     std::thread::scope(|scope| {
         let receivers: Vec<_> = (0..helpers)
             .map(|k| {
@@ -164,12 +165,9 @@ pub fn lint_sql(sql: &str) -> Result<Vec<Finding>, SyntaxError> {
             })
             .collect();
         for (i, window) in windows.iter().enumerate() {
+            // a helper only ends early by panicking, which the scope passes on
             let Ok(nodes) = receivers[i % helpers].recv() else {
-                // a helper died: a bug in the parser bindings; lint the window here
-                for (st, node) in window.iter().zip(trees(window)) {
-                    state.lint_node(st, node.as_ref(), &mut out);
-                }
-                continue;
+                break;
             };
             for (st, node) in window.iter().zip(nodes) {
                 state.lint_node(st, node.as_ref(), &mut out);

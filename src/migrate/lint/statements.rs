@@ -72,6 +72,34 @@ pub fn needs_tree(keyword: &str, text: &str) -> bool {
     }
 }
 
+/// libpg_query points the process's stderr (fd 2) at a pipe of its own around every call
+/// (`dup`, `dup2`, then back): not safe on several threads at once, where one call can
+/// "restore" another's pipe and leave fd 2 writing into a closed pipe, so that every later
+/// message on stderr is lost. Held around parsing on several threads, this points fd 2
+/// back at the process's own stderr afterwards (as found the first time one is made,
+/// before any parallel parsing).
+pub(crate) struct StderrKept;
+
+static OWN_STDERR: std::sync::OnceLock<libc::c_int> = std::sync::OnceLock::new();
+
+impl StderrKept {
+    pub(crate) fn new() -> Self {
+        // SAFETY: dup of fd 2 has no memory effects; a failure gives -1, checked on use
+        OWN_STDERR.get_or_init(|| unsafe { libc::dup(libc::STDERR_FILENO) });
+        StderrKept
+    }
+}
+
+impl Drop for StderrKept {
+    fn drop(&mut self) {
+        if let Some(&fd) = OWN_STDERR.get().filter(|fd| **fd >= 0) {
+            // SAFETY: `fd` is our own duplicate of the original stderr, open for the whole
+            // process; dup2 atomically repoints fd 2 at it
+            unsafe { libc::dup2(fd, libc::STDERR_FILENO) };
+        }
+    }
+}
+
 /// Statements below this many are parsed on the calling thread.
 const PARALLEL_FROM: usize = 256;
 
@@ -197,6 +225,7 @@ pub fn parse_trees(statements: &mut [Statement]) {
         return fill(statements);
     }
     let per = statements.len().div_ceil(threads);
+    let _stderr = StderrKept::new();
     std::thread::scope(|scope| {
         for chunk in statements.chunks_mut(per) {
             scope.spawn(move || fill(chunk));
@@ -435,5 +464,34 @@ mod tests {
                 (!text.is_empty()).then(|| (start + lead, text.to_string()))
             })
             .collect()
+    }
+
+    #[test]
+    fn stderr_is_pointed_back_after_parsing_on_several_threads() {
+        let same_file = |a: libc::c_int, b: libc::c_int| {
+            // SAFETY: fstat writes into the zeroed structs given, for fds we hold
+            let (mut x, mut y): (libc::stat, libc::stat) =
+                unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+            // SAFETY: as above
+            let ok = unsafe { libc::fstat(a, &mut x) == 0 && libc::fstat(b, &mut y) == 0 };
+            ok && (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+        };
+        let kept = StderrKept::new();
+        let own = *OWN_STDERR.get().unwrap();
+        // what a lost race in libpg_query leaves: fd 2 on a pipe nobody reads
+        let mut pipe = [0 as libc::c_int; 2];
+        // SAFETY: pipe fills the two fds given; dup2 repoints fd 2 at the pipe's write end
+        unsafe {
+            assert_eq!(libc::pipe(pipe.as_mut_ptr()), 0);
+            libc::dup2(pipe[1], libc::STDERR_FILENO);
+        }
+        assert!(!same_file(libc::STDERR_FILENO, own));
+        drop(kept);
+        assert!(same_file(libc::STDERR_FILENO, own));
+        // SAFETY: closing the pipe's two fds, ours alone
+        unsafe {
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
     }
 }
