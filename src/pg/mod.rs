@@ -334,6 +334,7 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, tls::TlsParams), PgEr
         url: mask_url(url),
         reason,
     })?;
+    let rest = query_host_overrides(&rest);
     let config = rest
         .parse()
         .map_err(|e: tokio_postgres::Error| PgError::BadUrl {
@@ -341,6 +342,47 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, tls::TlsParams), PgEr
             reason: describe(&e),
         })?;
     Ok((config, tls))
+}
+
+/// A URL's `?host=` replaces the host written before the path, as libpq reads it
+/// (`postgresql://user@localhost/db?host=/run/postgresql` connects to the socket only);
+/// the driver would add it as a second host instead, and try TLS to a socket path. The
+/// authority's port moves into the query when the query gives none.
+fn query_host_overrides(url: &str) -> String {
+    let Some((scheme, after)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((before_query, query)) = after.split_once('?') else {
+        return url.to_string();
+    };
+    let has = |key: &str| query.split('&').any(|kv| kv.split('=').next() == Some(key));
+    if !has("host") {
+        return url.to_string();
+    }
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => before_query.split_at(i),
+        None => (before_query, ""),
+    };
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    if hostport.is_empty() {
+        return url.to_string();
+    }
+    // a port after the last ':' that is not inside an [IPv6] literal
+    let port = hostport
+        .rsplit_once(':')
+        .filter(|(h, p)| !p.is_empty() && !p.contains(']') && !h.ends_with('['))
+        .map(|(_, p)| p);
+    let mut query = query.to_string();
+    if let Some(p) = port.filter(|_| !has("port")) {
+        query.push_str(&format!("&port={p}"));
+    }
+    format!(
+        "{scheme}://{}{path}?{query}",
+        user.map(|u| format!("{u}@")).unwrap_or_default()
+    )
 }
 
 /// Opens a connection with the TLS its settings ask for ([`tls`]), spawns its driver task
@@ -648,5 +690,20 @@ mod tests {
             with_database("host=h dbname=a user=u", "b"),
             "host=h user=u dbname=b"
         );
+    }
+
+    #[test]
+    fn a_query_host_replaces_the_authority_host_as_libpq_reads_it() {
+        use tokio_postgres::config::Host;
+        let (c, _) = parse("postgresql://postgres@localhost/t1?host=/tmp/s&port=55438").unwrap();
+        assert_eq!(c.get_hosts(), &[Host::Unix("/tmp/s".into())]);
+        assert_eq!(c.get_ports(), &[55438]);
+        assert_eq!(c.get_user(), Some("postgres"));
+        let (c, _) = parse("postgresql://u@db.example:6543/app?host=/run/pg").unwrap();
+        assert_eq!(c.get_hosts(), &[Host::Unix("/run/pg".into())]);
+        assert_eq!(c.get_ports(), &[6543]);
+        // without ?host= nothing changes
+        let (c, _) = parse("postgresql://u@db.example:6543/app?sslmode=disable").unwrap();
+        assert_eq!(c.get_hosts(), &[Host::Tcp("db.example".into())]);
     }
 }
