@@ -54,6 +54,27 @@ async fn destructive_migrations_need_an_approval_bound_to_their_checksum() {
         err.contains("--allow-destructive 20240102000000_drop_legacy"),
         "{err}"
     );
+    // --json: the refusal as one document, with what was not run
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "up", "--json"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["applied"], serde_json::json!([]), "{v}");
+    assert_eq!(
+        v["not_run"],
+        serde_json::json!(["20240102000000_drop_legacy"]),
+        "{v}"
+    );
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("refusing to run unapproved destructive migrations"),
+        "{v}"
+    );
     let c = db.connect().await.unwrap();
     assert_eq!(
         count(&c, "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'legacy'").await,
@@ -922,7 +943,7 @@ ALTER TABLE "we""ird" ADD COLUMN note text;
         r#"table "Sales Dept"."Order Items": 2 rows"#,
         r#"table "Customer": 3 rows"#,
         r#"table "a.b": 1 rows"#,
-        "table order: 0 rows",
+        r#"table "order": 0 rows"#,
         r#"table "we""ird": 0 rows"#,
     ] {
         assert!(text.contains(want), "{want}\n{text}");

@@ -391,7 +391,7 @@ fn take_events() -> Vec<serde_json::Value> {
 
 /// What a failed `up --json` prints: what it applied, what failed and why, what it did
 /// not run, and every event, as one document (the error also goes to stderr).
-fn up_failure_json(e: &anyhow::Error) -> serde_json::Value {
+fn up_failure_json(e: &anyhow::Error, pending: Vec<String>) -> serde_json::Value {
     let events = take_events();
     let named = |kind: &str| -> Vec<serde_json::Value> {
         events
@@ -406,7 +406,11 @@ fn up_failure_json(e: &anyhow::Error) -> serde_json::Value {
         .map(|v| serde_json::json!({ "name": v["name"], "error": v["error"] }));
     let not_run = match e.downcast_ref::<migrate::MigrateError>() {
         Some(migrate::MigrateError::Stopped(s)) => s.not_run.clone(),
-        _ => Vec::new(),
+        // nothing was stopped midway: what is still pending, less the one that failed
+        _ => pending
+            .into_iter()
+            .filter(|n| failed.as_ref().is_none_or(|f| f["name"] != n.as_str()))
+            .collect(),
     };
     serde_json::json!({
         "applied": named("migration_finished"),
@@ -598,7 +602,20 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let applied = match result {
                 Ok(applied) => applied,
                 Err(e) if json => {
-                    emit_json(up_failure_json(&e))?;
+                    // refused before anything ran (a gate, a rewrite beside its original):
+                    // everything pending was not run
+                    let pending: Vec<String> = migrate::status(&client, &migrations)
+                        .await
+                        .map(|entries| {
+                            entries
+                                .into_iter()
+                                .filter(|e| e.state == migrate::State::Pending)
+                                .filter(|e| to.as_deref().is_none_or(|t| e.name.as_str() <= t))
+                                .map(|e| e.name)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    emit_json(up_failure_json(&e, pending))?;
                     return Err(e);
                 }
                 Err(e) => return Err(e),

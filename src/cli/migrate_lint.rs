@@ -219,6 +219,17 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
         for change in &rewrite.changes {
             out.push_str(&format!("{}:{change}\n", file.display()));
         }
+        // every finding the rewrite does not take away is named, never passed over
+        for f in left_as_written(&sql, &rewrite) {
+            out.push_str(&format!(
+                "{}:{}:{} {}: left as written, no mechanical rewrite: {}\n",
+                file.display(),
+                f.line,
+                f.column,
+                f.rule,
+                f.message
+            ));
+        }
         if rewrite.steps.is_empty() {
             emit(&out)?;
             say(&format!(
@@ -228,6 +239,14 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
             continue;
         }
         if dry_run {
+            if let Some(s) = rewrite.steps.iter().find(|s| parent.join(&s.name).exists()) {
+                say(&format!(
+                    "{} exists already: --fix would refuse to write this rewrite (delete its \
+                     folders to write it again)",
+                    parent.join(&s.name).display()
+                ));
+                failed = true;
+            }
             for step in &rewrite.steps {
                 let path = parent.join(&step.name).join("migration.sql");
                 let lines: Vec<&str> = step.sql.lines().collect();
@@ -267,4 +286,32 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The findings of `sql` that are still there after `rewrite` (in a step other than the
+/// contract, where the drops it moves are expected to stay).
+fn left_as_written(sql: &str, rewrite: &migrate::fix::Rewrite) -> Vec<migrate::lint::Finding> {
+    let findings = |sql: &str| -> Vec<migrate::lint::Finding> {
+        migrate::lint::lint_sql(sql)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| f.rule != "missing-lock-timeout")
+            .collect()
+    };
+    let remaining: Vec<(&str, String)> = rewrite
+        .steps
+        .iter()
+        .filter(|s| !s.name.ends_with("_contract"))
+        .flat_map(|s| findings(&s.sql))
+        .map(|f| (f.rule, f.message))
+        .collect();
+    findings(sql)
+        .into_iter()
+        .filter(|f| {
+            rewrite.steps.is_empty()
+                || remaining
+                    .iter()
+                    .any(|(rule, message)| *rule == f.rule && *message == f.message)
+        })
+        .collect()
 }

@@ -50,9 +50,10 @@ pub enum MigrateError {
     RewriteBesideOriginal { rewrite: String, original: String },
     #[error(
         "migration {rewrite} is `migrate lint --fix`'s rewrite of {original}, which this \
-         database has applied already: the rewrite would make the same changes again. Delete \
-         the rewrite's folders ({original}_01_… onwards); the rewrite is for databases that have not \
-         applied {original}"
+         database has applied already: the rewrite would make the same changes again. On this \
+         database, record each rewrite folder as applied without running it (`dataforge migrate \
+         resolve --applied {rewrite}`, and the same for the others); the rewrite is for \
+         databases that have not applied {original}"
     )]
     RewriteOfApplied { rewrite: String, original: String },
     #[error(

@@ -97,6 +97,7 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
             }
             Some(NodeEnum::IndexStmt(i))
                 if !i.concurrent
+                    && i.relation.as_ref().is_none_or(|rv| rv.inh)
                     && !i
                         .relation
                         .as_ref()
@@ -115,16 +116,20 @@ pub fn rewrite(name: &str, sql: &str) -> Result<Option<Rewrite>, lint::SyntaxErr
                         _ => None,
                     })
                     .collect();
-                // the index used by another statement (`ADD CONSTRAINT … USING INDEX`), or,
-                // for a unique one, a foreign key that needs it as the key it references
+                // the index used by another statement (`ADD CONSTRAINT … USING INDEX`), or
+                // its columns by one on the same table (a foreign key that needs the key,
+                // a rename or a drop that the later build would no longer find)
                 let needed = (!i.idxname.is_empty() && used_elsewhere(n, &i.idxname))
-                    || (i.unique
-                        && statements.iter().enumerate().any(|(k, o)| {
-                            k != n
-                                && o.text.to_ascii_uppercase().contains("REFERENCES")
-                                && mentions(&o.text, &table)
-                                && columns.iter().all(|c| mentions(&o.text, c))
-                        }));
+                    || statements.iter().enumerate().any(|(k, o)| {
+                        let upper = o.text.to_ascii_uppercase();
+                        k != n
+                            && mentions(&o.text, &table)
+                            && columns.iter().any(|c| mentions(&o.text, c))
+                            && ((i.unique && upper.contains("REFERENCES"))
+                                || ["RENAME", "DROP", " TYPE "]
+                                    .iter()
+                                    .any(|w| upper.contains(w)))
+                    });
                 if needed {
                     p.changes.push(format!(
                         "{}:{} index-without-concurrently: left as written: another statement \
@@ -447,9 +452,11 @@ fn alter_table(
                     "ALTER TABLE {table} ALTER COLUMN {col} SET DEFAULT {default}"
                 ));
                 p.backfill.push(format!(
-                    "--   dataforge backfill --table {} --set \"{col} = {default}\" --where \"{col} IS NULL\"\n\
+                    "--   dataforge backfill --table {} --set {} --where {}\n\
                      UPDATE {} SET {col} = {default} WHERE {col} IS NULL",
-                    shell_table(&sql_name(&parts)),
+                    shell_quote(&sql_name(&parts)),
+                    shell_quote(&format!("{col} = {default}")),
+                    shell_quote(&format!("{col} IS NULL")),
                     sql_name(&parts)
                 ));
                 if not_null {
@@ -718,12 +725,17 @@ fn mentions(text: &str, word: &str) -> bool {
     })
 }
 
-/// A table name as a shell argument in the backfill note (`"Order"` needs quoting).
-fn shell_table(table: &str) -> String {
-    if table.contains('"') {
-        format!("'{table}'")
+/// `arg` as one POSIX shell word: in single quotes when it holds anything but plain
+/// characters (a `'` inside written `'\''`).
+fn shell_quote(arg: &str) -> String {
+    if !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c))
+    {
+        arg.to_string()
     } else {
-        table.to_string()
+        format!("'{}'", arg.replace('\'', "'\\''"))
     }
 }
 
@@ -929,5 +941,64 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         assert_eq!(names.last().unwrap(), "m_11_contract");
+    }
+
+    #[test]
+    fn an_index_that_a_later_statement_needs_or_changes_stays_in_place() {
+        let sql = "CREATE UNIQUE INDEX \"User_email_key\" ON \"User\"(\"email\");\n\
+                   ALTER TABLE \"Post\" ADD CONSTRAINT \"Post_authorEmail_fkey\" FOREIGN KEY (\"authorEmail\") REFERENCES \"User\"(\"email\") NOT VALID;\n\
+                   CREATE INDEX \"Post_legacyBody_idx\" ON \"Post\"(\"legacyBody\");\n\
+                   ALTER TABLE \"Post\" RENAME COLUMN \"legacyBody\" TO \"body\";\n\
+                   CREATE INDEX \"Post_title_idx\" ON \"Post\"(\"title\");";
+        let s = steps(sql);
+        assert_eq!(s.len(), 2, "{s:?}");
+        assert!(
+            s[0].1.contains("CREATE UNIQUE INDEX \"User_email_key\" ON"),
+            "{s:?}"
+        );
+        assert!(
+            s[0].1.contains("CREATE INDEX \"Post_legacyBody_idx\" ON"),
+            "{s:?}"
+        );
+        assert!(
+            s[1].1
+                .contains("CREATE INDEX CONCURRENTLY \"Post_title_idx\""),
+            "{s:?}"
+        );
+        // ON ONLY a partitioned parent builds nothing and is not rewritten
+        assert!(rewrite("m", "CREATE INDEX e_k ON ONLY \"Event\" (kind);")
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn keywords_are_quoted_and_the_backfill_command_is_one_shell_word_each() {
+        let s = steps(
+            "ALTER TABLE \"User\" ADD COLUMN \"order\" uuid NOT NULL DEFAULT gen_random_uuid();",
+        );
+        let all: String = s.iter().map(|(_, sql)| sql.as_str()).collect();
+        assert!(
+            all.contains("ALTER COLUMN \"order\" SET DEFAULT gen_random_uuid()"),
+            "{all}"
+        );
+        assert!(all.contains("CHECK (\"order\" IS NOT NULL)"), "{all}");
+        let r = rewrite(
+            "m",
+            "ALTER TABLE \"User\" ADD COLUMN \"lastSeenAt\" timestamptz DEFAULT clock_timestamp();",
+        )
+        .unwrap()
+        .unwrap();
+        let backfill = &r
+            .steps
+            .iter()
+            .find(|s| s.name.ends_with("_backfill"))
+            .unwrap()
+            .sql;
+        assert!(
+            backfill.contains(
+                "dataforge backfill --table '\"User\"' --set '\"lastSeenAt\" = clock_timestamp()' --where '\"lastSeenAt\" IS NULL'"
+            ),
+            "{backfill}"
+        );
     }
 }

@@ -194,6 +194,14 @@ fn tables_in(node: &NodeEnum) -> Vec<String> {
 /// A name as SQL writes it: each part quoted when it needs to be (`"Customer"`,
 /// `"order items"`, `"a.b"`), so it reads back as the same table (`to_regclass`) and shows
 /// as the reader would write it.
+/// Whether `word` is one of PostgreSQL's keywords, by its own scanner.
+fn is_keyword(word: &str) -> bool {
+    pg_query::scan(word).is_ok_and(|s| {
+        s.tokens.len() == 1
+            && s.tokens[0].keyword_kind() != pg_query::protobuf::KeywordKind::NoKeyword
+    })
+}
+
 pub(crate) fn sql_name(parts: &[&str]) -> String {
     parts
         .iter()
@@ -204,7 +212,8 @@ pub(crate) fn sql_name(parts: &[&str]) -> String {
                 .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
                 && p.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
-            if plain {
+            // a keyword (`order`, `user`) is quoted too: unquoted it is not a name
+            if plain && !is_keyword(p) {
                 p.to_string()
             } else {
                 crate::pg::quote_ident(p)

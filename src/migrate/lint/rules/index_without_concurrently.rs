@@ -18,7 +18,13 @@ pub const RULE: Rule = Rule {
 
 fn check(ctx: &Ctx<'_>) -> Vec<String> {
     match ctx.node {
-        NodeEnum::IndexStmt(i) if !i.concurrent && !ctx.is_new(i.relation.as_ref()) => {
+        // `ON ONLY parent` builds nothing: an invalid index on the parent alone, until the
+        // partitions' indexes are attached (and CONCURRENTLY is refused there anyway)
+        NodeEnum::IndexStmt(i)
+            if !i.concurrent
+                && !ctx.is_new(i.relation.as_ref())
+                && i.relation.as_ref().is_none_or(|rv| rv.inh) =>
+        {
             let table = i.relation.as_ref().map(table_name).unwrap_or_default();
             vec![format!(
                 "builds {}index {}on {table} without CONCURRENTLY: writes to {table} wait \
