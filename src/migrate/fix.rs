@@ -338,7 +338,16 @@ fn alter_table(
         if rv.inh { "" } else { "ONLY " },
         sql_name(&parts)
     );
-    let at = format!("{}:{}", st.line, st.column);
+    // each subcommand's own line:col, as lint gives it
+    let places = st
+        .node
+        .as_ref()
+        .map(|n| lint::subcommand_places(st, n))
+        .unwrap_or_default();
+    let place = |ci: usize| {
+        let (line, column) = lint::place_in(st, places.get(ci).map_or(0, |p| p.0));
+        format!("{line}:{column}")
+    };
     let mut kept: Vec<protobuf::Node> = Vec::new();
     let mut extra_now: Vec<String> = Vec::new();
     let mut changed = false;
@@ -347,6 +356,7 @@ fn alter_table(
             kept.push(node.clone());
             continue;
         };
+        let at = place(ci);
         match cmd.subtype() {
             AlterTableType::AtAddConstraint => {
                 let Some(NodeEnum::Constraint(con)) =

@@ -309,7 +309,7 @@ fn lint_one(
 /// the name it acts on (column, constraint); empty for other statements. A finding about
 /// one subcommand is placed there rather than at the statement's start: Prisma writes
 /// one subcommand per line.
-fn subcommand_places(st: &Statement, node: &NodeEnum) -> Vec<(usize, String)> {
+pub(crate) fn subcommand_places(st: &Statement, node: &NodeEnum) -> Vec<(usize, String)> {
     let NodeEnum::AlterTableStmt(a) = node else {
         return Vec::new();
     };
@@ -392,7 +392,7 @@ fn names(message: &str, name: &str) -> bool {
 }
 
 /// Line and column of byte `offset` of `st`'s text in the file.
-fn place_in(st: &Statement, offset: usize) -> (usize, usize) {
+pub(crate) fn place_in(st: &Statement, offset: usize) -> (usize, usize) {
     let before = &st.text[..offset.min(st.text.len())];
     match before.rfind('\n') {
         Some(nl) => (
