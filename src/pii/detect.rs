@@ -7,9 +7,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::anonymize::transformers::{
-    card_number::luhn_valid, iban::mod97, national_id::cnp_valid,
-};
+use crate::pii::validate::{cnp_valid, luhn_valid, mod97};
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}\b").expect("valid")

@@ -3,3 +3,4 @@
 //! copy). One definition each, so init never calls `keep` what verify then fails.
 
 pub mod detect;
+pub mod validate;

@@ -2,6 +2,7 @@
 
 use super::{Build, OptionDoc, Options, Row, Spec, Transform};
 use crate::anonymize::key::DomainKey;
+use crate::pii::validate::luhn_sum;
 
 pub static SPEC: Spec = Spec {
     name: "card-number",
@@ -30,34 +31,6 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
         keep_bin,
         real: b.real(),
     }))
-}
-
-/// Whether `digits` passes the Luhn check.
-pub fn luhn_valid(digits: &str) -> bool {
-    luhn_sum(digits, false).is_multiple_of(10)
-}
-
-/// The Luhn sum; `pending` when a check digit is still to be appended.
-fn luhn_sum(digits: &str, pending: bool) -> u32 {
-    digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            let double = if pending { i % 2 == 0 } else { i % 2 == 1 };
-            if double {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum()
 }
 
 impl Transform for Card {

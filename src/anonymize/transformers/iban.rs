@@ -1,5 +1,6 @@
 //! `iban`: a valid IBAN with the country and length of the input.
 
+use crate::pii::validate::mod97;
 use rand::RngExt;
 
 use super::{Build, Options, Row, Spec, Transform};
@@ -27,24 +28,6 @@ fn build(_: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
         key: b.domain_key(),
         real: b.real(),
     }))
-}
-
-/// The IBAN remainder mod 97 of `compact` (country, check digits, account).
-pub fn mod97(compact: &str) -> Option<u32> {
-    if compact.len() < 5 || !compact.is_ascii() {
-        return None;
-    }
-    let rearranged = compact[4..].chars().chain(compact[..4].chars());
-    let mut r: u32 = 0;
-    for c in rearranged {
-        let v = c.to_digit(36)?;
-        r = if v >= 10 {
-            (r * 100 + v) % 97
-        } else {
-            (r * 10 + v) % 97
-        };
-    }
-    Some(r)
 }
 
 impl Transform for Iban {

@@ -42,11 +42,10 @@ mod template;
 mod timestamp_shift;
 mod uuid;
 
-/// The validity checks the generated values pass (used by tests and by `verify`).
+/// The validity checks the generated values pass: [`crate::pii::validate`], named here
+/// too for the transformers' tests.
 pub mod checks {
-    pub use super::card_number::luhn_valid;
-    pub use super::iban::mod97;
-    pub use super::national_id::cnp_valid;
+    pub use crate::pii::validate::{cnp_valid, luhn_valid, mod97};
 }
 
 /// Every transformer, in the order the docs list them.

@@ -1,5 +1,6 @@
 //! `national-id`: a valid Romanian CNP.
 
+use crate::pii::validate::cnp_check;
 use rand::RngExt;
 
 use super::{Build, OptionDoc, Options, Row, Spec, Transform};
@@ -41,28 +42,6 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
         keep_year,
         real: b.real(),
     }))
-}
-
-const WEIGHTS: [u32; 12] = [2, 7, 9, 1, 4, 6, 3, 5, 8, 2, 7, 9];
-
-/// The CNP check digit of the first 12 digits.
-pub fn cnp_check(first12: &str) -> u32 {
-    let sum: u32 = first12
-        .bytes()
-        .zip(WEIGHTS)
-        .map(|(b, w)| u32::from(b - b'0') * w)
-        .sum();
-    match sum % 11 {
-        10 => 1,
-        r => r,
-    }
-}
-
-/// Whether `s` is a CNP with a valid check digit.
-pub fn cnp_valid(s: &str) -> bool {
-    s.len() == 13
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && cnp_check(&s[..12]) == u32::from(s.as_bytes()[12] - b'0')
 }
 
 impl Transform for Cnp {
