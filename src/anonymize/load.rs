@@ -291,21 +291,22 @@ impl Target {
         // one transaction: at every instant the target's name holds the old database or
         // the new one, and the old one is marked for the next run to drop should this one
         // stop before it does
-        let old_name = format!("{}_old", self.staging);
-        let old = quote_ident(&old_name);
-        self.admin
-            .batch_execute(&format!(
-                "BEGIN; ALTER DATABASE {name} RENAME TO {old}; \
-                 ALTER DATABASE {staging} RENAME TO {name}; {} COMMIT",
-                crate::cleanup::swap_comments(&old_name, &self.name)
-            ))
-            .await
-            .pg(|| format!("swapping the loaded database in for {}", self.name))?;
-        self.admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {old}"))
-            .await
-            .pg(|| format!("dropping the replaced copy of {}", self.name))?;
-        Ok(())
+        let old = format!("{}_old", self.staging);
+        match crate::pg::staging::swap_in(
+            &self.admin,
+            &self.name,
+            &self.staging,
+            &old,
+            "",
+            "the loaded database",
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            // the caller rolls back and drops the staging copy (see `swap`)
+            Err(crate::pg::staging::SwapError::Swap(e)) => Err(e.into()),
+            Err(crate::pg::staging::SwapError::DropOld(e)) => Err(e.into()),
+        }
     }
 
     /// Drops the new database; the target was never touched.

@@ -678,33 +678,14 @@ pub async fn restore(
     } else {
         String::new()
     };
-    if let Err(e) = admin
-        .batch_execute(&format!(
-            "BEGIN; ALTER DATABASE {t} RENAME TO {o}; ALTER DATABASE {s} RENAME TO {t}; {mark} {c} COMMIT",
-            t = pg::quote_ident(&target),
-            o = pg::quote_ident(&old),
-            s = pg::quote_ident(&staging),
-            c = crate::cleanup::swap_comments(&old, &target),
-        ))
-        .await
-        .pg(|| format!("swapping the restored copy in for {target}"))
-    {
-        let _ = admin.batch_execute("ROLLBACK").await;
-        drop_database(&admin, &staging).await;
-        return Err(e.into());
+    match pg::staging::swap_in(&admin, &target, &staging, &old, &mark, "the restored copy").await {
+        Ok(()) => {}
+        Err(pg::staging::SwapError::Swap(e)) => {
+            drop_database(&admin, &staging).await;
+            return Err(e.into());
+        }
+        Err(pg::staging::SwapError::DropOld(e)) => return Err(e.into()),
     }
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            pg::quote_ident(&old)
-        ))
-        .await
-        .pg(|| {
-            format!(
-                "dropping the replaced database {old} (its backup is {})",
-                pre.path.display()
-            )
-        })?;
     let rows = counts.values().sum();
     audit(
         backup_dir,

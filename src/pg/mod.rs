@@ -6,6 +6,7 @@
 
 pub mod copy;
 pub mod local;
+pub mod staging;
 pub mod tls;
 pub mod tools;
 
