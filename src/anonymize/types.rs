@@ -144,13 +144,7 @@ impl ColumnType {
 /// The last part of a dotted name of String nodes (`pg_catalog.varchar` → `varchar`), and
 /// the whole of it qualified with `public` when it has one part.
 fn names(nodes: &[pg_query::Node]) -> Vec<String> {
-    nodes
-        .iter()
-        .filter_map(|n| match n.node.as_ref() {
-            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-            _ => None,
-        })
-        .collect()
+    crate::migrate::lint::strings(nodes)
 }
 
 fn qualified(parts: &[String]) -> String {

@@ -625,15 +625,7 @@ fn constraint_name(
     con: &protobuf::Constraint,
     taken: &mut std::collections::HashSet<String>,
 ) -> String {
-    let strings = |nodes: &[protobuf::Node]| -> Vec<String> {
-        nodes
-            .iter()
-            .filter_map(|n| match n.node.as_ref() {
-                Some(NodeEnum::String(s)) => Some(s.sval.clone()),
-                _ => None,
-            })
-            .collect()
-    };
+    use lint::strings;
     let name = if con.contype() == ConstrType::ConstrForeign {
         object_name(table, Some(&strings(&con.fk_attrs).join("_")), "fkey")
     } else {

@@ -424,14 +424,18 @@ pub fn table_name(rv: &RangeVar) -> String {
 
 /// The dotted name in a list of `String` nodes (`DROP TABLE a.b`, function names, …).
 pub fn dotted(names: &[pg_query::Node]) -> String {
-    names
+    strings(names).join(".")
+}
+
+/// The values of the `String` nodes in `nodes` (a name's parts, a column list).
+pub fn strings(nodes: &[pg_query::Node]) -> Vec<String> {
+    nodes
         .iter()
         .filter_map(|n| match n.node.as_ref() {
-            Some(NodeEnum::String(s)) => Some(s.sval.as_str()),
+            Some(NodeEnum::String(s)) => Some(s.sval.clone()),
             _ => None,
         })
-        .collect::<Vec<_>>()
-        .join(".")
+        .collect()
 }
 
 /// A type as written: `varchar(100)`, `numeric(10,2)`, `public.mood[]`.
