@@ -10,9 +10,16 @@ mod error;
 pub mod fix;
 pub mod history;
 pub mod lint;
+mod lock;
 pub mod plan;
+mod scaffold;
 pub mod source;
+mod status;
 pub mod txcontrol;
+
+use lock::{lock, unlock};
+pub use scaffold::new_migration;
+pub use status::*;
 
 pub use error::{MigrateError, OwnTransactionsFailure, Stopped};
 mod outside;
@@ -31,34 +38,6 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 pub use source::{checksum, load_dir, Migration};
 
 use crate::pg::{PgContext as _, PgError};
-
-/// Where one migration stands against the database.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum State {
-    Applied {
-        finished_at: String,
-    },
-    Pending,
-    Failed {
-        started_at: String,
-        logs: Option<String>,
-    },
-    Modified {
-        recorded: String,
-        on_disk: String,
-    },
-    MissingOnDisk {
-        finished_at: Option<String>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Entry {
-    pub name: String,
-    #[serde(flatten)]
-    pub state: State,
-}
 
 /// A migration's statements and lint findings: parsed once per run, used by the gate,
 /// the log and the runner.
@@ -81,149 +60,6 @@ impl Migration {
             findings,
         })
     }
-}
-
-impl Entry {
-    /// Whether this entry needs someone's attention (exit code 1 for `status`).
-    pub fn needs_attention(&self) -> bool {
-        !matches!(self.state, State::Applied { .. })
-    }
-}
-
-/// Compares the folder with the history: pure, so it is tested without a database.
-pub fn plan_status(migrations: &[Migration], history: &[history::HistoryRow]) -> Vec<Entry> {
-    let mut out = Vec::new();
-    for m in migrations {
-        let rows: Vec<_> = history
-            .iter()
-            .filter(|r| r.migration_name == m.name && r.rolled_back_at.is_none())
-            .collect();
-        let state = if let Some(r) = rows.iter().find(|r| r.is_applied()) {
-            if !m.matches_checksum(&r.checksum) {
-                State::Modified {
-                    recorded: r.checksum.clone(),
-                    on_disk: m.checksum.clone(),
-                }
-            } else {
-                State::Applied {
-                    finished_at: r.finished_at.clone().unwrap_or_default(),
-                }
-            }
-        } else if let Some(r) = rows.iter().find(|r| r.is_failed()) {
-            State::Failed {
-                started_at: r.started_at.clone(),
-                logs: r.logs.clone(),
-            }
-        } else {
-            State::Pending
-        };
-        out.push(Entry {
-            name: m.name.clone(),
-            state,
-        });
-    }
-    for r in history {
-        if r.rolled_back_at.is_none()
-            && !migrations.iter().any(|m| m.name == r.migration_name)
-            && !out.iter().any(|e| e.name == r.migration_name)
-        {
-            out.push(Entry {
-                name: r.migration_name.clone(),
-                state: State::MissingOnDisk {
-                    finished_at: r.finished_at.clone(),
-                },
-            });
-        }
-    }
-    out
-}
-
-/// Reads the history and compares it with `migrations`.
-pub async fn status(
-    client: &impl GenericClient,
-    migrations: &[Migration],
-) -> Result<Vec<Entry>, MigrateError> {
-    let rows = history::read(client).await?;
-    Ok(plan_status(migrations, &rows))
-}
-
-/// The pending migrations, in order, after refusing on failed or modified ones.
-fn pending<'a>(
-    migrations: &'a [Migration],
-    entries: &[Entry],
-) -> Result<Vec<&'a Migration>, MigrateError> {
-    for e in entries {
-        match &e.state {
-            State::Failed { started_at, logs } => {
-                return Err(MigrateError::PreviouslyFailed {
-                    name: e.name.clone(),
-                    started_at: started_at.clone(),
-                    logs: logs
-                        .as_deref()
-                        .map(|l| format!("; error: {}", l.trim()))
-                        .unwrap_or_default(),
-                })
-            }
-            State::Modified { recorded, on_disk } => {
-                return Err(MigrateError::Modified {
-                    name: e.name.clone(),
-                    recorded: recorded.clone(),
-                    on_disk: on_disk.clone(),
-                })
-            }
-            _ => {}
-        }
-    }
-    let todo: Vec<&Migration> = migrations
-        .iter()
-        .filter(|m| {
-            entries
-                .iter()
-                .any(|e| e.name == m.name && e.state == State::Pending)
-        })
-        .collect();
-    check_rewrites(migrations, entries, &todo)?;
-    Ok(todo)
-}
-
-/// A `lint --fix` rewrite replaces its original: never both. Refuses a pending rewrite
-/// whose original is applied or still in the folder, and a pending original whose
-/// rewrite is applied.
-pub fn check_rewrites(
-    migrations: &[Migration],
-    entries: &[Entry],
-    todo: &[&Migration],
-) -> Result<(), MigrateError> {
-    let recorded = |name: &str| {
-        entries
-            .iter()
-            .any(|e| e.name == name && e.state != State::Pending)
-    };
-    for m in todo {
-        if let Some(r) = migrations
-            .iter()
-            .find(|r| r.rewrite_of.as_deref() == Some(m.name.as_str()) && recorded(&r.name))
-        {
-            return Err(MigrateError::OriginalOfAppliedRewrite {
-                rewrite: r.name.clone(),
-                original: m.name.clone(),
-            });
-        }
-        let Some(original) = &m.rewrite_of else {
-            continue;
-        };
-        let err = |f: fn(String, String) -> MigrateError| Err(f(m.name.clone(), original.clone()));
-        if recorded(original) {
-            return err(|rewrite, original| MigrateError::RewriteOfApplied { rewrite, original });
-        }
-        if migrations.iter().any(|o| &o.name == original) {
-            return err(|rewrite, original| MigrateError::RewriteBesideOriginal {
-                rewrite,
-                original,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// How a run behaves around locks: how long to wait for another runner, the per-migration
@@ -304,88 +140,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => Duration::from_secs(n * 3600),
         _ => return Err(format!("`{s}` is not a duration like 500ms, 5s, 2m")),
     })
-}
-
-async fn try_lock(client: &Client) -> Result<bool, PgError> {
-    Ok(client
-        .query_one(
-            "SELECT pg_try_advisory_lock($1)",
-            &[&history::ADVISORY_LOCK_KEY],
-        )
-        .await
-        .pg(|| "taking the migration lock".into())?
-        .get(0))
-}
-
-/// Who holds the migration lock, for messages.
-async fn lock_holder(client: &Client) -> String {
-    // A bigint advisory key shows in pg_locks as classid (high half), objid (low half);
-    // advisory locks are per database, so only this database's holder counts.
-    let key = history::ADVISORY_LOCK_KEY;
-    let sql = format!(
-        "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), a.usename::text,
-                date_trunc('second', a.backend_start)::text
-         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {}
-           AND l.objsubid = 1
-           AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-         LIMIT 1",
-        key >> 32,
-        key & 0xffff_ffff
-    );
-    match client.query(&sql, &[]).await {
-        Ok(rows) if !rows.is_empty() => {
-            let r = &rows[0];
-            format!(
-                "pid {} ({}, user {}, connected {})",
-                r.get::<_, i32>(0),
-                r.get::<_, String>(1),
-                r.get::<_, String>(2),
-                r.get::<_, String>(3)
-            )
-        }
-        _ => "another session".into(),
-    }
-}
-
-/// Takes Prisma's advisory lock on this connection, waiting up to `opts.lock_wait` for
-/// another runner (Prisma or dataforge) and saying who it waits for.
-async fn lock(client: &Client, opts: &RunOptions) -> Result<(), MigrateError> {
-    if try_lock(client).await? {
-        return Ok(());
-    }
-    let holder = lock_holder(client).await;
-    (opts.on_event)(&RunEvent::LockWait {
-        holder: holder.clone(),
-    });
-    (opts.notify)(&format!(
-        "waiting for the migration lock, held by {holder} (up to {:?})",
-        opts.lock_wait
-    ));
-    let deadline = Instant::now() + opts.lock_wait;
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        if try_lock(client).await? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            return Err(MigrateError::LockWait {
-                waited: opts.lock_wait,
-                holder: lock_holder(client).await,
-            });
-        }
-    }
-}
-
-async fn unlock(client: &Client) -> Result<(), PgError> {
-    client
-        .execute(
-            "SELECT pg_advisory_unlock($1)",
-            &[&history::ADVISORY_LOCK_KEY],
-        )
-        .await
-        .pg(|| "releasing the migration lock".into())?;
-    Ok(())
 }
 
 /// The second connection of a run, opened on first use.
@@ -959,80 +713,6 @@ pub async fn history_report(
             rolled_back_at: r.rolled_back_at,
         })
         .collect())
-}
-
-/// Creates `DIR/<UTC timestamp>_<name>/` with `migration.sql` and a `down.sql` template
-/// (and `migration_lock.toml` when the folder is new). Returns the new folder.
-pub fn new_migration(dir: &std::path::Path, name: &str) -> Result<PathBuf, MigrateError> {
-    let slug: String = name
-        .trim()
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let slug = slug.trim_matches('_').to_string();
-    if slug.is_empty() {
-        return Err(MigrateError::BadName {
-            name: name.to_string(),
-        });
-    }
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        now.year(),
-        now.month() as u8,
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    let folder = dir.join(format!("{stamp}_{slug}"));
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| MigrateError::ReadFile { path, source }
-    };
-    std::fs::create_dir_all(&folder).map_err(io(&folder))?;
-    let lock = dir.join("migration_lock.toml");
-    if !lock.exists() {
-        std::fs::write(
-            &lock,
-            "# Prisma reads this too; keep it in version control.\nprovider = \"postgresql\"\n",
-        )
-        .map_err(io(&lock))?;
-    }
-    let up = folder.join("migration.sql");
-    if up.exists() {
-        return Err(MigrateError::Exists { path: up });
-    }
-    std::fs::write(
-        &up,
-        format!("-- {slug}: the schema change, applied by `dataforge migrate up`.\n"),
-    )
-    .map_err(io(&up))?;
-    std::fs::write(
-        folder.join("down.sql"),
-        format!("-- Undo {slug}: statements that reverse migration.sql, run by `dataforge migrate down`.\n"),
-    )
-    .map_err(io(&folder.join("down.sql")))?;
-    Ok(folder)
-}
-
-/// What the pre-deploy gate found: entries that must be fixed before a deploy.
-pub fn verify_problems(entries: &[Entry]) -> Vec<&Entry> {
-    entries
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.state,
-                State::Failed { .. } | State::Modified { .. } | State::MissingOnDisk { .. }
-            )
-        })
-        .collect()
 }
 
 /// Runs `m` with its history rows in two pipelined queries: the started row (with `own`, after
