@@ -2,6 +2,9 @@
 //! statement, how long it has run, what it waits for, who blocks it, and the progress
 //! PostgreSQL reports for index builds, VACUUM, CLUSTER and ANALYZE.
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -99,5 +102,83 @@ impl Snapshot {
             s.push_str(&format!("  (waiting on {w})"));
         }
         s
+    }
+}
+
+/// The second connection of a run, opened on first use.
+pub(crate) struct MonitorConn {
+    url: Option<String>,
+    client: tokio::sync::OnceCell<Option<Arc<Client>>>,
+}
+
+impl MonitorConn {
+    pub(crate) fn new(url: Option<&str>) -> Self {
+        MonitorConn {
+            url: url.map(str::to_string),
+            client: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    async fn get(&self) -> Option<Arc<Client>> {
+        let url = self.url.as_deref()?;
+        self.client
+            .get_or_init(|| async { crate::pg::connect(url).await.ok().map(Arc::new) })
+            .await
+            .clone()
+    }
+}
+
+/// A second connection that, while a migration runs, notes the sessions blocking it.
+pub(crate) struct Monitor {
+    task: tokio::task::JoinHandle<()>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    /// Starts watching `pid` on the run's monitor connection (opened once per run: a
+    /// connection per migration would cost more than a small migration does).
+    pub(crate) async fn start(monitor: &MonitorConn, pid: i32) -> Option<Monitor> {
+        let client = monitor.get().await?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let out = seen.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                // Sleeping first: most migrations finish before anyone could block them,
+                // and then the watch costs nothing.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if let Ok(rows) = client
+                    .query(
+                        "SELECT pid, usename::text, coalesce(state, '?'), left(query, 120)
+                         FROM pg_stat_activity WHERE pid = ANY(pg_blocking_pids($1))",
+                        &[&pid],
+                    )
+                    .await
+                {
+                    if !rows.is_empty() {
+                        let found: Vec<String> = rows
+                            .iter()
+                            .map(|r| {
+                                format!(
+                                    "pid {} (user {}, {}: {})",
+                                    r.get::<_, i32>(0),
+                                    r.get::<_, String>(1),
+                                    r.get::<_, String>(2),
+                                    r.get::<_, String>(3).replace('\n', " ")
+                                )
+                            })
+                            .collect();
+                        if let Ok(mut s) = out.lock() {
+                            *s = found;
+                        }
+                    }
+                }
+            }
+        });
+        Some(Monitor { task, seen })
+    }
+
+    pub(crate) fn stop(self) -> Vec<String> {
+        self.task.abort();
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
