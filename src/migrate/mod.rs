@@ -20,6 +20,10 @@ pub mod txcontrol;
 use lock::{lock, unlock};
 pub use scaffold::new_migration;
 pub use status::*;
+mod options;
+pub use options::{parse_duration, RunEvent, RunOptions};
+mod report;
+pub use report::{history_report, HistoryItem};
 use watch::{Monitor, MonitorConn};
 
 pub use error::{MigrateError, OwnTransactionsFailure, Stopped};
@@ -60,86 +64,6 @@ impl Migration {
             findings,
         })
     }
-}
-
-/// How a run behaves around locks: how long to wait for another runner, the per-migration
-/// `lock_timeout` and `statement_timeout`, and how often a migration that timed out on a
-/// lock is retried.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub lock_wait: Duration,
-    pub lock_timeout: Duration,
-    pub statement_timeout: Option<Duration>,
-    pub retries: u32,
-    /// Where to open a second connection that names the sessions blocking a migration.
-    pub monitor_url: Option<String>,
-    /// Where progress messages go (the CLI prints them on stderr).
-    pub notify: fn(&str),
-    /// Migrations allowed to run with high-risk findings this once (`--allow-destructive`).
-    pub allow_destructive: Vec<String>,
-    /// The backup taken before this run (by `deploy`), recorded in the log.
-    pub backup: Option<String>,
-    /// Structured progress, for `deploy --json` and the live view.
-    pub on_event: fn(&RunEvent),
-}
-
-/// What a run reports as it goes.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum RunEvent {
-    LockWait {
-        holder: String,
-    },
-    MigrationStarted {
-        name: String,
-        outside_transaction: bool,
-    },
-    MigrationFinished {
-        name: String,
-        ms: u64,
-    },
-    MigrationFailed {
-        name: String,
-        error: String,
-    },
-    Retry {
-        name: String,
-        attempt: u32,
-        blocked_by: String,
-    },
-}
-
-impl Default for RunOptions {
-    fn default() -> Self {
-        RunOptions {
-            lock_wait: Duration::from_secs(300),
-            lock_timeout: Duration::from_secs(5),
-            statement_timeout: None,
-            retries: 3,
-            monitor_url: None,
-            notify: |_| {},
-            allow_destructive: Vec::new(),
-            backup: None,
-            on_event: |_| {},
-        }
-    }
-}
-
-/// Parses `500ms`, `5s`, `2m`, `1h` (a bare number is seconds).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 500ms, 5s, 2m"))?;
-    Ok(match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{s}` is not a duration like 500ms, 5s, 2m")),
-    })
 }
 
 /// Applies pending migrations (all, or up to and including `to`), each with its history
@@ -599,42 +523,6 @@ pub fn baseline_targets(
         })
         .map(|m| m.name.clone())
         .collect()
-}
-
-/// One row of `migrate history`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HistoryItem {
-    pub name: String,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub duration_ms: Option<i64>,
-    /// Whether the file on disk still has the recorded checksum; None when it is gone.
-    pub checksum_ok: Option<bool>,
-    pub rolled_back_at: Option<String>,
-    pub failed: bool,
-}
-
-/// Every row of `_prisma_migrations`, oldest first, compared with the folder.
-pub async fn history_report(
-    client: &impl GenericClient,
-    migrations: &[Migration],
-) -> Result<Vec<HistoryItem>, MigrateError> {
-    Ok(history::read(client)
-        .await?
-        .into_iter()
-        .map(|r| HistoryItem {
-            checksum_ok: migrations
-                .iter()
-                .find(|m| m.name == r.migration_name)
-                .map(|m| m.matches_checksum(&r.checksum)),
-            failed: r.is_failed(),
-            name: r.migration_name,
-            started_at: r.started_at,
-            finished_at: r.finished_at,
-            duration_ms: r.duration_ms,
-            rolled_back_at: r.rolled_back_at,
-        })
-        .collect())
 }
 
 /// Runs `m` with its history rows in two pipelined queries: the started row (with `own`, after
