@@ -2,9 +2,11 @@
 //! of (profile, seed, scale, anchor), and it leaves either as files ([`out`]) or as a
 //! plan applied to a database in one transaction ([`load`]).
 
+mod dates;
 pub mod gen;
 pub mod load;
 pub mod locale;
+mod lorem;
 pub mod out;
 pub mod profile;
 
