@@ -11,6 +11,7 @@ pub mod deploy;
 pub mod local;
 pub mod migrate;
 pub mod migrate_lint;
+mod migrate_up_json;
 pub mod seed;
 pub mod verify;
 
