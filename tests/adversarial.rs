@@ -254,15 +254,11 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
     // dump → dump, read from pg_dump's own output
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
     let dumped = dir.path().join("source.sql");
-    let out = std::process::Command::new(pg_dump)
-        .args(["-d", src.url(), "-f"])
-        .arg(&dumped)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(pg_dump)
+            .args(["-d", src.url(), "-f"])
+            .arg(&dumped),
+        0,
     );
     let copy = dir.path().join("copy-of-dump.sql");
     anonymize(
@@ -283,15 +279,11 @@ async fn the_adversarial_schema_copies_whole_live_to_live_to_file_and_dump_to_du
 
     // a custom-format archive → live
     let archive = dir.path().join("source.dump");
-    let out = std::process::Command::new(dataforge::backup::find_tool("pg_dump").unwrap())
-        .args(["-Fc", "-d", src.url(), "-f"])
-        .arg(&archive)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(dataforge::backup::find_tool("pg_dump").unwrap())
+            .args(["-Fc", "-d", src.url(), "-f"])
+            .arg(&archive),
+        0,
     );
     let from_archive = empty_database().await.unwrap();
     let e = stderr(&anonymize(
@@ -851,16 +843,12 @@ async fn materialized_views_can_be_left_unpopulated() {
     // dump → file: the source's REFRESH line is not copied
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
     let dumped = dir.path().join("source.sql");
-    let out = std::process::Command::new(pg_dump)
-        .args(["--no-owner", "-f"])
-        .arg(&dumped)
-        .arg(src.url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(pg_dump)
+            .args(["--no-owner", "-f"])
+            .arg(&dumped)
+            .arg(src.url()),
+        0,
     );
     assert!(std::fs::read_to_string(&dumped)
         .unwrap()
@@ -913,16 +901,12 @@ async fn grants_are_copied_and_roles_the_target_lacks_are_noted() {
     // a dump naming a role this server does not have
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
     let dumped = dir.path().join("source.sql");
-    let out = std::process::Command::new(pg_dump)
-        .arg("-f")
-        .arg(&dumped)
-        .arg(src.url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(pg_dump)
+            .arg("-f")
+            .arg(&dumped)
+            .arg(src.url()),
+        0,
     );
     let text = std::fs::read_to_string(&dumped).unwrap();
     assert!(
@@ -1040,16 +1024,12 @@ async fn skipped_tables_with_identity_and_serial_keys_copy_live_to_live_and_to_a
     // from a dump: the skipped tables' DDL is not held against the output's schema
     let pg_dump = dataforge::backup::find_tool("pg_dump").unwrap();
     let dumped = dir.path().join("source.sql");
-    let out = std::process::Command::new(pg_dump)
-        .args(["--no-owner", "-f"])
-        .arg(&dumped)
-        .arg(src.url())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(pg_dump)
+            .args(["--no-owner", "-f"])
+            .arg(&dumped)
+            .arg(src.url()),
+        0,
     );
     let from_dump = dir.path().join("from-dump.sql");
     let e = stderr(&anonymize(

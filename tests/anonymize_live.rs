@@ -24,30 +24,22 @@ fn pagila_full(dir: &Path) -> Option<PathBuf> {
 /// few of its statements fail on an older server (they hold no data).
 fn psql_file(db: &TestDb, file: &Path) {
     let psql = dataforge::backup::find_tool("psql").expect("psql is installed");
-    let out = std::process::Command::new(psql)
-        .args(["-X", "-q", "-d", db.url(), "-f"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(psql)
+            .args(["-X", "-q", "-d", db.url(), "-f"])
+            .arg(file),
+        0,
     );
 }
 
 /// Restores a plain SQL file with psql, stopping at the first error.
 fn restore_strict(db: &TestDb, file: &Path) {
     let psql = dataforge::backup::find_tool("psql").expect("psql is installed");
-    let out = std::process::Command::new(psql)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.url(), "-f"])
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new(psql)
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.url(), "-f"])
+            .arg(file),
+        0,
     );
 }
 

@@ -488,18 +488,14 @@ async fn encrypted_backups_restore_only_with_a_matching_identity() {
     match std::process::Command::new("age").arg("--version").output() {
         Ok(_) => {
             let plain = dir.join("plain.dump");
-            let out = std::process::Command::new("age")
-                .args(["-d", "-i"])
-                .arg(dir.join("key.txt"))
-                .arg("-o")
-                .arg(&plain)
-                .arg(&path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            run(
+                std::process::Command::new("age")
+                    .args(["-d", "-i"])
+                    .arg(dir.join("key.txt"))
+                    .arg("-o")
+                    .arg(&plain)
+                    .arg(&path),
+                0,
             );
             let listed = std::process::Command::new(&pg_restore)
                 .arg("--list")

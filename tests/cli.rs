@@ -368,14 +368,9 @@ fn local_cluster_start_status_url_stop_destroy() {
     // two marked databases: each is named to confirm
     run(dataforge(dir.path()).args(["local", "start"]), 0);
     let c2 = url.replace("/dataforge", "/postgres");
-    let out = std::process::Command::new("psql")
-        .args(["-X", "-q", "-c", "CREATE DATABASE prod2", &c2])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    run(
+        std::process::Command::new("psql").args(["-X", "-q", "-c", "CREATE DATABASE prod2", &c2]),
+        0,
     );
     run(
         dataforge(dir.path()).args([
@@ -509,15 +504,11 @@ fn completions_and_man_pages_are_generated_from_the_definitions() {
     }
     let bash = stdout(&run(dataforge(dir.path()).args(["completions", "bash"]), 0));
     std::fs::write(dir.path().join("dataforge.bash"), &bash).unwrap();
-    let check = std::process::Command::new("bash")
-        .arg("-n")
-        .arg(dir.path().join("dataforge.bash"))
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
+    run(
+        std::process::Command::new("bash")
+            .arg("-n")
+            .arg(dir.path().join("dataforge.bash")),
+        0,
     );
     let wrong = run(dataforge(dir.path()).args(["completions", "tcsh"]), 2);
     assert!(

@@ -46,7 +46,7 @@ pub fn dataforge(dir: &Path) -> Command {
 /// Runs `cmd` and returns its output; panics with the command line, exit status, stdout
 /// and stderr when the exit code is not `expected`.
 pub fn run(cmd: &mut Command, expected: i32) -> Output {
-    let out = cmd.output().expect("the dataforge binary runs");
+    let out = cmd.output().expect("the command runs");
     if out.status.code() != Some(expected) {
         panic!(
             "{cmd:?}\nexpected exit {expected}, got {:?}\n--- stdout\n{}\n--- stderr\n{}",
