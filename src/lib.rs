@@ -21,4 +21,6 @@ pub mod pg;
 pub mod pii;
 pub mod progress;
 pub mod seed;
+pub mod snapshot;
+pub mod source;
 pub mod verify;

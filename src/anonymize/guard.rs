@@ -5,10 +5,11 @@
 //! unique-key check needs the built transformers and lives with the plan.
 
 use super::config::{Action, Config};
-use super::ddl::ForeignKey;
 use super::init::{column_line, table_key, table_section};
-use super::plan::{PlanError, SourceTable};
+use super::plan::PlanError;
 use super::transformers;
+use crate::source::catalog::ForeignKey;
+use crate::source::SourceTable;
 
 /// Stops the run, before any row is read, when a transformer is paired with a column it
 /// cannot write valid values into (`hash` on `inet`, `lorem` on `xml`): each such column

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use super::ddl::{ForeignKey, UniqueKey};
-use super::plan::SourceTable;
 use super::suggest::{suggest, Suggestion};
 use super::transformers;
 use super::types::ColumnType;
+use crate::source::catalog::{ForeignKey, UniqueKey};
+use crate::source::SourceTable;
 
 /// The `[tables.…]` key that reads back (through [`qualified`](super::config::qualified))
 /// as the table `name` (`schema.table`): a part holding `.` or `"` is quoted as SQL quotes

@@ -8,8 +8,8 @@
 use tokio_postgres::Client;
 
 use super::large_objects::LoAction;
-use super::live::Live;
 use crate::pg::{self, quote_ident, PgContext as _, PgError};
+use crate::source::live::Live;
 
 /// A statement of the source's SQL that the target server refused.
 #[derive(Debug, Clone, serde::Serialize)]

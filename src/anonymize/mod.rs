@@ -4,13 +4,11 @@
 
 pub mod comments;
 pub mod config;
-pub mod ddl;
 pub mod dump;
 pub mod guard;
 pub mod init;
 pub mod key;
 pub mod large_objects;
-pub mod live;
 pub mod load;
 pub mod pipeline;
 pub mod plan;

@@ -3,7 +3,7 @@
 //! a sink (a file, stdout, or a database loaded beside the target and swapped in).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -15,16 +15,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use super::config::{Action, Config};
 use super::dump::{self, DumpStats, Event};
 use super::key::Key;
-use super::live::{Live, Piece};
 use super::load::{self, Rejected, Target};
-use super::plan::{self, Plan, SourceTable};
+use super::plan::{self, Plan};
 use crate::pg::{self, quote_ident, PgContext as _};
-
-/// Whether `s` names a database rather than a file: a `postgres://` URL, or a libpq
-/// `key=value` connection string (`host=db dbname=app …`), as psql takes both.
-pub fn is_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://") || pg::is_conninfo(s)
-}
+use crate::source::live::{Live, Piece};
+pub use crate::source::{filter, is_url, DumpSource, Source};
 
 /// How a run goes.
 #[derive(Debug, Clone)]
@@ -37,10 +32,6 @@ pub struct RunOptions {
     pub replace: bool,
     /// Live tables of at least this many pages are read in page ranges.
     pub split_pages: i64,
-    /// Verify the output against the source (`dataforge verify`) with this key and these
-    /// settings: into a database before the swap (a failure keeps the target as it
-    /// was), into a file once it is written.
-    pub verify: Option<(Key, crate::verify::settings::Settings)>,
 }
 
 /// What a run did.
@@ -51,8 +42,6 @@ pub struct Outcome {
     pub rejected: Vec<Rejected>,
     /// The checks run on the loaded copy before the swap: what, and whether it held.
     pub checks: Vec<Check>,
-    /// The verification of the output, when it ran.
-    pub verify: Option<crate::verify::Report>,
 }
 
 /// Why a run stopped with its output unused, as the CLI tells them apart (exit codes).
@@ -65,144 +54,87 @@ pub enum RunError {
         "the loaded copy is not a complete copy of the source, so it was not swapped in:\n{0}"
     )]
     Incomplete(String),
-    /// The output was made but verify found something in it (exit 1); the report, for
-    /// `--json`.
-    #[error("{0}")]
-    VerifyFailed(String, Box<crate::verify::Report>),
+}
+
+/// The output of [`write`], whole but not yet where it was asked to go: the caller
+/// looks at it (verify) and then [`commit`](Written::commit)s or
+/// [`abandon`](Written::abandon)s it. Dropped, it is abandoned: a database's staging copy
+/// is left for the next run to clear, a file's partial is removed.
+pub enum Written {
+    /// Loaded into a database beside the target and checked; not yet swapped in.
+    Database { outcome: Outcome, target: Target },
+    /// Written and synced beside the file asked for (`partial`); not yet renamed.
+    File {
+        outcome: Outcome,
+        partial: PathBuf,
+        to: String,
+        _guard: crate::cleanup::Registered,
+    },
+    /// Written to stdout: already where it was asked to go.
+    Stdout(Outcome),
+}
+
+impl Written {
+    pub fn outcome(&self) -> &Outcome {
+        match self {
+            Written::Database { outcome, .. }
+            | Written::File { outcome, .. }
+            | Written::Stdout(outcome) => outcome,
+        }
+    }
+
+    /// Where a reader finds the output before it is committed: the staging database's
+    /// URL or the partial file's path (none for stdout).
+    pub fn location(&self) -> Option<String> {
+        match self {
+            Written::Database { target, .. } => Some(target.staging_url.clone()),
+            Written::File { partial, .. } => Some(partial.to_string_lossy().into_owned()),
+            Written::Stdout(_) => None,
+        }
+    }
+
+    /// Puts the output where it was asked to go: the database swapped in, the file renamed.
+    pub async fn commit(self) -> anyhow::Result<Outcome> {
+        match self {
+            Written::Database { outcome, target } => {
+                target.swap().await?;
+                Ok(outcome)
+            }
+            Written::File {
+                outcome,
+                partial,
+                to,
+                _guard,
+            } => {
+                std::fs::rename(&partial, &to).with_context(|| format!("writing {to}"))?;
+                Ok(outcome)
+            }
+            Written::Stdout(outcome) => Ok(outcome),
+        }
+    }
+
+    /// Leaves the target as it was: a database's staging copy is dropped (and `e` says
+    /// the target is as it was); a file's partial is kept as `TO.rejected` (readable by its
+    /// owner only) to look into, which `e` should say. Returns the error to report.
+    pub async fn abandon(self, e: anyhow::Error) -> anyhow::Error {
+        match self {
+            Written::Database { target, .. } => {
+                target.abandon().await;
+                e.context(format!("nothing was loaded: {} is as it was", target.name))
+            }
+            Written::File { partial, to, .. } => {
+                let rejected = format!("{to}.rejected");
+                match std::fs::rename(&partial, &rejected) {
+                    Ok(()) => e,
+                    Err(io) => anyhow::Error::new(io).context(format!("writing {rejected}")),
+                }
+            }
+            Written::Stdout(_) => e,
+        }
+    }
 }
 
 pub use super::load::Check;
-
-/// A dump on disk: a plain SQL file, or a custom-format archive read through
-/// `pg_restore -f -`. stdin is spooled to a temporary file first, so the config is
-/// checked against every table before any row is read.
-pub struct DumpSource {
-    path: PathBuf,
-    pub name: String,
-    custom: bool,
-    /// stdin's copy: a file with no name (unlinked from the start, so no exit path, not
-    /// even kill -9, leaves the source's plaintext in a temp folder), reached through
-    /// `/proc/PID/fd/N` by this process and its pg_restore child.
-    _spool: Option<std::fs::File>,
-}
-
-impl DumpSource {
-    pub fn open(from: &str) -> anyhow::Result<DumpSource> {
-        let (path, name, spool) = if from == "-" {
-            use std::os::fd::AsRawFd as _;
-            let mut tmp = tempfile::tempfile().context("creating a spool file for stdin")?;
-            std::io::copy(&mut std::io::stdin().lock(), &mut tmp).context("reading stdin")?;
-            let path = PathBuf::from(format!(
-                "/proc/{}/fd/{}",
-                std::process::id(),
-                tmp.as_raw_fd()
-            ));
-            (path, "<stdin>".to_string(), Some(tmp))
-        } else {
-            let p = PathBuf::from(from);
-            if !p.is_file() {
-                anyhow::bail!(
-                    "the source {from} is not a file; give a pg_dump file (plain or -Fc), - for \
-                     stdin, or a postgres:// URL"
-                );
-            }
-            (p, from.to_string(), None)
-        };
-        let mut magic = [0u8; 5];
-        let n = std::fs::File::open(&path)
-            .and_then(|mut f| f.read(&mut magic))
-            .with_context(|| format!("reading {name}"))?;
-        if n == 5 && &magic == b"PGDMP" {
-            crate::backup::find_tool("pg_restore")?;
-        } else {
-            let mut f = std::fs::File::open(&path).with_context(|| format!("reading {name}"))?;
-            dump::check_complete(&mut f, &name)
-                .with_context(|| format!("reading {name}"))?
-                .map_err(anyhow::Error::msg)?;
-        }
-        Ok(DumpSource {
-            custom: n == 5 && &magic == b"PGDMP",
-            path,
-            name,
-            _spool: spool,
-        })
-    }
-
-    /// The file itself, when the dump is plain SQL (not an archive pg_restore reads).
-    pub fn plain_file(&self) -> Option<&std::path::Path> {
-        (!self.custom).then_some(self.path.as_path())
-    }
-
-    /// The dump's SQL from the start (a plain file as it is; an archive as pg_restore
-    /// writes it).
-    pub fn reader(&self) -> anyhow::Result<Box<dyn BufRead + Send>> {
-        if !self.custom {
-            let f = std::fs::File::open(&self.path)
-                .with_context(|| format!("opening {}", self.name))?;
-            return Ok(Box::new(BufReader::with_capacity(1 << 20, f)));
-        }
-        let mut cmd = std::process::Command::new(crate::backup::find_tool("pg_restore")?);
-        cmd.arg("--file=-")
-            .arg(&self.path)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        let mut child = crate::child::spawn(cmd).context("starting pg_restore")?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        Ok(Box::new(BufReader::with_capacity(
-            1 << 20,
-            Restore {
-                child,
-                stdout,
-                done: false,
-            },
-        )))
-    }
-
-    /// Bytes to read, for progress (unknown for an archive).
-    pub fn size(&self) -> Option<u64> {
-        (!self.custom)
-            .then(|| std::fs::metadata(&self.path).ok().map(|m| m.len()))
-            .flatten()
-    }
-}
-
-/// pg_restore's output; its exit status is checked at the end, so a damaged or too new
-/// archive is an error rather than a short read.
-struct Restore {
-    child: std::process::Child,
-    stdout: std::process::ChildStdout,
-    done: bool,
-}
-
-impl Read for Restore {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.stdout.read(buf)?;
-        if n == 0 && !buf.is_empty() && !self.done {
-            self.done = true;
-            let mut err = String::new();
-            if let Some(mut e) = self.child.stderr.take() {
-                let _ = e.read_to_string(&mut err);
-            }
-            let status = self.child.wait()?;
-            if !status.success() {
-                return Err(std::io::Error::other(format!(
-                    "pg_restore failed ({status}): {}",
-                    err.trim()
-                )));
-            }
-        }
-        Ok(n)
-    }
-}
-
-impl Drop for Restore {
-    fn drop(&mut self) {
-        if !self.done {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// Progress bars on stderr, one per table being read; nothing when disabled.
 struct Progress {
@@ -248,94 +180,8 @@ impl Progress {
     }
 }
 
-/// The source, opened and checked against the config: every table and column covered,
-/// no unique key under a transformer that merges values.
-#[allow(clippy::large_enum_variant)] // one per run
-pub enum Source {
-    Dump(DumpSource, dump::Scan),
-    Live(Arc<Live>),
-}
-
+/// What anonymize asks of a source: its plan, and a preview of it.
 impl Source {
-    pub async fn open(from: &str) -> anyhow::Result<Source> {
-        Source::open_for(from, &Default::default()).await
-    }
-
-    /// Opens `from` for an anonymization run: besides the catalog, the values of the
-    /// columns under identifying transformers (`wanted`) go into their domains' sets, so
-    /// the plan's transformers never write one of the source's real values.
-    pub async fn open_for(from: &str, wanted: &super::real::Wanted) -> anyhow::Result<Source> {
-        if is_url(from) {
-            let mut live = Live::open(from).await?;
-            live.collect_real(wanted).await?;
-            return Ok(Source::Live(Arc::new(live)));
-        }
-        let d = DumpSource::open(from)?;
-        let scan = tokio::task::block_in_place(|| {
-            dump::scan(d.reader()?, &d.name, wanted).map_err(anyhow::Error::from)
-        })?;
-        Ok(Source::Dump(d, scan))
-    }
-
-    /// The source's identifying values, by domain, as [`open_for`](Self::open_for) read them.
-    pub fn real(&self) -> &super::real::RealSets {
-        match self {
-            Source::Dump(_, scan) => &scan.real,
-            Source::Live(live) => &live.real,
-        }
-    }
-
-    /// How many large objects the source holds, and which is the first (for messages).
-    pub fn large_objects(&self) -> (u64, String) {
-        match self {
-            Source::Dump(d, scan) => (
-                scan.ddl.large_objects,
-                scan.ddl
-                    .first_large_object
-                    .as_ref()
-                    .map(|(oid, line)| format!("OID {oid}, {}:{line}", d.name))
-                    .unwrap_or_default(),
-            ),
-            Source::Live(live) => (
-                live.large_objects.len() as u64,
-                live.large_objects
-                    .first()
-                    .map(|oid| format!("OID {oid}"))
-                    .unwrap_or_default(),
-            ),
-        }
-    }
-
-    /// The text of the source's `COMMENT ON` statements.
-    pub fn comments(&self) -> &[String] {
-        match self {
-            Source::Dump(_, scan) => &scan.ddl.comments,
-            Source::Live(live) => &live.comments,
-        }
-    }
-
-    /// The source's foreign keys (from the catalog, or the dump's DDL).
-    pub fn unique_keys(&self) -> &[super::ddl::UniqueKey] {
-        match self {
-            Source::Dump(_, scan) => &scan.ddl.unique,
-            Source::Live(live) => &live.unique,
-        }
-    }
-
-    pub fn foreign_keys(&self) -> &[super::ddl::ForeignKey] {
-        match self {
-            Source::Dump(_, scan) => &scan.ddl.foreign,
-            Source::Live(live) => &live.foreign,
-        }
-    }
-
-    pub fn tables(&self) -> Vec<SourceTable> {
-        match self {
-            Source::Dump(_, scan) => scan.tables.clone(),
-            Source::Live(live) => live.source_tables(),
-        }
-    }
-
     /// The plan, or why the config does not fit this source.
     pub fn plan(&self, config: &Config, key: &Key) -> anyhow::Result<Plan> {
         if let Source::Dump(d, scan) = self {
@@ -376,55 +222,6 @@ impl Source {
         super::guard::check_large_objects(config, count, &first)?;
         super::guard::check_foreign(config, self.foreign_keys())?;
         Ok(p)
-    }
-
-    /// The first `rows` COPY lines of each table (of each anonymized one, with a plan).
-    pub async fn sample_lines(
-        &self,
-        rows: usize,
-        config: Option<(&Config, &Plan)>,
-    ) -> anyhow::Result<BTreeMap<String, Vec<Vec<u8>>>> {
-        Ok(match self {
-            Source::Dump(d, _) => tokio::task::block_in_place(|| {
-                dump::sample_lines(d.reader()?, &d.name, rows).map_err(anyhow::Error::from)
-            })?,
-            Source::Live(live) => {
-                let reader = live.reader().await?;
-                let mut out = BTreeMap::new();
-                for (i, t) in live.tables.iter().enumerate() {
-                    let name = &t.table.name;
-                    if let Some((_, plan)) = config {
-                        if plan.table(name).map(|p| p.action) != Some(Action::Anonymize) {
-                            continue;
-                        }
-                    }
-                    let sql = live.copy_out(
-                        &Piece {
-                            table: i,
-                            pages: None,
-                        },
-                        config.and_then(|(c, _)| filter(c, name)).as_deref(),
-                        Some(rows),
-                    );
-                    let stream = reader
-                        .copy_out(&sql)
-                        .await
-                        .pg(|| format!("sampling {name}"))?;
-                    futures_util::pin_mut!(stream);
-                    let mut data = Vec::new();
-                    while let Some(chunk) = stream.next().await {
-                        data.extend_from_slice(&chunk.pg(|| format!("sampling {name}"))?);
-                    }
-                    let lines = data
-                        .split(|&b| b == b'\n')
-                        .filter(|l| !l.is_empty())
-                        .map(<[u8]>::to_vec)
-                        .collect();
-                    out.insert(name.clone(), lines);
-                }
-                out
-            }
-        })
     }
 
     /// A few rows of each anonymized table, before → after (`--dry-run`).
@@ -485,26 +282,20 @@ impl Source {
     }
 }
 
-fn filter(config: &Config, table: &str) -> Option<String> {
-    config
-        .tables
-        .get(table)
-        .and_then(|t| t.filter.as_ref())
-        .map(|f| f.get_ref().clone())
-}
-
-/// Runs the whole pipeline from `source` into `to` (a file, `-`, or a URL).
-pub async fn run(
+/// Runs the whole pipeline from `source` towards `to` (a file, `-`, or a URL): the output
+/// is made whole beside `to` and handed back [`Written`], for the caller to look at and
+/// commit. A failure on the way leaves `to` as it was.
+pub async fn write(
     config: &Config,
-    source: Source,
+    source: &Source,
     plan: Plan,
     to: &str,
     opts: &RunOptions,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<Written> {
     let progress = Progress::new(opts.progress);
     let plan = Arc::new(plan);
     if is_url(to) {
-        if let Source::Live(live) = &source {
+        if let Source::Live(live) = source {
             if live.is_source(to).await? {
                 anyhow::bail!(
                     "the source and the target are the same database; nothing was done. Give \
@@ -512,7 +303,7 @@ pub async fn run(
                 );
             }
         }
-        if let Source::Dump(d, scan) = &source {
+        if let Source::Dump(d, scan) = source {
             let missing: Vec<&str> = scan
                 .tables
                 .iter()
@@ -537,52 +328,21 @@ pub async fn run(
             }
         }
         let target = Target::prepare(to, opts.replace).await?;
-        let loaded = match &source {
+        let loaded = match source {
             Source::Dump(d, _) => dump_to_db(d, &plan, &target, &progress).await,
             Source::Live(live) => {
                 live_to_db(live.clone(), plan.clone(), config, &target, opts, &progress).await
             }
         };
         let loaded = match loaded {
-            Ok(mut outcome) => match check(&source, &plan, &target, &mut outcome).await {
+            Ok(mut outcome) => match check(source, &plan, &target, &mut outcome).await {
                 Ok(()) => Ok(outcome),
                 Err(e) => Err(e),
             },
             other => other,
         };
-        let loaded = match (loaded, &opts.verify) {
-            (Ok(mut outcome), Some((key, settings))) => {
-                let dst = Source::open(&target.staging_url).await;
-                match dst {
-                    Ok(dst) => {
-                        match crate::verify::verify(config, key, settings, &source, &dst, opts.jobs)
-                            .await
-                        {
-                            Ok(report) if report.passed => {
-                                outcome.verify = Some(report);
-                                Ok(outcome)
-                            }
-                            Ok(report) => Err(RunError::VerifyFailed(
-                                format!(
-                                    "the loaded copy failed verify:\n{}",
-                                    report.text_flagged()
-                                ),
-                                Box::new(report),
-                            )
-                            .into()),
-                            Err(e) => Err(e.context("verifying the loaded copy")),
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
-            }
-            (other, _) => other,
-        };
         match loaded {
-            Ok(outcome) => {
-                target.swap().await?;
-                Ok(outcome)
-            }
+            Ok(outcome) => Ok(Written::Database { outcome, target }),
             Err(e) => {
                 target.abandon().await;
                 Err(e.context(format!("nothing was loaded: {} is as it was", target.name)))
@@ -590,7 +350,7 @@ pub async fn run(
         }
     } else {
         let write = |out: &mut dyn Write| -> anyhow::Result<Outcome> {
-            let stats = match &source {
+            let stats = match source {
                 Source::Dump(d, _) => {
                     let bar = progress.bytes(&d.name, d.size());
                     let stats = tokio::task::block_in_place(|| {
@@ -652,48 +412,24 @@ pub async fn run(
         };
         if to == "-" {
             let mut out = std::io::stdout().lock();
-            write(&mut out)
+            write(&mut out).map(Written::Stdout)
         } else {
             // written beside the target and renamed at the end: a failure leaves no half file
             // (`.NAME.PID.partial`, 0600, locked while written: a later run removes one a
             // killed run left; removed on every other exit path)
             let target = PathBuf::from(to);
-            let (mut file, partial, _guard) =
+            let (mut file, partial, guard) =
                 crate::cleanup::partial_file(&target, &mut |m| crate::cli::say(m))
                     .with_context(|| format!("creating a file beside {to}"))?;
             // (the writers buffer in 1 MiB writes themselves)
-            let mut outcome = write(&mut file)?;
+            let outcome = write(&mut file)?;
             file.sync_all().with_context(|| format!("writing {to}"))?;
-            // verified where it was written (0600, beside the target): only a copy that
-            // passes takes the target's name; one that fails is kept as NAME.rejected
-            if let Some((key, settings)) = &opts.verify {
-                let written = partial.to_string_lossy().into_owned();
-                let mut dst = Source::open(&written).await?;
-                if let Source::Dump(d, _) = &mut dst {
-                    // the report and its messages name the file the user asked for
-                    d.name = to.to_string();
-                }
-                let report =
-                    crate::verify::verify(config, key, settings, &source, &dst, opts.jobs).await?;
-                drop(dst);
-                if !report.passed {
-                    let rejected = format!("{to}.rejected");
-                    std::fs::rename(&partial, &rejected)
-                        .with_context(|| format!("writing {rejected}"))?;
-                    return Err(RunError::VerifyFailed(
-                        format!(
-                            "the copy failed verify, so {to} was left as it was; it is kept as \
-                             {rejected} (readable by you only) to look into, not to share:\n{}",
-                            report.text_flagged()
-                        ),
-                        Box::new(report),
-                    )
-                    .into());
-                }
-                outcome.verify = Some(report);
-            }
-            std::fs::rename(&partial, &target).with_context(|| format!("writing {to}"))?;
-            Ok(outcome)
+            Ok(Written::File {
+                outcome,
+                partial,
+                to: to.to_string(),
+                _guard: guard,
+            })
         }
     }
 }
@@ -820,7 +556,6 @@ async fn dump_to_db(
         stats,
         rejected,
         checks: Vec::new(),
-        verify: None,
     })
 }
 
@@ -978,7 +713,6 @@ async fn live_to_db(
         stats,
         rejected,
         checks: Vec::new(),
-        verify: None,
     })
 }
 

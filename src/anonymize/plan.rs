@@ -4,23 +4,15 @@
 use std::collections::BTreeMap;
 
 use super::config::{Action, Config, ConfigError};
-use super::ddl::UniqueKey;
 use super::guard::{check_coverage, check_types, column_place};
 use super::key::Key;
 use super::large_objects::LoAction;
 use super::transformers::{self, Accepts, Build, Row, Transform};
 use super::types::{self, ColumnType};
 use crate::pg::copy;
+use crate::source::catalog::UniqueKey;
 
-/// A table of the source: its qualified name and its columns, in COPY order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceTable {
-    pub name: String,
-    pub columns: Vec<String>,
-    /// Column types, where the source tells them (a live database's catalog, a dump's
-    /// `CREATE TABLE`).
-    pub types: Vec<Option<ColumnType>>,
-}
+use crate::source::SourceTable;
 
 /// Why the config does not fit the source.
 #[derive(Debug, thiserror::Error)]

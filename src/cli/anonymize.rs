@@ -10,8 +10,10 @@ use clap::{Args, Subcommand};
 
 use super::say;
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::pipeline::{self, is_url, Outcome, RunError, RunOptions, Source};
+use crate::anonymize::pipeline::RunOptions;
 use crate::anonymize::{init, real, suggest, transformers};
+use crate::snapshot::{self, Outcome, VerifyFailed};
+use crate::source::{is_url, Source};
 
 #[derive(Debug, Args)]
 #[command(
@@ -253,26 +255,26 @@ async fn anonymize(
         progress: progress_wanted(run.json, to),
         replace: run.replace,
         split_pages: run.split_pages,
-        verify: if run.no_verify || to == "-" {
-            None
-        } else {
-            Some((
-                key.clone(),
-                crate::verify::settings::Settings::from_config(&config)?,
-            ))
-        },
+    };
+    let verify = if run.no_verify || to == "-" {
+        None
+    } else {
+        Some((
+            key.clone(),
+            crate::verify::settings::Settings::from_config(&config)?,
+        ))
     };
     let names: Names = plan
         .tables
         .values()
         .map(|t| (t.name.clone(), (t.action, t.transformer_names.clone())))
         .collect();
-    let result = pipeline::run(&config, source, plan, to, &opts).await;
+    let result = snapshot::run(&config, source, plan, to, &opts, verify).await;
     let outcome = match result {
         Ok(o) => o,
         Err(e) => {
             let failed = match e.downcast_ref() {
-                Some(RunError::VerifyFailed(_, report)) => Some(report),
+                Some(VerifyFailed { report, .. }) => Some(report),
                 _ => None,
             };
             // --json says what happened whatever happened: CI needs it most on failure
@@ -294,7 +296,7 @@ async fn anonymize(
             return Err(e);
         }
     };
-    for r in &outcome.rejected {
+    for r in &outcome.run.rejected {
         say(&format!("{}, left out: {r}", r.why_tolerated()));
     }
     let report = report(&config, &key, &names, &outcome, started.elapsed());
@@ -306,8 +308,8 @@ async fn anonymize(
             super::emit(&format!("{text}\n"))?;
         }
     } else {
-        let rows: u64 = outcome.stats.tables.iter().map(|(_, n)| n).sum();
-        for c in &outcome.checks {
+        let rows: u64 = outcome.run.stats.tables.iter().map(|(_, n)| n).sum();
+        for c in &outcome.run.checks {
             say(&format!("check {}: {}", c.check, c.detail));
         }
         say(&match &outcome.verify {
@@ -324,9 +326,9 @@ async fn anonymize(
         });
         say(&format!(
             "anonymized {rows} rows in {} tables{} in {:.2}s{}",
-            outcome.stats.tables.len(),
-            if outcome.stats.bytes_in > 0 {
-                format!(" ({:.1} MB)", outcome.stats.bytes_in as f64 / 1e6)
+            outcome.run.stats.tables.len(),
+            if outcome.run.stats.bytes_in > 0 {
+                format!(" ({:.1} MB)", outcome.run.stats.bytes_in as f64 / 1e6)
             } else {
                 String::new()
             },
@@ -366,7 +368,7 @@ fn report(
     outcome: &Outcome,
     took: std::time::Duration,
 ) -> serde_json::Value {
-    let stats = &outcome.stats;
+    let stats = &outcome.run.stats;
     let mut per_transformer = std::collections::BTreeMap::<String, u64>::new();
     let tables: Vec<serde_json::Value> = stats
         .tables
@@ -392,8 +394,8 @@ fn report(
         "tables": tables,
         "values_by_transformer": per_transformer,
         "bytes_in": stats.bytes_in,
-        "refused_statements": outcome.rejected,
-        "checks": outcome.checks,
+        "refused_statements": outcome.run.rejected,
+        "checks": outcome.run.checks,
         "verify": match &outcome.verify {
             Some(v) => serde_json::to_value(v).unwrap_or_default(),
             None => serde_json::Value::String("skipped".into()),
@@ -424,7 +426,7 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
     for t in &tables {
         let s = samples
             .get(&t.name)
-            .map(|lines| crate::anonymize::dump::columns_of(lines))
+            .map(|lines| crate::source::dump::columns_of(lines))
             .unwrap_or_default();
         suggested.insert(t.name.clone(), init::suggestions(t, &s));
     }

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::say;
 use crate::anonymize::config::Config;
-use crate::anonymize::pipeline::Source;
+use crate::source::Source;
 use crate::verify::{self, settings::Settings, Report};
 
 #[derive(Debug, Args)]

@@ -31,13 +31,13 @@ use foldhash::{HashMap, HashSet};
 use xxhash_rust::xxh3::{xxh3_128_with_seed, xxh3_64_with_seed};
 
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::ddl::{ForeignKey, UniqueKey};
 use crate::anonymize::key::Key;
-use crate::anonymize::pipeline::Source;
-use crate::anonymize::plan;
 use crate::anonymize::transformers::keeps;
 use crate::pg::copy;
 use crate::pii::detect;
+use crate::source::catalog::{ForeignKey, UniqueKey};
+use crate::source::Source;
+use crate::source::SourceTable;
 use keys::SortedKeys;
 use report::{Chart, LeakHit, LeakSummary, TableSample};
 pub use report::{Check, Report, Status};
@@ -411,10 +411,7 @@ fn lower<'a>(s: &'a str, buf: &'a mut String) -> &'a str {
 type Searched = Vec<(usize, leak::Norm, u32)>;
 
 /// Per table, its searched columns; and the `table.column` name of each id.
-fn searched(
-    config: &Config,
-    src: &[plan::SourceTable],
-) -> (HashMap<String, Searched>, Vec<String>) {
+fn searched(config: &Config, src: &[SourceTable]) -> (HashMap<String, Searched>, Vec<String>) {
     let mut out: HashMap<String, Searched> = HashMap::default();
     let mut names = Vec::new();
     for t in src {
@@ -1482,11 +1479,7 @@ fn settle(
 
 /// Tables and columns of SRC that the output should have (all but skipped ones) against
 /// what DST has.
-fn schema_differences(
-    config: &Config,
-    src: &[plan::SourceTable],
-    dst: &[plan::SourceTable],
-) -> Vec<String> {
+fn schema_differences(config: &Config, src: &[SourceTable], dst: &[SourceTable]) -> Vec<String> {
     let mut out = Vec::new();
     for s in src {
         let action = config.tables.get(&s.name).map(|t| t.action);

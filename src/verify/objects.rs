@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::report::{Check, Status};
-use crate::anonymize::dump::{walk, Line};
-use crate::anonymize::pipeline::Source;
 use crate::pg::{PgContext as _, PgError};
 use crate::pii::detect;
+use crate::source::dump::{walk, Line};
+use crate::source::Source;
 
 /// Bytes of one object searched at most (the rest is said to be unsearched).
 const SCANNED: i32 = 64 << 20;

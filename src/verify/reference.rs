@@ -10,10 +10,10 @@ use foldhash::{HashMap, HashSet};
 use super::leak;
 use super::report::{Check, Status};
 use super::settings::Settings;
-use crate::anonymize::dump::{walk, Line};
-use crate::anonymize::pipeline::Source;
 use crate::pg::copy;
 use crate::pg::PgContext as _;
+use crate::source::dump::{walk, Line};
+use crate::source::Source;
 
 /// Forms read at most per column (the rest of a huge column is not a catalogue).
 const MAX_FORMS: usize = 2_000_000;

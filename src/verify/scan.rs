@@ -13,10 +13,10 @@ use std::sync::{Arc, Mutex};
 use futures_util::StreamExt as _;
 use memmap2::Mmap;
 
-use crate::anonymize::dump;
-use crate::anonymize::live::{Live, Piece};
-use crate::anonymize::pipeline::{DumpSource, Source};
 use crate::pg::PgContext as _;
+use crate::source::dump;
+use crate::source::live::{Live, Piece};
+use crate::source::{DumpSource, Source};
 
 /// Bytes of rows handed to a worker at a time.
 const BATCH: usize = 256 << 10;

@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 
 use super::report::{Check, Status};
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::pipeline::Source;
 use crate::anonymize::schema_objects::{SchemaObject, SchemaObjects};
+use crate::source::Source;
 
 /// Differences shown in full; past them, counted.
 const SHOWN: usize = 20;

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use super::report::{Check, Status};
 use super::Finding;
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::pipeline::Source;
 use crate::anonymize::types::ColumnType;
+use crate::source::Source;
 
 /// The columns of a file output whose values are checked, and those that cannot be.
 #[derive(Default)]

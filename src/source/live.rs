@@ -5,11 +5,11 @@
 
 use tokio_postgres::Client;
 
-use super::config::Config;
-use super::ddl::{self, ForeignKey, UniqueKey};
-use super::plan::SourceTable;
-use super::real::{Collector, RealSets, Wanted};
-use super::types::ColumnType;
+use super::catalog::{self, ForeignKey, UniqueKey};
+use super::SourceTable;
+use crate::anonymize::config::Config;
+use crate::anonymize::real::{Collector, RealSets, Wanted};
+use crate::anonymize::types::ColumnType;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 
 pub struct Live {
@@ -172,7 +172,7 @@ impl Live {
                     config
                         .tables
                         .get(t)
-                        .is_none_or(|t| t.action != super::config::Action::Skip)
+                        .is_none_or(|t| t.action != crate::anonymize::config::Action::Skip)
                 })
             })
             .map(|(s, _)| s.as_str())
@@ -248,7 +248,7 @@ impl Live {
             .await
             .pg(|| "reading the source's unique indexes".into())?
             .iter()
-            .filter_map(|r| ddl::unique_index(r.get(0)))
+            .filter_map(|r| catalog::unique_index(r.get(0)))
             .collect();
         let foreign = holder
             .query(FOREIGN, &[])
@@ -277,7 +277,7 @@ impl Live {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let large_objects = super::large_objects::list(&holder).await?;
+        let large_objects = crate::anonymize::large_objects::list(&holder).await?;
         let comments = holder
             .query(
                 "SELECT description FROM pg_catalog.pg_description
@@ -312,9 +312,9 @@ impl Live {
             return Ok(());
         }
         let reader = self.reader().await?;
-        let mut collector = Collector::new(super::real::SEED);
+        let mut collector = Collector::new(crate::anonymize::real::SEED);
         for (i, t) in self.tables.iter().enumerate() {
-            let cols: Vec<(String, super::real::Slots)> = t
+            let cols: Vec<(String, crate::anonymize::real::Slots)> = t
                 .table
                 .columns
                 .iter()
@@ -521,11 +521,11 @@ impl Live {
         if !config.keep_grants {
             args.push("--no-privileges".into());
         }
-        if config.comments == super::comments::CommentAction::Drop {
+        if config.comments == crate::anonymize::comments::CommentAction::Drop {
             args.push("--no-comments".into());
         }
         for (name, t) in &config.tables {
-            if t.action == super::config::Action::Skip {
+            if t.action == crate::anonymize::config::Action::Skip {
                 args.push(format!("--exclude-table={}", pg::quote_qualified(name)));
             }
         }

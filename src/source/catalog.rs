@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::config::{qualified, split_qualified, split_quoted};
+use crate::anonymize::config::{qualified, split_qualified, split_quoted};
 
 /// A primary key, unique constraint or unique index: rows may not share these values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct DdlScan {
     /// of the first one: rows the transformers never see.
     pub inserts: Vec<(String, u64)>,
     /// Column types, domains and enums, from the statements that create them.
-    pub types: super::types::DdlTypes,
+    pub types: crate::anonymize::types::DdlTypes,
     /// The text of its `COMMENT ON` statements (the first 10,000).
     pub comments: Vec<String>,
     /// A `COMMENT ON` statement being read, until the line that ends it, and whether a
@@ -89,7 +89,7 @@ pub struct DdlScan {
     /// line that ends it.
     creating: Option<String>,
     /// Its schema objects, for verify's comparison of the two sides.
-    pub objects: super::schema_objects::SchemaObjects,
+    pub objects: crate::anonymize::schema_objects::SchemaObjects,
 }
 
 /// The statements whose text goes to the parser for column types.
@@ -129,15 +129,19 @@ impl DdlScan {
         if let Some(stmt) = self.commenting.as_mut() {
             stmt.push_str(line);
             stmt.push('\n');
-            let ends = super::comments::ends_statement(line.as_bytes(), &mut self.comment_quoted);
+            let ends = crate::anonymize::comments::ends_statement(
+                line.as_bytes(),
+                &mut self.comment_quoted,
+            );
             if ends || stmt.len() > 1 << 20 {
                 let stmt = self.commenting.take().unwrap_or_default();
                 if self.comments.len() < 10_000 {
-                    self.comments.extend(super::comments::text(&stmt));
+                    self.comments
+                        .extend(crate::anonymize::comments::text(&stmt));
                 }
             }
         }
-        if let Some(oid) = super::large_objects::created(line) {
+        if let Some(oid) = crate::anonymize::large_objects::created(line) {
             self.large_objects += 1;
             if self.first_large_object.is_none() {
                 self.first_large_object = Some((oid.to_string(), at));
