@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use super::report::{Check, Status};
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::schema_objects::{SchemaObject, SchemaObjects};
-use crate::source::Source;
+use crate::source::{Source, SourceTable};
 
 /// Differences shown in full; past them, counted.
 const SHOWN: usize = 20;
@@ -122,4 +122,54 @@ pub async fn parity(config: &Config, src: &Source, dst: &Source) -> anyhow::Resu
         });
     }
     Ok(checks)
+}
+
+/// Tables and columns of SRC that the output should have (all but skipped ones) against
+/// what DST has.
+pub(super) fn schema_differences(
+    config: &Config,
+    src: &[SourceTable],
+    dst: &[SourceTable],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for s in src {
+        let action = config.tables.get(&s.name).map(|t| t.action);
+        if action == Some(Action::Skip) {
+            continue;
+        }
+        match dst.iter().find(|d| d.name == s.name) {
+            None if action == Some(Action::Truncate) => {}
+            None => out.push(format!(
+                "table {} is in the source but not in the output",
+                s.name
+            )),
+            Some(d) => {
+                for c in &s.columns {
+                    if !d.columns.contains(c) {
+                        out.push(format!(
+                            "column {}.{c} is in the source but not in the output",
+                            s.name
+                        ));
+                    }
+                }
+                for c in &d.columns {
+                    if !s.columns.contains(c) {
+                        out.push(format!(
+                            "column {}.{c} is in the output but not in the source",
+                            s.name
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    for d in dst {
+        if !src.iter().any(|s| s.name == d.name) {
+            out.push(format!(
+                "table {} is in the output but not in the source",
+                d.name
+            ));
+        }
+    }
+    out
 }
