@@ -98,6 +98,19 @@ fn source_name(s: &Source) -> String {
     }
 }
 
+/// What every read of a run shares: the config and settings, the seed of its keyed
+/// hashes, the threads it reads on, the output's foreign keys, and which source columns
+/// are searched for (by table, with their names by index).
+pub(crate) struct Run<'a> {
+    pub config: &'a Config,
+    pub settings: &'a Settings,
+    pub seed: u64,
+    pub jobs: usize,
+    pub fks: &'a [ForeignKey],
+    pub searched: &'a HashMap<String, Searched>,
+    pub names: &'a [String],
+}
+
 /// Where `names` are among `columns`; `None` if one is missing.
 fn positions(columns: &[String], names: &[String]) -> Option<Vec<usize>> {
     names
@@ -134,22 +147,27 @@ pub async fn verify(
     let seed = key.domain("dataforge verify").hash_u64(b"seed");
     let fks = dst.foreign_keys().to_vec();
     let (searched, names) = searched(config, &src_tables);
+    let run = Run {
+        config,
+        settings,
+        seed,
+        jobs,
+        fks: &fks,
+        searched: &searched,
+        names: &names,
+    };
     let mut set = leak::LeakSet::new(seed, settings.leak_exact_max, settings.bloom_mb);
-    let source = read_source(src, config, settings, &searched, &fks, seed, jobs, &mut set)?;
+    let source = read_source(src, &run, &mut set)?;
     let typed = valid_input::plan(config, dst);
-    let mut output = read_output(dst, config, settings, &set, &fks, &typed, seed, jobs)?;
+    let mut output = read_output(dst, &run, &set, &typed)?;
     let reference_checks =
         reference::settle(src, settings, seed, &mut output.hits, |h| h.hash).await?;
     let settled = settle(
         src,
+        &run,
         std::mem::take(&mut output.hits),
         std::mem::take(&mut output.unsettled),
         &output.row_keys,
-        &searched,
-        &names,
-        settings,
-        seed,
-        jobs,
     )?;
 
     let hit_total: u64 = settled.leaks.values().map(|(n, _)| n).sum();

@@ -245,17 +245,20 @@ pub(super) fn look_up(
 
 /// Reads the output: scans it for `set`'s values, runs the detectors, samples, and
 /// collects unique-key and foreign-key hashes.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn read_output(
     dst: &Source,
-    config: &Config,
-    settings: &Settings,
+    run: &Run,
     set: &leak::LeakSet,
-    fks: &[ForeignKey],
     typed: &valid_input::Typed,
-    seed: u64,
-    jobs: usize,
 ) -> anyhow::Result<OutputRead> {
+    let Run {
+        config,
+        settings,
+        fks,
+        seed,
+        jobs,
+        ..
+    } = *run;
     let keys = dst.unique_keys().to_vec();
     let mut out = OutputRead {
         children: fks.iter().map(|_| SortedKeys::new(keys::RUN)).collect(),

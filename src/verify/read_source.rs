@@ -152,17 +152,20 @@ pub(super) struct SourceRead {
 }
 
 /// Reads the source: its forms into `set`, samples and foreign-key children.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn read_source(
     src: &Source,
-    config: &Config,
-    settings: &Settings,
-    searched: &HashMap<String, Searched>,
-    fks: &[ForeignKey],
-    seed: u64,
-    jobs: usize,
+    run: &Run,
     set: &mut leak::LeakSet,
 ) -> anyhow::Result<SourceRead> {
+    let Run {
+        config,
+        settings,
+        searched,
+        fks,
+        seed,
+        jobs,
+        ..
+    } = *run;
     let keys = src.unique_keys().to_vec();
     let mut out = SourceRead {
         tables: BTreeMap::new(),

@@ -147,18 +147,21 @@ pub(super) fn settle_read(
 /// The read is of the hit columns' own source columns first: a generated value that
 /// happens to be another row's is settled there, and the whole source is read again
 /// only for Bloom hits still unconfirmed (a false positive, or a value from elsewhere).
-#[allow(clippy::too_many_arguments)]
 pub(super) fn settle(
     src: &Source,
+    run: &Run,
     hits: Vec<(String, String, Hit)>,
     unsettled: BTreeMap<(String, String), u64>,
     row_keys: &BTreeMap<String, Vec<String>>,
-    searched: &HashMap<String, Searched>,
-    names: &[String],
-    settings: &Settings,
-    seed: u64,
-    jobs: usize,
 ) -> anyhow::Result<Settled> {
+    let Run {
+        settings,
+        searched,
+        names,
+        seed,
+        jobs,
+        ..
+    } = *run;
     let own = |table: &str, column: &str, c: u32| {
         let n = &names[c as usize];
         n.len() == table.len() + 1 + column.len()
