@@ -1,309 +1,31 @@
-//! Row generation: a pure function of (profile, seed, scale, anchor).
-//!
-//! Each entity has a ChaCha8 key derived with blake3 from (seed, profile, entity). Row
-//! `i`'s values draw first from their column's slot in the row's shared 64-word block,
-//! then from the column's own stream at word `i × 2^20`: no value depends on another
-//! entity's draws, another row's, or another column's, so adding an entity leaves every
-//! other row as it was, and adding a column leaves the others' values alone. Ids are
-//! UUIDv5 of (profile, entity, natural key). Mixes are exact: every cycle of
-//! `sum(weights)` rows holds each value exactly `weight` times, in an order shuffled per
-//! cycle. Children pick parents in a window around their share of the parent rows, so a
-//! different `--scale` re-deals them.
-//!
-//! Rows stream to a sink ([`stream`]); only entities that others refer to are kept, packed
-//! in one buffer each.
+//! Generating one entity's rows: each column drawn from its own keyed stream (or from
+//! the row's shared words), references to parent rows chosen from the retained values,
+//! and the rows handed on as they are made.
 
-use rand::{Rng as _, RngExt, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use uuid::Uuid;
+use super::*;
 
-use super::dates::*;
-pub use super::dates::{format_date, format_timestamp, parse_time};
-use super::locale;
-use super::lorem::*;
-use super::profile::{
-    Bound, BoundBase, Column, Entity, Gen, Modifier, Part, Profile, Template, TimeKind, Var,
-};
-
-/// Namespace of every UUIDv5 dataforge derives for seeded rows.
-pub const ID_NAMESPACE: Uuid = Uuid::from_bytes([
-    0x6d, 0x1c, 0x2a, 0x5e, 0x3b, 0x1f, 0x4e, 0x8a, 0x9c, 0x41, 0x0f, 0x7d, 0x25, 0x66, 0xd3, 0x10,
-]);
-
-/// Half the width of the window of parents a child row picks from (see `Gen::Ref`).
-const REF_WINDOW: usize = 16;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SeedOptions {
-    pub seed: u64,
-    pub scale: u32,
-    /// Days since 1970-01-01.
-    pub anchor: i64,
-}
-
-/// One generated table: `columns[0]` is the id column; values are text as COPY takes
-/// them, `None` for NULL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    pub entity: String,
-    pub name: String,
-    pub columns: Vec<String>,
-    pub rows: Vec<Vec<Option<String>>>,
-}
-
-/// Every table of a profile, in the profile's (foreign-key) order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dataset {
-    pub tables: Vec<Table>,
-}
-
-impl Dataset {
-    pub fn table(&self, name: &str) -> Option<&Table> {
-        self.tables.iter().find(|t| t.name == name)
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum GenError {
-    #[error("the row generator stopped because the loader stopped reading")]
-    Stopped,
-    #[error("the row generator panicked: {0}")]
-    Panicked(String),
-    #[error("{entity}.{column}: no {parent} row matches {filter} to refer to")]
-    NoParent {
-        entity: String,
-        column: String,
-        parent: String,
-        filter: String,
-    },
-}
-
-/// The values of an entity that later entities read (ids, and the columns their
-/// templates, date bounds and filters name), packed in one buffer: a large parent table
-/// costs a few allocations, not one per value, and keeps none of the text nobody reads.
-struct Retained {
-    entity: String,
-    /// Per row value (the id first): its place among the kept values of a row.
-    slot: Vec<Option<usize>>,
-    width: usize,
-    /// Per kept value: the instant a date or timestamp generator made, so children read
-    /// it without parsing text (`i64::MIN` where there is none).
-    times: Vec<i64>,
-    text: String,
-    /// Per kept value: its end offset in `text` (a NULL ends where it starts).
-    ends: Vec<u64>,
-    nulls: Vec<bool>,
-}
-
-impl Retained {
-    fn new(entity: &str, keep: &[bool], rows: usize) -> Self {
-        let mut width = 0;
-        let slot = keep
-            .iter()
-            .map(|&k| {
-                k.then(|| {
-                    width += 1;
-                    width - 1
-                })
-            })
-            .collect();
-        Retained {
-            entity: entity.to_string(),
-            slot,
-            width,
-            times: Vec::with_capacity(rows * width),
-            text: String::with_capacity(rows * width * 24),
-            ends: Vec::with_capacity(rows * width),
-            nulls: Vec::with_capacity(rows * width),
-        }
-    }
-
-    fn push(&mut self, row: &[Option<String>], times: &[i64]) {
-        for ((v, t), slot) in row.iter().zip(times).zip(&self.slot) {
-            if slot.is_some() {
-                self.text.push_str(v.as_deref().unwrap_or_default());
-                self.ends.push(self.text.len() as u64);
-                self.nulls.push(v.is_none());
-                self.times.push(*t);
-            }
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.ends.len() / self.width.max(1)
-    }
-
-    fn index(&self, row: usize, col: usize) -> usize {
-        let slot = self.slot[col].expect("children read only the values kept for them");
-        row * self.width + slot
-    }
-
-    /// The instant in a date or timestamp value, from the generator or parsed.
-    fn time(&self, row: usize, col: usize) -> Option<i64> {
-        match self.times[self.index(row, col)] {
-            i64::MIN => self.get(row, col).and_then(parse_time),
-            t => Some(t),
-        }
-    }
-
-    fn get(&self, row: usize, col: usize) -> Option<&str> {
-        let k = self.index(row, col);
-        if self.nulls[k] {
-            return None;
-        }
-        let start = if k == 0 { 0 } else { self.ends[k - 1] as usize };
-        Some(&self.text[start..self.ends[k] as usize])
-    }
-}
-
-/// Which values of each entity later entities read: for entity `e`, a flag per row value
-/// (the id first). An entity nobody refers to keeps nothing.
-fn values_read_by_children(profile: &Profile) -> Vec<Vec<bool>> {
-    let mut read: Vec<Vec<bool>> = profile
-        .entities
-        .iter()
-        .map(|e| vec![false; e.columns.len() + 1])
-        .collect();
-    for child in &profile.entities {
-        let parent_of = |via: usize| match &child.columns[via].gen {
-            Gen::Ref { entity, .. } => Some(*entity),
-            _ => None,
-        };
-        let columns = child
-            .columns
-            .iter()
-            .chain(child.overrides.iter().flat_map(|o| o.values()));
-        for c in columns {
-            // (parent entity, parent value) pairs this column reads
-            let mut reads: Vec<(usize, usize)> = Vec::new();
-            let mut mark = |via: usize, column: usize| {
-                if let Some(pe) = parent_of(via) {
-                    reads.push((pe, column + 1));
-                }
-            };
-            let mut templates: Vec<&Template> = Vec::new();
-            match &c.gen {
-                Gen::Ref { entity, filter, .. } => {
-                    read[*entity][0] = true;
-                    if let Some((pc, _)) = filter {
-                        read[*entity][pc + 1] = true;
-                    }
-                }
-                Gen::Template(t) => templates.push(t),
-                Gen::OneOf(ts) => templates.extend(ts),
-                Gen::Time { from, to, .. } => {
-                    for (base, _) in from.alternatives.iter().chain(&to.alternatives) {
-                        if let BoundBase::Parent { via, column } = base {
-                            mark(*via, *column);
-                        }
-                    }
-                }
-                _ => {}
-            }
-            for t in templates {
-                for part in &t.parts {
-                    if let Part::Var(Var::Parent { via, column }, _) = part {
-                        mark(*via, *column);
-                    }
-                }
-            }
-            for (pe, v) in reads {
-                read[pe][v] = true;
-            }
-        }
-    }
-    read
-}
-
-/// One step of a generation stream.
-#[derive(Debug)]
-pub enum Event<'a> {
-    /// A table starts: its name, columns (the id first) and how many rows follow.
-    Begin {
-        table: &'a str,
-        columns: &'a [String],
-        /// Per column: its values never hold a delimiter, quote, backslash, tab or line
-        /// break and are never empty, so encoders may copy them as they are.
-        plain: &'a [bool],
-        rows: u64,
-    },
-    /// One row: text as COPY takes it, `None` for NULL.
-    Row(&'a [Option<String>]),
-    /// The table is complete.
-    End,
-}
-
-/// Generates every table of `profile` in order, handing each row to `sink` as it is
-/// made. Only the rows of entities that later entities refer to are kept in memory, so a
-/// large seed streams to files or COPY without holding its leaf tables.
-pub fn stream<E: From<GenError>>(
-    profile: &Profile,
-    opts: &SeedOptions,
-    mut sink: impl FnMut(Event<'_>) -> Result<(), E>,
-) -> Result<(), E> {
-    let master = blake3::derive_key(
-        "dataforge seed v1 row streams",
-        format!("{}\0{}", profile.name, opts.seed).as_bytes(),
-    );
-    let read = values_read_by_children(profile);
-    let mut tables: Vec<Retained> = Vec::with_capacity(profile.entities.len());
-    for (e, entity) in profile.entities.iter().enumerate() {
-        let table = generate_entity(profile, entity, opts, &master, &tables, &read[e], &mut sink)?;
-        tables.push(table);
-    }
-    Ok(())
-}
-
-/// Generates every table of `profile` into memory (tests and small seeds; large ones
-/// go through [`stream`]).
-pub fn generate(profile: &Profile, opts: &SeedOptions) -> Result<Dataset, GenError> {
-    let mut tables: Vec<Table> = Vec::new();
-    stream(profile, opts, |ev| {
-        match ev {
-            Event::Begin {
-                table,
-                columns,
-                rows,
-                ..
-            } => tables.push(Table {
-                entity: String::new(),
-                name: table.to_string(),
-                columns: columns.to_vec(),
-                rows: Vec::with_capacity(rows as usize),
-            }),
-            Event::Row(r) => tables.last_mut().expect("begun").rows.push(r.to_vec()),
-            Event::End => {}
-        }
-        Ok::<(), GenError>(())
-    })?;
-    for (t, e) in tables.iter_mut().zip(&profile.entities) {
-        t.entity = e.name.clone();
-    }
-    Ok(Dataset { tables })
-}
-
-struct EntityRun<'a> {
-    profile: &'a Profile,
-    entity: &'a Entity,
-    key: [u8; 32],
-    parents: &'a [Retained],
+pub(super) struct EntityRun<'a> {
+    pub(super) profile: &'a Profile,
+    pub(super) entity: &'a Entity,
+    pub(super) key: [u8; 32],
+    pub(super) parents: &'a [Retained],
     /// Per column: eligible parent rows for a ref column.
-    eligible: Vec<Vec<usize>>,
+    pub(super) eligible: Vec<Vec<usize>>,
     /// Per column: the cached shuffled cycle for mixes and NULL shares.
-    cycles: Vec<Option<CycleState>>,
+    pub(super) cycles: Vec<Option<CycleState>>,
     /// Per lorem column: its pool of sentences, made on first use.
-    sentence_pools: Vec<Option<Vec<String>>>,
-    null_cycles: Vec<Option<CycleState>>,
+    pub(super) sentence_pools: Vec<Option<Vec<String>>>,
+    pub(super) null_cycles: Vec<Option<CycleState>>,
     /// One ChaCha8 generator per column, keyed by the entity, on the column's stream.
-    column_rngs: Vec<ChaCha8Rng>,
-    row_block: Option<RowBlock>,
-    slots: Vec<Option<usize>>,
-    anchor_secs: i64,
+    pub(super) column_rngs: Vec<ChaCha8Rng>,
+    pub(super) row_block: Option<RowBlock>,
+    pub(super) slots: Vec<Option<usize>>,
+    pub(super) anchor_secs: i64,
     /// Rows this entity gets.
-    count: usize,
+    pub(super) count: usize,
 }
 
-fn generate_entity<E: From<GenError>>(
+pub(super) fn generate_entity<E: From<GenError>>(
     profile: &Profile,
     entity: &Entity,
     opts: &SeedOptions,
@@ -430,7 +152,7 @@ fn generate_entity<E: From<GenError>>(
 
 /// Whether every value `c` can make is free of the bytes CSV and COPY escape, and not
 /// empty: ids, dates, numbers, and literals that are so.
-fn is_plain(c: &Column) -> bool {
+pub(super) fn is_plain(c: &Column) -> bool {
     let plain_text = |v: &str| {
         !v.is_empty()
             && !v
@@ -448,26 +170,31 @@ fn is_plain(c: &Column) -> bool {
 }
 
 /// The shuffles of one mix (or NULL share) column.
-struct CycleState {
-    rng: ChaCha8Rng,
+pub(super) struct CycleState {
+    pub(super) rng: ChaCha8Rng,
     /// The next cycle to shuffle.
-    next: u64,
-    perm: Vec<u32>,
+    pub(super) next: u64,
+    pub(super) perm: Vec<u32>,
 }
 
-struct RowScratch {
+pub(super) struct RowScratch {
     /// For each ref column of the current row: the parent row chosen.
-    parent_rows: Vec<Option<usize>>,
+    pub(super) parent_rows: Vec<Option<usize>>,
     /// Buffers of NULL values, kept for the next row.
-    spare: Vec<String>,
+    pub(super) spare: Vec<String>,
     /// Per value of the current row (id first): the instant a date or timestamp
     /// generator made, `i64::MIN` otherwise.
-    times: Vec<i64>,
+    pub(super) times: Vec<i64>,
 }
 
 impl EntityRun<'_> {
     /// Makes row `i` in `values` (`values[0]` the id), reusing its buffers.
-    fn row_into(&mut self, i: usize, scratch: &mut RowScratch, values: &mut Vec<Option<String>>) {
+    pub(super) fn row_into(
+        &mut self,
+        i: usize,
+        scratch: &mut RowScratch,
+        values: &mut Vec<Option<String>>,
+    ) {
         let mut rngs = std::mem::take(&mut self.column_rngs);
         let mut block = self.row_block.take().expect("one row at a time");
         let n_cols = self.entity.columns.len();
@@ -516,7 +243,12 @@ impl EntityRun<'_> {
     }
 
     /// UUIDv5 of `profile/entity/natural key` (the key column's value, else `#n`).
-    fn id(&self, i: usize, values: &[Option<String>], scratch: &mut RowScratch) -> String {
+    pub(super) fn id(
+        &self,
+        i: usize,
+        values: &[Option<String>],
+        scratch: &mut RowScratch,
+    ) -> String {
         let mut number = String::new();
         let natural = match self
             .entity
@@ -547,7 +279,7 @@ impl EntityRun<'_> {
 
     /// Writes column `ci` of row `i` into `out`; false for NULL.
     #[allow(clippy::too_many_arguments)]
-    fn value(
+    pub(super) fn value(
         &mut self,
         i: usize,
         ci: usize,
@@ -663,7 +395,7 @@ impl EntityRun<'_> {
     /// The position of row `i` within its shuffled cycle of `len` slots. Cycle `c`'s
     /// order is the `c`-th shuffle drawn from the column's own ChaCha8 stream; rows are
     /// made in order, so each cycle is shuffled once.
-    fn cycle_slot(&mut self, ci: usize, nulls: bool, len: u32, i: usize) -> u32 {
+    pub(super) fn cycle_slot(&mut self, ci: usize, nulls: bool, len: u32, i: usize) -> u32 {
         let cycle = (i / len as usize) as u64;
         let key = &self.key;
         let state = if nulls {
@@ -698,7 +430,12 @@ impl EntityRun<'_> {
         st.perm[i % len as usize]
     }
 
-    fn bound(&self, b: &Bound, values: &[Option<String>], scratch: &RowScratch) -> Option<i64> {
+    pub(super) fn bound(
+        &self,
+        b: &Bound,
+        values: &[Option<String>],
+        scratch: &RowScratch,
+    ) -> Option<i64> {
         for (base, offset) in &b.alternatives {
             let at = match base {
                 BoundBase::Anchor => Some(self.anchor_secs),
@@ -719,7 +456,12 @@ impl EntityRun<'_> {
         None
     }
 
-    fn parent_value(&self, via: usize, column: usize, scratch: &RowScratch) -> Option<&str> {
+    pub(super) fn parent_value(
+        &self,
+        via: usize,
+        column: usize,
+        scratch: &RowScratch,
+    ) -> Option<&str> {
         let Gen::Ref { entity: pe, .. } = &self.entity.columns[via].gen else {
             return None;
         };
@@ -727,7 +469,7 @@ impl EntityRun<'_> {
         self.parents[*pe].get(row, column + 1)
     }
 
-    fn render(
+    pub(super) fn render(
         &self,
         t: &Template,
         i: usize,
@@ -768,7 +510,7 @@ impl EntityRun<'_> {
         }
     }
 
-    fn var_into(
+    pub(super) fn var_into(
         &self,
         var: &Var,
         i: usize,
@@ -819,15 +561,15 @@ pub fn uuid_v5(name_parts: &[&[u8]]) -> Uuid {
 /// Row `i`'s shared words: 16 words of a stream of the entity's own, at word `i × 16`,
 /// which one cipher refill (64 words) makes for four consecutive rows at once. Most
 /// columns draw a word or two, so most rows cost a quarter of a refill.
-struct RowBlock {
-    rng: ChaCha8Rng,
-    words: [u32; 64],
-    group: Option<u64>,
+pub(super) struct RowBlock {
+    pub(super) rng: ChaCha8Rng,
+    pub(super) words: [u32; 64],
+    pub(super) group: Option<u64>,
 }
 
 impl RowBlock {
     #[inline]
-    fn word(&mut self, row: u64, k: usize) -> u32 {
+    pub(super) fn word(&mut self, row: u64, k: usize) -> u32 {
         let group = row / 4;
         if self.group != Some(group) {
             self.rng.set_word_pos(u128::from(group) * 64);
@@ -844,13 +586,13 @@ impl RowBlock {
 /// fixed by its name), then the column's own ChaCha8 stream from word `i × 2^20`.
 /// Nothing is computed until the column draws, and no value depends on another row's or
 /// another column's draws.
-struct ColumnRng<'a> {
-    block: &'a mut RowBlock,
-    slot: Option<usize>,
-    used: usize,
-    own: &'a mut ChaCha8Rng,
-    row: u64,
-    positioned: bool,
+pub(super) struct ColumnRng<'a> {
+    pub(super) block: &'a mut RowBlock,
+    pub(super) slot: Option<usize>,
+    pub(super) used: usize,
+    pub(super) own: &'a mut ChaCha8Rng,
+    pub(super) row: u64,
+    pub(super) positioned: bool,
 }
 
 impl rand::TryRng for ColumnRng<'_> {
@@ -889,16 +631,16 @@ impl rand::TryRng for ColumnRng<'_> {
 }
 
 /// Shared words per row.
-const ROW_WORDS: usize = 16;
+pub(super) const ROW_WORDS: usize = 16;
 /// Words of the row's shared words each column may take before its own stream.
-const SLOT_WORDS: usize = 2;
+pub(super) const SLOT_WORDS: usize = 2;
 /// Columns with a slot in the row's shared words.
-const SLOTS: usize = ROW_WORDS / SLOT_WORDS;
+pub(super) const SLOTS: usize = ROW_WORDS / SLOT_WORDS;
 
 /// Row-block slots for an entity's columns: each column's name hashes to a slot, and a
 /// column finding it taken probes onward in declaration order; past 8, columns draw from
 /// their own streams only. Adding a column after the others leaves their slots alone.
-fn assign_slots(columns: &[Column]) -> Vec<Option<usize>> {
+pub(super) fn assign_slots(columns: &[Column]) -> Vec<Option<usize>> {
     let mut taken = [false; SLOTS];
     columns
         .iter()
@@ -913,81 +655,4 @@ fn assign_slots(columns: &[Column]) -> Vec<Option<usize>> {
 }
 
 /// Each row may draw up to 2^20 32-bit words per column before reaching the next row's.
-const ROW_WORDS_LOG2: u32 = 20;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn dates_format_and_parse() {
-        assert_eq!(format_date(0), "1970-01-01");
-        assert_eq!(format_timestamp(86_400 + 3661), "1970-01-02 01:01:01+00");
-        assert_eq!(parse_time("1970-01-02 01:01:01+00"), Some(86_400 + 3661));
-        assert_eq!(parse_time("2024-02-29"), Some(19_782 * 86_400));
-        assert_eq!(parse_time("garbage"), None);
-    }
-
-    proptest! {
-        #[test]
-        fn civil_dates_agree_with_the_time_crate(days in -700_000i64..2_900_000i64) {
-            let d = time::Date::from_julian_day(UNIX_EPOCH_JULIAN + days as i32).unwrap();
-            prop_assert_eq!(civil_from_days(days), (i64::from(d.year()), d.month() as u32, u32::from(d.day())));
-        }
-
-        #[test]
-        fn timestamps_round_trip(secs in -2_000_000_000i64..4_000_000_000i64) {
-            prop_assert_eq!(parse_time(&format_timestamp(secs)), Some(secs));
-        }
-    }
-
-    #[test]
-    fn parents_keep_just_what_children_read() {
-        let p = crate::seed::profile::resolve("demo-firm").unwrap();
-        let read = values_read_by_children(&p);
-        let kept = |entity: &str| -> Vec<String> {
-            let e = p.entities.iter().position(|x| x.name == entity).unwrap();
-            let mut names = vec![p.entities[e].id_column.clone()];
-            names.extend(p.entities[e].columns.iter().map(|c| c.name.clone()));
-            names
-                .into_iter()
-                .zip(&read[e])
-                .filter(|(_, &r)| r)
-                .map(|(n, _)| n)
-                .collect()
-        };
-        assert_eq!(kept("firms"), ["id"]);
-        assert_eq!(kept("users"), ["id", "role"]);
-        assert_eq!(kept("clients"), ["id", "name"]);
-        assert_eq!(
-            kept("cases"),
-            ["id", "opened_at", "closed_at", "case_number"]
-        );
-        assert!(kept("tasks").is_empty());
-        assert!(kept("documents").is_empty());
-    }
-
-    #[test]
-    fn uuid_v5_matches_the_uuid_crate() {
-        for name in ["demo-firm/firms/RO12345678", "", "ș/ț/#42"] {
-            let (a, b) = name.as_bytes().split_at(name.len() / 2);
-            assert_eq!(
-                uuid_v5(&[a, b]),
-                Uuid::new_v5(&ID_NAMESPACE, name.as_bytes())
-            );
-        }
-    }
-
-    #[test]
-    fn fit_length_counts_characters_not_bytes() {
-        let mut rng = ChaCha8Rng::from_seed([7; 32]);
-        let mut s = "Contestație la executare".to_string();
-        fit_length(&mut s, 200, &mut rng);
-        assert_eq!(s.chars().count(), 200);
-        assert!(!s.ends_with(' '));
-        let mut long = "ăăăăă".to_string();
-        fit_length(&mut long, 3, &mut rng);
-        assert_eq!(long, "ăăă");
-    }
-}
+pub(super) const ROW_WORDS_LOG2: u32 = 20;
