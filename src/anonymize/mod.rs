@@ -5,6 +5,7 @@
 pub mod comments;
 pub mod config;
 pub mod dump;
+mod for_source;
 pub mod guard;
 pub mod init;
 pub mod key;
