@@ -274,7 +274,7 @@ async fn a_panicking_worker_exits_2_and_leaves_nothing() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("dataforge: internal error at src/anonymize/pipeline.rs:")
+        err.contains("dataforge: internal error at src/anonymize/pipeline/to_db.rs:")
             && err.contains(
                 "injected for a test: a copy worker panics; this is a bug, please report it"
             ),
