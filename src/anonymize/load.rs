@@ -8,6 +8,7 @@
 use tokio_postgres::Client;
 
 use super::large_objects::LoAction;
+use crate::pg::staging::{Staging, SwapError};
 use crate::pg::{self, quote_ident, PgContext as _, PgError};
 use crate::source::live::Live;
 
@@ -106,13 +107,12 @@ pub struct Target {
     admin: Client,
     /// The target's database name.
     pub name: String,
-    /// The new database, loaded first and renamed into place at the end.
-    pub staging: String,
+    /// The new database, loaded first and renamed into place at the end (on the list
+    /// [`crate::cleanup::abort`] drops on Ctrl-C or a panic, until swapped in or
+    /// abandoned).
+    pub staging: Staging,
     pub staging_url: String,
     exists: bool,
-    /// On the list [`crate::cleanup::abort`] drops on Ctrl-C or a panic, until swapped
-    /// in or abandoned.
-    _cleanup: crate::cleanup::Registered,
 }
 
 /// Why the target cannot be loaded.
@@ -185,42 +185,26 @@ impl Target {
         }
         // copies earlier runs on this target left (kill -9, a crash): dropped when theirs
         // is gone, named when a run is still making one
-        crate::cleanup::leftovers(&admin, &name, &mut |m| crate::cli::say(m)).await?;
-        let tag = &blake3::hash(format!("{name}{:?}", std::time::SystemTime::now()).as_bytes())
-            .to_hex()[..8];
-        let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&name));
-        crate::cleanup::claim(&admin, &staging).await?;
-        // on the clean-up list before it exists: a signal between CREATE and here would
-        // otherwise leave it behind (the clean-up skips a database that is not there)
-        let cleanup = crate::cleanup::staging_database(&admin_url, &staging, &name);
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {} TEMPLATE template0",
-                quote_ident(&staging)
-            ))
-            .await
-            .pg(|| {
+        let staging = Staging::create(
+            &admin,
+            &admin_url,
+            &name,
+            true,
+            |staging| {
                 format!(
                     "creating the database {staging} to load into (the target's role needs \
                      CREATEDB)"
                 )
-            })?;
-        if let Err(e) = crate::cleanup::mark_staging(&admin, &staging, &name).await {
-            let _ = admin
-                .batch_execute(&format!(
-                    "DROP DATABASE IF EXISTS {}",
-                    quote_ident(&staging)
-                ))
-                .await;
-            return Err(e.into());
-        }
+            },
+            &mut |m| crate::cli::say(m),
+        )
+        .await?;
         Ok(Target {
             admin,
-            staging_url: pg::with_database(url, &staging),
+            staging_url: pg::with_database(url, &staging.name),
             staging,
             name,
             exists,
-            _cleanup: cleanup,
         })
     }
 
@@ -246,7 +230,7 @@ impl Target {
         // once the swap is sent, the server completes it whatever happens to this process:
         // a signal now waits for it, so what is said afterwards is true
         let _swapping = crate::cleanup::own_signals();
-        let (name, staging) = (quote_ident(&self.name), quote_ident(&self.staging));
+        let (name, staging) = (quote_ident(&self.name), quote_ident(&self.staging.name));
         if !self.exists {
             self.admin
                 .batch_execute(&format!(
@@ -291,39 +275,21 @@ impl Target {
         // one transaction: at every instant the target's name holds the old database or
         // the new one, and the old one is marked for the next run to drop should this one
         // stop before it does
-        let old = format!("{}_old", self.staging);
-        match crate::pg::staging::swap_in(
-            &self.admin,
-            &self.name,
-            &self.staging,
-            &old,
-            "",
-            "the loaded database",
-        )
-        .await
+        match self
+            .staging
+            .swap_in(&self.admin, "", "the loaded database")
+            .await
         {
             Ok(()) => Ok(()),
             // the caller rolls back and drops the staging copy (see `swap`)
-            Err(crate::pg::staging::SwapError::Swap(e)) => Err(e.into()),
-            Err(crate::pg::staging::SwapError::DropOld(e)) => Err(e.into()),
+            Err(SwapError::Swap(e)) => Err(e.into()),
+            Err(SwapError::DropOld(e)) => Err(e.into()),
         }
     }
 
     /// Drops the new database; the target was never touched.
     pub async fn abandon(&self) {
-        // Sessions of this run may still be closing; FORCE ends them (PostgreSQL 13+).
-        let staging = quote_ident(&self.staging);
-        if self
-            .admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS {staging} WITH (FORCE)"))
-            .await
-            .is_err()
-        {
-            let _ = self
-                .admin
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {staging}"))
-                .await;
-        }
+        self.staging.drop_now(&self.admin).await;
     }
 }
 

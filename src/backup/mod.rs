@@ -18,6 +18,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 
+use crate::pg::staging::Staging;
 use crate::pg::{self, Masked, PgContext as _, PgError};
 
 #[derive(Debug, thiserror::Error)]
@@ -480,17 +481,6 @@ fn list_archive(path: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// Drops a database made for a restore that did not complete (best effort: the error
-/// being reported matters more).
-async fn drop_database(admin: &Client, name: &str) {
-    let _ = admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            pg::quote_ident(name)
-        ))
-        .await;
-}
-
 /// Appends one JSON line to `audit.log` in `dir`.
 pub fn audit(dir: &Path, mut event: serde_json::Value) -> Result<(), BackupError> {
     use std::io::Write as _;
@@ -592,22 +582,16 @@ pub async fn restore(
 
     let admin_url = pg::with_database(url, "postgres");
     let admin = pg::connect(&admin_url).await?;
-    crate::cleanup::leftovers(&admin, &target, &mut |m| notify(m)).await?;
-    let tag = &blake3::hash(format!("{target}{:?}", std::time::SystemTime::now()).as_bytes())
-        .to_hex()[..8];
-    let staging = format!("{}{tag}", crate::cleanup::staging_prefix(&target));
-    crate::cleanup::claim(&admin, &staging).await?;
-    // on the clean-up list before it exists (see anonymize::load)
-    let _cleanup = crate::cleanup::staging_database(&admin_url, &staging, &target);
-    admin
-        .batch_execute(&format!("CREATE DATABASE {}", pg::quote_ident(&staging)))
-        .await
-        .pg(|| format!("creating {staging} to restore into (the role needs CREATEDB)"))?;
-    if let Err(e) = crate::cleanup::mark_staging(&admin, &staging, &target).await {
-        drop_database(&admin, &staging).await;
-        return Err(e.into());
-    }
-    let staging_url = pg::with_database(url, &staging);
+    let staging = Staging::create(
+        &admin,
+        &admin_url,
+        &target,
+        false,
+        |staging| format!("creating {staging} to restore into (the role needs CREATEDB)"),
+        &mut |m| notify(m),
+    )
+    .await?;
+    let staging_url = pg::with_database(url, &staging.name);
     let restored = {
         let (p, u) = (archive.clone(), staging_url.clone());
         tokio::task::spawn_blocking(move || {
@@ -627,7 +611,7 @@ pub async fn restore(
         .expect("pg_restore thread")
     };
     if let Err(e) = restored {
-        drop_database(&admin, &staging).await;
+        staging.drop_now(&admin).await;
         return Err(e);
     }
     let counts = match pg::connect(&staging_url).await {
@@ -635,12 +619,12 @@ pub async fn restore(
             Ok(counts) => counts,
             Err(e) => {
                 drop(c);
-                drop_database(&admin, &staging).await;
+                staging.drop_now(&admin).await;
                 return Err(e.into());
             }
         },
         Err(e) => {
-            drop_database(&admin, &staging).await;
+            staging.drop_now(&admin).await;
             return Err(e.into());
         }
     };
@@ -655,7 +639,7 @@ pub async fn restore(
         for t in counts.keys().filter(|t| !manifest.tables.contains_key(*t)) {
             diffs.push(format!("{t}: restored but not in the manifest"));
         }
-        drop_database(&admin, &staging).await;
+        staging.drop_now(&admin).await;
         return Err(BackupError::CountMismatch(diffs.join("; ")));
     }
     // Swap, in one transaction: the old database steps aside and the restored one takes
@@ -664,7 +648,6 @@ pub async fn restore(
     // once the swap is sent, the server completes it whatever happens to this process: a
     // signal now waits for it (and the audit line), so what is said afterwards is true
     let _swapping = crate::cleanup::own_signals();
-    let old = format!("{staging}_old");
     let disconnect = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()";
     admin
         .execute(disconnect, &[&target])
@@ -678,10 +661,10 @@ pub async fn restore(
     } else {
         String::new()
     };
-    match pg::staging::swap_in(&admin, &target, &staging, &old, &mark, "the restored copy").await {
+    match staging.swap_in(&admin, &mark, "the restored copy").await {
         Ok(()) => {}
         Err(pg::staging::SwapError::Swap(e)) => {
-            drop_database(&admin, &staging).await;
+            staging.drop_now(&admin).await;
             return Err(e.into());
         }
         Err(pg::staging::SwapError::DropOld(e)) => return Err(e.into()),

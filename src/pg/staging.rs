@@ -1,5 +1,8 @@
-//! Putting a database built beside its target into the target's place: the step that
-//! `anonymize` (into a database) and `restore` share.
+//! A database built beside its target and put into the target's place: the life cycle
+//! that `anonymize` (into a database) and `restore` share. [`Staging::create`] makes it
+//! (named after the target, claimed, on the clean-up list before it exists, marked as
+//! whose copy it is), [`Staging::drop_now`] drops it on any failure, [`swap_in`] puts it in
+//! place.
 //!
 //! The swap is one transaction of two renames, so at every instant the target's name
 //! holds the old database or the new one, never neither; the old one is marked in the same
@@ -10,6 +13,80 @@
 use tokio_postgres::Client;
 
 use super::{quote_ident, PgContext as _, PgError};
+
+/// A database made beside `target` to build a copy in. Its name starts with the target's
+/// staging prefix ([`crate::cleanup::staging_prefix`]), so a run killed with `kill -9`
+/// leaves one the next run on that target drops; while this process lives, a signal
+/// drops it too.
+pub struct Staging {
+    pub name: String,
+    pub target: String,
+    _cleanup: crate::cleanup::Registered,
+}
+
+impl Staging {
+    /// Drops the copies earlier runs on `target` left (naming one a live run is still
+    /// making, through `say`), then creates a new staging database through `admin` (a
+    /// connection to `admin_url`), `CREATE DATABASE … TEMPLATE template0` with
+    /// `template0`. `creating` words the error when the server refuses (no CREATEDB).
+    pub async fn create(
+        admin: &Client,
+        admin_url: &str,
+        target: &str,
+        template0: bool,
+        creating: impl FnOnce(&str) -> String,
+        say: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<Staging, PgError> {
+        crate::cleanup::leftovers(admin, target, say).await?;
+        let tag = &blake3::hash(format!("{target}{:?}", std::time::SystemTime::now()).as_bytes())
+            .to_hex()[..8];
+        let name = format!("{}{tag}", crate::cleanup::staging_prefix(target));
+        crate::cleanup::claim(admin, &name).await?;
+        // on the clean-up list before it exists: a signal between CREATE and here would
+        // otherwise leave it behind (the clean-up skips a database that is not there)
+        let cleanup = crate::cleanup::staging_database(admin_url, &name, target);
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {}{}",
+                quote_ident(&name),
+                if template0 { " TEMPLATE template0" } else { "" }
+            ))
+            .await
+            .pg(|| creating(&name))?;
+        let staging = Staging {
+            name,
+            target: target.to_string(),
+            _cleanup: cleanup,
+        };
+        if let Err(e) = crate::cleanup::mark_staging(admin, &staging.name, target).await {
+            staging.drop_now(admin).await;
+            return Err(e);
+        }
+        Ok(staging)
+    }
+
+    /// Drops the staging database; the target was never touched. Sessions of this run
+    /// may still be closing: FORCE ends them (PostgreSQL 13+; an older server does
+    /// without).
+    pub async fn drop_now(&self, admin: &Client) {
+        let name = quote_ident(&self.name);
+        if admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await
+            .is_err()
+        {
+            let _ = admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await;
+        }
+    }
+
+    /// [`swap_in`] for this staging database, the old target renamed `NAME_old`.
+    pub async fn swap_in(&self, admin: &Client, extra: &str, what: &str) -> Result<(), SwapError> {
+        let old = format!("{}_old", self.name);
+        swap_in(admin, &self.target, &self.name, &old, extra, what).await
+    }
+}
 
 /// Why a swap did not complete.
 #[derive(Debug)]

@@ -59,6 +59,7 @@ pub enum RunError {
 /// looks at it (verify) and then [`commit`](Written::commit)s or
 /// [`abandon`](Written::abandon)s it. Dropped, it is abandoned: a database's staging copy
 /// is left for the next run to clear, a file's partial is removed.
+#[allow(clippy::large_enum_variant)] // one per run
 pub enum Written {
     /// Loaded into a database beside the target and checked; not yet swapped in.
     Database { outcome: Outcome, target: Target },
