@@ -17,6 +17,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod fixtures;
 pub mod migrate;
+pub mod par;
 pub mod pg;
 pub mod pii;
 pub mod progress;

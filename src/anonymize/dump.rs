@@ -6,8 +6,9 @@ use std::io::{BufRead, Write};
 
 use super::config::Action;
 use super::plan::{Plan, TablePlan};
+use crate::par;
 pub use crate::source::dump::DumpError;
-use crate::source::dump::{trim_newline, walk, Line};
+use crate::source::dump::{trim_newline, walk, walk_blocks, Block, Line};
 
 /// Rows per table, in the order the dump holds them.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -228,16 +229,12 @@ pub fn events(
     Ok(stats)
 }
 
-/// A piece of the output, in input order.
-enum Chunk<'p> {
-    /// Passes as it is.
-    Raw(Vec<u8>),
-    /// COPY lines (each ending in a newline) of `table`, the first at input line `first`.
-    Rows {
-        table: &'p TablePlan,
-        data: Vec<u8>,
-        first: u64,
-    },
+/// COPY lines (each ending in a newline) of a table, the first at input line `first`:
+/// what a worker transforms.
+struct Rows<'p> {
+    table: &'p TablePlan,
+    data: Vec<u8>,
+    first: u64,
 }
 
 /// [`anonymize`] with the rows transformed by `jobs` threads (one: on this thread). One thread reads and cuts
@@ -252,140 +249,101 @@ pub fn anonymize_parallel<'a>(
     jobs: usize,
     progress: &(dyn Fn(u64, &str) + Sync),
 ) -> Result<DumpStats, DumpError> {
-    use std::sync::mpsc::{sync_channel, Receiver};
-    use std::sync::Mutex;
-
     if jobs <= 1 {
         return anonymize(input, output, plan, source_name, progress);
     }
-    let in_flight = 4 * jobs.max(1);
-    let (tokens_tx, tokens_rx) = sync_channel::<()>(in_flight);
-    for _ in 0..in_flight {
-        tokens_tx.send(()).expect("the channel has room");
-    }
-    let (work_tx, work_rx) = sync_channel::<(u64, Chunk)>(in_flight);
-    let work_rx: Mutex<Receiver<(u64, Chunk)>> = Mutex::new(work_rx);
-    let (done_tx, done_rx) = sync_channel::<(u64, Result<Vec<u8>, DumpError>)>(in_flight);
     let mut out = std::io::BufWriter::with_capacity(1 << 20, output);
-
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut stats = DumpStats::default();
-            let mut seq = 0u64;
-            let mut raw_buf = Vec::new();
-            let mut rows_buf = Vec::new();
-            let mut first = 0;
-            let mut current: Option<&TablePlan> = None;
-            let mut rows = 0u64;
-            let send = |chunk: Chunk<'a>, seq: &mut u64| -> Result<(), DumpError> {
-                let stopped = || DumpError::Write(std::io::Error::other("the writer stopped"));
-                tokens_rx.recv().map_err(|_| stopped())?;
-                work_tx.send((*seq, chunk)).map_err(|_| stopped())?;
-                *seq += 1;
-                Ok(())
-            };
-            let send_rows =
-                |rows_buf: &mut Vec<u8>, table: &'a TablePlan, first: u64, seq: &mut u64| {
-                    let data = std::mem::take(rows_buf);
-                    send(Chunk::Rows { table, data, first }, seq)
-                };
-            let mut sql_lines = plan.sql_lines();
-            walk(input, source_name, |line_no, raw, line| {
-                stats.bytes_in += raw.len() as u64;
-                match line {
-                    Line::Other if !sql_lines.passes(raw) => {}
-                    Line::Other => raw_buf.extend_from_slice(raw),
-                    Line::Header { table, .. } => {
-                        let t = planned(plan, &table, source_name, line_no)?;
-                        current = Some(t);
-                        rows = 0;
-                        if t.action != Action::Skip {
-                            raw_buf.extend_from_slice(raw);
-                        }
+    let stopped = || DumpError::Write(std::io::Error::other("the writer stopped"));
+    let read = |feed: &mut par::Feed<Rows<'a>, Result<Vec<u8>, DumpError>>| {
+        let mut stats = DumpStats::default();
+        let mut raw_buf = Vec::new();
+        let mut rows_buf = Vec::new();
+        let mut first = 0;
+        let mut current: Option<&TablePlan> = None;
+        let mut rows = 0u64;
+        let send_raw =
+            |feed: &mut par::Feed<_, _>, raw: Vec<u8>| feed.pass(Ok(raw)).map_err(|_| stopped());
+        let send_rows = |feed: &mut par::Feed<_, _>,
+                         rows_buf: &mut Vec<u8>,
+                         table: &'a TablePlan,
+                         first: u64| {
+            let data = std::mem::take(rows_buf);
+            feed.work(Rows { table, data, first })
+                .map_err(|_| stopped())
+        };
+        let mut sql_lines = plan.sql_lines();
+        // whole runs of rows at a time: one copy of a run into its batch, no call a row
+        walk_blocks(input, source_name, BATCH, |line_no, block| {
+            match block {
+                Block::Sql(raw) => {
+                    stats.bytes_in += raw.len() as u64;
+                    if sql_lines.passes(raw) {
+                        raw_buf.extend_from_slice(raw);
                     }
-                    Line::Row(_) => {
-                        let t = current.expect("rows come after their header");
-                        rows += 1;
-                        if t.action == Action::Anonymize {
-                            if rows_buf.is_empty() {
-                                first = line_no;
-                                if !raw_buf.is_empty() {
-                                    send(Chunk::Raw(std::mem::take(&mut raw_buf)), &mut seq)?;
-                                }
-                            }
-                            rows_buf.extend_from_slice(raw);
-                            if rows_buf.len() >= BATCH {
-                                send_rows(&mut rows_buf, t, first, &mut seq)?;
-                                progress(stats.bytes_in, &t.name);
+                }
+                Block::Header { table, raw, .. } => {
+                    stats.bytes_in += raw.len() as u64;
+                    let t = planned(plan, &table, source_name, line_no)?;
+                    current = Some(t);
+                    rows = 0;
+                    if t.action != Action::Skip {
+                        raw_buf.extend_from_slice(raw);
+                    }
+                }
+                Block::Rows { data, lines, .. } => {
+                    stats.bytes_in += data.len() as u64;
+                    let t = current.expect("rows come after their header");
+                    rows += lines;
+                    if t.action == Action::Anonymize {
+                        if rows_buf.is_empty() {
+                            first = line_no;
+                            if !raw_buf.is_empty() {
+                                send_raw(feed, std::mem::take(&mut raw_buf))?;
                             }
                         }
-                    }
-                    Line::End => {
-                        let t = current.take().expect("an end comes after its header");
-                        stats.tables.push((t.name.clone(), rows));
-                        if !rows_buf.is_empty() {
-                            send_rows(&mut rows_buf, t, first, &mut seq)?;
-                        }
-                        if t.action != Action::Skip {
-                            raw_buf.extend_from_slice(b"\\.\n");
+                        rows_buf.extend_from_slice(data);
+                        if rows_buf.len() >= BATCH {
+                            send_rows(feed, &mut rows_buf, t, first)?;
+                            progress(stats.bytes_in, &t.name);
                         }
                     }
                 }
-                Ok(())
-            })?;
-            if plan.changes_keys() {
-                raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP_NOTE);
-                raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP.as_bytes());
-            }
-            if !raw_buf.is_empty() {
-                send(Chunk::Raw(raw_buf), &mut seq)?;
-            }
-            Ok::<_, DumpError>(stats)
-        });
-        for _ in 0..jobs.max(1) {
-            let (work_rx, done_tx) = (&work_rx, done_tx.clone());
-            scope.spawn(move || loop {
-                let next = work_rx.lock().map(|rx| rx.recv());
-                let Ok(Ok((seq, chunk))) = next else { return };
-                let result = match chunk {
-                    Chunk::Raw(data) => Ok(data),
-                    Chunk::Rows { table, data, first } => {
-                        let mut out = Vec::with_capacity(data.len() + data.len() / 4);
-                        let mut result = Ok(());
-                        for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
-                            if let Err(message) = table.transform_line(trim_newline(line), &mut out)
-                            {
-                                result =
-                                    Err(row_error(source_name, first + i as u64, table, message));
-                                break;
-                            }
-                        }
-                        result.map(|()| out)
+                Block::End(raw) => {
+                    stats.bytes_in += raw.len() as u64;
+                    let t = current.take().expect("an end comes after its header");
+                    stats.tables.push((t.name.clone(), rows));
+                    if !rows_buf.is_empty() {
+                        send_rows(feed, &mut rows_buf, t, first)?;
                     }
-                };
-                if done_tx.send((seq, result)).is_err() {
-                    return;
+                    if t.action != Action::Skip {
+                        raw_buf.extend_from_slice(b"\\.\n");
+                    }
                 }
-            });
+            }
+            Ok::<_, DumpError>(())
+        })?;
+        if plan.changes_keys() {
+            raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP_NOTE);
+            raw_buf.extend_from_slice(super::load::SEQUENCE_FIXUP.as_bytes());
         }
-        drop(done_tx);
-        let written = (|| {
-            let mut pending = std::collections::BTreeMap::new();
-            let mut next = 0u64;
-            for (seq, result) in done_rx.iter() {
-                pending.insert(seq, result);
-                while let Some(result) = pending.remove(&next) {
-                    out.write_all(&result?).map_err(DumpError::Write)?;
-                    next += 1;
-                    let _ = tokens_tx.send(());
-                }
+        if !raw_buf.is_empty() {
+            send_raw(feed, raw_buf)?;
+        }
+        Ok::<_, DumpError>(stats)
+    };
+    let work = |Rows { table, data, first }: Rows<'a>| {
+        let mut out = Vec::with_capacity(data.len() + data.len() / 4);
+        for (i, line) in data.split_inclusive(|&b| b == b'\n').enumerate() {
+            if let Err(message) = table.transform_line(trim_newline(line), &mut out) {
+                return Err(row_error(source_name, first + i as u64, table, message));
             }
-            out.flush().map_err(DumpError::Write)
-        })();
-        drop(tokens_tx);
-        drop(done_rx);
-        let read = reader.join().expect("the reader does not panic");
-        // a transform error comes first: the reader only saw the writer stop
-        written.and(read)
-    })
+        }
+        Ok(out)
+    };
+    // at most 4 chunks (of about 256 kB) a worker in flight
+    let stats = par::ordered(jobs, 4 * jobs, read, work, |result| {
+        out.write_all(&result?).map_err(DumpError::Write)
+    })?;
+    out.flush().map_err(DumpError::Write)?;
+    Ok(stats)
 }

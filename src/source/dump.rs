@@ -150,57 +150,184 @@ pub(crate) enum Line<'a> {
     End,
 }
 
-/// Reads a plain dump line by line and tells `f` what each line is (with its number and
-/// its raw bytes, newline included). A COPY block without its end is an error.
-pub(crate) fn walk(
+/// What a stretch of a plain dump is, as [`walk_blocks`] tells it.
+pub(crate) enum Block<'a> {
+    /// One line outside COPY data (SQL, a comment, a blank line), newline included.
+    Sql(&'a [u8]),
+    /// A `COPY … FROM stdin;` line (`raw`, newline included): a data block starts.
+    Header {
+        table: String,
+        columns: Vec<String>,
+        raw: &'a [u8],
+    },
+    /// Whole rows of the open block, each with its newline (a `\r\n` left as it is):
+    /// `lines` of them, the first at byte `offset` of the input.
+    Rows {
+        data: &'a [u8],
+        lines: u64,
+        offset: u64,
+    },
+    /// The `\.` line that ends the block, newline included.
+    End(&'a [u8]),
+}
+
+/// Where the `\.` line that ends a COPY block is in `run` (which starts at a line's
+/// start): where it starts and where the line after it does.
+fn terminator(run: &[u8]) -> Option<(usize, usize)> {
+    let end_at = |at: usize| {
+        let rest = &run[at..];
+        if rest.starts_with(b"\\.\n") {
+            Some((at, at + 3))
+        } else if rest.starts_with(b"\\.\r\n") {
+            Some((at, at + 4))
+        } else {
+            None
+        }
+    };
+    end_at(0).or_else(|| memchr::memmem::find_iter(run, b"\n\\.").find_map(|p| end_at(p + 1)))
+}
+
+/// The one walk over a plain dump, for every reader of one (the scan, anonymize, verify):
+/// a line at a time outside COPY blocks, a block's rows a run of whole lines at a time
+/// (at most about `chunk` bytes, straight from the reader's buffer; only a row longer
+/// than that is copied). `f` gets each stretch with the number of its first line. A map
+/// of a file read as `&[u8]` is walked in place: [`Block::Rows`]' offsets are ranges of
+/// it, and it is touched only as far as it has been read. A COPY block without its end
+/// is an error naming the line it began on.
+pub(crate) fn walk_blocks<E: From<DumpError>>(
     mut input: impl BufRead,
+    source_name: &str,
+    chunk: usize,
+    mut f: impl FnMut(u64, Block<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let read_err = |e| DumpError::Read(source_name.into(), e);
+    let mut line = Vec::with_capacity(1 << 12);
+    // lines and bytes read so far
+    let (mut line_no, mut offset) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = input.read_until(b'\n', &mut line).map_err(read_err)?;
+        if n == 0 {
+            return Ok(());
+        }
+        line_no += 1;
+        offset += n as u64;
+        let header = line
+            .starts_with(b"COPY ")
+            .then(|| {
+                std::str::from_utf8(trim_newline(&line))
+                    .ok()
+                    .and_then(parse_copy_header)
+            })
+            .flatten();
+        let Some((table, columns)) = header else {
+            f(line_no, Block::Sql(&line))?;
+            continue;
+        };
+        let started = line_no;
+        let unterminated = DumpError::Unterminated {
+            source_name: source_name.into(),
+            line: started,
+            table: table.clone(),
+        };
+        f(
+            line_no,
+            Block::Header {
+                table,
+                columns,
+                raw: &line,
+            },
+        )?;
+        loop {
+            let buf = input.fill_buf().map_err(read_err)?;
+            if buf.is_empty() {
+                return Err(unterminated.into());
+            }
+            let window = &buf[..buf.len().min(chunk.max(1))];
+            let Some(last) = memchr::memrchr(b'\n', window) else {
+                // a row longer than the window, or a last line without its newline
+                line.clear();
+                let n = input.read_until(b'\n', &mut line).map_err(read_err)?;
+                line_no += 1;
+                let at = offset;
+                offset += n as u64;
+                if trim_newline(&line) == b"\\." {
+                    f(line_no, Block::End(&line))?;
+                    break;
+                }
+                f(
+                    line_no,
+                    Block::Rows {
+                        data: &line,
+                        lines: 1,
+                        offset: at,
+                    },
+                )?;
+                continue;
+            };
+            let run = &window[..=last];
+            let (rows, end) = match terminator(run) {
+                Some((stop, after)) => (&run[..stop], Some(&run[stop..after])),
+                None => (run, None),
+            };
+            if !rows.is_empty() {
+                let lines = memchr::memchr_iter(b'\n', rows).count() as u64;
+                f(
+                    line_no + 1,
+                    Block::Rows {
+                        data: rows,
+                        lines,
+                        offset,
+                    },
+                )?;
+                line_no += lines;
+            }
+            let used = rows.len() + end.map_or(0, <[u8]>::len);
+            if let Some(end) = end {
+                line_no += 1;
+                f(line_no, Block::End(end))?;
+            }
+            let ended = end.is_some();
+            offset += used as u64;
+            input.consume(used);
+            if ended {
+                break;
+            }
+        }
+    }
+}
+
+/// [`walk_blocks`] a line at a time: `f` gets each line's number, its raw bytes (newline
+/// included) and what it is.
+pub(crate) fn walk(
+    input: impl BufRead,
     source_name: &str,
     mut f: impl FnMut(u64, &[u8], Line<'_>) -> Result<(), DumpError>,
 ) -> Result<(), DumpError> {
-    let mut line = Vec::with_capacity(1 << 12);
-    let mut line_no: u64 = 0;
-    // the table whose rows are streaming, with the line its block started on
-    let mut open: Option<(String, u64)> = None;
-    loop {
-        line.clear();
-        let n = input
-            .read_until(b'\n', &mut line)
-            .map_err(|e| DumpError::Read(source_name.into(), e))?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        let l = trim_newline(&line);
-        let kind = if open.is_some() {
-            if l == b"\\." {
-                open = None;
-                Line::End
-            } else {
-                Line::Row(l)
-            }
-        } else {
-            match l
-                .starts_with(b"COPY ")
-                .then(|| std::str::from_utf8(l).ok().and_then(parse_copy_header))
-                .flatten()
-            {
-                Some((table, columns)) => {
-                    open = Some((table.clone(), line_no));
-                    Line::Header { table, columns }
-                }
-                None => Line::Other,
-            }
-        };
-        f(line_no, &line, kind)?;
-    }
-    match open {
-        Some((table, line)) => Err(DumpError::Unterminated {
-            source_name: source_name.into(),
-            line,
+    walk_blocks(input, source_name, 1 << 20, |at, block| match block {
+        Block::Sql(raw) => f(at, raw, Line::Other),
+        Block::Header {
             table,
-        }),
-        None => Ok(()),
-    }
+            columns,
+            raw,
+        } => f(at, raw, Line::Header { table, columns }),
+        Block::Rows { data, .. } => {
+            let mut start = 0;
+            for (i, end) in memchr::memchr_iter(b'\n', data).enumerate() {
+                let raw = &data[start..=end];
+                f(at + i as u64, raw, Line::Row(trim_newline(raw)))?;
+                start = end + 1;
+            }
+            if start < data.len() {
+                // a last row without its newline (the block ends at the input's end)
+                let raw = &data[start..];
+                let i = memchr::memchr_iter(b'\n', data).count() as u64;
+                f(at + i, raw, Line::Row(trim_newline(raw)))?;
+            }
+            Ok(())
+        }
+        Block::End(raw) => f(at, raw, Line::End),
+    })
 }
 
 /// What a pass over a dump finds before any row is transformed.
@@ -375,5 +502,70 @@ mod tests {
             Some(("sales.Order (x)".into(), vec!["Id".into(), "a,b".into()]))
         );
         assert_eq!(parse_copy_header("COPY x TO stdout;"), None);
+    }
+
+    /// What [`walk_blocks`] tells, as text: `S` a SQL line, `H` a header, `R` rows
+    /// (first line, count, offset), `E` an end.
+    fn blocks(text: &[u8], chunk: usize) -> Result<Vec<String>, DumpError> {
+        let mut out = Vec::new();
+        walk_blocks(text, "t.sql", chunk, |at, b| {
+            out.push(match b {
+                Block::Sql(raw) => format!("{at} S {:?}", String::from_utf8_lossy(raw)),
+                Block::Header { table, columns, .. } => format!("{at} H {table} {columns:?}"),
+                Block::Rows {
+                    data,
+                    lines,
+                    offset,
+                } => {
+                    assert_eq!(&text[offset as usize..offset as usize + data.len()], data);
+                    format!(
+                        "{at} R {lines}@{offset} {:?}",
+                        String::from_utf8_lossy(data)
+                    )
+                }
+                Block::End(raw) => format!("{at} E {:?}", String::from_utf8_lossy(raw)),
+            });
+            Ok::<_, DumpError>(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn the_walk_gives_rows_in_runs_of_whole_lines_with_their_places() {
+        let text = b"SET x;\nCOPY public.t (a, b) FROM stdin;\n1\tx\n2\ty\r\n333\tzzzzzzzzzz\n\\.\r\nSELECT 1;\nCOPY t2 FROM stdin;\n\\.";
+        // a window of 12 bytes: runs cut at line ends, a longer row on its own
+        assert_eq!(
+            blocks(text, 12).unwrap(),
+            [
+                "1 S \"SET x;\\n\"",
+                "2 H public.t [\"a\", \"b\"]",
+                "3 R 2@40 \"1\\tx\\n2\\ty\\r\\n\"",
+                "5 R 1@49 \"333\\tzzzzzzzzzz\\n\"",
+                "6 E \"\\\\.\\r\\n\"",
+                "7 S \"SELECT 1;\\n\"",
+                "8 H public.t2 []",
+                "9 E \"\\\\.\"",
+            ]
+        );
+        // one window for all: the same stretches, the rows in one run
+        let whole = blocks(text, 1 << 20).unwrap();
+        assert_eq!(
+            whole[2],
+            "3 R 3@40 \"1\\tx\\n2\\ty\\r\\n333\\tzzzzzzzzzz\\n\""
+        );
+        assert_eq!(whole[3], "6 E \"\\\\.\\r\\n\"");
+        // a row that starts with `\.` but is longer is a row
+        let odd = b"COPY t (a) FROM stdin;\n\\.x\n\\.\n";
+        assert_eq!(blocks(odd, 64).unwrap()[1], "2 R 1@23 \"\\\\.x\\n\"");
+    }
+
+    #[test]
+    fn a_block_cut_short_names_the_line_it_began_on() {
+        let text = b"SET x;\n\nCOPY public.a (id) FROM stdin;\n1\n2";
+        let e = blocks(text, 4).unwrap_err().to_string();
+        assert!(
+            e.starts_with("t.sql:3: the COPY block of public.a has no end"),
+            "{e}"
+        );
     }
 }

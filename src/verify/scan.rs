@@ -3,18 +3,16 @@
 //! a result, and one thread merges the results in the order the batches were read, so
 //! whatever the merge keeps (first examples, samples) is the same on every run.
 
-use std::collections::BTreeMap;
-use std::io::BufRead as _;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use memmap2::Mmap;
 
+use crate::par;
 use crate::pg::PgContext as _;
-use crate::source::dump;
+use crate::source::dump::{self, Block};
 use crate::source::live::{Live, Piece};
 use crate::source::{DumpSource, Source};
 
@@ -26,8 +24,8 @@ const BATCH: usize = 256 << 10;
 enum Ev<'a> {
     Table(&'a str, &'a [String]),
     Rows(&'a [u8]),
-    /// Rows at this range of the mapped dump file.
-    Span(Range<usize>),
+    /// Rows at this range of the mapped dump file, and how many.
+    Span(Range<usize>, u64),
     End,
 }
 
@@ -54,106 +52,46 @@ pub enum Step<C, R> {
     End,
 }
 
-/// Where the `\.` line that ends a COPY block is in `chunk` (which starts at a line's
-/// start): where it starts and where the line after it does.
-fn terminator(chunk: &[u8]) -> Option<(usize, usize)> {
-    let end_at = |at: usize| {
-        let rest = &chunk[at..];
-        if rest.starts_with(b"\\.\n") {
-            Some((at, at + 3))
-        } else if rest.starts_with(b"\\.\r\n") {
-            Some((at, at + 4))
-        } else {
-            None
-        }
-    };
-    end_at(0).or_else(|| memchr::memmem::find_iter(chunk, b"\n\\.").find_map(|p| end_at(p + 1)))
-}
-
-/// Reads a plain dump: SQL a line at a time, COPY rows a buffer at a time (no copy of a
-/// row but the one into its batch).
+/// Reads a plain dump through the reader: the rows of the wanted tables in batches of
+/// about [`BATCH`] bytes (no copy of a row but the one into its batch).
 fn read_dump(
     d: &DumpSource,
     wanted: &(dyn Fn(&str) -> bool + Sync),
     visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let mut input = d.reader()?;
-    let read_err = |e| dump::DumpError::Read(d.name.clone(), e);
-    let mut line = Vec::new();
-    let mut line_no = 0u64;
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH + (1 << 20));
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line).map_err(read_err)? == 0 {
-            return Ok(());
-        }
-        line_no += 1;
-        if !line.starts_with(b"COPY ") {
-            continue;
-        }
-        let header = std::str::from_utf8(&line)
-            .ok()
-            .and_then(|l| dump::parse_copy_header(l.trim_end()));
-        let Some((table, columns)) = header else {
-            continue;
-        };
-        let started = line_no;
-        let active = wanted(&table);
-        if active {
-            visit(Ev::Table(&table, &columns))?;
-        }
-        loop {
-            let buf = input.fill_buf().map_err(read_err)?;
-            if buf.is_empty() {
-                return Err(dump::DumpError::Unterminated {
-                    source_name: d.name.clone(),
-                    line: started,
-                    table,
-                }
-                .into());
-            }
-            let Some(last) = memchr::memrchr(b'\n', buf) else {
-                // a row longer than the buffer
-                line.clear();
-                input.read_until(b'\n', &mut line).map_err(read_err)?;
-                line_no += 1;
-                if terminator(&line).is_some_and(|(at, _)| at == 0) {
-                    break;
-                }
+    let mut active = false;
+    dump::walk_blocks(d.reader()?, &d.name, BATCH, |_, block| {
+        match block {
+            Block::Sql(_) => {}
+            Block::Header { table, columns, .. } => {
+                active = wanted(&table);
                 if active {
-                    batch.extend_from_slice(&line);
-                    if line.last() != Some(&b'\n') {
-                        batch.push(b'\n');
-                    }
+                    visit(Ev::Table(&table, &columns))?;
                 }
-                continue;
-            };
-            let chunk = &buf[..=last];
-            let end = terminator(chunk);
-            let rows = &chunk[..end.map_or(chunk.len(), |(at, _)| at)];
-            line_no += memchr::memchr_iter(b'\n', rows).count() as u64;
-            if active {
-                batch.extend_from_slice(rows);
             }
-            let consumed = end.map_or(chunk.len(), |(_, after)| after);
-            input.consume(consumed);
-            if active && batch.len() >= BATCH {
-                visit(Ev::Rows(&batch))?;
-                batch.clear();
+            Block::Rows { data, .. } if active => {
+                batch.extend_from_slice(data);
+                if data.last() != Some(&b'\n') {
+                    batch.push(b'\n');
+                }
+                if batch.len() >= BATCH {
+                    visit(Ev::Rows(&batch))?;
+                    batch.clear();
+                }
             }
-            if end.is_some() {
-                line_no += 1;
-                break;
+            Block::Rows { .. } => {}
+            Block::End(_) if active => {
+                if !batch.is_empty() {
+                    visit(Ev::Rows(&batch))?;
+                    batch.clear();
+                }
+                visit(Ev::End)?;
             }
+            Block::End(_) => {}
         }
-        if active {
-            if !batch.is_empty() {
-                visit(Ev::Rows(&batch))?;
-                batch.clear();
-            }
-            visit(Ev::End)?;
-        }
-    }
+        Ok(())
+    })
 }
 
 /// Maps a plain dump file, to be read in place: the workers get ranges of the page
@@ -183,7 +121,7 @@ fn release(map: &Mmap, at: Range<usize>) {
 
 /// Reads a mapped plain dump: the same walk as [`read_dump`], over memory. A COPY
 /// block's rows are handed on as ranges of the map, cut at line ends about every
-/// [`BATCH`] bytes.
+/// [`BATCH`] bytes; the pages of the tables not wanted are let go as they are passed.
 fn read_mapped(
     d: &DumpSource,
     map: &Mmap,
@@ -191,59 +129,33 @@ fn read_mapped(
     visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let data: &[u8] = map;
-    let mut pos = 0;
-    while pos < data.len() {
-        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i + 1);
-        let line = &data[pos..end];
-        let at = pos;
-        pos = end;
-        if !line.starts_with(b"COPY ") {
-            continue;
-        }
-        let header = std::str::from_utf8(line)
-            .ok()
-            .and_then(|l| dump::parse_copy_header(l.trim_end()));
-        let Some((table, columns)) = header else {
-            continue;
-        };
-        let active = wanted(&table);
-        if active {
-            visit(Ev::Table(&table, &columns))?;
-        }
-        // a batch at a time, each cut at a line end and searched for the block's end
-        // alone: the file is touched only as far as it has been read
-        let mut start = pos;
-        loop {
-            let limit = (start + BATCH).min(data.len());
-            let end = memchr::memchr(b'\n', &data[limit..]).map_or(data.len(), |i| limit + i + 1);
-            if let Some((stop, after)) = terminator(&data[start..end]) {
-                if active && stop > 0 {
-                    visit(Ev::Span(start..start + stop))?;
+    let mut active = false;
+    dump::walk_blocks(data, &d.name, BATCH, |_, block| {
+        match block {
+            Block::Sql(_) => {}
+            Block::Header { table, columns, .. } => {
+                active = wanted(&table);
+                if active {
+                    visit(Ev::Table(&table, &columns))?;
                 }
-                pos = start + after;
-                break;
             }
-            if end == data.len() {
-                return Err(dump::DumpError::Unterminated {
-                    source_name: d.name.clone(),
-                    // counted only here, where it is needed
-                    line: memchr::memchr_iter(b'\n', &data[..at]).count() as u64 + 1,
-                    table,
+            Block::Rows {
+                data,
+                offset,
+                lines,
+            } => {
+                let at = offset as usize..offset as usize + data.len();
+                if active {
+                    visit(Ev::Span(at, lines))?;
+                } else {
+                    release(map, at);
                 }
-                .into());
             }
-            if active {
-                visit(Ev::Span(start..end))?;
-            } else {
-                release(map, start..end);
-            }
-            start = end;
+            Block::End(_) if active => visit(Ev::End)?,
+            Block::End(_) => {}
         }
-        if active {
-            visit(Ev::End)?;
-        }
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 async fn read_live(
@@ -321,10 +233,8 @@ where
     C: Send + Sync,
     R: Send,
 {
-    let jobs = jobs.max(1);
     tokio::task::block_in_place(|| {
         let handle = tokio::runtime::Handle::current();
-        type Work<C> = (u64, Arc<C>, Batch, u64);
         let mapped = match source {
             Source::Dump(d, _) => match d.plain_file() {
                 Some(path) => Some(Arc::new(map(path, &d.name)?)),
@@ -332,102 +242,62 @@ where
             },
             Source::Live(_) => None,
         };
-        let (work_tx, work_rx) = sync_channel::<Work<C>>(jobs * 2);
-        let work_rx = Mutex::new(work_rx);
-        let (done_tx, done_rx) = sync_channel::<(u64, Step<C, R>)>(jobs * 4);
         // batch buffers go back to the reader once worked: a fresh one a batch is a
         // page fault every 4 KiB of the source
-        let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(jobs * 4);
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|s| {
-            for _ in 0..jobs {
-                let (work_rx, done_tx, pool_tx) = (&work_rx, done_tx.clone(), pool_tx.clone());
-                s.spawn(move || loop {
-                    let next = work_rx.lock().expect("a worker panicked").recv();
-                    let Ok((seq, ctx, batch, first)) = next else {
-                        break;
-                    };
-                    let result = work(&ctx, batch.bytes(), first);
-                    match batch {
-                        Batch::Owned(mut buf) => {
-                            buf.clear();
-                            let _ = pool_tx.try_send(buf);
-                        }
-                        Batch::Mapped(map, at) => release(&map, at),
-                    }
-                    // once the merge has stopped, batches still queued are dropped
-                    let _ = done_tx.send((seq, Step::Rows(result)));
-                });
-            }
-            let stop_ref = &stop;
-            let merger = s.spawn(move || -> anyhow::Result<()> {
-                let mut next = 0u64;
-                let mut pending = BTreeMap::new();
-                for (seq, step) in done_rx {
-                    pending.insert(seq, step);
-                    while let Some(step) = pending.remove(&next) {
-                        if let Err(e) = merge(step) {
-                            stop_ref.store(true, Ordering::Relaxed);
-                            return Err(e);
-                        }
-                        next += 1;
-                    }
-                }
-                Ok(())
-            });
-            let mut seq = 0u64;
+        let (pool_tx, pool_rx) = sync_channel::<Vec<u8>>(jobs.max(1) * 4);
+        let stopped = || anyhow::anyhow!("verify stopped");
+        let read = move |feed: &mut par::Feed<(Arc<C>, Batch, u64), Step<C, R>>| {
             let mut ctx: Option<Arc<C>> = None;
             let mut rows = 0u64;
-            let stopped = || anyhow::anyhow!("verify stopped");
             let mut visit = |ev: Ev<'_>| -> anyhow::Result<()> {
-                if stop.load(Ordering::Relaxed) {
-                    return Err(stopped());
-                }
                 match ev {
                     Ev::Table(name, columns) => {
                         let c = Arc::new(table(name, columns));
                         ctx = Some(c.clone());
                         rows = 0;
-                        done_tx.send((seq, Step::Table(c))).map_err(|_| stopped())?;
+                        feed.pass(Step::Table(c)).map_err(|_| stopped())?;
                     }
                     Ev::Rows(bytes) => {
                         let c = ctx.clone().expect("rows come in a table");
                         let mut buf = pool_rx.try_recv().unwrap_or_default();
                         buf.extend_from_slice(bytes);
                         let n = memchr::memchr_iter(b'\n', bytes).count() as u64;
-                        work_tx
-                            .send((seq, c, Batch::Owned(buf), rows))
+                        feed.work((c, Batch::Owned(buf), rows))
                             .map_err(|_| stopped())?;
                         rows += n;
                     }
-                    Ev::Span(at) => {
+                    Ev::Span(at, n) => {
                         let c = ctx.clone().expect("rows come in a table");
                         let map = mapped.clone().expect("spans come from a map");
-                        let n = memchr::memchr_iter(b'\n', &map[at.clone()]).count() as u64;
-                        work_tx
-                            .send((seq, c, Batch::Mapped(map, at), rows))
+                        feed.work((c, Batch::Mapped(map, at), rows))
                             .map_err(|_| stopped())?;
                         rows += n;
                     }
-                    Ev::End => done_tx.send((seq, Step::End)).map_err(|_| stopped())?,
+                    Ev::End => feed.pass(Step::End).map_err(|_| stopped())?,
                 }
-                seq += 1;
                 Ok(())
             };
-            let read = match source {
+            match source {
                 Source::Dump(d, _) => match &mapped {
                     Some(map) => read_mapped(d, map, wanted, &mut visit),
                     None => read_dump(d, wanted, &mut visit),
                 },
                 Source::Live(live) => handle.block_on(read_live(live, wanted, narrow, &mut visit)),
-            };
-            drop(work_tx);
-            drop(done_tx);
-            drop(pool_tx);
-            let merged = merger.join().expect("the merge panicked");
-            // the merge's error is why the read stopped
-            merged.and(read)
-        })
+            }
+        };
+        let work = |(ctx, batch, first): (Arc<C>, Batch, u64)| {
+            let result = work(&ctx, batch.bytes(), first);
+            match batch {
+                Batch::Owned(mut buf) => {
+                    buf.clear();
+                    let _ = pool_tx.try_send(buf);
+                }
+                Batch::Mapped(map, at) => release(&map, at),
+            }
+            Step::Rows(result)
+        };
+        // the merge's error is why the read stopped, and is the one returned
+        par::ordered(jobs, jobs.max(1) * 6, read, work, merge)
     })
 }
 
@@ -446,7 +316,7 @@ mod tests {
         read_mapped(&d, &data, &|t| t == wanted, &mut |ev| {
             match ev {
                 Ev::Table(t, _) => out.push((t.to_string(), String::new(), 0)),
-                Ev::Span(at) => {
+                Ev::Span(at, _) => {
                     let rows = std::str::from_utf8(&data[at]).unwrap();
                     assert!(rows.ends_with('\n'), "a batch ends at a line end");
                     let last = out.last_mut().unwrap();
