@@ -10,8 +10,12 @@
 //! the bottleneck.
 
 use std::collections::BTreeMap;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Mutex;
+
+/// A worker's result, or the panic it stopped with.
+type Done<R> = Result<R, Box<dyn std::any::Any + Send>>;
 
 /// The writer has stopped (it failed): the reader should stop too.
 #[derive(Debug)]
@@ -22,7 +26,7 @@ pub struct Feed<T, R> {
     seq: u64,
     tokens: Receiver<()>,
     work: SyncSender<(u64, T)>,
-    done: SyncSender<(u64, R)>,
+    done: SyncSender<(u64, Done<R>)>,
 }
 
 impl<T, R> Feed<T, R> {
@@ -39,7 +43,9 @@ impl<T, R> Feed<T, R> {
     /// writer in its place among the others.
     pub fn pass(&mut self, result: R) -> Result<(), Stopped> {
         self.tokens.recv().map_err(|_| Stopped)?;
-        self.done.send((self.seq, result)).map_err(|_| Stopped)?;
+        self.done
+            .send((self.seq, Ok(result)))
+            .map_err(|_| Stopped)?;
         self.seq += 1;
         Ok(())
     }
@@ -49,7 +55,8 @@ impl<T, R> Feed<T, R> {
 /// one); `write` on this thread, with the results in feeding order. The first error of
 /// `write` stops the reader and is the one returned; otherwise `read`'s result is.
 ///
-/// A panic in a thread is raised again here once every thread has stopped.
+/// A panic in a worker stops the run like an error (the reader sees the writer gone) and
+/// is raised again here once every thread has stopped; so is one in the reader.
 pub fn ordered<T, R, O, E>(
     jobs: usize,
     in_flight: usize,
@@ -72,7 +79,7 @@ where
     // `in_flight` items and the reader never waits on a full one while holding a token
     let (work_tx, work_rx) = sync_channel::<(u64, T)>(in_flight);
     let work_rx = Mutex::new(work_rx);
-    let (done_tx, done_rx) = sync_channel::<(u64, R)>(in_flight);
+    let (done_tx, done_rx) = sync_channel::<(u64, Done<R>)>(in_flight);
     std::thread::scope(|scope| {
         let mut feed = Feed {
             seq: 0,
@@ -87,20 +94,31 @@ where
             scope.spawn(move || loop {
                 let next = work_rx.lock().map(|rx| rx.recv());
                 let Ok(Ok((seq, item))) = next else { return };
+                // a panic goes to the writer in the item's place, which stops the run:
+                // waiting for a result that never comes would hang it
+                let result = catch_unwind(AssertUnwindSafe(|| work(item)));
+                let panicked = result.is_err();
                 // once the writer has stopped, items still queued are dropped
-                if done_tx.send((seq, work(item))).is_err() {
+                if done_tx.send((seq, result)).is_err() || panicked {
                     return;
                 }
             });
         }
         drop(done_tx);
+        let mut panicked = None;
         let written = (|| {
             let mut pending = BTreeMap::new();
             let mut next = 0u64;
             for (seq, result) in done_rx.iter() {
                 pending.insert(seq, result);
                 while let Some(result) = pending.remove(&next) {
-                    write(result)?;
+                    match result {
+                        Ok(result) => write(result)?,
+                        Err(panic) => {
+                            panicked = Some(panic);
+                            return Ok(());
+                        }
+                    }
                     next += 1;
                     let _ = tokens_tx.send(());
                 }
@@ -112,8 +130,11 @@ where
         drop(done_rx);
         let read = match reader.join() {
             Ok(read) => read,
-            Err(panic) => std::panic::resume_unwind(panic),
+            Err(panic) => resume_unwind(panic),
         };
+        if let Some(panic) = panicked {
+            resume_unwind(panic);
+        }
         written.and(read)
     })
 }
@@ -182,6 +203,35 @@ mod tests {
         assert_eq!(result, Err("the writer failed"));
         // bounded: the reader got at most `in_flight` items past the failure
         assert!(fed.load(std::sync::atomic::Ordering::Relaxed) <= 11 + 4);
+    }
+
+    #[test]
+    fn a_panicking_worker_stops_the_run_and_its_panic_comes_back_rather_than_a_hang() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let run = catch_unwind(|| {
+                ordered(
+                    2,
+                    4,
+                    |feed: &mut Feed<u64, u64>| {
+                        for i in 0..1_000_000u64 {
+                            feed.work(i).map_err(|_| "stopped")?;
+                        }
+                        Ok::<_, &str>(())
+                    },
+                    |i| {
+                        assert!(i != 50, "injected for a test: a worker panics");
+                        i
+                    },
+                    |_| Ok(()),
+                )
+            });
+            let _ = tx.send(run.is_err());
+        });
+        let panicked = rx
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the run came back instead of hanging");
+        assert!(panicked, "the worker's panic is raised again by the caller");
     }
 
     #[test]

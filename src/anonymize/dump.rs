@@ -1,6 +1,7 @@
 //! Plain pg_dump files (and stdin) through the plan: COPY blocks stream through it, every
 //! other line passes through unchanged, so the output restores with `psql -f` as the input
-//! did. The lines come from the source's one walk ([`crate::source::dump::walk`]).
+//! did. The input comes through the source's one walk ([`crate::source::dump::walk_blocks`],
+//! a line at a time through [`crate::source::dump::walk`] where that is simpler).
 
 use std::io::{BufRead, Write};
 

@@ -189,8 +189,8 @@ fn terminator(run: &[u8]) -> Option<(usize, usize)> {
 
 /// The one walk over a plain dump, for every reader of one (the scan, anonymize, verify):
 /// a line at a time outside COPY blocks, a block's rows a run of whole lines at a time
-/// (at most about `chunk` bytes, straight from the reader's buffer; only a row longer
-/// than that is copied). `f` gets each stretch with the number of its first line. A map
+/// (at most about `chunk` bytes, straight from the reader's buffer; a row longer than
+/// that, or one that straddles a refill of the buffer, is copied on its own). `f` gets each stretch with the number of its first line. A map
 /// of a file read as `&[u8]` is walked in place: [`Block::Rows`]' offsets are ranges of
 /// it, and it is touched only as far as it has been read. A COPY block without its end
 /// is an error naming the line it began on.

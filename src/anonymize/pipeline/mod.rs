@@ -57,8 +57,9 @@ pub enum RunError {
 
 /// The output of [`write`], whole but not yet where it was asked to go: the caller
 /// looks at it (verify) and then [`commit`](Written::commit)s or
-/// [`abandon`](Written::abandon)s it. Dropped, it is abandoned: a database's staging copy
-/// is left for the next run to clear, a file's partial is removed.
+/// [`abandon`](Written::abandon)s it. Dropped uncommitted, the target is as it was too: a
+/// database's staging copy is left for the next run on that target to drop, a file's
+/// partial is removed (where `abandon` keeps it as `TO.rejected`).
 #[allow(clippy::large_enum_variant)] // one per run
 pub enum Written {
     /// Loaded into a database beside the target and checked; not yet swapped in.
@@ -68,6 +69,9 @@ pub enum Written {
         outcome: Outcome,
         partial: PathBuf,
         to: String,
+        /// The partial, open and locked: a later run does not take it for one a killed
+        /// run left while it is verified (closed, the lock goes with it).
+        _file: std::fs::File,
         _guard: crate::cleanup::Registered,
     },
     /// Written to stdout: already where it was asked to go.
@@ -104,6 +108,7 @@ impl Written {
                 outcome,
                 partial,
                 to,
+                _file,
                 _guard,
             } => {
                 std::fs::rename(&partial, &to).with_context(|| format!("writing {to}"))?;
@@ -290,6 +295,7 @@ pub async fn write(
                 outcome,
                 partial,
                 to: to.to_string(),
+                _file: file,
                 _guard: guard,
             })
         }
