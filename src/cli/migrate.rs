@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tokio_postgres::Client;
 
-use super::migrate_up_json::{collect_event, take_events, up_failure_json};
+use super::migrate_up_json::{up_failure_json, Events};
 use super::{emit, say, Target, EXIT_FOUND};
 use crate::migrate::{self, source, DownTo, Entry, Migration, Resolution, RunOptions, State};
 use crate::pg::{self, Masked};
@@ -106,7 +106,7 @@ impl RunArgs {
             notify: say,
             allow_destructive: Vec::new(),
             backup: None,
-            on_event: |_| {},
+            on_event: migrate::OnEvent::none(),
         }
     }
 }
@@ -413,28 +413,6 @@ async fn open(
     Ok((migrations, url, client))
 }
 
-/// Runs `work` until it ends or Ctrl-C. On Ctrl-C the running statement is cancelled on the
-/// server and the connection is closed, which rolls back the open transaction and releases
-/// the advisory lock at once, instead of leaving a statement running without its client.
-pub(crate) async fn interruptible<T>(
-    url: &str,
-    cancel: tokio_postgres::CancelToken,
-    work: impl std::future::Future<Output = Result<T, migrate::MigrateError>>,
-) -> anyhow::Result<T> {
-    let _own = crate::cleanup::own_signals();
-    tokio::select! {
-        r = work => Ok(r?),
-        _ = crate::cleanup::interrupted() => {
-            pg::cancel(url, &cancel).await;
-            anyhow::bail!(
-                "interrupted: the running migration was cancelled and rolled back, and the \
-                 migration lock released (a migration that runs outside a transaction keeps \
-                 the statements it finished: see `dataforge migrate status`)"
-            )
-        }
-    }
-}
-
 /// `migrate lint`: every migration in the folder, or the given files and folders.
 pub(super) fn emit_json(value: serde_json::Value) -> anyhow::Result<()> {
     emit(&format!("{}\n", serde_json::to_string_pretty(&value)?))
@@ -543,13 +521,14 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             let (migrations, url, mut client) = open(&dir, to.as_deref(), &target).await?;
             let mut opts = run.options(&url);
             opts.allow_destructive = allow_destructive;
+            let events = Events::default();
             opts.on_event = if json {
-                collect_event
+                events.sink()
             } else {
                 // each as it is applied: a failure later leaves the earlier lines standing
-                print_applied
+                migrate::OnEvent::new(print_applied)
             };
-            let result = interruptible(
+            let result = migrate::interruptible(
                 &url,
                 client.cancel_token(),
                 migrate::up(&mut client, &migrations, to.as_deref(), &opts),
@@ -571,7 +550,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    emit_json(up_failure_json(&e, pending))?;
+                    emit_json(up_failure_json(&e, pending, events.take()))?;
                     return Err(e);
                 }
                 Err(e) => return Err(e),
@@ -584,7 +563,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
             if json {
-                emit_json(serde_json::json!({ "applied": applied, "events": take_events() }))?;
+                emit_json(serde_json::json!({ "applied": applied, "events": events.take() }))?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -606,7 +585,7 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
                 None => DownTo::Steps(steps.unwrap_or(1)),
             };
             let opts = run.options(&url);
-            let done = interruptible(
+            let done = migrate::interruptible(
                 &url,
                 client.cancel_token(),
                 migrate::down(&mut client, &migrations, how, &opts),

@@ -3,22 +3,32 @@
 use crate::migrate;
 
 /// `up --json`'s events, kept for the one JSON document it prints at the end.
-static EVENTS: std::sync::Mutex<Vec<serde_json::Value>> = std::sync::Mutex::new(Vec::new());
+#[derive(Clone, Default)]
+pub(super) struct Events(std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
 
-pub(super) fn collect_event(e: &migrate::RunEvent) {
-    if let Ok(v) = serde_json::to_value(e) {
-        EVENTS.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+impl Events {
+    /// Where the run sends its events: into this list.
+    pub(super) fn sink(&self) -> migrate::OnEvent {
+        let kept = self.0.clone();
+        migrate::OnEvent::new(move |e| {
+            if let Ok(v) = serde_json::to_value(e) {
+                kept.lock().unwrap_or_else(|p| p.into_inner()).push(v);
+            }
+        })
     }
-}
 
-pub(super) fn take_events() -> Vec<serde_json::Value> {
-    std::mem::take(&mut *EVENTS.lock().unwrap_or_else(|p| p.into_inner()))
+    pub(super) fn take(&self) -> Vec<serde_json::Value> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// What a failed `up --json` prints: what it applied, what failed and why, what it did
 /// not run, and every event, as one document (the error also goes to stderr).
-pub(super) fn up_failure_json(e: &anyhow::Error, pending: Vec<String>) -> serde_json::Value {
-    let events = take_events();
+pub(super) fn up_failure_json(
+    e: &anyhow::Error,
+    pending: Vec<String>,
+    events: Vec<serde_json::Value>,
+) -> serde_json::Value {
     let named = |kind: &str| -> Vec<serde_json::Value> {
         events
             .iter()

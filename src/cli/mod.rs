@@ -140,20 +140,7 @@ impl Target {
 }
 
 /// One message line on stderr, prefixed like every other.
-/// An error and its causes on one line, each cause said once: a cause whose text the
-/// message already holds (an error that formats its source and also exposes it) is not
-/// repeated a second time.
-pub fn describe(e: &anyhow::Error) -> String {
-    let mut out = e.to_string();
-    for cause in e.chain().skip(1) {
-        let text = cause.to_string();
-        if !text.is_empty() && !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-    }
-    out
-}
+pub use crate::describe;
 
 /// How a destructive command is let through on a production database (one marked with
 /// `dataforge mark production`, or matching a production URL pattern): on a terminal by

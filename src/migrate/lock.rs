@@ -52,7 +52,7 @@ pub(super) async fn lock(client: &Client, opts: &RunOptions) -> Result<(), Migra
         return Ok(());
     }
     let holder = lock_holder(client).await;
-    (opts.on_event)(&RunEvent::LockWait {
+    opts.on_event.emit(&RunEvent::LockWait {
         holder: holder.clone(),
     });
     (opts.notify)(&format!(
@@ -72,6 +72,22 @@ pub(super) async fn lock(client: &Client, opts: &RunOptions) -> Result<(), Migra
             });
         }
     }
+}
+
+/// Runs `work` holding the migration lock (see [`lock`]), and releases the lock on
+/// every path: `work`'s error first, then the release's. What up, down and resolve
+/// each do inside the lock.
+pub(super) async fn with_lock<T>(
+    client: &mut Client,
+    opts: &RunOptions,
+    work: impl AsyncFnOnce(&mut Client) -> Result<T, MigrateError>,
+) -> Result<T, MigrateError> {
+    lock(client, opts).await?;
+    let result = work(client).await;
+    let unlocked = unlock(client).await;
+    let value = result?;
+    unlocked?;
+    Ok(value)
 }
 
 pub(super) async fn unlock(client: &Client) -> Result<(), PgError> {

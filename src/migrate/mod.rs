@@ -6,6 +6,7 @@
 
 pub mod approval;
 pub mod backfill;
+pub mod deploy;
 mod error;
 pub mod fix;
 pub mod history;
@@ -17,11 +18,12 @@ pub mod source;
 mod status;
 pub mod txcontrol;
 
-use lock::{lock, unlock};
+use lock::with_lock;
 pub use scaffold::new_migration;
 pub use status::*;
 mod options;
-pub use options::{parse_duration, RunEvent, RunOptions};
+pub use deploy::interruptible;
+pub use options::{parse_duration, OnEvent, RunEvent, RunOptions};
 mod report;
 pub use report::{history_report, HistoryItem};
 use watch::{Monitor, MonitorConn};
@@ -79,12 +81,10 @@ pub async fn up(
     if let Some(name) = to {
         find(migrations, name)?;
     }
-    lock(client, opts).await?;
-    let result = up_locked(client, migrations, to, opts).await;
-    let unlocked = unlock(client).await;
-    let applied = result?;
-    unlocked?;
-    Ok(applied)
+    with_lock(client, opts, async |c: &mut Client| {
+        up_locked(c, migrations, to, opts).await
+    })
+    .await
 }
 
 /// The migration named `name`, or an error listing the ones there are.
@@ -139,7 +139,7 @@ async fn up_locked(
         let started = Instant::now();
         let outside = outside_transaction(&l.statements, server_version);
         let shape = txcontrol::shape(&l.statements);
-        (opts.on_event)(&RunEvent::MigrationStarted {
+        opts.on_event.emit(&RunEvent::MigrationStarted {
             name: m.name.clone(),
             outside_transaction: outside.is_some() || shape == txcontrol::Shape::Own,
         });
@@ -166,12 +166,12 @@ async fn up_locked(
             }
         };
         match result {
-            Ok(()) => (opts.on_event)(&RunEvent::MigrationFinished {
+            Ok(()) => opts.on_event.emit(&RunEvent::MigrationFinished {
                 name: m.name.clone(),
                 ms: started.elapsed().as_millis() as u64,
             }),
             Err(e) => {
-                (opts.on_event)(&RunEvent::MigrationFailed {
+                opts.on_event.emit(&RunEvent::MigrationFailed {
                     name: m.name.clone(),
                     error: e.to_string(),
                 });
@@ -228,7 +228,7 @@ async fn run_in_transaction(
                 };
                 if lock_timeout && attempt < opts.retries {
                     attempt += 1;
-                    (opts.on_event)(&RunEvent::Retry {
+                    opts.on_event.emit(&RunEvent::Retry {
                         name: m.name.clone(),
                         attempt,
                         blocked_by: blocked_by.clone(),
@@ -289,12 +289,10 @@ pub async fn down(
     if let DownTo::After(name) = &to {
         find(migrations, name)?;
     }
-    lock(client, opts).await?;
-    let result = down_locked(client, migrations, &to).await;
-    let unlocked = unlock(client).await;
-    let done = result?;
-    unlocked?;
-    Ok(done)
+    with_lock(client, opts, async |c: &mut Client| {
+        down_locked(c, migrations, &to).await
+    })
+    .await
 }
 
 async fn down_locked(
@@ -435,12 +433,10 @@ pub async fn resolve(
         .iter()
         .map(|n| find(migrations, n))
         .collect::<Result<_, _>>()?;
-    lock(client, opts).await?;
-    let result = resolve_locked(client, migrations, &targets, how).await;
-    let unlocked = unlock(client).await;
-    result?;
-    unlocked?;
-    Ok(())
+    with_lock(client, opts, async |c: &mut Client| {
+        resolve_locked(c, migrations, &targets, how).await
+    })
+    .await
 }
 
 async fn resolve_locked(

@@ -21,7 +21,33 @@ pub struct RunOptions {
     /// The backup taken before this run (by `deploy`), recorded in the log.
     pub backup: Option<String>,
     /// Structured progress, for `deploy --json` and the live view.
-    pub on_event: fn(&RunEvent),
+    pub on_event: OnEvent,
+}
+
+/// Where a run's [`RunEvent`]s go: a closure, so a caller keeps what it needs (the
+/// migration running now, the events for a JSON document) in its own state.
+#[derive(Clone)]
+pub struct OnEvent(std::sync::Arc<dyn Fn(&RunEvent) + Send + Sync>);
+
+impl OnEvent {
+    pub fn new(f: impl Fn(&RunEvent) + Send + Sync + 'static) -> OnEvent {
+        OnEvent(std::sync::Arc::new(f))
+    }
+
+    /// Events dropped.
+    pub fn none() -> OnEvent {
+        OnEvent::new(|_| {})
+    }
+
+    pub fn emit(&self, e: &RunEvent) {
+        (self.0)(e)
+    }
+}
+
+impl std::fmt::Debug for OnEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnEvent(..)")
+    }
 }
 
 /// What a run reports as it goes.
@@ -61,7 +87,7 @@ impl Default for RunOptions {
             notify: |_| {},
             allow_destructive: Vec::new(),
             backup: None,
-            on_event: |_| {},
+            on_event: OnEvent::none(),
         }
     }
 }
