@@ -35,6 +35,24 @@ fn table_hashes(d: &Dataset) -> Vec<(String, String)> {
 #[test]
 fn demo_firm_seed_1_is_pinned() {
     let (_, _, d) = demo(1, 1);
+    // a readable diff before the hashes: the first rows of each table's CSV
+    let heads: String = d
+        .tables
+        .iter()
+        .map(|t| {
+            let mut buf = Vec::new();
+            out::write_table_csv(&mut buf, &t.columns, &t.rows).unwrap();
+            let text = String::from_utf8_lossy(&buf);
+            let head: Vec<&str> = text.lines().take(4).collect();
+            format!(
+                "== {} ({} rows)\n{}\n",
+                t.name,
+                t.rows.len(),
+                head.join("\n")
+            )
+        })
+        .collect();
+    insta::assert_snapshot!("demo_firm_seed_1_csv_heads", heads);
     let got = table_hashes(&d);
     let want = [
         ("firms", "8e22f0cf12e9a5e3"),
