@@ -450,13 +450,12 @@ impl Config {
             .map_or(0..0, |(i, _)| i..i + needle.len())
     }
 
-    /// The place of option `key` inside the entry at `span`, or the entry itself.
+    /// The place of option `key` inside the entry (an inline table) at `span`, from
+    /// toml's own spans, or the entry itself.
     pub fn key_in(&self, span: &Range<usize>, key: &str) -> Range<usize> {
-        let hay = self.text.get(span.clone()).unwrap_or("");
-        match crate::seed::profile::find_key(hay, key) {
-            Some(at) => span.start + at..span.start + at + key.len(),
-            None => span.clone(),
-        }
+        crate::seed::profile::KeySpans::parse(&self.text)
+            .key(span, key)
+            .unwrap_or_else(|| span.clone())
     }
 
     /// The error for an option problem `message` of column `column` of `table`: placed at

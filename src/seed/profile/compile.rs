@@ -9,6 +9,8 @@ use super::*;
 pub(super) struct Ctx<'a> {
     pub(super) text: &'a str,
     pub(super) file: &'a str,
+    /// Where the file's keys are written, for messages.
+    pub(super) spans: KeySpans<'a>,
 }
 
 impl Ctx<'_> {
@@ -22,24 +24,12 @@ impl Ctx<'_> {
         }
     }
 
-    /// The span of `key` inside a table that starts at `table_span`: toml::Table keeps no
-    /// spans for its values, so find the key's own text.
+    /// The span of `key` inside the table that spans `table_span` (toml's own spans), or
+    /// the table's.
     pub(super) fn key_span(&self, table_span: &Range<usize>, key: &str) -> Range<usize> {
-        // A table's span may cover only part of it: search on to the next header.
-        let start = table_span.start.min(self.text.len());
-        let rest = &self.text[start..];
-        let next_header = rest
-            .match_indices("\n[")
-            .map(|(i, _)| i)
-            .find(|&i| i > 0)
-            .unwrap_or(rest.len());
-        let end = next_header
-            .max(table_span.end.saturating_sub(start))
-            .min(rest.len());
-        match find_key(&rest[..end], key) {
-            Some(at) => start + at..start + at + key.len(),
-            None => table_span.clone(),
-        }
+        self.spans
+            .key(table_span, key)
+            .unwrap_or_else(|| table_span.clone())
     }
 }
 
@@ -49,7 +39,11 @@ pub(super) fn compile(
     file: &str,
     migrations: Vec<Migration>,
 ) -> Result<Profile, ProfileError> {
-    let cx = Ctx { text, file };
+    let cx = Ctx {
+        text,
+        file,
+        spans: KeySpans::parse(text),
+    };
     let anchor = parse_date(raw.profile.anchor.get_ref()).ok_or_else(|| {
         cx.err(
             raw.profile.anchor.span(),

@@ -315,7 +315,7 @@ mod template;
 
 use compile::*;
 use raw::*;
-pub use raw::{find_key, line_col};
+pub use raw::{line_col, KeySpans};
 pub use template::parse_date;
 use template::*;
 
@@ -429,9 +429,47 @@ mod tests {
 
     #[test]
     fn keys_in_comments_are_not_taken_for_the_key() {
-        let text = "# rows = 3 was too few\nname = \"a # b\" # rows = 9\nrows = 5\n";
-        assert_eq!(find_key(text, "rows"), text.rfind("rows"));
-        assert_eq!(find_key("rows = 1", "rows"), Some(0));
-        assert_eq!(find_key("# rows = 1", "rows"), None);
+        let text = "# rows = 3 was too few\nname = \"a # b rows = 2\" # rows = 9\nrows = 5\n";
+        let whole = toml::de::DeTable::parse(text).unwrap().span();
+        let at = KeySpans::parse(text).key(&whole, "rows").unwrap();
+        assert_eq!(at.start, text.rfind("rows").unwrap());
+        let root = |t: &str| toml::de::DeTable::parse(t).unwrap().span();
+        assert_eq!(
+            KeySpans::parse("rows = 1").key(&root("rows = 1"), "rows"),
+            Some(0..4)
+        );
+        assert_eq!(
+            KeySpans::parse("# rows = 1\n").key(&root("# rows = 1\n"), "rows"),
+            None
+        );
+    }
+
+    #[test]
+    fn keys_are_placed_from_tomls_own_spans() {
+        let text = BUILTINS[0].toml;
+        let raw = parse_raw(text, "demo-firm.toml").unwrap();
+        let spans = KeySpans::parse(text);
+        let mut n = 0;
+        for e in &raw.entity {
+            for table in std::iter::once(&e.columns).chain(&e.rows) {
+                for key in table.get_ref().keys() {
+                    let at = spans.key(&table.span(), key);
+                    let at = at.unwrap_or_else(|| panic!("{}.{key}: no span", e.name.get_ref()));
+                    let written = text[at.clone()].trim_matches('"');
+                    assert_eq!(written, key, "{}.{key} at {at:?}", e.name.get_ref());
+                    n += 1;
+                }
+            }
+        }
+        assert!(n > 50, "{n} keys looked at");
+        // a key named in a comment is not taken for it; an inline table's key is found
+        let text = "[a]\n# b = 0\nx = { b = 1 }\n";
+        let root = toml::de::DeTable::parse(text).unwrap();
+        let x = root.get_ref().get("a").unwrap();
+        let inner = match x.get_ref() {
+            toml::de::DeValue::Table(t) => t.get("x").unwrap().span(),
+            _ => unreachable!(),
+        };
+        assert_eq!(KeySpans::parse(text).key(&inner, "b"), Some(18..19));
     }
 }

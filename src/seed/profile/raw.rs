@@ -84,35 +84,40 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
-/// The offset of `key` written as a TOML key (`key =`, `"key" =`) in `hay`: not part of
-/// a longer name. Configs use it to place messages about a key inside a table.
-pub fn find_key(hay: &str, key: &str) -> Option<usize> {
-    let mut search_from = 0;
-    while let Some(pos) = hay[search_from..].find(key) {
-        let at = search_from + pos;
-        let before_ok = at == 0
-            || !hay.as_bytes()[at - 1].is_ascii_alphanumeric() && hay.as_bytes()[at - 1] != b'_';
-        let after = hay[at + key.len()..].trim_start_matches([' ', '"']);
-        if before_ok && after.starts_with('=') && !in_comment(hay, at) {
-            return Some(at);
-        }
-        search_from = at + key.len();
-    }
-    None
-}
+/// Where keys are written in a TOML text, from toml's own parse (so a key named in a
+/// comment or inside a string is never taken for one): parsed once, asked for by the
+/// span the deserializer gave a `Spanned` table.
+pub struct KeySpans<'a>(Option<Spanned<toml::de::DeValue<'a>>>);
 
-/// Whether byte `at` of `text` lies in a `#` comment: a `#` earlier on its line, outside
-/// a quoted string.
-pub(super) fn in_comment(text: &str, at: usize) -> bool {
-    let line = &text[text[..at].rfind('\n').map_or(0, |i| i + 1)..at];
-    let mut quote = None;
-    for c in line.chars() {
-        match (quote, c) {
-            (None, '#') => return true,
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            _ => {}
-        }
+impl<'a> KeySpans<'a> {
+    pub fn parse(text: &'a str) -> KeySpans<'a> {
+        KeySpans(toml::de::DeTable::parse(text).ok().map(|root| {
+            let span = root.span();
+            Spanned::new(span, toml::de::DeValue::Table(root.into_inner()))
+        }))
     }
-    false
+
+    /// Where `key` is written in the table (or inline table, or array-of-tables entry)
+    /// whose value spans `table`; `None` when no such table holds it.
+    pub fn key(&self, table: &Range<usize>, key: &str) -> Option<Range<usize>> {
+        fn find(
+            v: &Spanned<toml::de::DeValue<'_>>,
+            table: &Range<usize>,
+            key: &str,
+        ) -> Option<Range<usize>> {
+            match v.get_ref() {
+                toml::de::DeValue::Table(t) => {
+                    if v.span() == *table {
+                        if let Some((k, _)) = t.iter().find(|(k, _)| k.get_ref().as_ref() == key) {
+                            return Some(k.span());
+                        }
+                    }
+                    t.values().find_map(|x| find(x, table, key))
+                }
+                toml::de::DeValue::Array(a) => a.iter().find_map(|x| find(x, table, key)),
+                _ => None,
+            }
+        }
+        find(self.0.as_ref()?, table, key)
+    }
 }
