@@ -7,11 +7,8 @@
 pub mod anonymize;
 pub mod backfill;
 pub mod backup;
-pub mod deploy;
 pub mod local;
 pub mod migrate;
-pub mod migrate_lint;
-mod migrate_up_json;
 pub mod seed;
 pub mod verify;
 

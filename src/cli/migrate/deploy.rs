@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
-use super::migrate::{DirArg, RunArgs};
-use super::{emit, say, Target, EXIT_FOUND};
+use super::{DirArg, RunArgs};
+use crate::cli::{emit, say, Target, EXIT_FOUND};
 use crate::migrate::deploy::{DeployEvent, DeployOptions, DeployOutcome};
 use crate::migrate::{self, RunEvent};
 use crate::pg;
@@ -33,7 +33,7 @@ pub struct DeployArgs {
     #[arg(long, value_name = "NAME")]
     pub to: Option<String>,
     /// Folder for the pre-deploy backup and the audit log
-    #[arg(long, value_name = "DIR", default_value = super::backup::DEFAULT_DIR)]
+    #[arg(long, value_name = "DIR", default_value = crate::cli::backup::DEFAULT_DIR)]
     pub backup_dir: PathBuf,
     /// If a migration that runs outside a transaction fails midway, restore the backup
     #[arg(long)]
@@ -215,7 +215,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         backup_dir: args.backup_dir,
         keys: Box::new(move || {
             Ok(crate::backup::Keys {
-                recipients: super::backup::recipients(&[], false)?,
+                recipients: crate::cli::backup::recipients(&[], false)?,
                 identity: args.identity,
             })
         }),

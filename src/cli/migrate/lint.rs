@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::migrate::{emit_json, DirArg};
-use super::{emit, say, EXIT_FOUND};
+use super::{emit_json, DirArg};
+use crate::cli::{emit, say, EXIT_FOUND};
 use crate::migrate::{self, Migration};
 
 /// Who applies the migrations being linted.
@@ -135,7 +135,7 @@ pub fn lint(
     // A file that cannot be linted is an error; high-risk findings that are not approved
     // need attention; medium and low inform.
     Ok(if !broken.is_empty() {
-        ExitCode::from(super::EXIT_ERROR)
+        ExitCode::from(crate::cli::EXIT_ERROR)
     } else if worst == Some(migrate::lint::Risk::High) {
         ExitCode::from(EXIT_FOUND)
     } else {
@@ -282,7 +282,7 @@ pub fn fix(paths: Vec<PathBuf>, dir: &DirArg, dry_run: bool) -> anyhow::Result<E
         }
     }
     Ok(if failed {
-        ExitCode::from(super::EXIT_ERROR)
+        ExitCode::from(crate::cli::EXIT_ERROR)
     } else {
         ExitCode::SUCCESS
     })

@@ -9,10 +9,15 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tokio_postgres::Client;
 
-use super::migrate_up_json::{up_failure_json, Events};
 use super::{emit, say, Target, EXIT_FOUND};
 use crate::migrate::{self, source, DownTo, Entry, Migration, Resolution, RunOptions, State};
 use crate::pg::{self, Masked};
+
+pub mod deploy;
+pub mod lint;
+mod up_json;
+
+use up_json::{up_failure_json, Events};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -173,7 +178,7 @@ that cannot be read or parsed (the others are still linted).")]
             default_value = "dataforge",
             value_name = "RUNNER"
         )]
-        runner: super::migrate_lint::Runner,
+        runner: lint::Runner,
         /// Write the safe rewrite of each migration given (default: the newest) as new
         /// folders beside it
         #[arg(long, conflicts_with_all = ["json", "runner"])]
@@ -203,7 +208,7 @@ that cannot be read or parsed (the others are still linted).")]
         target: Target,
     },
     /// Verify, back up (verified), apply, verify: the whole deploy runbook, each step reported
-    Deploy(super::deploy::DeployArgs),
+    Deploy(deploy::DeployArgs),
     /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
     #[command(after_help = "Examples:
   dataforge migrate approve 20240301120000_drop_legacy --reason \"column unused since v2\"
@@ -435,12 +440,12 @@ pub async fn run(args: MigrateArgs) -> anyhow::Result<ExitCode> {
             dry_run,
         } => {
             if fix {
-                super::migrate_lint::fix(paths, &dir, dry_run)
+                lint::fix(paths, &dir, dry_run)
             } else {
-                super::migrate_lint::lint(paths, &dir, json, runner)
+                lint::lint(paths, &dir, json, runner)
             }
         }
-        Action::Deploy(a) => super::deploy::run(a).await,
+        Action::Deploy(a) => deploy::run(a).await,
         Action::Plan {
             dir,
             to,

@@ -53,6 +53,6 @@ pub(super) fn up_failure_json(
         "failed": failed,
         "not_run": not_run,
         "events": events,
-        "error": super::describe(e),
+        "error": crate::cli::describe(e),
     })
 }
