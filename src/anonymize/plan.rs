@@ -388,12 +388,7 @@ impl TablePlan {
             };
         }
         s.fields.clear();
-        let mut start = 0;
-        for tab in memchr::memchr_iter(b'\t', line) {
-            s.fields.push((start, tab));
-            start = tab + 1;
-        }
-        s.fields.push((start, line.len()));
+        s.fields.extend(crate::pg::copy::field_bounds(line));
         if s.fields.len() != n {
             return Err(format!(
                 "expected {} fields ({}), found {}",

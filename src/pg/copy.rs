@@ -139,13 +139,20 @@ pub fn decode_field_cow(raw: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
 
 /// Splits one COPY text line (without its newline) into raw fields.
 pub fn split_fields(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    field_bounds(line).map(move |(start, end)| &line[start..end])
+}
+
+/// Where each field of a COPY text row is: `(start, end)` byte offsets, in order. The
+/// one row splitter; [`split_fields`] gives the fields themselves.
+#[inline]
+pub fn field_bounds(line: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut start = 0;
     memchr::memchr_iter(b'\t', line)
         .chain(std::iter::once(line.len()))
         .map(move |end| {
-            let field = &line[start..end];
+            let bounds = (start, end);
             start = end + 1;
-            field
+            bounds
         })
 }
 
