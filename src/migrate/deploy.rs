@@ -32,8 +32,8 @@ pub struct DeployOptions<'a> {
     pub run: RunOptions,
 }
 
-/// What a deploy reports as it goes. `n` is the step's number (of four; the restore is
-/// a fifth when it happens).
+/// What a deploy reports as it goes. `n` is the step's number (of four; a restore, when
+/// it happens, takes the number after the failed `up`).
 #[derive(Debug, Clone)]
 pub enum DeployEvent {
     StepStarted {

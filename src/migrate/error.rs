@@ -192,20 +192,20 @@ pub struct Stopped {
 
 impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = |v: &[String]| {
-            if v.is_empty() {
-                "none".to_string()
-            } else {
-                v.join(", ")
-            }
+        let applied = if self.applied.is_empty() {
+            "This run applied nothing before it".to_string()
+        } else {
+            format!(
+                "This run applied {} before it (they stay applied)",
+                self.applied.join(", ")
+            )
         };
-        write!(
-            f,
-            "{}. This run applied {} before it (they stay applied) and did not run {}",
-            self.cause,
-            list(&self.applied),
-            list(&self.not_run)
-        )
+        let not_run = if self.not_run.is_empty() {
+            String::new()
+        } else {
+            format!(" and did not run {}", self.not_run.join(", "))
+        };
+        write!(f, "{}. {applied}{not_run}", self.cause)
     }
 }
 

@@ -69,7 +69,7 @@ impl DumpSource {
             let p = PathBuf::from(from);
             if !p.is_file() {
                 anyhow::bail!(
-                    "the source {from} is not a file; give a pg_dump file (plain or -Fc), - for \
+                    "{from} is not a file; give a pg_dump file (plain or -Fc), - for \
                      stdin, or a postgres:// URL"
                 );
             }
