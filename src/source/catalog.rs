@@ -74,7 +74,7 @@ pub struct DdlScan {
     /// of the first one: rows the transformers never see.
     pub inserts: Vec<(String, u64)>,
     /// Column types, domains and enums, from the statements that create them.
-    pub types: crate::anonymize::types::DdlTypes,
+    pub types: crate::source::types::DdlTypes,
     /// The text of its `COMMENT ON` statements (the first 10,000).
     pub comments: Vec<String>,
     /// A `COMMENT ON` statement being read, until the line that ends it, and whether a
@@ -89,7 +89,7 @@ pub struct DdlScan {
     /// line that ends it.
     creating: Option<String>,
     /// Its schema objects, for verify's comparison of the two sides.
-    pub objects: crate::anonymize::schema_objects::SchemaObjects,
+    pub objects: crate::source::schema_objects::SchemaObjects,
 }
 
 /// The statements whose text goes to the parser for column types.

@@ -9,8 +9,8 @@ use super::catalog::{self, ForeignKey, UniqueKey};
 use super::SourceTable;
 use crate::anonymize::config::Config;
 use crate::anonymize::real::{Collector, RealSets, Wanted};
-use crate::anonymize::types::ColumnType;
 use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
+use crate::source::types::ColumnType;
 
 pub struct Live {
     url: String,

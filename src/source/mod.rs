@@ -8,6 +8,8 @@
 pub mod catalog;
 pub mod dump;
 pub mod live;
+pub mod schema_objects;
+pub mod types;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -20,9 +22,9 @@ use futures_util::StreamExt as _;
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::plan::Plan;
 use crate::anonymize::real::{RealSets, Wanted};
-use crate::anonymize::types::ColumnType;
 use crate::pg::{self, PgContext as _};
 use live::{Live, Piece};
+use types::ColumnType;
 
 /// A table of the source: its qualified name and its columns, in COPY order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ pub(super) struct ColPlan {
     pub(super) allowed: Vec<String>,
     /// The column's type, when its values are checked as valid input for it (anonymized
     /// columns of a file output: a loaded copy was checked by its server).
-    pub(super) valid: Option<crate::anonymize::types::ColumnType>,
+    pub(super) valid: Option<crate::source::types::ColumnType>,
 }
 
 /// A table of the output as the workers see it.

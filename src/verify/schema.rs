@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use super::report::{Check, Status};
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::schema_objects::{SchemaObject, SchemaObjects};
+use crate::source::schema_objects::{SchemaObject, SchemaObjects};
 use crate::source::{Source, SourceTable};
 
 /// Differences shown in full; past them, counted.

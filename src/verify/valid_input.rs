@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use super::report::{Check, Status};
 use super::Finding;
 use crate::anonymize::config::{Action, Config};
-use crate::anonymize::types::ColumnType;
+use crate::source::types::ColumnType;
 use crate::source::Source;
 
 /// The columns of a file output whose values are checked, and those that cannot be.
