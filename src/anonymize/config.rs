@@ -317,7 +317,7 @@ impl Config {
             cfg.key = match (k.env, k.file) {
                 (Some(_), Some(_)) => {
                     return Err(cfg.err(
-                        cfg.find("[key]"),
+                        cfg.root_key("key"),
                         "[key] names both `env` and `file`; choose one",
                     ))
                 }
@@ -435,19 +435,12 @@ impl Config {
         }
     }
 
-    /// The place of `needle` in the file, or its start.
-    /// The place of a table header such as `[key]`: at the start of a line, so a comment
-    /// that mentions it is not taken for it.
-    fn find(&self, needle: &str) -> Range<usize> {
-        self.text
-            .match_indices(needle)
-            .find(|(i, _)| {
-                self.text[..*i]
-                    .trim_end_matches([' ', '\t'])
-                    .ends_with('\n')
-                    || *i == 0
-            })
-            .map_or(0..0, |(i, _)| i..i + needle.len())
+    /// The place of top-level key or table `key` (`[key]`), from toml's own spans, or
+    /// the file's start.
+    fn root_key(&self, key: &str) -> Range<usize> {
+        crate::seed::profile::KeySpans::parse(&self.text)
+            .root_key(key)
+            .unwrap_or(0..0)
     }
 
     /// The place of option `key` inside the entry (an inline table) at `span`, from
@@ -494,6 +487,13 @@ mod tests {
                 proptest::prop_assert!(e.to_string().starts_with("fuzz.toml"), "{e}");
             }
         }
+    }
+
+    #[test]
+    fn a_key_section_naming_both_sources_is_placed_at_its_header_not_a_comment() {
+        let text = "# [key] env or file\n[tables.t]\ncolumns.a = \"keep\"\n\n[key]\nenv = \"K\"\nfile = \"k\"\n";
+        let e = Config::parse(text, "a.toml").unwrap_err().to_string();
+        assert!(e.starts_with("a.toml:5:2: [key] names both"), "{e}");
     }
 
     #[test]

@@ -83,11 +83,7 @@ pub fn is_statement(line: &[u8]) -> bool {
             && memchr::memmem::find(line, b" ON LARGE OBJECT ").is_some())
 }
 
-/// The OID a dump line creates an object under (`SELECT pg_catalog.lo_create('424242');`).
-pub fn created(line: &str) -> Option<&str> {
-    let rest = line.strip_prefix("SELECT pg_catalog.lo_create('")?;
-    rest.split_once('\'').map(|(oid, _)| oid)
-}
+pub use crate::source::catalog::large_object_created as created;
 
 /// The source's large objects, by OID, as the snapshot `reader` sees them.
 pub async fn list(reader: &Client) -> Result<Vec<u32>, PgError> {

@@ -16,7 +16,7 @@ pub mod plan;
 pub mod real;
 pub mod suggest;
 pub mod transformers;
-pub mod valid;
 
-// column types and schema objects are the source's vocabulary; anonymize reads them there
-pub use crate::source::{schema_objects, types};
+// column types, their values' validity and schema objects are the source's vocabulary;
+// anonymize reads them there
+pub use crate::source::{schema_objects, types, valid};

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::pii::detect::{looks_like_email, looks_like_phone};
+use crate::pii::names::{found_in, looks_like_person, names_a_person, FIRST_NAMES};
 
 /// A suggestion: the transformer (with inline options, as TOML) and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -327,72 +328,6 @@ pub fn suggest(name: &str, sql_type: Option<&str>, samples: &[&str]) -> Suggesti
 /// Whether more than half of `samples` are `f`.
 fn share_of(samples: &[&str], f: &dyn Fn(&str) -> bool) -> bool {
     samples.iter().filter(|s| f(s)).count() * 2 > samples.len()
-}
-
-/// Every first name of the generators' lists, folded: a word of text that is one, followed
-/// by a capitalised word, names a person.
-static FIRST_NAMES: std::sync::LazyLock<std::collections::HashSet<String>> =
-    std::sync::LazyLock::new(|| {
-        use crate::seed::locale::list;
-        use crate::seed::profile::{FakeKind, Locale};
-        [Locale::En, Locale::Ro]
-            .into_iter()
-            .filter_map(|l| list(FakeKind::FirstName, l))
-            .flatten()
-            .map(|n| n.to_lowercase())
-            .collect()
-    });
-
-fn capitalised(w: &str) -> bool {
-    let mut c = w.chars();
-    c.next().is_some_and(char::is_uppercase) && c.any(char::is_lowercase)
-}
-
-/// A person's name: one to four words of letters (any case; `Anders, Maria` too), one
-/// of them a known first name (`Maria Anders`, `MARIA ANDERS`; not `Aniseed Syrup`).
-fn looks_like_person(s: &str) -> bool {
-    let ws: Vec<&str> = s
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|w| !w.is_empty())
-        .collect();
-    (1..=4).contains(&ws.len())
-        && ws
-            .iter()
-            .all(|w| w.chars().all(|c| c.is_alphabetic() || "-'.".contains(c)))
-        && ws.iter().any(|w| FIRST_NAMES.contains(&w.to_lowercase()))
-}
-
-/// A person named inside text: a known first name, capitalised, and a capitalised word
-/// after it (`… called Maria Anders on …`).
-fn names_a_person(text: &str) -> bool {
-    let ws: Vec<&str> = text
-        .split(|c: char| !c.is_alphabetic() && c != '-' && c != '\'')
-        .filter(|w| !w.is_empty())
-        .collect();
-    ws.windows(2).any(|p| {
-        capitalised(p[0]) && capitalised(p[1]) && FIRST_NAMES.contains(&p[0].to_lowercase())
-    })
-}
-
-/// The kinds of personal data in `text` (`email`, `phone` …, `people's names`), for
-/// what init says of text outside columns (comments).
-pub fn personal_in(text: &str) -> Vec<&'static str> {
-    let mut found = found_in(text);
-    if names_a_person(text) {
-        found.push("people's names");
-    }
-    found
-}
-
-/// What the detectors find in `text`, as `email`, `phone` …, without repeats.
-fn found_in(text: &str) -> Vec<&'static str> {
-    let mut found = Vec::new();
-    crate::pii::detect::detect(text, &mut |d, _| {
-        if !found.contains(&d) {
-            found.push(d);
-        }
-    });
-    found
 }
 
 /// A suggestion from what sampled values hold when their column's name said nothing:

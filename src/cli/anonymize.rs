@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use super::say;
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::pipeline::RunOptions;
-use crate::anonymize::{init, real, suggest, transformers};
+use crate::anonymize::{init, real, transformers};
 use crate::snapshot::{self, Outcome, VerifyFailed};
 use crate::source::{is_url, Source};
 
@@ -440,7 +440,7 @@ async fn init(from: &str) -> anyhow::Result<ExitCode> {
     let personal: Vec<&str> = source
         .comments()
         .iter()
-        .flat_map(|c| suggest::personal_in(c))
+        .flat_map(|c| crate::pii::names::personal_in(c))
         .fold(Vec::new(), |mut all, d| {
             if !all.contains(&d) {
                 all.push(d);

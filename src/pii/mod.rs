@@ -3,4 +3,5 @@
 //! copy). One definition each, so init never calls `keep` what verify then fails.
 
 pub mod detect;
+pub mod names;
 pub mod validate;

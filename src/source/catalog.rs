@@ -141,7 +141,7 @@ impl DdlScan {
                 }
             }
         }
-        if let Some(oid) = crate::anonymize::large_objects::created(line) {
+        if let Some(oid) = large_object_created(line) {
             self.large_objects += 1;
             if self.first_large_object.is_none() {
                 self.first_large_object = Some((oid.to_string(), at));
@@ -237,6 +237,12 @@ fn key_columns(rest: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The OID a dump line creates an object under (`SELECT pg_catalog.lo_create('424242');`).
+pub fn large_object_created(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("SELECT pg_catalog.lo_create('")?;
+    rest.split_once('\'').map(|(oid, _)| oid)
 }
 
 #[cfg(test)]

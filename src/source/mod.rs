@@ -10,6 +10,7 @@ pub mod dump;
 pub mod live;
 pub mod schema_objects;
 pub mod types;
+pub mod valid;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -182,6 +183,14 @@ pub enum Source {
 }
 
 impl Source {
+    /// The source's name for messages: the file as given, or the database's URL masked.
+    pub fn name(&self) -> String {
+        match self {
+            Source::Dump(d, _) => d.name.clone(),
+            Source::Live(l) => l.name(),
+        }
+    }
+
     pub async fn open(from: &str) -> anyhow::Result<Source> {
         Source::open_for(from, &Default::default()).await
     }

@@ -82,21 +82,7 @@ const HIT_RECORDS: usize = 1_000_000;
 /// the fan-out comparison.
 const FANOUT_SAMPLE: usize = 200_000;
 
-/// SRC and DST do not have the same tables and columns.
-#[derive(Debug, thiserror::Error)]
-#[error("{src} and {dst} differ in schema, so they cannot be compared; nothing was checked:\n  {}", .differences.join("\n  "))]
-pub struct SchemaMismatch {
-    pub src: String,
-    pub dst: String,
-    pub differences: Vec<String>,
-}
-
-fn source_name(s: &Source) -> String {
-    match s {
-        Source::Dump(d, _) => d.name.clone(),
-        Source::Live(l) => l.name(),
-    }
-}
+pub use schema::SchemaMismatch;
 
 /// What every read of a run shares: the config and settings, the seed of its keyed
 /// hashes, the threads it reads on, the output's foreign keys, and which source columns
@@ -132,7 +118,7 @@ pub async fn verify(
     jobs: usize,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let (src_name, dst_name) = (source_name(src), source_name(dst));
+    let (src_name, dst_name) = (src.name(), dst.name());
     let src_tables = src.tables();
     crate::anonymize::guard::check_coverage(config, &src_tables)?;
     let differences = schema::schema_differences(config, &src_tables, &dst.tables());
@@ -170,7 +156,6 @@ pub async fn verify(
         &output.row_keys,
     )?;
 
-    let hit_total: u64 = settled.leaks.values().map(|(n, _)| n).sum();
     let mut checks = Vec::new();
     let mut samples = Vec::new();
     checks::leak::leaks(&mut checks, &settled);
@@ -203,36 +188,12 @@ pub async fn verify(
     )?;
     checks::integrity::unique_keys(&mut checks, dst.unique_keys(), &output.duplicates);
 
-    let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
-    let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
-    let examples = settled
-        .leaks
-        .values()
-        .flat_map(|(_, e)| e.iter().cloned())
-        .collect();
-    Ok(Report {
-        source: src_name,
-        output: dst_name,
-        passed: failed == 0,
-        failed,
-        warned,
-        leak: LeakSummary {
-            source_forms: set.inserted,
-            mode: if set.bloom().is_some() {
-                "bloom"
-            } else {
-                "exact"
-            },
-            bloom_false_positive_rate: set.bloom().map(|b| b.false_positive_rate()),
-            bloom_bytes: set.bloom().map(|b| b.bytes()),
-            unconfirmed: settled.unconfirmed,
-            coincidences: settled.coincidences.values().map(|(n, _)| n).sum(),
-            cells_scanned: output.cells,
-            hits: hit_total,
-            examples,
-        },
+    Ok(Report::new(
+        src_name,
+        dst_name,
+        settled.summary(&set, output.cells),
         samples,
         checks,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+        started.elapsed().as_secs_f64(),
+    ))
 }

@@ -107,7 +107,7 @@ pub fn comments(dst: &Source) -> Option<Check> {
         let at = format!("#{}", i + 1);
         found.scan(&at, c.as_bytes());
         // a comment is prose: a person named in it counts too ("Owner: Maria Anders")
-        if crate::anonymize::suggest::personal_in(c).contains(&"people's names") {
+        if crate::pii::names::personal_in(c).contains(&"people's names") {
             found
                 .hits
                 .entry(at)
@@ -167,7 +167,7 @@ fn read_dump(input: impl std::io::BufRead, name: &str) -> anyhow::Result<Found> 
             return Ok(());
         }
         let l = String::from_utf8_lossy(raw);
-        if crate::anonymize::large_objects::created(&l).is_some() {
+        if crate::source::catalog::large_object_created(&l).is_some() {
             found.objects += 1;
         } else if let Some(rest) = l.strip_prefix("SELECT pg_catalog.lo_open('") {
             let oid = rest.split('\'').next().unwrap_or("").to_string();

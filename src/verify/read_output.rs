@@ -378,7 +378,7 @@ pub(super) fn read_output(
                     let found = b.findings.len() + b.invalid.len();
                     let v = rows.text(&v);
                     if let Some(ty) = &p.valid {
-                        if let Err(why) = crate::anonymize::valid::check(ty, &v) {
+                        if let Err(why) = crate::source::valid::check(ty, &v) {
                             let sample = format!("row {}: {why}", label(&fields, ordinal));
                             b.invalid.push((i, sample));
                         }

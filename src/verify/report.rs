@@ -110,6 +110,30 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of `checks`: it passed when none failed.
+    pub fn new(
+        source: String,
+        output: String,
+        leak: LeakSummary,
+        samples: Vec<TableSample>,
+        checks: Vec<Check>,
+        seconds: f64,
+    ) -> Report {
+        let failed = checks.iter().filter(|c| c.status == Status::Fail).count();
+        let warned = checks.iter().filter(|c| c.status == Status::Warn).count();
+        Report {
+            source,
+            output,
+            passed: failed == 0,
+            failed,
+            warned,
+            leak,
+            samples,
+            checks,
+            seconds,
+        }
+    }
+
     /// The table on stdout with every check: failures and warnings first, then one line
     /// per passing check (`verify --verbose`).
     pub fn text(&self) -> String {

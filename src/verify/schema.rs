@@ -173,3 +173,12 @@ pub(super) fn schema_differences(
     }
     out
 }
+
+/// SRC and DST do not have the same tables and columns.
+#[derive(Debug, thiserror::Error)]
+#[error("{src} and {dst} differ in schema, so they cannot be compared; nothing was checked:\n  {}", .differences.join("\n  "))]
+pub struct SchemaMismatch {
+    pub src: String,
+    pub dst: String,
+    pub differences: Vec<String>,
+}

@@ -276,3 +276,29 @@ pub(super) fn settle(
     }
     Ok(out)
 }
+
+impl Settled {
+    /// The leak scan's summary for the report: what the source's set held, what the
+    /// output's cells gave, and how the hits settled.
+    pub(super) fn summary(&self, set: &leak::LeakSet, cells_scanned: u64) -> LeakSummary {
+        LeakSummary {
+            source_forms: set.inserted,
+            mode: if set.bloom().is_some() {
+                "bloom"
+            } else {
+                "exact"
+            },
+            bloom_false_positive_rate: set.bloom().map(|b| b.false_positive_rate()),
+            bloom_bytes: set.bloom().map(|b| b.bytes()),
+            unconfirmed: self.unconfirmed,
+            coincidences: self.coincidences.values().map(|(n, _)| n).sum(),
+            cells_scanned,
+            hits: self.leaks.values().map(|(n, _)| n).sum(),
+            examples: self
+                .leaks
+                .values()
+                .flat_map(|(_, e)| e.iter().cloned())
+                .collect(),
+        }
+    }
+}

@@ -45,7 +45,7 @@ pub fn plan(config: &Config, dst: &Source) -> Typed {
             }
             match ty {
                 None => out.unchecked.push(format!("{}.{c} (type unknown)", t.name)),
-                Some(ty) if !crate::anonymize::valid::checked(ty) => {
+                Some(ty) if !crate::source::valid::checked(ty) => {
                     out.unchecked.push(format!("{}.{c} ({})", t.name, ty.sql));
                 }
                 Some(ty) => {

@@ -97,6 +97,17 @@ impl<'a> KeySpans<'a> {
         }))
     }
 
+    /// Where top-level `key` is written (a `[key]` header's name, or `key = …`).
+    pub fn root_key(&self, key: &str) -> Option<Range<usize>> {
+        match self.0.as_ref()?.get_ref() {
+            toml::de::DeValue::Table(t) => t
+                .iter()
+                .find(|(k, _)| k.get_ref().as_ref() == key)
+                .map(|(k, _)| k.span()),
+            _ => None,
+        }
+    }
+
     /// Where `key` is written in the table (or inline table, or array-of-tables entry)
     /// whose value spans `table`; `None` when no such table holds it.
     pub fn key(&self, table: &Range<usize>, key: &str) -> Option<Range<usize>> {
