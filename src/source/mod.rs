@@ -43,13 +43,23 @@ pub fn is_url(s: &str) -> bool {
     s.starts_with("postgres://") || s.starts_with("postgresql://") || pg::is_conninfo(s)
 }
 
-/// A dump on disk: a plain SQL file, or a custom-format archive read through
-/// `pg_restore -f -`. stdin is spooled to a temporary file first, so the config is
-/// checked against every table before any row is read.
+/// What kind of dump a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DumpFormat {
+    /// Plain SQL (`pg_dump`, `pg_dump -Fp`): read as it is, or mapped in place.
+    Plain,
+    /// A custom-format archive (`pg_dump -Fc`): read as the plain SQL `pg_restore -f -`
+    /// writes from it.
+    Archive,
+}
+
+/// A dump on disk: a plain SQL file or an archive ([`DumpFormat`]); both are walked as
+/// plain SQL, so every reader treats them alike. stdin is spooled to a temporary file
+/// first, so the config is checked against every table before any row is read.
 pub struct DumpSource {
     path: PathBuf,
     pub name: String,
-    custom: bool,
+    pub format: DumpFormat,
     /// stdin's copy: a file with no name (unlinked from the start, so no exit path, not
     /// even kill -9, leaves the source's plaintext in a temp folder), reached through
     /// `/proc/PID/fd/N` by this process and its pg_restore child.
@@ -91,7 +101,11 @@ impl DumpSource {
                 .map_err(anyhow::Error::msg)?;
         }
         Ok(DumpSource {
-            custom: n == 5 && &magic == b"PGDMP",
+            format: if n == 5 && &magic == b"PGDMP" {
+                DumpFormat::Archive
+            } else {
+                DumpFormat::Plain
+            },
             path,
             name,
             _spool: spool,
@@ -100,13 +114,13 @@ impl DumpSource {
 
     /// The file itself, when the dump is plain SQL (not an archive pg_restore reads).
     pub fn plain_file(&self) -> Option<&std::path::Path> {
-        (!self.custom).then_some(self.path.as_path())
+        (self.format == DumpFormat::Plain).then_some(self.path.as_path())
     }
 
     /// The dump's SQL from the start (a plain file as it is; an archive as pg_restore
     /// writes it).
     pub fn reader(&self) -> anyhow::Result<Box<dyn BufRead + Send>> {
-        if !self.custom {
+        if self.format == DumpFormat::Plain {
             let f = std::fs::File::open(&self.path)
                 .with_context(|| format!("opening {}", self.name))?;
             return Ok(Box::new(BufReader::with_capacity(1 << 20, f)));
@@ -130,7 +144,7 @@ impl DumpSource {
 
     /// Bytes to read, for progress (unknown for an archive).
     pub fn size(&self) -> Option<u64> {
-        (!self.custom)
+        (self.format == DumpFormat::Plain)
             .then(|| std::fs::metadata(&self.path).ok().map(|m| m.len()))
             .flatten()
     }
