@@ -28,32 +28,7 @@ impl CommentAction {
     }
 }
 
-/// The text of a `COMMENT ON … IS …;` statement, read by PostgreSQL's own parser (quoted
-/// names holding ` IS `, `''`, `E'…'` and all), if `sql` is one.
-pub fn text(sql: &str) -> Option<String> {
-    let parsed = pg_query::parse(sql, 0).ok()?;
-    parsed
-        .protobuf
-        .stmts
-        .iter()
-        .find_map(|raw| match raw.stmt.as_ref()?.node.as_ref()? {
-            pg_query::NodeEnum::CommentStmt(c) => Some(c.comment.clone()),
-            _ => None,
-        })
-}
-
-/// Whether a statement ends on `line`: its last non-blank character is a `;` outside any
-/// quoted literal. `quoted` carries whether a literal is open from line to line (a
-/// doubled `''` closes and opens it again, which leaves it open).
-pub fn ends_statement(line: &[u8], quoted: &mut bool) -> bool {
-    for &b in line {
-        if b == b'\'' {
-            *quoted = !*quoted;
-        }
-    }
-    let end = line.trim_ascii_end();
-    !*quoted && end.ends_with(b";")
-}
+pub use crate::source::catalog::{comment_text as text, ends_statement};
 
 /// Which lines of a dump's SQL (outside COPY data) go to the output, as the config says
 /// for large objects, comments and materialized views (pg_dump's `REFRESH MATERIALIZED

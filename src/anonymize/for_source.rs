@@ -57,7 +57,8 @@ impl Source {
         config: &Config,
         rows: usize,
     ) -> anyhow::Result<String> {
-        let samples = self.sample_lines(rows, Some((config, plan))).await?;
+        let anonymized = |name: &str| plan.table(name).map(|p| p.action) == Some(Action::Anonymize);
+        let samples = self.sample_lines(rows, Some((config, &anonymized))).await?;
         let mut text = String::new();
         for (name, t) in &plan.tables {
             if t.action != Action::Anonymize {

@@ -85,20 +85,6 @@ pub fn is_statement(line: &[u8]) -> bool {
 
 pub use crate::source::catalog::large_object_created as created;
 
-/// The source's large objects, by OID, as the snapshot `reader` sees them.
-pub async fn list(reader: &Client) -> Result<Vec<u32>, PgError> {
-    Ok(reader
-        .query(
-            "SELECT oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid",
-            &[],
-        )
-        .await
-        .pg(|| "listing the source's large objects".into())?
-        .iter()
-        .map(|r| r.get(0))
-        .collect())
-}
-
 /// Bytes read from an object at a time.
 const CHUNK: i32 = 1 << 20;
 

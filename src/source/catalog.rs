@@ -129,15 +129,11 @@ impl DdlScan {
         if let Some(stmt) = self.commenting.as_mut() {
             stmt.push_str(line);
             stmt.push('\n');
-            let ends = crate::anonymize::comments::ends_statement(
-                line.as_bytes(),
-                &mut self.comment_quoted,
-            );
+            let ends = ends_statement(line.as_bytes(), &mut self.comment_quoted);
             if ends || stmt.len() > 1 << 20 {
                 let stmt = self.commenting.take().unwrap_or_default();
                 if self.comments.len() < 10_000 {
-                    self.comments
-                        .extend(crate::anonymize::comments::text(&stmt));
+                    self.comments.extend(comment_text(&stmt));
                 }
             }
         }
@@ -243,6 +239,33 @@ fn key_columns(rest: &str) -> Vec<String> {
 pub fn large_object_created(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("SELECT pg_catalog.lo_create('")?;
     rest.split_once('\'').map(|(oid, _)| oid)
+}
+
+/// The text of a `COMMENT ON … IS …;` statement, read by PostgreSQL's own parser (quoted
+/// names holding ` IS `, `''`, `E'…'` and all), if `sql` is one.
+pub fn comment_text(sql: &str) -> Option<String> {
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    parsed
+        .protobuf
+        .stmts
+        .iter()
+        .find_map(|raw| match raw.stmt.as_ref()?.node.as_ref()? {
+            pg_query::NodeEnum::CommentStmt(c) => Some(c.comment.clone()),
+            _ => None,
+        })
+}
+
+/// Whether a statement ends on `line`: its last non-blank character is a `;` outside any
+/// quoted literal. `quoted` carries whether a literal is open from line to line (a
+/// doubled `''` closes and opens it again, which leaves it open).
+pub fn ends_statement(line: &[u8], quoted: &mut bool) -> bool {
+    for &b in line {
+        if b == b'\'' {
+            *quoted = !*quoted;
+        }
+    }
+    let end = line.trim_ascii_end();
+    !*quoted && end.ends_with(b";")
 }
 
 #[cfg(test)]

@@ -277,7 +277,7 @@ impl Live {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        let large_objects = crate::anonymize::large_objects::list(&holder).await?;
+        let large_objects = large_objects(&holder).await?;
         let comments = holder
             .query(
                 "SELECT description FROM pg_catalog.pg_description
@@ -537,4 +537,18 @@ impl Live {
         .await??;
         Ok(text)
     }
+}
+
+/// The source's large objects, by OID, as the snapshot `reader` sees them.
+async fn large_objects(reader: &Client) -> Result<Vec<u32>, PgError> {
+    Ok(reader
+        .query(
+            "SELECT oid FROM pg_catalog.pg_largeobject_metadata ORDER BY oid",
+            &[],
+        )
+        .await
+        .pg(|| "listing the source's large objects".into())?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }

@@ -20,12 +20,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use futures_util::StreamExt as _;
 
-use crate::anonymize::config::{Action, Config};
-use crate::anonymize::plan::Plan;
+use crate::anonymize::config::Config;
 use crate::anonymize::real::{RealSets, Wanted};
 use crate::pg::{self, PgContext as _};
 use live::{Live, Piece};
 use types::ColumnType;
+
+/// Whether a table is one a run anonymizes (its plan says so).
+pub type Anonymized<'a> = dyn Fn(&str) -> bool + Sync + 'a;
 
 /// A table of the source: its qualified name and its columns, in COPY order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,11 +286,12 @@ impl Source {
         }
     }
 
-    /// The first `rows` COPY lines of each table (of each anonymized one, with a plan).
+    /// The first `rows` COPY lines of each table (with a config, of each table `anonymized`
+    /// says, read under the config's `where` filter).
     pub async fn sample_lines(
         &self,
         rows: usize,
-        config: Option<(&Config, &Plan)>,
+        config: Option<(&Config, &Anonymized<'_>)>,
     ) -> anyhow::Result<BTreeMap<String, Vec<Vec<u8>>>> {
         Ok(match self {
             Source::Dump(d, _) => tokio::task::block_in_place(|| {
@@ -299,8 +302,8 @@ impl Source {
                 let mut out = BTreeMap::new();
                 for (i, t) in live.tables.iter().enumerate() {
                     let name = &t.table.name;
-                    if let Some((_, plan)) = config {
-                        if plan.table(name).map(|p| p.action) != Some(Action::Anonymize) {
+                    if let Some((_, anonymized)) = config {
+                        if !anonymized(name) {
                             continue;
                         }
                     }
