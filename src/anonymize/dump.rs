@@ -273,8 +273,10 @@ pub fn anonymize_parallel<'a>(
                 .map_err(|_| stopped())
         };
         let mut sql_lines = plan.sql_lines();
-        // whole runs of rows at a time: one copy of a run into its batch, no call a row
-        walk_blocks(input, source_name, BATCH, |line_no, block| {
+        // whole runs of rows at a time: one copy of a run into its batch, no call a row;
+        // runs of at most a quarter batch, so a batch stays within a quarter of BATCH as
+        // it did when rows came a line at a time (memory is batches in flight)
+        walk_blocks(input, source_name, BATCH / 4, |line_no, block| {
             match block {
                 Block::Sql(raw) => {
                     stats.bytes_in += raw.len() as u64;
