@@ -23,7 +23,8 @@ const BATCH: usize = 256 << 10;
 /// ending in `\n`) arrives, the table ends.
 enum Ev<'a> {
     Table(&'a str, &'a [String]),
-    Rows(&'a [u8]),
+    /// A batch of rows, and how many.
+    Rows(&'a [u8], u64),
     /// Rows at this range of the mapped dump file, and how many.
     Span(Range<usize>, u64),
     End,
@@ -60,6 +61,8 @@ fn read_dump(
     visit: &mut dyn FnMut(Ev<'_>) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let mut batch: Vec<u8> = Vec::with_capacity(BATCH + (1 << 20));
+    // the rows in `batch`, as the walk counted them
+    let mut rows = 0u64;
     let mut active = false;
     dump::walk_blocks(d.reader()?, &d.name, BATCH, |_, block| {
         match block {
@@ -70,20 +73,22 @@ fn read_dump(
                     visit(Ev::Table(&table, &columns))?;
                 }
             }
-            Block::Rows { data, .. } if active => {
+            Block::Rows { data, lines, .. } if active => {
                 batch.extend_from_slice(data);
+                rows += lines;
                 if data.last() != Some(&b'\n') {
                     batch.push(b'\n');
+                    rows += 1;
                 }
                 if batch.len() >= BATCH {
-                    visit(Ev::Rows(&batch))?;
+                    visit(Ev::Rows(&batch, std::mem::take(&mut rows)))?;
                     batch.clear();
                 }
             }
             Block::Rows { .. } => {}
             Block::End(_) if active => {
                 if !batch.is_empty() {
-                    visit(Ev::Rows(&batch))?;
+                    visit(Ev::Rows(&batch, std::mem::take(&mut rows)))?;
                     batch.clear();
                 }
                 visit(Ev::End)?;
@@ -194,7 +199,11 @@ async fn read_live(
             carry.extend_from_slice(&chunk);
             if carry.len() >= BATCH {
                 if let Some(last) = memchr::memrchr(b'\n', &carry) {
-                    visit(Ev::Rows(&carry[..=last]))?;
+                    let rows = &carry[..=last];
+                    visit(Ev::Rows(
+                        rows,
+                        memchr::memchr_iter(b'\n', rows).count() as u64,
+                    ))?;
                     carry.drain(..=last);
                 }
             }
@@ -203,7 +212,10 @@ async fn read_live(
             if carry.last() != Some(&b'\n') {
                 carry.push(b'\n');
             }
-            visit(Ev::Rows(&carry))?;
+            visit(Ev::Rows(
+                &carry,
+                memchr::memchr_iter(b'\n', &carry).count() as u64,
+            ))?;
         }
         visit(Ev::End)?;
     }
@@ -257,11 +269,10 @@ where
                         rows = 0;
                         feed.pass(Step::Table(c)).map_err(|_| stopped())?;
                     }
-                    Ev::Rows(bytes) => {
+                    Ev::Rows(bytes, n) => {
                         let c = ctx.clone().expect("rows come in a table");
                         let mut buf = pool_rx.try_recv().unwrap_or_default();
                         buf.extend_from_slice(bytes);
-                        let n = memchr::memchr_iter(b'\n', bytes).count() as u64;
                         feed.work((c, Batch::Owned(buf), rows))
                             .map_err(|_| stopped())?;
                         rows += n;
@@ -323,7 +334,7 @@ mod tests {
                     last.1.push_str(rows);
                     last.2 += 1;
                 }
-                Ev::Rows(_) => unreachable!("a map is read in place"),
+                Ev::Rows(..) => unreachable!("a map is read in place"),
                 Ev::End => {}
             }
             Ok(())
