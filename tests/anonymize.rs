@@ -122,6 +122,7 @@ async fn pagila_goes_through_loads_and_keeps_no_customer_pii() {
     );
     let report: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(report["key_id"].as_str().unwrap().len(), 16);
+    assert_eq!(report["mapping_version"], 2, "the report names its mapping");
     assert!(!stdout(&o).contains(KEY));
     let customer = report["tables"]
         .as_array()
@@ -146,6 +147,18 @@ async fn pagila_goes_through_loads_and_keeps_no_customer_pii() {
         std::fs::read(&out).unwrap() == std::fs::read(&again).unwrap(),
         "two runs differ"
     );
+    // mapping 2, pinned end to end: the first rows of the people tables and a hash of the
+    // whole copy, so a dependency bump or a transformer change that alters output fails
+    // here, as a readable diff, before it reaches anyone's copy
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut heads = format!("blake3 of the whole copy: {}\n", blake3::hash(text.as_bytes()));
+    for table in ["customer", "address", "staff", "city"] {
+        let start = text
+            .find(&format!("COPY public.{table} ("))
+            .unwrap_or_else(|| panic!("no COPY block for {table}"));
+        heads.extend(text[start..].lines().take(4).map(|l| format!("{l}\n")));
+    }
+    insta::assert_snapshot!("pagila_mapping_2_heads", heads);
 
     let (orig, anon) = (
         empty_database().await.unwrap(),

@@ -1,11 +1,28 @@
 //! The secret key and the keyed pseudo-random function every transformer draws from.
 //!
-//! Every output is a function of (key, domain, input): keyed blake3 is the PRF, and a
-//! ChaCha8 stream seeded from its output supplies any further choices. The key itself
-//! never appears in a config, a report or a log; its id (a hash) does.
+//! Every output is a function of (key, domain, input, mapping version): keyed blake3 is
+//! the PRF, called once per distinct value, and every further choice a transformer makes
+//! is drawn from a small fast generator (xoshiro256++) whose whole 256-bit state is that
+//! PRF output. The generator only stretches the PRF's output, so without the key its draws
+//! are as unpredictable as the PRF itself, and it costs nothing to set up per value.
+//!
+//! [`MAPPING_VERSION`] names this contract. It is part of every domain key, so a change of
+//! version changes every output, and it is in every report and config hash, so that a copy
+//! made under another mapping can never pass as this one's. The key itself never appears
+//! in a config, a report or a log; its id (a hash) does.
 
 use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// The version of the mapping from (key, domain, input) to output.
+///
+/// 1: a ChaCha8 stream per distinct value (up to 0.x). 2: xoshiro256++ seeded from the
+/// keyed blake3 hash, with the version in every domain key. Bump it whenever any
+/// transformer's output for some input changes, and say so in the CHANGELOG.
+pub const MAPPING_VERSION: u32 = 2;
+
+/// The generator a transformer draws its choices from, for one value.
+pub type ValueRng = Xoshiro256PlusPlus;
 
 /// The environment variable read when the config names no other source.
 pub const DEFAULT_KEY_VAR: &str = "DATAFORGE_KEY";
@@ -86,7 +103,10 @@ impl Key {
     /// The key for one domain: every column anonymized under the same domain maps a
     /// value to the same output.
     pub fn domain(&self, domain: &str) -> DomainKey {
-        DomainKey(*blake3::keyed_hash(&self.0, domain.as_bytes()).as_bytes())
+        let mut h = blake3::Hasher::new_keyed(&self.0);
+        h.update(format!("mapping {MAPPING_VERSION}\0").as_bytes());
+        h.update(domain.as_bytes());
+        DomainKey(*h.finalize().as_bytes())
     }
 }
 
@@ -107,14 +127,20 @@ impl DomainKey {
     }
 
     /// A random stream that is a function of (key, domain, input).
-    pub fn rng(&self, input: &[u8]) -> ChaCha8Rng {
-        ChaCha8Rng::from_seed(self.hash(input))
+    pub fn rng(&self, input: &[u8]) -> ValueRng {
+        stream(self.hash(input))
     }
 
     /// A sub-key, for transformers that need several independent functions.
     pub fn sub(&self, label: &str) -> DomainKey {
         DomainKey(self.hash(label.as_bytes()))
     }
+}
+
+/// The stream [`DomainKey::rng`] gives for an input whose hash is `hash`, for a
+/// transformer that also uses the hash itself and so must not compute it twice.
+pub fn stream(hash: [u8; 32]) -> ValueRng {
+    ValueRng::from_seed(hash)
 }
 
 #[cfg(test)]

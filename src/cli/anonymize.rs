@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 
 use super::say;
 use crate::anonymize::config::{Action, Config};
+use crate::anonymize::key::MAPPING_VERSION;
 use crate::anonymize::pipeline::RunOptions;
 use crate::anonymize::{init, real, transformers};
 use crate::snapshot::{self, Outcome, VerifyFailed};
@@ -325,7 +326,7 @@ async fn anonymize(
             None => "verify skipped (--no-verify)".into(),
         });
         say(&format!(
-            "anonymized {rows} rows in {} tables{} in {:.2}s{}",
+            "anonymized {rows} rows in {} tables{} in {:.2}s{} (key id {}, mapping {MAPPING_VERSION})",
             outcome.run.stats.tables.len(),
             if outcome.run.stats.bytes_in > 0 {
                 format!(" ({:.1} MB)", outcome.run.stats.bytes_in as f64 / 1e6)
@@ -337,7 +338,8 @@ async fn anonymize(
                 String::new()
             } else {
                 format!(" into {}", crate::pg::mask_url(to))
-            }
+            },
+            key.id()
         ));
     }
     Ok(ExitCode::SUCCESS)
@@ -389,8 +391,9 @@ fn report(
         .collect();
     serde_json::json!({
         "config": config.file,
-        "config_hash": blake3::hash(config.text.as_bytes()).to_hex().to_string(),
+        "config_hash": config_hash(config),
         "key_id": key.id(),
+        "mapping_version": MAPPING_VERSION,
         "tables": tables,
         "values_by_transformer": per_transformer,
         "bytes_in": stats.bytes_in,
@@ -402,6 +405,15 @@ fn report(
         },
         "duration_ms": took.as_millis() as u64,
     })
+}
+
+/// The hash that names what a config does: its text under this mapping version, so a
+/// copy made by the same file under another mapping never shows the same hash.
+fn config_hash(config: &Config) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(format!("dataforge mapping {MAPPING_VERSION}\n").as_bytes());
+    h.update(config.text.as_bytes());
+    h.finalize().to_hex().to_string()
 }
 
 /// `anonymize init`: a config covering every column, each with a suggestion and why.

@@ -191,6 +191,7 @@ pub async fn verify(
     Ok(Report::new(
         src_name,
         dst_name,
+        key.id(),
         settled.summary(&set, output.cells),
         samples,
         checks,

@@ -100,6 +100,12 @@ pub struct TableSample {
 pub struct Report {
     pub source: String,
     pub output: String,
+    /// The id of the key the copy was checked with (a hash, never the key).
+    pub key_id: String,
+    /// The mapping the copy was checked under ([`MAPPING_VERSION`]).
+    ///
+    /// [`MAPPING_VERSION`]: crate::anonymize::key::MAPPING_VERSION
+    pub mapping_version: u32,
     pub passed: bool,
     pub failed: usize,
     pub warned: usize,
@@ -114,6 +120,7 @@ impl Report {
     pub fn new(
         source: String,
         output: String,
+        key_id: String,
         leak: LeakSummary,
         samples: Vec<TableSample>,
         checks: Vec<Check>,
@@ -124,6 +131,8 @@ impl Report {
         Report {
             source,
             output,
+            key_id,
+            mapping_version: crate::anonymize::key::MAPPING_VERSION,
             passed: failed == 0,
             failed,
             warned,
@@ -252,7 +261,7 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{}: {} checks, {} failed, {} warned ({:.2}s)",
+            "{}: {} checks, {} failed, {} warned ({:.2}s; key id {}, mapping {})",
             if self.passed {
                 "verify passed"
             } else {
@@ -261,7 +270,9 @@ impl Report {
             self.checks.len(),
             self.failed,
             self.warned,
-            self.seconds
+            self.seconds,
+            self.key_id,
+            self.mapping_version
         );
         out
     }
@@ -277,11 +288,13 @@ impl Report {
              table{{border-collapse:collapse}}td,th{{border-bottom:1px solid #ddd;padding:2px 8px;text-align:left}}\
              .fail{{color:#b00020;font-weight:bold}}.warn{{color:#a15c00;font-weight:bold}}.pass{{color:#2e7d32}}\
              figure{{display:inline-block;margin:0 1em 1em 0;vertical-align:top}}\
-             </style></head><body><h1>dataforge verify: {}</h1><p>{} → {}<br>{} checks, {} failed, {} warned; \
-             leak scan: {} source forms ({}), {} cells, {} hits</p>",
+             </style></head><body><h1>dataforge verify: {}</h1><p>{} → {}<br>key id {}, mapping {}<br>\
+             {} checks, {} failed, {} warned; leak scan: {} source forms ({}), {} cells, {} hits</p>",
             if self.passed { "passed" } else { "FAILED" },
             esc(&self.source),
             esc(&self.output),
+            esc(&self.key_id),
+            self.mapping_version,
             self.checks.len(),
             self.failed,
             self.warned,
@@ -475,6 +488,8 @@ mod tests {
         let report = Report {
             source: "a".into(),
             output: "b".into(),
+            key_id: "0123456789abcdef".into(),
+            mapping_version: 2,
             passed: false,
             failed: 1,
             warned: 1,

@@ -63,7 +63,7 @@ impl Transform for Email {
         let normalized = trimmed.to_lowercase();
         let h = self.key.hash(normalized.as_bytes());
         // the same stream as self.key.rng(normalized), without hashing twice
-        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::from_seed(h);
+        let mut rng = crate::anonymize::key::stream(h);
         let (mut first, mut last) = (String::new(), String::new());
         fake_into(&mut first, FakeKind::FirstName, self.locale, &mut rng);
         fake_into(&mut last, FakeKind::LastName, self.locale, &mut rng);
