@@ -269,21 +269,77 @@ impl Row for LineRow<'_> {
     }
 }
 
-/// Values a column's transformer has answered, by their COPY text: names, cities and
-/// statuses repeat, and a repeat then costs a lookup instead of a keyed hash and a fake.
-/// A column whose values barely repeat (emails, keys) turns its memory off.
+/// Values a column's transformer has answered, by their COPY text: names, cities, dates
+/// and statuses repeat, and a repeat then costs a lookup instead of a keyed hash and a
+/// fake. A two-way set-associative cache: its size is fixed whatever the table's, a miss
+/// overwrites the less recently used of two slots and reuses their buffers, so a column
+/// whose values never repeat (emails, keys) costs a hash and a copy a value, and no
+/// allocation once warm. A column cycling through more values than a hash map trial
+/// would have seen repeat (20,000 last names, in key order) still hits most of the time.
 #[derive(Default)]
 struct ColumnMemo {
-    map: foldhash::HashMap<Box<[u8]>, Box<[u8]>>,
-    lookups: u32,
-    hits: u32,
-    off: bool,
+    /// `MEMO_SETS` sets of two slots, made at the first insert.
+    slots: Vec<MemoSlot>,
+    /// Per set, the way used last.
+    recent: Vec<u8>,
 }
 
-/// Values remembered per column and thread.
-const MEMO_CAP: usize = 1 << 15;
-/// Lookups after which a column that hits less than a quarter of the time stops looking.
-const MEMO_TRIAL: u32 = 1 << 13;
+#[derive(Default)]
+struct MemoSlot {
+    hash: u64,
+    raw: Vec<u8>,
+    encoded: Vec<u8>,
+    used: bool,
+}
+
+/// Sets per column and thread (two slots each).
+const MEMO_SETS: usize = 1 << 14;
+/// The longest field, and the longest output, remembered: longer ones are rarely
+/// repeated, and the bound keeps a column's memory under 2 × 16,384 × 384 bytes.
+const MEMO_RAW_MAX: usize = 128;
+const MEMO_OUT_MAX: usize = 256;
+
+impl ColumnMemo {
+    fn hash(raw: &[u8]) -> u64 {
+        xxhash_rust::xxh3::xxh3_64(raw)
+    }
+
+    /// The remembered output for `raw`, whose [`hash`](Self::hash) is `h`.
+    fn get(&mut self, h: u64, raw: &[u8]) -> Option<&[u8]> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let set = h as usize & (MEMO_SETS - 1);
+        for way in 0..2 {
+            let slot = &self.slots[set * 2 + way];
+            if slot.used && slot.hash == h && slot.raw == raw {
+                self.recent[set] = way as u8;
+                return Some(&self.slots[set * 2 + way].encoded);
+            }
+        }
+        None
+    }
+
+    fn put(&mut self, h: u64, raw: &[u8], encoded: &[u8]) {
+        if raw.len() > MEMO_RAW_MAX || encoded.len() > MEMO_OUT_MAX {
+            return;
+        }
+        if self.slots.is_empty() {
+            self.slots.resize_with(MEMO_SETS * 2, MemoSlot::default);
+            self.recent = vec![0; MEMO_SETS];
+        }
+        let set = h as usize & (MEMO_SETS - 1);
+        let way = 1 - usize::from(self.recent[set]);
+        self.recent[set] = way as u8;
+        let slot = &mut self.slots[set * 2 + way];
+        slot.hash = h;
+        slot.used = true;
+        slot.raw.clear();
+        slot.raw.extend_from_slice(raw);
+        slot.encoded.clear();
+        slot.encoded.extend_from_slice(encoded);
+    }
+}
 
 /// Per-thread buffers reused from row to row, so a row allocates nothing once warm.
 #[derive(Default)]
@@ -401,20 +457,14 @@ impl TablePlan {
         for &i in &self.order {
             let (a, b) = s.fields[i];
             let raw = &line[a..b];
-            let memo = &mut s.memo[i];
-            let remember = self.memo_ok[i] && !memo.off;
+            let remember = self.memo_ok[i];
+            let h = if remember { ColumnMemo::hash(raw) } else { 0 };
             if remember {
-                memo.lookups += 1;
-                if let Some(v) = memo.map.get(raw) {
-                    memo.hits += 1;
+                if let Some(v) = s.memo[i].get(h, raw) {
                     s.encoded[i].clear();
                     s.encoded[i].extend_from_slice(v);
                     s.done[i] = true;
                     continue;
-                }
-                if memo.lookups == MEMO_TRIAL && memo.hits * 4 < memo.lookups {
-                    memo.off = true;
-                    memo.map = Default::default();
                 }
             }
             let t = self.transforms[i]
@@ -445,10 +495,8 @@ impl TablePlan {
             s.encoded[i].clear();
             copy::put_field(&mut s.encoded[i], result.as_deref());
             s.done[i] = true;
-            if remember && !s.memo[i].off && s.memo[i].map.len() < MEMO_CAP {
-                s.memo[i]
-                    .map
-                    .insert(raw.into(), s.encoded[i].as_slice().into());
+            if remember {
+                s.memo[i].put(h, raw, &s.encoded[i]);
             }
             if self.read_by_others[i] {
                 s.computed[i] = Some(result);

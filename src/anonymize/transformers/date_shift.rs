@@ -42,11 +42,10 @@ impl Shift {
 
     /// The number of days `value` (in `row`) moves.
     fn days_for(&self, value: &str, row: &dyn Row) -> i64 {
-        let seed = match self.by {
-            Some(i) => row.original(i).unwrap_or_default(),
-            None => value.to_string(),
+        let h = match self.by {
+            Some(i) => self.key.hash_u64(row.original(i).unwrap_or_default().as_bytes()),
+            None => self.key.hash_u64(value.as_bytes()),
         };
-        let h = self.key.hash_u64(seed.as_bytes());
         let magnitude = (h >> 1) % self.days as u64 + 1;
         if h & 1 == 0 {
             magnitude as i64
@@ -70,20 +69,41 @@ impl Shift {
         {
             return Err(bad());
         }
-        let num = |r: std::ops::Range<usize>| value[r].parse::<i32>().map_err(|_| bad());
+        // four or two ASCII digits, read as they stand; anything else as `parse` reads it
+        let num = |r: std::ops::Range<usize>| match b[r.clone()]
+            .iter()
+            .try_fold(0i32, |n, &c| c.is_ascii_digit().then(|| n * 10 + i32::from(c - b'0')))
+        {
+            Some(n) => Ok(n),
+            None => value[r].parse::<i32>().map_err(|_| bad()),
+        };
         let month = time::Month::try_from(num(5..7)? as u8).map_err(|_| bad())?;
         let date = time::Date::from_calendar_date(num(0..4)?, month, num(8..10)? as u8)
             .map_err(|_| bad())?;
         let moved = date
             .checked_add(time::Duration::days(self.days_for(value, row)))
             .ok_or_else(bad)?;
-        Ok(Some(format!(
-            "{:04}-{:02}-{:02}{}",
-            moved.year(),
-            u8::from(moved.month()),
-            moved.day(),
-            &value[10..]
-        )))
+        let mut out = String::with_capacity(value.len() + 1);
+        let year = moved.year();
+        if (0..=9999).contains(&year) {
+            push_padded(&mut out, year as u32, 4);
+        } else {
+            use std::fmt::Write as _;
+            let _ = write!(out, "{year:04}");
+        }
+        out.push('-');
+        push_padded(&mut out, u32::from(u8::from(moved.month())), 2);
+        out.push('-');
+        push_padded(&mut out, u32::from(moved.day()), 2);
+        out.push_str(&value[10..]);
+        Ok(Some(out))
+    }
+}
+
+/// `n` in `width` decimal digits, zero-padded (`n` has at most `width` digits).
+fn push_padded(out: &mut String, n: u32, width: u32) {
+    for p in (0..width).rev() {
+        out.push(char::from(b'0' + (n / 10u32.pow(p) % 10) as u8));
     }
 }
 

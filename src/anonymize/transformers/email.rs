@@ -60,16 +60,25 @@ impl Transform for Email {
 
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
         let trimmed = value.trim();
-        let normalized = trimmed.to_lowercase();
+        let written = Case::of(trimmed);
+        // most addresses are lower case already: no copy to fold them
+        let folded;
+        let normalized = if written == Case::Lower {
+            trimmed
+        } else {
+            folded = trimmed.to_lowercase();
+            &folded
+        };
         let h = self.key.hash(normalized.as_bytes());
         // the same stream as self.key.rng(normalized), without hashing twice
         let mut rng = crate::anonymize::key::stream(h);
-        let (mut first, mut last) = (String::new(), String::new());
-        fake_into(&mut first, FakeKind::FirstName, self.locale, &mut rng);
-        fake_into(&mut last, FakeKind::LastName, self.locale, &mut rng);
+        thread_local! {
+            static NAMES: std::cell::RefCell<(String, String)> =
+                const { std::cell::RefCell::new((String::new(), String::new())) };
+        }
         // blanks around the value make another value under a unique key: Mixed too
         let case = if trimmed.len() == value.len() {
-            Case::of(trimmed)
+            written
         } else {
             Case::Mixed
         };
@@ -87,16 +96,22 @@ impl Transform for Email {
             let at = out.len();
             slug_into(out, part, '.');
             if matches!(names, Case::Title | Case::Upper) {
-                let rest = out.split_off(at);
-                let mut chars = rest.chars();
-                out.extend(chars.next().map(|c| c.to_ascii_uppercase()));
-                out.extend(chars);
+                // a slug is ASCII: its first byte is a whole character
+                if let Some(first) = out[at..].get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
             }
         };
-        let mut out = String::with_capacity(40);
-        name(&mut out, &first);
-        out.push('.');
-        name(&mut out, &last);
+        let mut out = String::with_capacity(64);
+        NAMES.with_borrow_mut(|(first, last)| {
+            first.clear();
+            last.clear();
+            fake_into(first, FakeKind::FirstName, self.locale, &mut rng);
+            fake_into(last, FakeKind::LastName, self.locale, &mut rng);
+            name(&mut out, first);
+            out.push('.');
+            name(&mut out, last);
+        });
         // a local part holds at most 64 characters (RFC 5321): the names give way, the
         // tag that keeps values distinct stays (slugs are ASCII, so bytes are characters)
         out.truncate(LOCAL_MAX - 1 - tag.len());

@@ -36,8 +36,21 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 
 impl Transform for Phone {
     fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
-        let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-        let mut rng = self.key.rng(digits.as_bytes());
+        // the digits, without a buffer from the heap: a longer run of them is hashed whole
+        let mut buf = [0u8; 64];
+        let mut n = 0;
+        for &b in value.as_bytes().iter().filter(|b| b.is_ascii_digit()) {
+            if n < buf.len() {
+                buf[n] = b;
+            }
+            n += 1;
+        }
+        let mut rng = if n <= buf.len() {
+            self.key.rng(&buf[..n])
+        } else {
+            let digits: Vec<u8> = value.bytes().filter(u8::is_ascii_digit).collect();
+            self.key.rng(&digits)
+        };
         // never a number the source holds: another customer's, or this one's own
         Ok(Some(crate::anonymize::real::unreal(
             self.real.as_deref(),
