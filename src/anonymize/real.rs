@@ -149,7 +149,8 @@ impl RealValues {
             .is_some_and(|h| self.filter.contains(wide(h)))
     }
 
-    /// How many distinct values it was made from.
+    /// How many distinct values it was made from (past the bound on listed values, how
+    /// many values, repeats counted).
     pub fn len(&self) -> usize {
         self.count
     }
@@ -240,7 +241,53 @@ pub fn wanted(config: &super::config::Config) -> Wanted {
 #[derive(Debug, Default)]
 pub struct Collector {
     seed: u64,
-    sets: Vec<(String, Identity, Vec<u64>)>,
+    sets: Vec<(String, Identity, Hashes)>,
+    /// [`HASHES_MAX`], or less in tests.
+    listed_max: usize,
+}
+
+/// One domain's values as they are read.
+enum Hashes {
+    /// Every hash, until there are [`HASHES_MAX`]: the filter is then sized by the
+    /// distinct count, as small as it can be.
+    Listed(Vec<u64>),
+    /// Past that, a filter of the largest size, filled as values come: memory stays
+    /// bounded whatever the table's size. With more distinct values than it was made for
+    /// it only answers "maybe" more often, which costs draws, never a real value written.
+    /// The values seen, with repeats.
+    Filtered(crate::bloom::Bloom, usize),
+}
+
+/// Hashes listed per domain before its filter is made at the largest size (16 MB).
+const HASHES_MAX: usize = 2 << 20;
+/// The values the largest filter is made for (32 MB at [`BITS`] a value).
+const FILTER_MAX_ITEMS: usize = 11 << 20;
+
+impl std::fmt::Debug for Hashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Hashes::Listed(v) => write!(f, "{} hashes", v.len()),
+            Hashes::Filtered(_, n) => write!(f, "a filter of {n} values"),
+        }
+    }
+}
+
+impl Hashes {
+    fn push(&mut self, h: u64, listed_max: usize) {
+        match self {
+            Hashes::Listed(v) if v.len() < listed_max => v.push(h),
+            Hashes::Listed(v) => {
+                let filter = crate::bloom::Bloom::for_items(FILTER_MAX_ITEMS, BITS);
+                filter.insert_all(v.iter().map(|&h| wide(h)));
+                filter.insert(wide(h));
+                *self = Hashes::Filtered(filter, v.len() + 1);
+            }
+            Hashes::Filtered(filter, n) => {
+                filter.insert(wide(h));
+                *n += 1;
+            }
+        }
+    }
 }
 
 impl Collector {
@@ -248,6 +295,7 @@ impl Collector {
         Collector {
             seed,
             sets: Vec::new(),
+            listed_max: HASHES_MAX,
         }
     }
 
@@ -256,7 +304,8 @@ impl Collector {
         match self.sets.iter().position(|(d, _, _)| d == domain) {
             Some(i) => i,
             None => {
-                self.sets.push((domain.to_string(), identity, Vec::new()));
+                self.sets
+                    .push((domain.to_string(), identity, Hashes::Listed(Vec::new())));
                 self.sets.len() - 1
             }
         }
@@ -289,32 +338,41 @@ impl Collector {
     /// Adds one source value (a COPY field, decoded) to `slot`; an array's elements are
     /// added one by one.
     pub fn add(&mut self, slot: usize, value: &[u8]) {
-        let seed = self.seed;
+        let (seed, max) = (self.seed, self.listed_max);
         let (_, identity, hashes) = &mut self.sets[slot];
         // `{a,b}`, or with bounds, `[0:1]={a,b}`
         if matches!(value.first(), Some(b'{' | b'[')) && value.last() == Some(&b'}') {
             let _ = super::types::map_array(&String::from_utf8_lossy(value), |e| {
-                hashes.extend(hash(*identity, seed, e.as_bytes()));
+                if let Some(h) = hash(*identity, seed, e.as_bytes()) {
+                    hashes.push(h, max);
+                }
                 Ok(None)
             });
-        } else {
-            hashes.extend(hash(*identity, seed, value));
+        } else if let Some(h) = hash(*identity, seed, value) {
+            hashes.push(h, max);
         }
     }
 
     pub fn finish(self) -> RealSets {
         self.sets
             .into_iter()
-            .map(|(domain, identity, mut hashes)| {
-                hashes.sort_unstable();
-                hashes.dedup();
+            .map(|(domain, identity, hashes)| {
+                let (filter, count) = match hashes {
+                    Hashes::Listed(mut hashes) => {
+                        hashes.sort_unstable();
+                        hashes.dedup();
+                        let filter = crate::bloom::Bloom::for_items(hashes.len().max(1), BITS);
+                        filter.insert_all(hashes.iter().map(|&h| wide(h)));
+                        (filter, hashes.len())
+                    }
+                    Hashes::Filtered(filter, seen) => (filter, seen),
+                };
                 let set = RealValues {
                     identity,
                     seed: self.seed,
-                    filter: crate::bloom::Bloom::for_items(hashes.len().max(1), BITS),
-                    count: hashes.len(),
+                    filter,
+                    count,
                 };
-                set.filter.insert_all(hashes.iter().map(|&h| wide(h)));
                 (domain, Arc::new(set))
             })
             .collect()
@@ -324,6 +382,30 @@ impl Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past the bound on listed hashes a domain's values go straight into a filter of
+    /// the largest size: every real value is still held, and others mostly are not.
+    #[test]
+    fn a_domain_past_its_bound_is_filtered_and_still_holds_every_value() {
+        let phone = |i: u32| format!("+40 7{i:08}");
+        let collect = |listed_max: usize| {
+            let mut c = Collector::new(SEED);
+            c.listed_max = listed_max;
+            let slot = c.slot(Identity::Phone, "phone");
+            for i in 0..5_000 {
+                c.add(slot, phone(i * 7).as_bytes());
+            }
+            c.finish().remove("phone").unwrap()
+        };
+        let (listed, filtered) = (collect(usize::MAX), collect(1_000));
+        assert_eq!(listed.len(), 5_000, "distinct values, listed");
+        assert!(filtered.filter.bytes() > listed.filter.bytes());
+        for set in [&listed, &filtered] {
+            assert!((0..5_000).all(|i| set.holds(&phone(i * 7))), "{set:?}");
+            let others = (0..5_000).filter(|i| set.holds(&phone(i * 7 + 1))).count();
+            assert!(others < 5, "{set:?}: {others} false positives");
+        }
+    }
 
     /// A `json` column's phone path feeds the phone domain's set with the leaves there,
     /// so a phone drawn for a JSON leaf is never a real one either (issue 14, §1).
