@@ -151,7 +151,10 @@ async fn pagila_goes_through_loads_and_keeps_no_customer_pii() {
     // whole copy, so a dependency bump or a transformer change that alters output fails
     // here, as a readable diff, before it reaches anyone's copy
     let text = std::fs::read_to_string(&out).unwrap();
-    let mut heads = format!("blake3 of the whole copy: {}\n", blake3::hash(text.as_bytes()));
+    let mut heads = format!(
+        "blake3 of the whole copy: {}\n",
+        blake3::hash(text.as_bytes())
+    );
     for table in ["customer", "address", "staff", "city"] {
         let start = text
             .find(&format!("COPY public.{table} ("))

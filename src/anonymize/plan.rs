@@ -295,9 +295,10 @@ struct MemoSlot {
 /// Sets per column and thread (two slots each).
 const MEMO_SETS: usize = 1 << 14;
 /// The longest field, and the longest output, remembered: longer ones are rarely
-/// repeated, and the bound keeps a column's memory under 2 × 16,384 × 384 bytes.
-const MEMO_RAW_MAX: usize = 128;
-const MEMO_OUT_MAX: usize = 256;
+/// repeated, and the bound keeps a column's memory under 2 × 16,384 × 256 bytes (8 MB;
+/// about 3 MB for names and addresses).
+const MEMO_RAW_MAX: usize = 64;
+const MEMO_OUT_MAX: usize = 128;
 
 impl ColumnMemo {
     fn hash(raw: &[u8]) -> u64 {
@@ -347,6 +348,8 @@ struct Scratch {
     plan: u64,
     fields: Vec<(usize, usize)>,
     computed: Vec<Option<Option<String>>>,
+    /// The value a transformer is writing.
+    value: String,
     encoded: Vec<Vec<u8>>,
     done: Vec<bool>,
     memo: Vec<ColumnMemo>,
@@ -415,6 +418,35 @@ impl TablePlan {
         }
     }
 
+    /// [`apply_typed`](Self::apply_typed), written into `out`: whether it wrote a value
+    /// (`false`: NULL). A column without a type, or of a scalar type, is written in
+    /// place; an array's elements go through `apply_typed`.
+    fn apply_typed_into(
+        &self,
+        i: usize,
+        t: &dyn Transform,
+        value: &str,
+        row: &dyn Row,
+        out: &mut String,
+    ) -> Result<bool, String> {
+        match self.types[i].as_ref() {
+            None => t.apply_into(value, row, out),
+            Some(ty) if !ty.array => {
+                let start = out.len();
+                let written = t.apply_into(value, row, out)?;
+                types::fit_in_place(ty, out, start);
+                Ok(written)
+            }
+            Some(_) => Ok(match self.apply_typed(i, t, value, row)? {
+                Some(v) => {
+                    out.push_str(&v);
+                    true
+                }
+                None => false,
+            }),
+        }
+    }
+
     /// Rewrites one COPY text line (without its newline) into `out` (with its newline).
     /// Untouched fields are copied byte for byte; only transformed ones are decoded.
     pub fn transform_line(&self, line: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
@@ -441,6 +473,7 @@ impl TablePlan {
                 done: vec![false; n],
                 memo: (0..n).map(|_| ColumnMemo::default()).collect(),
                 fields: Vec::with_capacity(n),
+                value: String::new(),
             };
         }
         s.fields.clear();
@@ -475,31 +508,34 @@ impl TablePlan {
                 fields: &s.fields,
                 out: computed,
             };
-            let result = match copy::decode_field_cow(raw) {
-                None if !t.takes_null() => None,
+            // the output is written into one buffer reused from row to row
+            let value = &mut s.value;
+            value.clear();
+            let written = match copy::decode_field_cow(raw) {
+                None if !t.takes_null() => false,
                 None => t
-                    .apply("", &row(&s.computed))
+                    .apply_into("", &row(&s.computed), value)
                     .map_err(|e| format!("column {}: {e}", self.columns[i]))?,
                 Some(bytes) => {
                     let text = std::str::from_utf8(&bytes).map_err(|_| {
                         format!("column {}: the value is not UTF-8", self.columns[i])
                     })?;
                     if text.is_empty() && !t.takes_null() {
-                        Some(String::new())
+                        true
                     } else {
-                        self.apply_typed(i, t.as_ref(), text, &row(&s.computed))
+                        self.apply_typed_into(i, t.as_ref(), text, &row(&s.computed), value)
                             .map_err(|e| format!("column {}: {e}", self.columns[i]))?
                     }
                 }
             };
             s.encoded[i].clear();
-            copy::put_field(&mut s.encoded[i], result.as_deref());
+            copy::put_field(&mut s.encoded[i], written.then_some(s.value.as_str()));
             s.done[i] = true;
             if remember {
                 s.memo[i].put(h, raw, &s.encoded[i]);
             }
             if self.read_by_others[i] {
-                s.computed[i] = Some(result);
+                s.computed[i] = Some(written.then(|| s.value.clone()));
             }
         }
         for (i, &(a, b)) in s.fields.iter().enumerate() {

@@ -188,15 +188,27 @@ pub const SEED: u64 = 0x5eed_da7a_f0e9_e001;
 /// is its ordinary draw, `draw(n)` its next from the same stream. After 64 draws that all
 /// hit (a domain so full that almost every value is taken) the last one stands.
 pub fn unreal(real: Option<&RealValues>, mut draw: impl FnMut(u32) -> String) -> String {
-    let mut out = draw(0);
+    let mut out = String::new();
+    unreal_into(real, &mut out, |attempt, out| out.push_str(&draw(attempt)));
+    out
+}
+
+/// [`unreal`], appending to `out`: `draw(n, out)` appends its draw.
+pub fn unreal_into(
+    real: Option<&RealValues>,
+    out: &mut String,
+    mut draw: impl FnMut(u32, &mut String),
+) {
+    let start = out.len();
+    draw(0, out);
     if let Some(r) = real {
         let mut attempt = 1;
-        while attempt < 64 && r.holds(&out) {
-            out = draw(attempt);
+        while attempt < 64 && r.holds(&out[start..]) {
+            out.truncate(start);
+            draw(attempt, out);
             attempt += 1;
         }
     }
-    out
 }
 
 /// Which source columns feed which domain's set, for every anonymized column under an

@@ -298,6 +298,16 @@ pub fn fit(t: &ColumnType, value: &str) -> Option<String> {
     Some(value[..cut].trim_end().to_string())
 }
 
+/// [`fit`] in place, on the part of `out` from `start`.
+pub fn fit_in_place(t: &ColumnType, out: &mut String, start: usize) {
+    let Some(n) = t.max_chars else { return };
+    if let Some((cut, _)) = out[start..].char_indices().nth(n) {
+        out.truncate(start + cut);
+        let kept = out[start..].trim_end().len();
+        out.truncate(start + kept);
+    }
+}
+
 /// Rewrites each element of an array literal (`{a,"b c",NULL,{d}}`, with an optional
 /// `[1:2]=` dimension prefix) through `f`, keeping NULL elements, nesting and bounds.
 /// `f` gets the decoded element and returns the new one (`None` for NULL).
@@ -417,6 +427,26 @@ fn put_element(out: &mut String, v: Option<&str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Fitting in place, after text already in the buffer, cuts exactly as [`fit`].
+    #[test]
+    fn fitting_in_place_cuts_as_fit_does() {
+        for n in [0, 1, 3, 5, 8] {
+            let t = ColumnType {
+                max_chars: Some(n),
+                ..ColumnType::from_catalog("text".into(), "text", -1, false, false)
+            };
+            for v in ["", "ab", "abc de", "șțăî xy", "a    b", "abcdefghij"] {
+                let mut out = String::from("ș head ");
+                let start = out.len();
+                out.push_str(v);
+                fit_in_place(&t, &mut out, start);
+                let want = fit(&t, v).unwrap_or_else(|| v.to_string());
+                assert_eq!(&out[start..], want, "{v:?} in {n}");
+                assert!(out.starts_with("ș head "));
+            }
+        }
+    }
 
     /// numeric(p,s) is known through a domain and an array, from DDL and from the catalog.
     #[test]

@@ -43,7 +43,9 @@ impl Shift {
     /// The number of days `value` (in `row`) moves.
     fn days_for(&self, value: &str, row: &dyn Row) -> i64 {
         let h = match self.by {
-            Some(i) => self.key.hash_u64(row.original(i).unwrap_or_default().as_bytes()),
+            Some(i) => self
+                .key
+                .hash_u64(row.original(i).unwrap_or_default().as_bytes()),
             None => self.key.hash_u64(value.as_bytes()),
         };
         let magnitude = (h >> 1) % self.days as u64 + 1;
@@ -56,8 +58,16 @@ impl Shift {
 
     /// `value` with its leading `YYYY-MM-DD` moved; the rest (a time, a zone) kept.
     pub fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
+        let mut out = String::with_capacity(value.len() + 1);
+        self.apply_into(value, row, &mut out)?;
+        Ok(Some(out))
+    }
+
+    /// [`apply`](Self::apply), appended to `out`.
+    pub fn apply_into(&self, value: &str, row: &dyn Row, out: &mut String) -> Result<(), String> {
         if value == "infinity" || value == "-infinity" {
-            return Ok(Some(value.to_string()));
+            out.push_str(value);
+            return Ok(());
         }
         let b = value.as_bytes();
         let bad = || format!("`{value}` is not a date written YYYY-MM-DD");
@@ -70,10 +80,9 @@ impl Shift {
             return Err(bad());
         }
         // four or two ASCII digits, read as they stand; anything else as `parse` reads it
-        let num = |r: std::ops::Range<usize>| match b[r.clone()]
-            .iter()
-            .try_fold(0i32, |n, &c| c.is_ascii_digit().then(|| n * 10 + i32::from(c - b'0')))
-        {
+        let num = |r: std::ops::Range<usize>| match b[r.clone()].iter().try_fold(0i32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i32::from(c - b'0'))
+        }) {
             Some(n) => Ok(n),
             None => value[r].parse::<i32>().map_err(|_| bad()),
         };
@@ -83,20 +92,19 @@ impl Shift {
         let moved = date
             .checked_add(time::Duration::days(self.days_for(value, row)))
             .ok_or_else(bad)?;
-        let mut out = String::with_capacity(value.len() + 1);
         let year = moved.year();
         if (0..=9999).contains(&year) {
-            push_padded(&mut out, year as u32, 4);
+            push_padded(out, year as u32, 4);
         } else {
             use std::fmt::Write as _;
             let _ = write!(out, "{year:04}");
         }
         out.push('-');
-        push_padded(&mut out, u32::from(u8::from(moved.month())), 2);
+        push_padded(out, u32::from(u8::from(moved.month())), 2);
         out.push('-');
-        push_padded(&mut out, u32::from(moved.day()), 2);
+        push_padded(out, u32::from(moved.day()), 2);
         out.push_str(&value[10..]);
-        Ok(Some(out))
+        Ok(())
     }
 }
 
@@ -114,6 +122,10 @@ impl Transform for Shift {
 
     fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
         Shift::apply(self, value, row)
+    }
+
+    fn apply_into(&self, value: &str, row: &dyn Row, out: &mut String) -> Result<bool, String> {
+        Shift::apply_into(self, value, row, out).map(|()| true)
     }
 }
 

@@ -58,7 +58,12 @@ impl Transform for Email {
             .map(|d| LOCAL_MAX + 1 + d.chars().count())
     }
 
-    fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
+    fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
+        let mut out = String::with_capacity(64);
+        Ok(self.apply_into(value, row, &mut out)?.then_some(out))
+    }
+
+    fn apply_into(&self, value: &str, _: &dyn Row, out: &mut String) -> Result<bool, String> {
         let trimmed = value.trim();
         let written = Case::of(trimmed);
         // most addresses are lower case already: no copy to fold them
@@ -84,10 +89,12 @@ impl Transform for Email {
         };
         // a mixed pattern is not one of the three a lowercase value can be rendered in:
         // its tag comes from the value as written, so it differs from each of them
-        let tag = match case {
-            Case::Mixed => super::hash::base32(&self.key.hash(value.as_bytes())[..5]),
-            _ => super::hash::base32(&h[..5]),
+        let tag_hash = match case {
+            Case::Mixed => self.key.hash(value.as_bytes()),
+            _ => h,
         };
+        // 5 bytes: 8 base32 characters
+        const TAG: usize = 8;
         let names = match case {
             Case::Mixed => Case::of(trimmed.rsplit_once('@').map_or(trimmed, |(l, _)| l)),
             c => c,
@@ -102,32 +109,32 @@ impl Transform for Email {
                 }
             }
         };
-        let mut out = String::with_capacity(64);
+        let start = out.len();
         NAMES.with_borrow_mut(|(first, last)| {
             first.clear();
             last.clear();
             fake_into(first, FakeKind::FirstName, self.locale, &mut rng);
             fake_into(last, FakeKind::LastName, self.locale, &mut rng);
-            name(&mut out, first);
+            name(out, first);
             out.push('.');
-            name(&mut out, last);
+            name(out, last);
         });
         // a local part holds at most 64 characters (RFC 5321): the names give way, the
         // tag that keeps values distinct stays (slugs are ASCII, so bytes are characters)
-        out.truncate(LOCAL_MAX - 1 - tag.len());
+        out.truncate(start + LOCAL_MAX - 1 - TAG);
         out.push('.');
-        out.push_str(&tag);
+        super::hash::base32_into(out, &tag_hash[..5]);
         out.push('@');
         match &self.domain {
             Some(d) => out.push_str(d),
             None => out.push_str(trimmed.rsplit_once('@').map_or("example.com", |(_, d)| d)),
         }
         if case == Case::Upper {
-            out.make_ascii_uppercase();
+            out[start..].make_ascii_uppercase();
         } else if case == Case::Lower {
-            out.make_ascii_lowercase();
+            out[start..].make_ascii_lowercase();
         }
-        Ok(Some(out))
+        Ok(true)
     }
 }
 

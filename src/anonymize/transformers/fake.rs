@@ -67,28 +67,36 @@ pub fn build(kind: FakeKind, o: &mut Options, b: &Build<'_>) -> Result<Box<dyn T
 }
 
 impl Transform for Fake {
-    fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
+    fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
+        let mut out = String::new();
+        Ok(self.apply_into(value, row, &mut out)?.then_some(out))
+    }
+
+    fn apply_into(&self, value: &str, _: &dyn Row, out: &mut String) -> Result<bool, String> {
         // `MARIA` and `Maria` are one person: the choice is keyed on the folded value,
         // the case style comes from the value as written
+        let start = out.len();
         with_folded(value, |folded| {
             if let Some(c) = &self.cycle {
                 if let Some(&i) = c.index.get(folded) {
-                    return Ok(Some(match_case(value, c.names[c.next[i]].to_string())));
+                    out.push_str(c.names[c.next[i]]);
+                    match_case_at(value, out, start);
+                    return;
                 }
             }
             let mut rng = self.key.rng(folded.as_bytes());
-            let mut out = String::new();
             // a draw equal to the value itself would leave it in its own row: draw again
             // from the same stream (deterministic; the lists are long enough that 8 do)
             for _ in 0..8 {
-                out.clear();
-                fake_into(&mut out, self.kind, self.locale, &mut rng);
-                if !same_folded(&out, folded) {
+                out.truncate(start);
+                fake_into(out, self.kind, self.locale, &mut rng);
+                if !same_folded(&out[start..], folded) {
                     break;
                 }
             }
-            Ok(Some(match_case(value, out)))
-        })
+            match_case_at(value, out, start);
+        });
+        Ok(true)
     }
 }
 
@@ -124,17 +132,36 @@ pub fn same_folded(drawn: &str, folded: &str) -> bool {
     }
 }
 
+/// [`match_case`] on the part of `out` from `start`, in place when both are ASCII.
+pub fn match_case_at(input: &str, out: &mut String, start: usize) {
+    if input.is_ascii() && out[start..].is_ascii() {
+        match ascii_style(input) {
+            (false, true, false) => out[start..].make_ascii_uppercase(),
+            (false, false, true) => out[start..].make_ascii_lowercase(),
+            _ => {}
+        }
+        return;
+    }
+    let tail = out.split_off(start);
+    out.push_str(&match_case(input, tail));
+}
+
+/// Of an ASCII value: whether it has fewer than two letters, any capital, any small one.
+fn ascii_style(input: &str) -> (bool, bool, bool) {
+    let (mut letters, mut upper, mut lower) = (0usize, false, false);
+    for b in input.bytes() {
+        letters += usize::from(b.is_ascii_alphabetic());
+        upper |= b.is_ascii_uppercase();
+        lower |= b.is_ascii_lowercase();
+    }
+    (letters < 2, upper, lower)
+}
+
 /// `out` in the case style of `input`: all upper, all lower, or as generated.
 pub fn match_case(input: &str, mut out: String) -> String {
     if input.is_ascii() {
         // one pass over the bytes, and no allocation when the output is ASCII too
-        let (mut letters, mut upper, mut lower) = (0usize, false, false);
-        for b in input.bytes() {
-            letters += usize::from(b.is_ascii_alphabetic());
-            upper |= b.is_ascii_uppercase();
-            lower |= b.is_ascii_lowercase();
-        }
-        return match (letters < 2, upper, lower) {
+        return match ascii_style(input) {
             (false, true, false) if out.is_ascii() => {
                 out.make_ascii_uppercase();
                 out
@@ -177,6 +204,10 @@ mod tests {
             input in "[A-Za-z0-9 .'-]{0,12}",
             out in "[A-Za-z .-]{0,12}|[a-zăîșțâ]{1,8}",
         ) {
+            let mut at = String::from("kept ");
+            at.push_str(&out);
+            match_case_at(&input, &mut at, 5);
+            prop_assert_eq!(&at[5..], match_case(&input, out.clone()));
             prop_assert_eq!(
                 match_case(&input, out.clone()),
                 match_case_chars(&input, out)

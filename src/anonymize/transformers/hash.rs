@@ -48,6 +48,12 @@ const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 /// `bytes` in lowercase unpadded base32.
 pub fn base32(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 8 / 5 + 1);
+    base32_into(&mut out, bytes);
+    out
+}
+
+/// [`base32`], appended to `out`.
+pub fn base32_into(out: &mut String, bytes: &[u8]) {
     let (mut acc, mut bits) = (0u32, 0u32);
     for &b in bytes {
         acc = (acc << 8) | u32::from(b);
@@ -60,7 +66,6 @@ pub fn base32(bytes: &[u8]) -> String {
     if bits > 0 {
         out.push(char::from(BASE32[((acc << (5 - bits)) & 31) as usize]));
     }
-    out
 }
 
 impl Transform for Hash {

@@ -219,6 +219,19 @@ pub trait Transform: Send + Sync {
     /// cannot be transformed (the caller adds the table, column and line).
     fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String>;
 
+    /// [`apply`](Self::apply), appending the output to `out`: `Ok(false)` for NULL
+    /// (nothing appended). The hot transformers write here directly, so a value costs
+    /// no allocation of its own.
+    fn apply_into(&self, value: &str, row: &dyn Row, out: &mut String) -> Result<bool, String> {
+        Ok(match self.apply(value, row)? {
+            Some(v) => {
+                out.push_str(&v);
+                true
+            }
+            None => false,
+        })
+    }
+
     /// Columns of the row this transformer reads the output of: it runs after them.
     fn reads_outputs(&self) -> Vec<usize> {
         Vec::new()

@@ -35,7 +35,12 @@ fn build(o: &mut Options, b: &Build<'_>) -> Result<Box<dyn Transform>, String> {
 }
 
 impl Transform for Phone {
-    fn apply(&self, value: &str, _: &dyn Row) -> Result<Option<String>, String> {
+    fn apply(&self, value: &str, row: &dyn Row) -> Result<Option<String>, String> {
+        let mut out = String::with_capacity(value.len());
+        Ok(self.apply_into(value, row, &mut out)?.then_some(out))
+    }
+
+    fn apply_into(&self, value: &str, _: &dyn Row, out: &mut String) -> Result<bool, String> {
         // the digits, without a buffer from the heap: a longer run of them is hashed whole
         let mut buf = [0u8; 64];
         let mut n = 0;
@@ -52,30 +57,26 @@ impl Transform for Phone {
             self.key.rng(&digits)
         };
         // never a number the source holds: another customer's, or this one's own
-        Ok(Some(crate::anonymize::real::unreal(
-            self.real.as_deref(),
-            |_| {
-                let mut out = String::with_capacity(value.len());
-                let mut seen = 0;
-                for c in value.chars() {
-                    if c.is_ascii_digit() {
-                        if seen < self.keep {
-                            out.push(c);
-                        } else if seen == self.keep {
-                            // a number does not go on with a 0 after its prefix
-                            out.push(char::from(
-                                b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
-                            ));
-                        } else {
-                            super::push_digits(&mut out, 1, &mut rng);
-                        }
-                        seen += 1;
-                    } else {
+        crate::anonymize::real::unreal_into(self.real.as_deref(), out, |_, out| {
+            let mut seen = 0;
+            for c in value.chars() {
+                if c.is_ascii_digit() {
+                    if seen < self.keep {
                         out.push(c);
+                    } else if seen == self.keep {
+                        // a number does not go on with a 0 after its prefix
+                        out.push(char::from(
+                            b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
+                        ));
+                    } else {
+                        super::push_digits(out, 1, &mut rng);
                     }
+                    seen += 1;
+                } else {
+                    out.push(c);
                 }
-                out
-            },
-        )))
+            }
+        });
+        Ok(true)
     }
 }
