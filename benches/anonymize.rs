@@ -4,10 +4,11 @@
 //!
 //! Each run is a whole process, timed with its CPU time (user + system) and peak memory
 //! from wait4: anonymize (with `--no-verify`, so it is measured alone) dump file → dump
-//! file with one worker (rows/s per core of CPU) and two (the speed-up), and live
-//! database → live database against a raw psql COPY pipe between the same databases;
-//! then `dataforge verify` of each copy against its source, to be read against the
-//! anonymize run that made it.
+//! file with one worker (rows/s per core of CPU) and two (the speed-up); live database →
+//! dump file against `pg_dump -a -t people`; live database → live database against
+//! `pg_dump -Fc -t people | pg_restore` into an empty database (both build the primary
+//! key and the unique index) and against a raw psql COPY pipe; then `dataforge verify` of
+//! each copy against its source, to be read against the anonymize run that made it.
 
 use std::process::Command;
 use std::time::Instant;
@@ -45,8 +46,9 @@ length_tvd = 1.0
 length_tvd = 1.0
 "#;
 
-/// The floor the determinism contract sets: every distinct value costs a keyed blake3
-/// hash and a ChaCha8 stream seeded from it, before any parsing, formatting or I/O.
+/// The floor the determinism contract sets (mapping 2): every distinct value costs a
+/// keyed blake3 hash and a xoshiro256++ stream seeded from it, before any parsing,
+/// formatting or I/O.
 /// Three of the people table's personal columns (email, phone, street) are distinct in
 /// every row, so this is the least CPU a row can take. Returns nanoseconds per row.
 fn prf_floor(rows: u64) -> f64 {
@@ -152,6 +154,46 @@ async fn main() {
     let two = file("2");
     let verify_file = verify("people.sql", "out.sql");
 
+    // live → file against pg_dump writing the same rows, unanonymized
+    let pg_dump_a = best_of(3, || {
+        measure(
+            Command::new(&pg_dump)
+                .args(["-a", "-t", "people", "-f"])
+                .arg(dir.path().join("plain.sql"))
+                .arg(db.url()),
+        )
+    });
+    let live_file = best_of(3, || {
+        measure(&mut anonymize(&[
+            "--from",
+            db.url(),
+            "--to",
+            "live.sql",
+            "--jobs",
+            "2",
+        ]))
+    });
+    let verify_live_file = verify(db.url(), "live.sql");
+
+    // live → live against pg_dump -Fc | pg_restore into an empty database: the schema,
+    // the rows, the primary key and the unique index on both sides
+    let pg_restore = dataforge::backup::find_tool("pg_restore").unwrap();
+    let restore = best_of(3, || {
+        let fresh = tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(empty_database())
+        })
+        .unwrap();
+        let m = measure(Command::new("bash").arg("-c").arg(format!(
+            "set -o pipefail; '{d}' -Fc -t people '{src}' | '{r}' --no-owner -d '{dst}'",
+            d = pg_dump.display(),
+            r = pg_restore.display(),
+            src = db.url(),
+            dst = fresh.url()
+        )));
+        drop(fresh);
+        m
+    });
+
     // live → live against a raw COPY pipe between the same two servers' databases
     let target = empty_database().await.unwrap();
     let t = dataforge::pg::connect(target.url()).await.unwrap();
@@ -243,7 +285,7 @@ async fn main() {
         one.peak_mb
     );
     println!(
-        "| keyed blake3 + ChaCha8 seed for the 3 columns distinct in every row, nothing else | {floor:.0} ns per row = at most **{:.0} rows/s per core** before parsing, fake data or I/O |",
+        "| keyed blake3 + xoshiro256++ seed (mapping 2) for the 3 columns distinct in every row, nothing else | {floor:.0} ns per row = at most **{:.0} rows/s per core** before parsing, fake data or I/O |",
         1e9 / floor
     );
     println!(
@@ -253,8 +295,17 @@ async fn main() {
         two.peak_mb
     );
     println!(
-        "| live → live (new database: schema, rows, primary key and unique index, swap), 2 workers | {:.2} s wall vs {:.2} s for `psql COPY TO STDOUT \\| psql COPY FROM STDIN` into an index-less table = **{:.2}x** its throughput; peak {:.0} MB |",
+        "| live → dump file, 2 workers | {:.2} s wall vs {:.2} s for `pg_dump -a -t people` = **{:.2}x** its time; peak {:.0} MB |",
+        live_file.wall,
+        pg_dump_a.wall,
+        live_file.wall / pg_dump_a.wall,
+        live_file.peak_mb
+    );
+    println!(
+        "| live → live (new database: schema, rows, primary key and unique index, swap), 2 workers | {:.2} s wall vs {:.2} s for `pg_dump -Fc -t people \\| pg_restore` into an empty database = **{:.2}x** its throughput; vs {:.2} s for `psql COPY TO STDOUT \\| psql COPY FROM STDIN` into an index-less table = {:.2}x; peak {:.0} MB |",
         live.wall,
+        restore.wall,
+        restore.wall / live.wall,
         pipe.wall,
         pipe.wall / live.wall,
         live.peak_mb
@@ -265,6 +316,13 @@ async fn main() {
         verify_file.cpu,
         verify_file.wall / two.wall,
         verify_file.peak_mb
+    );
+    println!(
+        "| verify live database against the dump file it wrote, 2 workers | {:.2} s wall ({:.2} s CPU) = **{:.2}x** the time anonymize took to write it; peak {:.0} MB |",
+        verify_live_file.wall,
+        verify_live_file.cpu,
+        verify_live_file.wall / live_file.wall,
+        verify_live_file.peak_mb
     );
     println!(
         "| verify live database against live database, 2 workers | {:.2} s wall ({:.2} s CPU) = **{:.2}x** the time anonymize took to load it; peak {:.0} MB |",

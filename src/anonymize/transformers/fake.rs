@@ -153,6 +153,10 @@ fn ascii_style(input: &str) -> (bool, bool, bool) {
         letters += usize::from(b.is_ascii_alphabetic());
         upper |= b.is_ascii_uppercase();
         lower |= b.is_ascii_lowercase();
+        if upper && lower {
+            // mixed: kept as generated, whatever follows
+            break;
+        }
     }
     (letters < 2, upper, lower)
 }

@@ -452,9 +452,39 @@ pub fn unknown(name: &str) -> String {
 }
 
 /// Appends `n` decimal digits drawn from `rng`.
-pub fn push_digits(out: &mut String, n: usize, rng: &mut impl rand::RngExt) {
+pub fn push_digits(out: &mut String, n: usize, rng: &mut impl rand::Rng) {
+    let mut digits = Digits::new(rng);
     for _ in 0..n {
-        out.push(char::from(b'0' + rng.random_range(0..10u8)));
+        out.push(char::from(b'0' + digits.below(10)));
+    }
+}
+
+/// Small numbers (digits) drawn from a generator 12 at a time: the leading places of one
+/// 64-bit draw read as a fraction in base `n`. Twelve places of a base up to 16 use at
+/// most 48 of its bits, so any sequence of them is uniform to within 2^-16 (of base 10,
+/// 2^-24). A draw per digit cost a call, a multiply and a rejection test each.
+pub struct Digits<'r, R: rand::Rng> {
+    rng: &'r mut R,
+    x: u64,
+    left: u8,
+}
+
+impl<'r, R: rand::Rng> Digits<'r, R> {
+    pub fn new(rng: &'r mut R) -> Self {
+        Digits { rng, x: 0, left: 0 }
+    }
+
+    /// A number in `0..n` (`n` at most 16).
+    pub fn below(&mut self, n: u8) -> u8 {
+        debug_assert!((1..=16).contains(&n));
+        if self.left == 0 {
+            self.x = self.rng.next_u64();
+            self.left = 12;
+        }
+        self.left -= 1;
+        let p = u128::from(self.x) * u128::from(n);
+        self.x = p as u64;
+        (p >> 64) as u8
     }
 }
 

@@ -57,6 +57,7 @@ impl Transform for Phone {
             self.key.rng(&digits)
         };
         // never a number the source holds: another customer's, or this one's own
+        let mut digits = super::Digits::new(&mut rng);
         crate::anonymize::real::unreal_into(self.real.as_deref(), out, |_, out| {
             let mut seen = 0;
             for c in value.chars() {
@@ -65,11 +66,9 @@ impl Transform for Phone {
                         out.push(c);
                     } else if seen == self.keep {
                         // a number does not go on with a 0 after its prefix
-                        out.push(char::from(
-                            b'1' + rand::RngExt::random_range(&mut rng, 0..9u8),
-                        ));
+                        out.push(char::from(b'1' + digits.below(9)));
                     } else {
-                        super::push_digits(out, 1, &mut rng);
+                        out.push(char::from(b'0' + digits.below(10)));
                     }
                     seen += 1;
                 } else {
