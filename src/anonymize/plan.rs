@@ -277,9 +277,12 @@ impl Row for LineRow<'_> {
 /// allocation once warm. A column cycling through more values than a hash map trial
 /// would have seen repeat (20,000 last names, in key order) still hits most of the time.
 ///
-/// A miss costs a cache miss or two in memory this size, more than the copy: a column
-/// that hits less than one lookup in eight over a window rests for fifteen windows, then
-/// tries again, so a column whose values never repeat is looked up one value in sixteen.
+/// A miss costs a cache miss or two in memory this size, more than the copy, so a column
+/// that hits less than one lookup in eight over a window rests: it then looks up only
+/// the values whose hash falls in one sixteenth of the hash space. A value is always or
+/// never in that sample, so the sample's hit rate is the column's; when it reaches one in
+/// eight the column wakes, with a window as long as the cache is large, so that values
+/// repeating over a long period (20,000 birth dates in key order) fill it first.
 #[derive(Default)]
 struct ColumnMemo {
     /// `MEMO_SETS` sets of two slots, made at the first insert.
@@ -289,11 +292,13 @@ struct ColumnMemo {
     /// Lookups and hits in the current window.
     lookups: u32,
     hits: u32,
-    /// Values left to pass without a lookup.
-    resting: u32,
+    /// Whether only the sample is looked up.
+    resting: bool,
+    /// Lookups the current window holds.
+    window: u32,
 }
 
-/// Lookups a window holds.
+/// Lookups in the first window of a column, and in a window of its sample.
 const MEMO_WINDOW: u32 = 4096;
 
 #[derive(Default)]
@@ -317,22 +322,24 @@ impl ColumnMemo {
         xxhash_rust::xxh3::xxh3_64(raw)
     }
 
-    /// Whether to look this value up (and remember it); counts down a rest.
-    fn awake(&mut self) -> bool {
-        if self.resting > 0 {
-            self.resting -= 1;
-            return false;
-        }
-        true
+    /// Whether to look up (and remember) the value whose hash is `h`.
+    fn wanted(&self, h: u64) -> bool {
+        !self.resting || h >> 60 == 0
     }
 
-    /// Counts a lookup; at the end of a window, rests a column that hit too rarely.
+    /// Counts a lookup; at the end of a window, rests a column that hit less than one
+    /// time in eight, or wakes a resting one whose sample hit at least that often.
     fn counted(&mut self, hit: bool) {
         self.lookups += 1;
         self.hits += u32::from(hit);
-        if self.lookups == MEMO_WINDOW {
-            if self.hits * 8 < self.lookups {
-                self.resting = 15 * MEMO_WINDOW;
+        if self.lookups >= self.window.max(MEMO_WINDOW) {
+            let often = self.hits * 8 >= self.lookups;
+            if self.resting && often {
+                self.resting = false;
+                self.window = (2 * MEMO_SETS) as u32;
+            } else if !self.resting && !often {
+                self.resting = true;
+                self.window = MEMO_WINDOW;
             }
             (self.lookups, self.hits) = (0, 0);
         }
@@ -523,8 +530,8 @@ impl TablePlan {
         for &i in &self.order {
             let (a, b) = s.fields[i];
             let raw = &line[a..b];
-            let remember = self.memo_ok[i] && s.memo[i].awake();
-            let h = if remember { ColumnMemo::hash(raw) } else { 0 };
+            let h = if self.memo_ok[i] { ColumnMemo::hash(raw) } else { 0 };
+            let remember = self.memo_ok[i] && s.memo[i].wanted(h);
             if remember {
                 if let Some(v) = s.memo[i].get(h, raw) {
                     s.encoded[i].clear();
@@ -573,16 +580,16 @@ impl TablePlan {
                 s.computed[i] = Some(written.then(|| s.value.clone()));
             }
         }
+        // untouched runs of fields, their tabs with them, are copied whole
+        let mut copied = 0;
         for (i, &(a, b)) in s.fields.iter().enumerate() {
-            if i > 0 {
-                out.push(b'\t');
-            }
             if s.done[i] {
+                out.extend_from_slice(&line[copied..a]);
                 out.extend_from_slice(&s.encoded[i]);
-            } else {
-                out.extend_from_slice(&line[a..b]);
+                copied = b;
             }
         }
+        out.extend_from_slice(&line[copied..]);
         if self.order.iter().any(|&i| self.read_by_others[i]) {
             s.computed.iter_mut().for_each(|c| *c = None);
         }
