@@ -298,8 +298,10 @@ struct ColumnMemo {
     window: u32,
 }
 
-/// Lookups in the first window of a column, and in a window of its sample.
+/// Lookups in the first window of a column.
 const MEMO_WINDOW: u32 = 4096;
+/// Lookups in a window of a resting column's sample (about 4,096 values).
+const MEMO_SAMPLE: u32 = 256;
 
 #[derive(Default)]
 struct MemoSlot {
@@ -332,14 +334,18 @@ impl ColumnMemo {
     fn counted(&mut self, hit: bool) {
         self.lookups += 1;
         self.hits += u32::from(hit);
-        if self.lookups >= self.window.max(MEMO_WINDOW) {
+        let limit = if self.resting {
+            MEMO_SAMPLE
+        } else {
+            self.window.max(MEMO_WINDOW)
+        };
+        if self.lookups >= limit {
             let often = self.hits * 8 >= self.lookups;
             if self.resting && often {
                 self.resting = false;
                 self.window = (2 * MEMO_SETS) as u32;
             } else if !self.resting && !often {
                 self.resting = true;
-                self.window = MEMO_WINDOW;
             }
             (self.lookups, self.hits) = (0, 0);
         }
