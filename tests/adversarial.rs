@@ -1168,6 +1168,10 @@ async fn a_file_that_fails_verify_is_kept_as_rejected_and_the_target_is_untouche
         "{v}"
     );
     assert_eq!(v["verify"]["passed"], false, "{v}");
+    // a failed run names its mapping and key id too, and verify's report does
+    assert_eq!(v["mapping_version"], 2, "{v}");
+    assert_eq!(v["verify"]["mapping_version"], 2, "{v}");
+    assert_eq!(v["key_id"], v["verify"]["key_id"], "{v}");
     assert!(v["verify"]["checks"]
         .as_array()
         .unwrap()

@@ -6,10 +6,16 @@
 //! PRF output. The generator only stretches the PRF's output, so without the key its draws
 //! are as unpredictable as the PRF itself, and it costs nothing to set up per value.
 //!
+//! xoshiro256++ is not a cryptographic generator: enough of its output gives its state.
+//! For one value's few draws that state is the PRF output of that value, which reveals
+//! neither the key nor the input. A stream drawn long from one seed whose results can be
+//! seen together (a keyed shuffle of a whole list) uses [`DomainKey::long_rng`], ChaCha20.
+//!
 //! [`MAPPING_VERSION`] names this contract. It is part of every domain key, so a change of
-//! version changes every output, and it is in every report and config hash, so that a copy
-//! made under another mapping can never pass as this one's. The key itself never appears
-//! in a config, a report or a log; its id (a hash) does.
+//! version changes every output, and it is in every report and in the config hash, so a
+//! report always says which mapping made a copy and a config hash recorded under another
+//! mapping never matches. The key itself never appears in a config, a report or a log;
+//! its id (a hash) does.
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -129,6 +135,13 @@ impl DomainKey {
     /// A random stream that is a function of (key, domain, input).
     pub fn rng(&self, input: &[u8]) -> ValueRng {
         stream(self.hash(input))
+    }
+
+    /// A cryptographic stream that is a function of (key, domain, input), for the few
+    /// streams drawn long whose draws can be seen together (a keyed shuffle of a list):
+    /// there, xoshiro's output would give away its state and so the rest of the stream.
+    pub fn long_rng(&self, input: &[u8]) -> rand_chacha::ChaCha20Rng {
+        rand_chacha::ChaCha20Rng::from_seed(self.hash(input))
     }
 
     /// A sub-key, for transformers that need several independent functions.

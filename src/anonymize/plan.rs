@@ -285,8 +285,14 @@ impl Row for LineRow<'_> {
 /// repeating over a long period (20,000 birth dates in key order) fill it first.
 #[derive(Default)]
 struct ColumnMemo {
-    /// `MEMO_SETS` sets of two slots, made at the first insert.
+    /// `sets` sets of two slots, made at the first insert.
     slots: Vec<MemoSlot>,
+    /// Sets now: from `MEMO_SETS_FIRST`, four times as many each time as many values
+    /// as slots went in, up to `MEMO_SETS`; a small table, or a thread going from one
+    /// table to another, never pays for the largest.
+    sets: usize,
+    /// Values put in since the sets were last made.
+    inserts: usize,
     /// Per set, the way used last.
     recent: Vec<u8>,
     /// Lookups and hits in the current window.
@@ -313,9 +319,11 @@ struct MemoSlot {
 
 /// Sets per column and thread (two slots each).
 const MEMO_SETS: usize = 1 << 14;
+/// Sets a column's memory starts with.
+const MEMO_SETS_FIRST: usize = 1 << 8;
 /// The longest field, and the longest output, remembered: longer ones are rarely
-/// repeated, and the bound keeps a column's memory under 2 × 16,384 × 256 bytes (8 MB;
-/// about 3 MB for names and addresses).
+/// repeated, and the bound (buffers grown to the exact size) keeps a column's memory
+/// under 2 × 16,384 × 256 bytes (8 MB; about 4 MB for names and addresses).
 const MEMO_RAW_MAX: usize = 64;
 const MEMO_OUT_MAX: usize = 128;
 
@@ -356,7 +364,7 @@ impl ColumnMemo {
         if self.slots.is_empty() {
             return None;
         }
-        let set = h as usize & (MEMO_SETS - 1);
+        let set = h as usize & (self.sets - 1);
         for way in 0..2 {
             let slot = &self.slots[set * 2 + way];
             if slot.used && slot.hash == h && slot.raw == raw {
@@ -367,23 +375,43 @@ impl ColumnMemo {
         None
     }
 
+    /// Makes `sets` sets, moving the remembered values over (one that finds both slots
+    /// of its new set taken is dropped).
+    fn make(&mut self, sets: usize) {
+        let old = std::mem::take(&mut self.slots);
+        self.slots.resize_with(sets * 2, MemoSlot::default);
+        self.recent = vec![0; sets];
+        (self.sets, self.inserts) = (sets, 0);
+        for slot in old.into_iter().filter(|s| s.used) {
+            let set = slot.hash as usize & (sets - 1);
+            if let Some(free) = (0..2).find(|&way| !self.slots[set * 2 + way].used) {
+                self.slots[set * 2 + free] = slot;
+            }
+        }
+    }
+
     fn put(&mut self, h: u64, raw: &[u8], encoded: &[u8]) {
         if raw.len() > MEMO_RAW_MAX || encoded.len() > MEMO_OUT_MAX {
             return;
         }
         if self.slots.is_empty() {
-            self.slots.resize_with(MEMO_SETS * 2, MemoSlot::default);
-            self.recent = vec![0; MEMO_SETS];
+            self.make(MEMO_SETS_FIRST);
+        } else if self.sets < MEMO_SETS && self.inserts >= 2 * self.sets {
+            self.make((self.sets * 4).min(MEMO_SETS));
         }
-        let set = h as usize & (MEMO_SETS - 1);
+        self.inserts += 1;
+        let set = h as usize & (self.sets - 1);
         let way = 1 - usize::from(self.recent[set]);
         self.recent[set] = way as u8;
         let slot = &mut self.slots[set * 2 + way];
         slot.hash = h;
         slot.used = true;
+        // grown to the exact size, never doubled past the bounds above
         slot.raw.clear();
+        slot.raw.reserve_exact(raw.len());
         slot.raw.extend_from_slice(raw);
         slot.encoded.clear();
+        slot.encoded.reserve_exact(encoded.len());
         slot.encoded.extend_from_slice(encoded);
     }
 }
@@ -536,7 +564,11 @@ impl TablePlan {
         for &i in &self.order {
             let (a, b) = s.fields[i];
             let raw = &line[a..b];
-            let h = if self.memo_ok[i] { ColumnMemo::hash(raw) } else { 0 };
+            let h = if self.memo_ok[i] {
+                ColumnMemo::hash(raw)
+            } else {
+                0
+            };
             let remember = self.memo_ok[i] && s.memo[i].wanted(h);
             if remember {
                 if let Some(v) = s.memo[i].get(h, raw) {
@@ -628,6 +660,33 @@ mod tests {
             &Default::default(),
         )
         .unwrap()
+    }
+
+    /// The cache grows from its first size to its largest, moving what it holds, and
+    /// never answers a value with another's output, whatever it has dropped.
+    #[test]
+    fn the_memo_grows_and_answers_only_what_it_was_given() {
+        let mut m = ColumnMemo::default();
+        let out = |i: u32| format!("out {i}").into_bytes();
+        for i in 0..200_000u32 {
+            let raw = format!("value {}", i % 70_000).into_bytes();
+            let h = ColumnMemo::hash(&raw);
+            match m.get(h, &raw) {
+                Some(v) => assert_eq!(v, out(i % 70_000), "value {}", i % 70_000),
+                None => m.put(h, &raw, &out(i % 70_000)),
+            }
+        }
+        assert_eq!(m.sets, MEMO_SETS, "grown to the largest");
+        let held = (0..70_000u32)
+            .filter(|i| {
+                let raw = format!("value {i}").into_bytes();
+                m.get(ColumnMemo::hash(&raw), &raw).is_some()
+            })
+            .count();
+        assert!(held > 20_000, "{held} of 70,000 held");
+        let long = vec![b'x'; MEMO_RAW_MAX + 1];
+        m.put(ColumnMemo::hash(&long), &long, b"y");
+        assert!(m.get(ColumnMemo::hash(&long), &long).is_none(), "too long to keep");
     }
 
     /// Remembered values give exactly what the transformer gives, for repeated and

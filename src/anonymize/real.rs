@@ -247,8 +247,10 @@ pub fn wanted(config: &super::config::Config) -> Wanted {
 }
 
 /// Collects the values of the wanted columns, per domain, as hashes pushed in reading
-/// order (8 bytes a value, no lookup); [`finish`](Self::finish) builds each filter at its
-/// exact size. A column's domain is resolved once ([`slot`](Self::slot)), not per value.
+/// order (8 bytes a value, no lookup, up to [`HASHES_MAX`] a domain);
+/// [`finish`](Self::finish) builds each filter sized by the values read, repeats counted.
+/// The filter's answers, and so the draws they turn down, are a function of the source's
+/// values in the domain, repeats counted, whatever the order they are read in. A column's domain is resolved once ([`slot`](Self::slot)), not per value.
 #[derive(Debug, Default)]
 pub struct Collector {
     seed: u64,
@@ -264,8 +266,9 @@ enum Hashes {
     Listed(Vec<u64>),
     /// Past that, a filter of the largest size, filled as values come: memory stays
     /// bounded whatever the table's size. With more distinct values than it was made for
-    /// it only answers "maybe" more often, which costs draws, never a real value written.
-    /// The values seen, with repeats.
+    /// it answers "maybe" more often, which costs draws; past about 11M distinct values
+    /// in one domain, a draw that exhausts its 64 tries may be written although real
+    /// (verify's leak scan still finds it). The values seen, with repeats.
     Filtered(crate::bloom::Bloom, usize),
 }
 

@@ -282,6 +282,9 @@ async fn anonymize(
             if run.json {
                 let text = serde_json::to_string_pretty(&serde_json::json!({
                     "error": super::describe(&e),
+                    "config_hash": config_hash(&config),
+                    "key_id": key.id(),
+                    "mapping_version": MAPPING_VERSION,
                     "verify": failed,
                 }))?;
                 if to == "-" {

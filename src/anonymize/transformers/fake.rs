@@ -45,7 +45,8 @@ impl Cycle {
         }
         // Sattolo's algorithm: a uniformly random permutation with a single cycle
         let mut next: Vec<usize> = (0..names.len()).collect();
-        let mut rng = key.sub("list cycle").rng(b"");
+        // thousands of draws from one seed, whose result shows in the copy: ChaCha20
+        let mut rng = key.sub("list cycle").long_rng(b"");
         for i in (1..next.len()).rev() {
             let j = rand::RngExt::random_range(&mut rng, 0..i);
             next.swap(i, j);

@@ -527,8 +527,9 @@ pub fn catalog_markdown() -> String {
         "# Transformers\n\n\
          Each column of `anonymize.toml` names one of these, with options:\n\n\
          ```toml\n[tables.users.columns]\nemail = { transformer = \"email\", domain = \"person-email\" }\nnotes = \"lorem\"\nid = \"keep\"\n```\n\n\
-         Every output is a function of (key, domain, input): the same input gives the same \
-         output in every table, run and machine that shares the key and the domain. The \
+         Every output is a function of (key, domain, input, mapping version; now mapping 2): \
+         the same input gives the same output in every table, run and machine that shares \
+         the key, the domain and the version. The \
          domain defaults to the transformer's name; give two columns one `domain` and \
          their values map alike, so joins survive. NULL stays NULL; an empty string stays \
          empty. The examples below use the key `example key, not a secret`; they are \
