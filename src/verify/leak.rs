@@ -90,7 +90,7 @@ fn source_forms_at(
     f: &mut dyn FnMut(&str),
     depth: usize,
 ) {
-    let whole = value.trim();
+    let whole = crate::pii::trim(value);
     if depth < 8 && (whole.starts_with('{') || whole.starts_with('[')) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(whole) {
             json_leaves(&v, &mut |leaf| {
@@ -238,7 +238,7 @@ fn candidates_at(
     depth: usize,
     words: &mut usize,
 ) {
-    let whole = text.trim();
+    let whole = crate::pii::trim(text);
     if whole.is_empty() {
         return;
     }

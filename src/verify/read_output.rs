@@ -385,7 +385,7 @@ pub(super) fn read_output(
                     }
                     // a UUID or timestamp holds nothing but itself, and is only ever a
                     // source value if the source had such values
-                    let shaped = detect::structured(v.trim());
+                    let shaped = detect::structured(crate::pii::trim(&v));
                     if p.scan && (!shaped || set.structured) {
                         let folded = lower(&v, &mut s.folded);
                         cell_candidates(

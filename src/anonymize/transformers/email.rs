@@ -64,7 +64,7 @@ impl Transform for Email {
     }
 
     fn apply_into(&self, value: &str, _: &dyn Row, out: &mut String) -> Result<bool, String> {
-        let trimmed = value.trim();
+        let trimmed = crate::pii::trim(value);
         let written = Case::of(trimmed);
         // most addresses are lower case already: no copy to fold them
         let folded;

@@ -108,7 +108,7 @@ pub fn with_folded<R>(value: &str, f: impl FnOnce(&str) -> R) -> R {
     thread_local! {
         static BUF: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
     }
-    let t = value.trim();
+    let t = crate::pii::trim(value);
     if t.is_ascii() && !t.bytes().fold(false, |any, b| any | b.is_ascii_uppercase()) {
         return f(t);
     }
