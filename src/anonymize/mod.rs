@@ -11,6 +11,7 @@ pub mod init;
 pub mod key;
 pub mod large_objects;
 pub mod load;
+mod memo;
 pub mod pipeline;
 pub mod plan;
 pub mod real;

@@ -212,22 +212,6 @@ pub fn fake_into(out: &mut String, kind: FakeKind, locale: Locale, rng: &mut imp
 /// non-alphanumerics collapsed to one `-` (or `.` when `sep` says so).
 pub fn slug_into(out: &mut String, s: &str, sep: char) {
     let mut last_sep = true;
-    if s.is_ascii() {
-        // no character to fold: a byte at a time (the same result as the loop below)
-        for b in s.bytes() {
-            if b.is_ascii_alphanumeric() {
-                out.push(char::from(b.to_ascii_lowercase()));
-                last_sep = false;
-            } else if !last_sep {
-                out.push(sep);
-                last_sep = true;
-            }
-        }
-        if out.ends_with(sep) {
-            out.pop();
-        }
-        return;
-    }
     for ch in s.chars() {
         let folded = match ch {
             'ș' | 'ş' | 'Ș' | 'Ş' => "s",
