@@ -97,6 +97,8 @@ pub struct Config {
     /// `[grants] action`: whether the source's GRANT and REVOKE statements are copied
     /// (keep, the default) or left out (drop).
     pub keep_grants: bool,
+    /// `[subset]`: a slice of a live source instead of all of it.
+    pub subset: Option<super::subset::Subset>,
 }
 
 /// A config the user must fix.
@@ -133,6 +135,7 @@ struct RawConfig {
     comments: Option<Spanned<RawAction>>,
     materialized_views: Option<RawMaterializedViews>,
     grants: Option<RawAction>,
+    subset: Option<Spanned<super::subset::RawSubset>>,
 }
 
 #[derive(Deserialize)]
@@ -255,6 +258,7 @@ impl Config {
             comments: CommentAction::Keep,
             refresh_matviews: raw.materialized_views.as_ref().is_none_or(|m| m.refresh),
             keep_grants: true,
+            subset: None,
         };
         if let Some(g) = raw.grants {
             cfg.keep_grants = match g.action.get_ref().as_str() {
@@ -312,6 +316,9 @@ impl Config {
                 reason: lo.reason,
                 span,
             });
+        }
+        if let Some(s) = raw.subset {
+            cfg.subset = Some(super::subset::Subset::parse(&cfg, s)?);
         }
         if let Some(k) = raw.key {
             cfg.key = match (k.env, k.file) {

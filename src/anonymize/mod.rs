@@ -15,6 +15,7 @@ mod memo;
 pub mod pipeline;
 pub mod plan;
 pub mod real;
+pub mod subset;
 pub mod suggest;
 pub mod transformers;
 

@@ -12,7 +12,7 @@ use super::say;
 use crate::anonymize::config::{Action, Config};
 use crate::anonymize::key::MAPPING_VERSION;
 use crate::anonymize::pipeline::RunOptions;
-use crate::anonymize::{init, real, transformers};
+use crate::anonymize::{init, transformers};
 use crate::snapshot::{self, Outcome, VerifyFailed};
 use crate::source::{is_url, Source};
 
@@ -199,7 +199,7 @@ pub async fn run(args: AnonymizeArgs) -> anyhow::Result<ExitCode> {
                  --from - (stdin)",
             )?;
             if args.dry_run {
-                return dry_run(&args.config, from, args.sample).await;
+                return dry_run(&args.config, from, args.sample, args.run.json).await;
             }
             let to = args
                 .to
@@ -247,7 +247,7 @@ async fn anonymize(
     }
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
-    let source = Source::open_for(from, &real::wanted(&config)).await?;
+    let source = Source::open_run(from, &config, &key).await?;
     let plan = source.plan(&config, &key)?;
     let opts = RunOptions {
         jobs: run
@@ -270,6 +270,28 @@ async fn anonymize(
         .values()
         .map(|t| (t.name.clone(), (t.action, t.transformer_names.clone())))
         .collect();
+    let (subset, subset_line) = match &source {
+        Source::Live(live) => match &live.slice {
+            Some(s) => (
+                Some(subset_report(s)),
+                Some(format!(
+                    "subset: {} rows kept in {} tables ({} passed through whole, {} left empty)",
+                    s.tables.iter().map(|t| t.rows).sum::<i64>(),
+                    s.tables.len(),
+                    s.tables
+                        .iter()
+                        .filter(|t| t.why == crate::source::subset::Why::Passthrough)
+                        .count(),
+                    s.tables
+                        .iter()
+                        .filter(|t| t.why == crate::source::subset::Why::Empty)
+                        .count(),
+                )),
+            ),
+            None => (None, None),
+        },
+        Source::Dump(..) => (None, None),
+    };
     let result = snapshot::run(&config, source, plan, to, &opts, verify).await;
     let outcome = match result {
         Ok(o) => o,
@@ -303,7 +325,7 @@ async fn anonymize(
     for r in &outcome.run.rejected {
         say(&format!("{}, left out: {r}", r.why_tolerated()));
     }
-    let report = report(&config, &key, &names, &outcome, started.elapsed());
+    let report = report(&config, &key, &names, &outcome, started.elapsed(), subset);
     if run.json {
         let text = serde_json::to_string_pretty(&report)?;
         if to == "-" {
@@ -315,6 +337,9 @@ async fn anonymize(
         let rows: u64 = outcome.run.stats.tables.iter().map(|(_, n)| n).sum();
         for c in &outcome.run.checks {
             say(&format!("check {}: {}", c.check, c.detail));
+        }
+        if let Some(line) = &subset_line {
+            say(line);
         }
         say(&match &outcome.verify {
             Some(v) => format!(
@@ -352,15 +377,88 @@ async fn dry_run(
     config_path: &std::path::Path,
     from: &str,
     rows: usize,
+    json: bool,
 ) -> anyhow::Result<ExitCode> {
     let config = Config::load(&config_path.to_string_lossy())?;
     let key = config.load_key()?;
-    let source = Source::open_for(from, &real::wanted(&config)).await?;
+    let source = Source::open_run(from, &config, &key).await?;
     let plan = source.plan(&config, &key)?;
-    let text = source.preview(&plan, &config, rows).await?;
+    let slice = match &source {
+        Source::Live(live) => live.slice.as_ref(),
+        Source::Dump(..) => None,
+    };
+    if json {
+        let text = serde_json::to_string_pretty(&serde_json::json!({
+            "dry_run": true,
+            "config": config.file,
+            "config_hash": config_hash(&config),
+            "key_id": key.id(),
+            "mapping_version": MAPPING_VERSION,
+            "subset": slice.map(subset_report),
+        }))?;
+        super::emit(&format!("{text}\n"))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut text = String::new();
+    if let Some(slice) = slice {
+        text.push_str(&subset_text(slice));
+        text.push('\n');
+    }
+    text.push_str(&source.preview(&plan, &config, rows).await?);
     super::emit(&text)?;
     say("dry run: nothing was written");
     Ok(ExitCode::SUCCESS)
+}
+
+/// A subset's tables for `--json`: per table, why it is in the slice, the rows it keeps
+/// and the size they take in the source, estimated.
+fn subset_report(slice: &crate::source::subset::Slice) -> serde_json::Value {
+    serde_json::json!({
+        "tables": slice.tables,
+        "rows": slice.tables.iter().map(|t| t.rows).sum::<i64>(),
+        "bytes_estimate": slice.tables.iter().map(|t| t.bytes_estimate).sum::<i64>(),
+        "rounds": slice.rounds,
+    })
+}
+
+/// The same as a table to read.
+fn subset_text(slice: &crate::source::subset::Slice) -> String {
+    use crate::source::subset::Why;
+    let width = slice
+        .tables
+        .iter()
+        .map(|t| t.table.len())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let mut out = format!(
+        "subset: {:width$}  {:>12}  {:>12}  {:>10}  why\n",
+        "table", "rows kept", "of about", "size"
+    );
+    let mb = |b: i64| format!("{:.1} MB", b as f64 / 1e6);
+    for t in &slice.tables {
+        out.push_str(&format!(
+            "        {:width$}  {:>12}  {:>12}  {:>10}  {}\n",
+            t.table,
+            t.rows,
+            t.rows_estimate,
+            mb(t.bytes_estimate),
+            match t.why {
+                Why::Target => "target",
+                Why::Passthrough => "passthrough (whole)",
+                Why::Reached => "referenced by or referring to kept rows",
+                Why::Empty => "not reached: schema only, no rows",
+            }
+        ));
+    }
+    let rows: i64 = slice.tables.iter().map(|t| t.rows).sum();
+    let bytes: i64 = slice.tables.iter().map(|t| t.bytes_estimate).sum();
+    out.push_str(&format!(
+        "subset: {rows} rows, about {} (closure in {} rounds)\n",
+        mb(bytes),
+        slice.rounds
+    ));
+    out
 }
 
 /// Per table: its action and its columns' transformers.
@@ -372,6 +470,7 @@ fn report(
     names: &Names,
     outcome: &Outcome,
     took: std::time::Duration,
+    subset: Option<serde_json::Value>,
 ) -> serde_json::Value {
     let stats = &outcome.run.stats;
     let mut per_transformer = std::collections::BTreeMap::<String, u64>::new();
@@ -407,6 +506,7 @@ fn report(
             None => serde_json::Value::String("skipped".into()),
         },
         "duration_ms": took.as_millis() as u64,
+        "subset": subset,
     })
 }
 

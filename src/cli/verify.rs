@@ -88,7 +88,10 @@ pub async fn run(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let key = config.load_key()?;
     // both at once: a dump is read through once to find its tables and keys
     let from = args.from.clone();
-    let src = tokio::spawn(async move { Source::open(&from).await });
+    let (config2, key2) = (config.clone(), key.clone());
+    let src = tokio::spawn(async move {
+        Source::open_sliced(&from, &config2, &key2, &Default::default()).await
+    });
     let dst = Source::open(&args.to).await;
     let src = src
         .await

@@ -13,7 +13,7 @@ use crate::pg::{self, quote_ident, quote_literal, PgContext as _, PgError};
 use crate::source::types::ColumnType;
 
 pub struct Live {
-    url: String,
+    pub(crate) url: String,
     /// Holds the exporting transaction open for as long as the run lasts.
     _holder: Client,
     /// That session's process id and start, as the server reports them: a target server
@@ -36,6 +36,8 @@ pub struct Live {
     pub real: RealSets,
     /// The text of its comments on its own objects (the first 10,000).
     pub comments: Vec<String>,
+    /// The slice `[subset]` keeps, when the config has one.
+    pub slice: Option<super::subset::Slice>,
 }
 
 pub struct LiveTable {
@@ -302,6 +304,7 @@ impl Live {
             large_objects,
             real: RealSets::new(),
             comments,
+            slice: None,
         })
     }
 
@@ -439,11 +442,18 @@ impl Live {
         let mut out = Vec::new();
         for i in order {
             let pages = self.tables[i].pages;
-            let n = if jobs > 1 && pages >= split_pages.max(1) {
+            let mut n = if jobs > 1 && pages >= split_pages.max(1) {
                 (jobs as i64 * 2).min(pages).max(2)
             } else {
                 1
             };
+            // a subset's kept rows are read by TID, some thousands a statement
+            if let Some(reads) = self.slice.as_ref().and_then(|s| s.reads(i)) {
+                if reads == 0 {
+                    continue;
+                }
+                n = n.max(reads).min(pages.max(1));
+            }
             if n == 1 {
                 out.push(Piece {
                     table: i,
@@ -476,6 +486,39 @@ impl Live {
             self.tables[table].quoted,
             cols.join(", ")
         )
+    }
+
+    /// The `COPY … TO STDOUT` that reads `piece`: under `filter`, or, for a table of a
+    /// subset, the piece's kept rows by TID (in TID order, so a copy is the same on
+    /// every run); `None` when the subset keeps no row of the piece.
+    pub async fn piece_sql(
+        &self,
+        piece: &Piece,
+        filter: Option<&str>,
+    ) -> anyhow::Result<Option<String>> {
+        let Some(slice) = self
+            .slice
+            .as_ref()
+            .filter(|s| s.reads(piece.table).is_some())
+        else {
+            return Ok(Some(self.copy_out(piece, filter, None)));
+        };
+        let Some(tids) = slice.tids(piece.table, piece.pages).await? else {
+            return Ok(None);
+        };
+        let t = &self.tables[piece.table];
+        let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+        Ok(Some(format!(
+            "COPY (SELECT {} FROM {} WHERE ctid = ANY({tids}) ORDER BY ctid) TO STDOUT",
+            cols.join(", "),
+            t.quoted
+        )))
+    }
+
+    /// The pieces of table `i` alone, in page order, for a reader that reads one at a
+    /// time.
+    pub fn table_pieces(&self, i: usize, split_pages: i64) -> Vec<Piece> {
+        self.pieces(|t| std::ptr::eq(t, &self.tables[i]), 1, split_pages)
     }
 
     pub fn copy_out(&self, piece: &Piece, filter: Option<&str>, limit: Option<usize>) -> String {

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod dump;
 pub mod live;
 pub mod schema_objects;
+pub mod subset;
 pub mod types;
 pub mod valid;
 
@@ -21,6 +22,7 @@ use anyhow::Context as _;
 use futures_util::StreamExt as _;
 
 use crate::anonymize::config::Config;
+use crate::anonymize::key::Key;
 use crate::anonymize::real::{RealSets, Wanted};
 use crate::pg::{self, PgContext as _};
 use live::{Live, Piece};
@@ -225,6 +227,43 @@ impl Source {
             dump::scan(d.reader()?, &d.name, wanted).map_err(anyhow::Error::from)
         })?;
         Ok(Source::Dump(d, scan))
+    }
+
+    /// Opens `from` for a run of `config`: [`open_for`](Self::open_for) the config's
+    /// identifying columns, then, with `[subset]`, the slice computed in the snapshot.
+    pub async fn open_run(from: &str, config: &Config, key: &Key) -> anyhow::Result<Source> {
+        Source::open_sliced(from, config, key, &crate::anonymize::real::wanted(config)).await
+    }
+
+    /// Opens `from` as [`open_for`](Self::open_for) does, with the slice the config's
+    /// `[subset]` keeps (verify reads the source this way: the kept rows are the ones a
+    /// copy is compared with).
+    pub async fn open_sliced(
+        from: &str,
+        config: &Config,
+        key: &Key,
+        wanted: &Wanted,
+    ) -> anyhow::Result<Source> {
+        let Some(s) = &config.subset else {
+            return Source::open_for(from, wanted).await;
+        };
+        if !is_url(from) {
+            return Err(config
+                .err(
+                    s.span.clone(),
+                    format!(
+                        "[subset] needs a live source (--from postgres://…), and {from} is a \
+                         dump: the slice is computed by the server, across tables, inside one \
+                         snapshot. Restore the dump into a database and subset from there, or \
+                         remove [subset] to copy it whole"
+                    ),
+                )
+                .into());
+        }
+        let mut live = Live::open(from).await?;
+        live.collect_real(wanted).await?;
+        live.slice = Some(subset::Slice::compute(&live, config, s, key).await?);
+        Ok(Source::Live(Arc::new(live)))
     }
 
     /// The source's identifying values, by domain, as [`open_for`](Self::open_for) read them.

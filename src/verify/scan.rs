@@ -174,7 +174,10 @@ async fn read_live(
         if !wanted(&t.table.name) {
             continue;
         }
+        // a subset's table: its kept rows, whole, a range of pages at a time
+        let sliced = live.slice.as_ref().is_some_and(|s| s.reads(i).is_some());
         let (columns, sql) = match narrow(&t.table.name) {
+            _ if sliced => (t.table.columns.clone(), String::new()),
             Some(columns) => {
                 let sql = live.copy_columns(i, &columns);
                 (columns, sql)
@@ -188,23 +191,36 @@ async fn read_live(
             }
         };
         visit(Ev::Table(&t.table.name, &columns))?;
-        let stream = reader
-            .copy_out(&sql)
-            .await
-            .pg(|| format!("reading {}", t.table.name))?;
-        futures_util::pin_mut!(stream);
         let mut carry: Vec<u8> = Vec::with_capacity(BATCH + 4096);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-            carry.extend_from_slice(&chunk);
-            if carry.len() >= BATCH {
-                if let Some(last) = memchr::memrchr(b'\n', &carry) {
-                    let rows = &carry[..=last];
-                    visit(Ev::Rows(
-                        rows,
-                        memchr::memchr_iter(b'\n', rows).count() as u64,
-                    ))?;
-                    carry.drain(..=last);
+        let pieces = match sliced {
+            true => live.table_pieces(i, 2048).into_iter().map(Some).collect(),
+            false => vec![None],
+        };
+        for piece in pieces {
+            let sql = match piece {
+                None => sql.clone(),
+                Some(p) => match live.piece_sql(&p, None).await? {
+                    Some(sql) => sql,
+                    None => continue,
+                },
+            };
+            let stream = reader
+                .copy_out(&sql)
+                .await
+                .pg(|| format!("reading {}", t.table.name))?;
+            futures_util::pin_mut!(stream);
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+                carry.extend_from_slice(&chunk);
+                if carry.len() >= BATCH {
+                    if let Some(last) = memchr::memrchr(b'\n', &carry) {
+                        let rows = &carry[..=last];
+                        visit(Ev::Rows(
+                            rows,
+                            memchr::memchr_iter(b'\n', rows).count() as u64,
+                        ))?;
+                        carry.drain(..=last);
+                    }
                 }
             }
         }

@@ -14,6 +14,7 @@ pub(super) async fn live_dump(
     config: &Config,
     tx: std::sync::mpsc::SyncSender<Vec<u8>>,
     progress: &Progress,
+    split_pages: i64,
 ) -> anyhow::Result<()> {
     let stopped = || anyhow::anyhow!("the writer stopped");
     tx.send(live.schema("pre-data", config).await?.into_bytes())
@@ -31,27 +32,28 @@ pub(super) async fn live_dump(
             format!("\nCOPY {} ({}) FROM stdin;\n", t.quoted, cols.join(", ")).into_bytes();
         if tp.action == Action::Anonymize {
             let bar = progress.rows(&t.table.name, t.rows_estimate as u64);
-            let sql = live.copy_out(
-                &Piece {
-                    table: i,
-                    pages: None,
-                },
-                filter(config, &t.table.name).as_deref(),
-                None,
-            );
-            let stream = reader
-                .copy_out(&sql)
-                .await
-                .pg(|| format!("reading {}", t.table.name))?;
-            futures_util::pin_mut!(stream);
             let mut rows = 0;
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-                rows += memchr::memchr_iter(b'\n', &chunk).count() as u64;
-                buf.extend_from_slice(&chunk);
-                if buf.len() >= 256 << 10 {
-                    tx.send(std::mem::take(&mut buf)).map_err(|_| stopped())?;
-                    bar.set_position(rows);
+            // one piece, or a subset's kept rows a range of pages at a time
+            for piece in live.table_pieces(i, split_pages) {
+                let Some(sql) = live
+                    .piece_sql(&piece, filter(config, &t.table.name).as_deref())
+                    .await?
+                else {
+                    continue;
+                };
+                let stream = reader
+                    .copy_out(&sql)
+                    .await
+                    .pg(|| format!("reading {}", t.table.name))?;
+                futures_util::pin_mut!(stream);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+                    rows += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+                    buf.extend_from_slice(&chunk);
+                    if buf.len() >= 256 << 10 {
+                        tx.send(std::mem::take(&mut buf)).map_err(|_| stopped())?;
+                        bar.set_position(rows);
+                    }
                 }
             }
             bar.finish_and_clear();

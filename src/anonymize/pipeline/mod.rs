@@ -243,7 +243,14 @@ pub async fn write(
                     let name = live.name();
                     std::thread::scope(|scope| {
                         let producer = scope.spawn(|| {
-                            handle.block_on(live_dump(live, &plan, config, tx, &progress))
+                            handle.block_on(live_dump(
+                                live,
+                                &plan,
+                                config,
+                                tx,
+                                &progress,
+                                opts.split_pages,
+                            ))
                         });
                         let reader = BufReader::with_capacity(
                             1 << 20,

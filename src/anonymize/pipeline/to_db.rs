@@ -174,8 +174,12 @@ pub(super) async fn live_to_db(
                     .table(&t.table.name)
                     .expect("pieces are of planned tables");
                 let bar = &bars[&t.table.name];
-                let sql =
-                    live.copy_out(&piece, filters.get(&t.table.name).map(String::as_str), None);
+                let Some(sql) = live
+                    .piece_sql(&piece, filters.get(&t.table.name).map(String::as_str))
+                    .await?
+                else {
+                    continue;
+                };
                 let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
                 let into = format!("COPY {} ({}) FROM STDIN", t.quoted, cols.join(", "));
                 let n = copy_piece(&reader, &writer, &sql, &into, tp, bar)

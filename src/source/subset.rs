@@ -1,0 +1,679 @@
+//! The slice `[subset]` asks for, computed inside the source's snapshot.
+//!
+//! A session of its own (the *keeper*) joins the run's exported snapshot and keeps, per
+//! table, the `ctid`s of the rows the slice holds in a temporary table. The closure is
+//! set-based SQL on the server, round by round (each round joins only the rows the
+//! previous one added, so a cycle ends when a round adds nothing). The readers stay
+//! read-only: each reads a range of a table's pages and asks the keeper which rows of
+//! that range are kept, then `COPY`s exactly those by TID. So dataforge holds no key set
+//! (memory stays bounded whatever the size), the slice is as consistent as the snapshot,
+//! and readers still run in parallel.
+//!
+//! Why temporary tables on the source rather than key sets streamed to dataforge: the
+//! closure's joins then run where the rows are, with the server's hash joins and
+//! indexes, and nothing grows with the database on this side. The cost: the keeper's
+//! transaction is not read-only (temporary tables only), so a hot standby, which can
+//! hold no temporary table, cannot be the source of a subset; the error says so.
+//!
+//! `percent` is decided here, by the keyed PRF of each row's primary key (its COPY
+//! text, in the session settings every connection pins): the same key and config keep
+//! the same rows on every run and machine; another key, another sample.
+
+use std::collections::HashMap;
+
+use tokio_postgres::Client;
+
+use super::live::Live;
+use crate::anonymize::config::Config;
+use crate::anonymize::key::Key;
+use crate::anonymize::subset::{Children, Subset};
+use crate::pg::{self, quote_ident, quote_literal, PgContext as _};
+
+/// What the slice holds of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kept {
+    /// Copied whole (`passthrough`).
+    All,
+    /// These rows, listed in the keeper's temporary table.
+    Listed { temp: String, rows: i64 },
+}
+
+/// Why a table is in the slice, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Why {
+    Target,
+    Passthrough,
+    /// Reached from a target through references.
+    Reached,
+    /// Neither reached nor passed through: schema only.
+    Empty,
+}
+
+/// One table of the slice, as `--dry-run` and the report show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableSlice {
+    pub table: String,
+    pub why: Why,
+    pub rows: i64,
+    /// The planner's estimate of the table's rows.
+    pub rows_estimate: i64,
+    /// The kept rows' share of the table's size on disk, estimated.
+    pub bytes_estimate: i64,
+}
+
+/// The slice of a live source.
+pub struct Slice {
+    keeper: Client,
+    /// By the index of the table in [`Live::tables`].
+    pub kept: Vec<Kept>,
+    pub tables: Vec<TableSlice>,
+    /// Rounds the closure took (the longest chain of references it followed, plus one).
+    pub rounds: usize,
+}
+
+/// Rows per read of a kept table: the TIDs of one read are sent in its statement.
+pub const ROWS_PER_READ: i64 = 50_000;
+
+/// A reference the closure follows: `child.columns` hold `parent.parent_columns`, on
+/// the child rows matching `filter`.
+#[derive(Debug)]
+struct Edge {
+    name: String,
+    child: usize,
+    columns: Vec<String>,
+    parent: usize,
+    parent_columns: Vec<String>,
+    filter: Option<String>,
+}
+
+fn cols(prefix: &str, columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{prefix}{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// An error of the server about a condition the config gives, placed in the file: the
+/// server's position in `sql` (past `head`) becomes the line and column in the string.
+fn rejected(
+    config: &Config,
+    span: Option<&std::ops::Range<usize>>,
+    what: &str,
+    head: &str,
+    condition: &str,
+    e: tokio_postgres::Error,
+) -> anyhow::Error {
+    let message = pg::describe(&e);
+    let offset = e
+        .as_db_error()
+        .and_then(|d| match d.position() {
+            Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
+            _ => None,
+        })
+        // 1-based, and the condition follows the head's `(`
+        .and_then(|p| p.checked_sub(head.chars().count() + 2))
+        .filter(|&i| i < condition.chars().count());
+    let Some(span) = span else {
+        return anyhow::anyhow!("{what}: the server rejects {condition:?}: {message}");
+    };
+    // inside the quotes: the opening one, then the condition's characters up to the
+    // position (exact for a condition without escapes)
+    let at = span.start
+        + 1
+        + offset.map_or(0, |i| {
+            condition
+                .char_indices()
+                .nth(i)
+                .map_or(condition.len(), |(b, _)| b)
+        });
+    anyhow::Error::new(config.err(
+        at..at,
+        format!(
+            "{what}: the server rejects {condition:?}{}: {message}",
+            offset.map_or(String::new(), |i| format!(" at character {}", i + 1))
+        ),
+    ))
+}
+
+/// Every table of the source by its qualified name, partitioned tables standing for
+/// their leaf partitions.
+async fn names(live: &Live, keeper: &Client) -> anyhow::Result<HashMap<String, Vec<usize>>> {
+    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, t) in live.tables.iter().enumerate() {
+        out.entry(t.table.name.clone()).or_default().push(i);
+    }
+    let parts = keeper
+        .query(
+            "SELECT n.nspname || '.' || c.relname,
+                    array(SELECT ln.nspname || '.' || l.relname
+                          FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid
+                          JOIN pg_namespace ln ON ln.oid = l.relnamespace
+                          WHERE t.isleaf ORDER BY 1)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind = 'p'",
+            &[],
+        )
+        .await
+        .pg(|| "reading the source's partitioned tables".into())?;
+    for r in parts {
+        let leaves: Vec<String> = r.get(1);
+        let idx: Vec<usize> = leaves
+            .iter()
+            .filter_map(|l| out.get(l).and_then(|v| v.first().copied()))
+            .collect();
+        out.insert(r.get(0), idx);
+    }
+    Ok(out)
+}
+
+/// The primary key columns of each table, by qualified name.
+async fn primary_keys(keeper: &Client) -> anyhow::Result<HashMap<String, Vec<String>>> {
+    Ok(keeper
+        .query(
+            "SELECT n.nspname || '.' || c.relname,
+                    array(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(n, i)
+                          JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n
+                          ORDER BY u.i)
+             FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE k.contype = 'p'",
+            &[],
+        )
+        .await
+        .pg(|| "reading the source's primary keys".into())?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// Opens the keeper: a session in the run's snapshot that may hold temporary tables.
+async fn keeper(live: &Live) -> anyhow::Result<Client> {
+    let c = pg::connect(&live.url).await?;
+    let standby: bool = c
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .pg(|| "asking whether the source is a standby".into())?
+        .get(0);
+    if standby {
+        anyhow::bail!(
+            "{} is a standby (in recovery): a subset is computed in temporary tables on the \
+             source, which a standby cannot hold. Point --from at the primary (the slice \
+             reads inside one snapshot and writes nothing but its session's temporary \
+             tables), or copy without [subset]",
+            live.name()
+        );
+    }
+    c.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}",
+        quote_literal(&live.snapshot)
+    ))
+    .await
+    .pg(|| "joining the source snapshot to compute the subset".into())?;
+    Ok(c)
+}
+
+impl Slice {
+    /// Computes the slice `subset` asks for inside `live`'s snapshot. Names the config
+    /// does not match in the schema are errors at their place in the file.
+    pub async fn compute(
+        live: &Live,
+        config: &Config,
+        subset: &Subset,
+        key: &Key,
+    ) -> anyhow::Result<Slice> {
+        for (name, t) in &config.tables {
+            if let Some(f) = &t.filter {
+                return Err(config
+                    .err(
+                        f.span(),
+                        format!(
+                            "{name}: a table's `where` and [subset] both choose rows, and a row \
+                             a kept row refers to could be filtered out; move the condition \
+                             into a subset target: {{ table = \"{name}\", where = {:?} }}",
+                            f.get_ref()
+                        ),
+                    )
+                    .into());
+            }
+        }
+        let keeper = keeper(live).await?;
+        let names = names(live, &keeper).await?;
+        let find = |table: &str, span: &std::ops::Range<usize>, what: &str| {
+            names.get(table).cloned().ok_or_else(|| {
+                let mut known: Vec<&String> = names.keys().collect();
+                known.sort();
+                let close = known
+                    .iter()
+                    .find(|k| k.rsplit('.').next() == table.rsplit('.').next())
+                    .map(|k| format!(" (did you mean {k}?)"))
+                    .unwrap_or_default();
+                config.err(
+                    span.clone(),
+                    format!("{what}: the source has no table {table}{close}"),
+                )
+            })
+        };
+        let column =
+            |i: &[usize], table: &str, c: &str, span: &std::ops::Range<usize>, what: &str| {
+                let cols = &live.tables[i[0]].table.columns;
+                if cols.iter().any(|x| x == c) {
+                    Ok(())
+                } else {
+                    Err(config.err(
+                        span.clone(),
+                        format!(
+                            "{what}: {table} has no column {c:?}; its columns are {}",
+                            cols.join(", ")
+                        ),
+                    ))
+                }
+            };
+        let n = live.tables.len();
+        let mut passthrough = vec![false; n];
+        for (t, span) in &subset.passthrough {
+            for i in find(t, span, "[subset] passthrough")? {
+                passthrough[i] = true;
+            }
+        }
+        let pks = primary_keys(&keeper).await?;
+        let mut targets = Vec::new();
+        for t in &subset.targets {
+            let what = format!("subset target {}", t.table);
+            let idx = find(&t.table, &t.table_span, &what)?;
+            if t.percent.is_some()
+                && !idx
+                    .iter()
+                    .all(|&i| pks.contains_key(&live.tables[i].table.name))
+            {
+                return Err(config
+                    .err(
+                        t.table_span.clone(),
+                        format!(
+                            "{what}: `percent` samples rows by their primary key, and {} has \
+                             none. Give it one (ALTER TABLE {} ADD PRIMARY KEY (…)), or choose \
+                             the rows with `where` (and `order` with `limit`)",
+                            t.table,
+                            pg::quote_qualified(&t.table)
+                        ),
+                    )
+                    .into());
+            }
+            for i in idx {
+                if passthrough[i] {
+                    return Err(config
+                        .err(
+                            t.table_span.clone(),
+                            format!(
+                                "{what}: {} is also passthrough (copied whole); keep one",
+                                t.table
+                            ),
+                        )
+                        .into());
+                }
+                targets.push((i, t));
+            }
+        }
+        let mut edges = Vec::new();
+        let index: HashMap<&str, usize> = live
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.table.name.as_str(), i))
+            .collect();
+        for fk in &live.foreign {
+            // a partitioned table's own key is repeated on each partition, which the
+            // closure follows
+            if let (Some(&c), Some(&p)) =
+                (index.get(fk.table.as_str()), index.get(fk.parent.as_str()))
+            {
+                edges.push(Edge {
+                    name: format!("{} ({})", fk.name, fk.table),
+                    child: c,
+                    columns: fk.columns.clone(),
+                    parent: p,
+                    parent_columns: fk.parent_columns.clone(),
+                    filter: None,
+                });
+            }
+        }
+        for r in &subset.relations {
+            let what = "[[subset.relations]]";
+            let from = find(&r.from.0, &r.from_span, &format!("{what} from"))?;
+            column(
+                &from,
+                &r.from.0,
+                &r.from.1,
+                &r.from_span,
+                &format!("{what} from"),
+            )?;
+            let to = find(&r.to.0, &r.to_span, &format!("{what} to"))?;
+            column(&to, &r.to.0, &r.to.1, &r.to_span, &format!("{what} to"))?;
+            for &c in &from {
+                for &p in &to {
+                    edges.push(Edge {
+                        name: format!("relation {}.{} → {}.{}", r.from.0, r.from.1, r.to.0, r.to.1),
+                        child: c,
+                        columns: vec![r.from.1.clone()],
+                        parent: p,
+                        parent_columns: vec![r.to.1.clone()],
+                        filter: r.filter.clone(),
+                    });
+                }
+            }
+        }
+        let mut kept = Vec::with_capacity(n);
+        for (i, t) in live.tables.iter().enumerate() {
+            if passthrough[i] {
+                kept.push(Kept::All);
+                continue;
+            }
+            let temp = format!("pg_temp.dataforge_keep_{i}");
+            keeper
+                .batch_execute(&format!("CREATE TEMP TABLE dataforge_keep_{i} (id tid PRIMARY KEY, gen int NOT NULL DEFAULT 0)"))
+                .await
+                .map_err(|e| {
+                    let hint = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+                        "; the subset keeps its row lists in temporary tables: GRANT TEMPORARY ON DATABASE … TO the role of --from".to_string()
+                    } else {
+                        String::new()
+                    };
+                    anyhow::anyhow!("keeping the rows of {}: {}{hint}", t.table.name, pg::describe(&e))
+                })?;
+            kept.push(Kept::Listed { temp, rows: 0 });
+        }
+        keeper
+            .batch_execute("CREATE TEMP TABLE dataforge_sample (id tid)")
+            .await
+            .pg(|| "preparing the subset's sample".into())?;
+        let temp = |i: usize| match &kept[i] {
+            Kept::Listed { temp, .. } => Some(temp.clone()),
+            Kept::All => None,
+        };
+        // the targets, round 0
+        let sampler = key.domain("dataforge subset");
+        for (i, t) in &targets {
+            let (i, t) = (*i, *t);
+            let lt = &live.tables[i];
+            let into = temp(i).expect("a target is not passthrough");
+            let what = format!("subset target {}", t.table);
+            let order_limit = match (&t.order, t.limit) {
+                (Some(o), Some(l)) => format!(" ORDER BY {o} LIMIT {l}"),
+                (Some(o), None) => format!(" ORDER BY {o}"),
+                _ => String::new(),
+            };
+            if t.percent.is_none() {
+                let head = format!(
+                    "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ",
+                    lt.quoted
+                );
+                let cond = t.filter.clone().unwrap_or_else(|| "true".into());
+                let sql = format!("{head}({cond}){order_limit} ON CONFLICT DO NOTHING");
+                keeper.execute(&sql, &[]).await.map_err(|e| {
+                    rejected(config, t.filter_span.as_ref(), &what, &head, &cond, e)
+                })?;
+                continue;
+            }
+            // percent: the primary key of each row (under the condition) through the PRF
+            let pk = &pks[&lt.table.name];
+            let head = format!(
+                "COPY (SELECT ctid, {} FROM {} WHERE ",
+                cols("", pk),
+                lt.quoted
+            );
+            let cond = t.filter.clone().unwrap_or_else(|| "true".into());
+            let sql = format!("{head}({cond})) TO STDOUT");
+            let threshold = t.percent.expect("percent") / 100.0;
+            let take = |pk_text: &[u8]| -> bool {
+                if threshold >= 1.0 {
+                    return true;
+                }
+                let mut input = lt.table.name.as_bytes().to_vec();
+                input.push(0);
+                input.extend_from_slice(pk_text);
+                (sampler.hash_u64(&input) as f64) < threshold * (u64::MAX as f64)
+            };
+            keeper
+                .batch_execute("TRUNCATE dataforge_sample")
+                .await
+                .pg(|| "preparing the subset's sample".into())?;
+            let reader = live.reader().await?;
+            let stream = reader
+                .copy_out(&sql)
+                .await
+                .map_err(|e| rejected(config, t.filter_span.as_ref(), &what, &head, &cond, e))?;
+            let sink = keeper
+                .copy_in::<_, bytes::Bytes>("COPY dataforge_sample (id) FROM STDIN")
+                .await
+                .pg(|| format!("{what}: keeping the sample"))?;
+            futures_util::pin_mut!(stream);
+            futures_util::pin_mut!(sink);
+            let (mut partial, mut out) = (Vec::new(), Vec::with_capacity(1 << 20));
+            use futures_util::{SinkExt as _, StreamExt as _};
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.pg(|| format!("{what}: reading its primary keys"))?;
+                partial.extend_from_slice(&chunk);
+                let mut start = 0;
+                while let Some(nl) = memchr::memchr(b'\n', &partial[start..]) {
+                    let line = &partial[start..start + nl];
+                    if let Some(tab) = memchr::memchr(b'\t', line) {
+                        if take(&line[tab + 1..]) {
+                            out.extend_from_slice(&line[..tab]);
+                            out.push(b'\n');
+                        }
+                    }
+                    start += nl + 1;
+                }
+                partial.drain(..start);
+                if out.len() >= 1 << 20 {
+                    sink.send(bytes::Bytes::from(std::mem::take(&mut out)))
+                        .await
+                        .pg(|| format!("{what}: keeping the sample"))?;
+                }
+            }
+            if !out.is_empty() {
+                sink.send(bytes::Bytes::from(out))
+                    .await
+                    .pg(|| format!("{what}: keeping the sample"))?;
+            }
+            sink.as_mut()
+                .finish()
+                .await
+                .pg(|| format!("{what}: keeping the sample"))?;
+            let sql = if order_limit.is_empty() {
+                format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM dataforge_sample ON CONFLICT DO NOTHING")
+            } else {
+                format!(
+                    "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ctid = ANY(ARRAY(SELECT id FROM dataforge_sample)){order_limit} ON CONFLICT DO NOTHING",
+                    lt.quoted
+                )
+            };
+            keeper
+                .execute(&sql, &[])
+                .await
+                .pg(|| format!("{what}: keeping the sample (order = {:?})", t.order))?;
+        }
+        // down: the rows that refer to kept rows, from the targets on
+        let mut gen = 0;
+        if subset.children != Children::None {
+            loop {
+                gen += 1;
+                let mut added = 0;
+                for e in &edges {
+                    let (Some(child), Some(parent)) = (temp(e.child), temp(e.parent)) else {
+                        continue;
+                    };
+                    let (c, p) = (&live.tables[e.child], &live.tables[e.parent]);
+                    let matching = format!(
+                        "{}({}) IN (SELECT {} FROM {} p WHERE p.ctid = ANY(ARRAY(SELECT id FROM {parent} WHERE gen = {})))",
+                        e.filter.as_ref().map(|f| format!("({f}) AND ")).unwrap_or_default(),
+                        cols("c.", &e.columns),
+                        cols("p.", &e.parent_columns),
+                        p.quoted,
+                        gen - 1
+                    );
+                    let sql = match subset.children {
+                        Children::Max(max) => format!(
+                            "INSERT INTO {child} (id, gen) SELECT x.ctid, {gen} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY c.ctid) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} ON CONFLICT DO NOTHING",
+                            cols("c.", &e.columns),
+                            c.quoted
+                        ),
+                        _ => format!(
+                            "INSERT INTO {child} (id, gen) SELECT c.ctid, {gen} FROM {} c WHERE {matching} ON CONFLICT DO NOTHING",
+                            c.quoted
+                        ),
+                    };
+                    added += keeper
+                        .execute(&sql, &[])
+                        .await
+                        .pg(|| format!("subset: following {} down", e.name))?;
+                }
+                if added == 0 {
+                    break;
+                }
+            }
+        }
+        // up: every row a kept row refers to; the first round from all kept rows (and
+        // the passthrough tables' rows), then from what the round before added
+        let first = gen + 1;
+        loop {
+            gen += 1;
+            let mut added = 0;
+            for e in &edges {
+                let Some(parent) = temp(e.parent) else {
+                    continue;
+                };
+                let (c, p) = (&live.tables[e.child], &live.tables[e.parent]);
+                let rows = match temp(e.child) {
+                    Some(child) if gen == first => {
+                        format!("c.ctid = ANY(ARRAY(SELECT id FROM {child}))")
+                    }
+                    Some(child) => {
+                        format!(
+                            "c.ctid = ANY(ARRAY(SELECT id FROM {child} WHERE gen = {}))",
+                            gen - 1
+                        )
+                    }
+                    None if gen == first => "true".into(),
+                    None => continue,
+                };
+                let sql = format!(
+                    "INSERT INTO {parent} (id, gen) SELECT p.ctid, {gen} FROM {} p WHERE ({}) IN (SELECT {} FROM {} c WHERE {}{rows}) ON CONFLICT DO NOTHING",
+                    p.quoted,
+                    cols("p.", &e.parent_columns),
+                    cols("c.", &e.columns),
+                    c.quoted,
+                    e.filter.as_ref().map(|f| format!("({f}) AND ")).unwrap_or_default(),
+                );
+                added += keeper
+                    .execute(&sql, &[])
+                    .await
+                    .pg(|| format!("subset: following {} up", e.name))?;
+            }
+            if added == 0 {
+                break;
+            }
+        }
+        // what each table holds, and its size
+        let sizes: HashMap<String, i64> = keeper
+            .query(
+                "SELECT n.nspname || '.' || c.relname, pg_relation_size(c.oid)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'",
+                &[],
+            )
+            .await
+            .pg(|| "reading the source's table sizes".into())?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let is_target: Vec<bool> = (0..n)
+            .map(|i| targets.iter().any(|(t, _)| *t == i))
+            .collect();
+        let mut tables = Vec::new();
+        for (i, k) in kept.iter_mut().enumerate() {
+            let t = &live.tables[i];
+            let size = sizes.get(&t.table.name).copied().unwrap_or(0);
+            let (why, rows) = match k {
+                Kept::All => (Why::Passthrough, t.rows_estimate),
+                Kept::Listed { temp, rows } => {
+                    *rows = keeper
+                        .query_one(&format!("SELECT count(*) FROM {temp}"), &[])
+                        .await
+                        .pg(|| format!("counting the kept rows of {}", t.table.name))?
+                        .get(0);
+                    let why = if is_target[i] {
+                        Why::Target
+                    } else if *rows > 0 {
+                        Why::Reached
+                    } else {
+                        Why::Empty
+                    };
+                    (why, *rows)
+                }
+            };
+            let bytes = if t.rows_estimate > 0 {
+                (size as f64 * (rows as f64 / t.rows_estimate as f64).min(1.0)) as i64
+            } else if why == Why::Passthrough {
+                size
+            } else {
+                0
+            };
+            tables.push(TableSlice {
+                table: t.table.name.clone(),
+                why,
+                rows,
+                rows_estimate: t.rows_estimate,
+                bytes_estimate: bytes,
+            });
+        }
+        Ok(Slice {
+            keeper,
+            kept,
+            tables,
+            rounds: gen,
+        })
+    }
+
+    /// The kept rows of `table` whose TIDs fall in the page range `pages`, as an array
+    /// literal (`'{"(0,1)",…}'::tid[]`), or `None` when there are none.
+    pub async fn tids(
+        &self,
+        table: usize,
+        pages: Option<(Option<i64>, Option<i64>)>,
+    ) -> anyhow::Result<Option<String>> {
+        let Kept::Listed { temp, .. } = &self.kept[table] else {
+            anyhow::bail!("a passthrough table has no row list");
+        };
+        let mut conds = vec!["true".to_string()];
+        if let Some((from, to)) = pages {
+            if let Some(f) = from {
+                conds.push(format!("id >= '({f},0)'::tid"));
+            }
+            if let Some(t) = to {
+                conds.push(format!("id < '({t},0)'::tid"));
+            }
+        }
+        let row = self
+            .keeper
+            .query_one(
+                &format!(
+                    "SELECT count(*), coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM {temp} WHERE {}",
+                    conds.join(" AND ")
+                ),
+                &[],
+            )
+            .await
+            .pg(|| "listing the kept rows to read".into())?;
+        let n: i64 = row.get(0);
+        Ok((n > 0).then(|| format!("{}::tid[]", quote_literal(row.get::<_, &str>(1)))))
+    }
+
+    /// How many pieces to read table `i` in: about [`ROWS_PER_READ`] kept rows each.
+    pub fn reads(&self, i: usize) -> Option<i64> {
+        match &self.kept[i] {
+            Kept::All => None,
+            Kept::Listed { rows, .. } => Some((rows + ROWS_PER_READ - 1) / ROWS_PER_READ),
+        }
+    }
+}
