@@ -215,6 +215,71 @@ async fn kill_9_at_ten_instants_of_anonymize_snapshot_import_and_restore() {
     assert!(partial.is_empty(), "{partial:?}");
 }
 
+/// The same ten kills of a run with `[subset]`: the slice's lists of rows live in
+/// temporary tables of a session on the source, which the server drops with the session,
+/// so a killed run leaves nothing there either, and the target holds the old database or
+/// the whole slice.
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_at_ten_instants_of_a_subset_leaves_neither_source_nor_target_changed() {
+    let source = Fixture::new("demo-firm").scale(20).create().await.unwrap();
+    let target = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().to_path_buf();
+    let sliced = dir.join("anonymize.toml");
+    std::fs::write(
+        &sliced,
+        std::fs::read_to_string(config()).unwrap()
+            + "\n[subset]\ntargets = [{ table = \"clients\", percent = 30 }]\n",
+    )
+    .unwrap();
+    let (src, dst) = (source.url().to_string(), target.url().to_string());
+    let make = || {
+        let mut c = dataforge(&dir);
+        c.env("DATAFORGE_KEY", KEY)
+            .args(["anonymize", "--no-verify", "--config"])
+            .arg(&sliced)
+            .args(["--from", &src, "--to", &dst, "--replace"]);
+        c
+    };
+    let dry = run(make().args(["--dry-run", "--json"]), 0);
+    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    let clients = dry["subset"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "public.clients")
+        .unwrap()["rows"]
+        .as_i64()
+        .unwrap();
+    let all = one::<i64>(source.url(), "SELECT count(*) FROM clients").await;
+    assert!(clients > 0 && clients < all, "{clients} of {all}");
+    kill_loop(
+        &target,
+        source.name(),
+        clients,
+        "anonymize with [subset]",
+        make,
+    )
+    .await;
+    // the killed runs' temporary tables went with their sessions
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: i64 = one(
+            source.url(),
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'dataforge\\_keep\\_%' OR relname = 'dataforge_sample'",
+        )
+        .await;
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} temporary tables of killed runs are still on the source"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Ctrl-C and SIGTERM while the copy loads: the staging database is dropped, the message
 /// says so and that the target is as it was, exit 130 and 143.
 #[tokio::test(flavor = "multi_thread")]

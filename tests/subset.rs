@@ -384,7 +384,11 @@ async fn bad_subset_inputs_say_what_and_where() {
          INSERT INTO post SELECT i, 'post ' || i FROM generate_series(1, 50) i;
          INSERT INTO comment SELECT i, CASE WHEN i % 2 = 0 THEN 'post' ELSE 'photo' END, 1 + i % 50, 'c'
            FROM generate_series(1, 200) i;
-         INSERT INTO log SELECT now(), 'x' FROM generate_series(1, 10);",
+         INSERT INTO log SELECT now(), 'x' FROM generate_series(1, 10);
+         CREATE FUNCTION note() RETURNS boolean LANGUAGE sql
+           AS $$ INSERT INTO log VALUES (now(), 'written by a condition') RETURNING true $$;
+         CREATE ROLE reader LOGIN;
+         GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;",
     )
     .await;
     let base = "[tables.post]\ncolumns.id = \"keep\"\ncolumns.body = \"keep\"\n\n\
@@ -427,6 +431,54 @@ async fn bad_subset_inputs_say_what_and_where() {
         e.contains("anonymize.toml:16:42: subset target public.comment: the server rejects \"entity_typ = 'post'\" at character 1: column \"entity_typ\" does not exist"),
         "{e}"
     );
+    // a condition that would write to the source: the slice reads only
+    let e = fails("[subset]\ntargets = [{ table = \"comment\", where = \"note()\" }]\n");
+    assert!(
+        e.contains("cannot execute INSERT in a read-only transaction"),
+        "{e}"
+    );
+    assert_eq!(one::<i64>(src.url(), "SELECT count(*) FROM log").await, 10);
+    // a role that may not hold temporary tables: the grant it needs
+    exec(
+        src.url(),
+        &format!("REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC", src.name()),
+    )
+    .await;
+    let path = write(
+        dir.path(),
+        "anonymize.toml",
+        &format!("{base}[subset]\ntargets = [{{ table = \"comment\", percent = 10 }}]\n"),
+    );
+    // (the test server's URL names the `postgres` role, trusted; another server's may not)
+    let reader = src.url().replacen("postgres@", "reader@", 1);
+    if reader != src.url() {
+        let o = anonymize(
+            dir.path(),
+            KEY,
+            &[
+                "--config",
+                path.to_str().unwrap(),
+                "--from",
+                &reader,
+                "--dry-run",
+            ],
+            2,
+        );
+        assert!(
+            stderr(&o).contains("permission denied to create temporary tables")
+                && stderr(&o).contains(&format!(
+                    "GRANT TEMPORARY ON DATABASE \"{}\" TO \"reader\"",
+                    src.name()
+                )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    exec(
+        src.url(),
+        &format!("GRANT TEMPORARY ON DATABASE {} TO PUBLIC", src.name()),
+    )
+    .await;
     // a percent target without a primary key
     let e = fails("[subset]\ntargets = [{ table = \"log\", percent = 10 }]\n");
     assert!(

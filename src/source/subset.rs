@@ -12,8 +12,9 @@
 //! Why temporary tables on the source rather than key sets streamed to dataforge: the
 //! closure's joins then run where the rows are, with the server's hash joins and
 //! indexes, and nothing grows with the database on this side. The cost: the keeper's
-//! transaction is not read-only (temporary tables only), so a hot standby, which can
-//! hold no temporary table, cannot be the source of a subset; the error says so.
+//! transaction starts read-write to create its temporary tables (then turns read-only:
+//! rows into temporary tables are all it writes), so a hot standby, which can hold no
+//! temporary table, cannot be the source of a subset; the error says so.
 //!
 //! `percent` is decided here, by the keyed PRF of each row's primary key (its COPY
 //! text, in the session settings every connection pins): the same key and config keep
@@ -191,11 +192,15 @@ async fn primary_keys(keeper: &Client) -> anyhow::Result<HashMap<String, Vec<Str
 /// Opens the keeper: a session in the run's snapshot that may hold temporary tables.
 async fn keeper(live: &Live) -> anyhow::Result<Client> {
     let c = pg::connect(&live.url).await?;
-    let standby: bool = c
-        .query_one("SELECT pg_is_in_recovery()", &[])
+    let row = c
+        .query_one(
+            "SELECT pg_is_in_recovery(), current_user::text, current_database()::text",
+            &[],
+        )
         .await
-        .pg(|| "asking whether the source is a standby".into())?
-        .get(0);
+        .pg(|| "asking whether the source is a standby".into())?;
+    let standby: bool = row.get(0);
+    let (role, db): (String, String) = (row.get(1), row.get(2));
     if standby {
         anyhow::bail!(
             "{} is a standby (in recovery): a subset is computed in temporary tables on the \
@@ -211,6 +216,23 @@ async fn keeper(live: &Live) -> anyhow::Result<Client> {
     ))
     .await
     .pg(|| "joining the source snapshot to compute the subset".into())?;
+    // the one thing the keeper needs beyond reading: temporary tables
+    c.batch_execute("CREATE TEMP TABLE dataforge_sample (id tid)")
+        .await
+        .map_err(|e| {
+            let hint = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
+            {
+                format!(
+                    "; a subset keeps its lists of rows in temporary tables of its session \
+                     (nothing else is written): GRANT TEMPORARY ON DATABASE {} TO {}",
+                    quote_ident(&db),
+                    quote_ident(&role)
+                )
+            } else {
+                String::new()
+            };
+            anyhow::anyhow!("computing the subset: {}{hint}", pg::describe(&e))
+        })?;
     Ok(c)
 }
 
@@ -371,20 +393,18 @@ impl Slice {
             }
             let temp = format!("pg_temp.dataforge_keep_{i}");
             keeper
-                .batch_execute(&format!("CREATE TEMP TABLE dataforge_keep_{i} (id tid PRIMARY KEY, gen int NOT NULL DEFAULT 0)"))
+                .batch_execute(&format!(
+                    "CREATE TEMP TABLE dataforge_keep_{i} (id tid PRIMARY KEY, gen int NOT NULL DEFAULT 0)"
+                ))
                 .await
-                .map_err(|e| {
-                    let hint = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
-                        "; the subset keeps its row lists in temporary tables: GRANT TEMPORARY ON DATABASE … TO the role of --from".to_string()
-                    } else {
-                        String::new()
-                    };
-                    anyhow::anyhow!("keeping the rows of {}: {}{hint}", t.table.name, pg::describe(&e))
-                })?;
+                .pg(|| format!("keeping the rows of {}", t.table.name))?;
             kept.push(Kept::Listed { temp, rows: 0 });
         }
+        // from here on the keeper writes nothing but its temporary tables, which a
+        // read-only transaction allows: a condition of the config that would write to
+        // the source (a function with side effects) fails instead
         keeper
-            .batch_execute("CREATE TEMP TABLE dataforge_sample (id tid)")
+            .batch_execute("SET TRANSACTION READ ONLY")
             .await
             .pg(|| "preparing the subset's sample".into())?;
         let temp = |i: usize| match &kept[i] {
@@ -435,7 +455,7 @@ impl Slice {
                 (sampler.hash_u64(&input) as f64) < threshold * (u64::MAX as f64)
             };
             keeper
-                .batch_execute("TRUNCATE dataforge_sample")
+                .batch_execute("DELETE FROM dataforge_sample")
                 .await
                 .pg(|| "preparing the subset's sample".into())?;
             let reader = live.reader().await?;
