@@ -552,4 +552,42 @@ async fn bad_subset_inputs_say_what_and_where() {
         20
     );
     assert_eq!(one::<i64>(to.url(), "SELECT count(*) FROM log").await, 0);
+
+    // children through the relation, all of them or at most one per post: posts 1, 3
+    // and 5 have 4 comments of type post each (2 and 4 only photos')
+    let comments = |children: &str| {
+        let path = write(
+            dir.path(),
+            "anonymize.toml",
+            &format!(
+                "{base}[subset]\ntargets = [{{ table = \"post\", where = \"id <= 5\" }}]\nchildren = {children}\n\n\
+                 [[subset.relations]]\nfrom = \"comment.entity_id\"\nto = \"post.id\"\nwhere = \"entity_type = 'post'\"\n"
+            ),
+        );
+        let o = anonymize(
+            dir.path(),
+            KEY,
+            &[
+                "--config",
+                path.to_str().unwrap(),
+                "--from",
+                src.url(),
+                "--dry-run",
+                "--json",
+            ],
+            0,
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["subset"]["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == "public.comment")
+            .unwrap()["rows"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(comments("\"all\""), 12);
+    assert_eq!(comments("{ max = 1 }"), 3);
+    assert_eq!(comments("\"none\""), 0);
 }

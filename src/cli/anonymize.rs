@@ -49,7 +49,16 @@ whose transformer could give two rows one value stops it too.
 
 The key comes from $DATAFORGE_KEY unless the config's [key] section names another variable
 (env = \"…\") or a file (file = \"…\"); the config never holds it. The same key gives the
-same output on every run and machine. See docs/transformers.md."
+same output on every run and machine. See docs/transformers.md.
+
+A slice instead of everything (live sources): a [subset] section keeps the target rows,
+the rows that refer to them (children = \"all\" | \"none\" | { max = N }), and every row
+any kept row refers to, through foreign keys and [[subset.relations]] the schema does not
+declare; passthrough tables are copied whole, the rest empty. --dry-run shows per table
+what is kept before anything is copied. See docs/subset.md.
+  [subset]
+  targets = [{ table = \"public.customer\", percent = 10 }]   keyed sample by primary key
+  passthrough = [\"public.film\"]"
 )]
 pub struct AnonymizeArgs {
     #[command(subcommand)]
@@ -65,7 +74,8 @@ pub struct AnonymizeArgs {
     pub to: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
-    /// Show a few rows of each table before → after, and write nothing
+    /// Show a few rows of each table before → after (with [subset]: first, per table,
+    /// the rows kept and their size), and write nothing
     #[arg(long)]
     pub dry_run: bool,
     /// Rows per table for --dry-run
@@ -88,8 +98,8 @@ pub struct RunArgs {
     #[arg(long)]
     pub replace: bool,
     /// Print the run report as JSON: config hash, key id, rows per table and per
-    /// transformer, refused statements, checks, duration (on stdout; on stderr when DST
-    /// is stdout)
+    /// transformer, refused statements, checks, duration, the subset (on stdout; on
+    /// stderr when DST is stdout). With --dry-run: the config hash, key id and subset
     #[arg(long)]
     pub json: bool,
     /// Skip the verification of the output (`dataforge verify`) that otherwise runs at
@@ -446,7 +456,8 @@ fn subset_text(slice: &crate::source::subset::Slice) -> String {
             match t.why {
                 Why::Target => "target",
                 Why::Passthrough => "passthrough (whole)",
-                Why::Reached => "referenced by or referring to kept rows",
+                Why::Referring => "refers to kept rows (children)",
+                Why::Referenced => "kept rows refer to these",
                 Why::Empty => "not reached: schema only, no rows",
             }
         ));

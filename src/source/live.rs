@@ -441,7 +441,10 @@ impl Live {
         order.sort_by_key(|&i| std::cmp::Reverse(self.tables[i].pages));
         let mut out = Vec::new();
         for i in order {
-            let pages = self.tables[i].pages;
+            let pages = match &self.slice {
+                Some(s) if s.reads(i).is_some() => s.pages[i],
+                _ => self.tables[i].pages,
+            };
             let mut n = if jobs > 1 && pages >= split_pages.max(1) {
                 (jobs as i64 * 2).min(pages).max(2)
             } else {

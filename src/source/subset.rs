@@ -45,8 +45,10 @@ pub enum Kept {
 pub enum Why {
     Target,
     Passthrough,
-    /// Reached from a target through references.
-    Reached,
+    /// Its rows refer to kept rows (`children`, down from the targets).
+    Referring,
+    /// Kept rows refer to its rows.
+    Referenced,
     /// Neither reached nor passed through: schema only.
     Empty,
 }
@@ -71,6 +73,9 @@ pub struct Slice {
     pub tables: Vec<TableSlice>,
     /// Rounds the closure took (the longest chain of references it followed, plus one).
     pub rounds: usize,
+    /// Each table's pages as its size says (the statistics' count may be stale, and a
+    /// read of a kept table's page range must not hold more TIDs than it can).
+    pub pages: Vec<i64>,
 }
 
 /// Rows per read of a kept table: the TIDs of one read are sent in its statement.
@@ -411,7 +416,9 @@ impl Slice {
             Kept::Listed { temp, .. } => Some(temp.clone()),
             Kept::All => None,
         };
-        // the targets, round 0
+        // the targets, round 0; then, per round, the rows each table gained in the one
+        // before (a reference from a table that gained none has nothing new to follow)
+        let mut fresh = vec![0u64; n];
         let sampler = key.domain("dataforge subset");
         for (i, t) in &targets {
             let (i, t) = (*i, *t);
@@ -430,7 +437,7 @@ impl Slice {
                 );
                 let cond = t.filter.clone().unwrap_or_else(|| "true".into());
                 let sql = format!("{head}({cond}){order_limit} ON CONFLICT DO NOTHING");
-                keeper.execute(&sql, &[]).await.map_err(|e| {
+                fresh[i] += keeper.execute(&sql, &[]).await.map_err(|e| {
                     rejected(config, t.filter_span.as_ref(), &what, &head, &cond, e)
                 })?;
                 continue;
@@ -509,21 +516,25 @@ impl Slice {
                     lt.quoted
                 )
             };
-            keeper
+            fresh[i] += keeper
                 .execute(&sql, &[])
                 .await
                 .pg(|| format!("{what}: keeping the sample (order = {:?})", t.order))?;
         }
+        let mut total = fresh.clone();
         // down: the rows that refer to kept rows, from the targets on
         let mut gen = 0;
         if subset.children != Children::None {
             loop {
                 gen += 1;
-                let mut added = 0;
+                let mut gained = vec![0u64; n];
                 for e in &edges {
                     let (Some(child), Some(parent)) = (temp(e.child), temp(e.parent)) else {
                         continue;
                     };
+                    if fresh[e.parent] == 0 {
+                        continue;
+                    }
                     let (c, p) = (&live.tables[e.child], &live.tables[e.parent]);
                     let matching = format!(
                         "{}({}) IN (SELECT {} FROM {} p WHERE p.ctid = ANY(ARRAY(SELECT id FROM {parent} WHERE gen = {})))",
@@ -544,12 +555,16 @@ impl Slice {
                             c.quoted
                         ),
                     };
-                    added += keeper
+                    gained[e.child] += keeper
                         .execute(&sql, &[])
                         .await
                         .pg(|| format!("subset: following {} down", e.name))?;
                 }
-                if added == 0 {
+                for (t, g) in total.iter_mut().zip(&gained) {
+                    *t += g;
+                }
+                fresh = gained;
+                if fresh.iter().all(|&g| g == 0) {
                     break;
                 }
             }
@@ -559,13 +574,19 @@ impl Slice {
         let first = gen + 1;
         loop {
             gen += 1;
-            let mut added = 0;
+            let mut gained = vec![0u64; n];
             for e in &edges {
                 let Some(parent) = temp(e.parent) else {
                     continue;
                 };
                 let (c, p) = (&live.tables[e.child], &live.tables[e.parent]);
+                let new = if gen == first {
+                    total[e.child]
+                } else {
+                    fresh[e.child]
+                };
                 let rows = match temp(e.child) {
+                    Some(_) if new == 0 => continue,
                     Some(child) if gen == first => {
                         format!("c.ctid = ANY(ARRAY(SELECT id FROM {child}))")
                     }
@@ -586,12 +607,16 @@ impl Slice {
                     c.quoted,
                     e.filter.as_ref().map(|f| format!("({f}) AND ")).unwrap_or_default(),
                 );
-                added += keeper
+                gained[e.parent] += keeper
                     .execute(&sql, &[])
                     .await
                     .pg(|| format!("subset: following {} up", e.name))?;
             }
-            if added == 0 {
+            for (t, g) in total.iter_mut().zip(&gained) {
+                *t += g;
+            }
+            fresh = gained;
+            if fresh.iter().all(|&g| g == 0) {
                 break;
             }
         }
@@ -617,15 +642,24 @@ impl Slice {
             let (why, rows) = match k {
                 Kept::All => (Why::Passthrough, t.rows_estimate),
                 Kept::Listed { temp, rows } => {
-                    *rows = keeper
-                        .query_one(&format!("SELECT count(*) FROM {temp}"), &[])
+                    let row = keeper
+                        .query_one(
+                            &format!(
+                                "SELECT count(*), count(*) FILTER (WHERE gen BETWEEN 1 AND {}) FROM {temp}",
+                                first - 1
+                            ),
+                            &[],
+                        )
                         .await
-                        .pg(|| format!("counting the kept rows of {}", t.table.name))?
-                        .get(0);
+                        .pg(|| format!("counting the kept rows of {}", t.table.name))?;
+                    *rows = row.get(0);
+                    let referring: i64 = row.get(1);
                     let why = if is_target[i] {
                         Why::Target
+                    } else if referring > 0 {
+                        Why::Referring
                     } else if *rows > 0 {
-                        Why::Reached
+                        Why::Referenced
                     } else {
                         Why::Empty
                     };
@@ -647,11 +681,21 @@ impl Slice {
                 bytes_estimate: bytes,
             });
         }
+        let pages = live
+            .tables
+            .iter()
+            .map(|t| {
+                sizes
+                    .get(&t.table.name)
+                    .map_or(t.pages, |b| (b + 8191) / 8192)
+            })
+            .collect();
         Ok(Slice {
             keeper,
             kept,
             tables,
             rounds: gen,
+            pages,
         })
     }
 
