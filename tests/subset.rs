@@ -431,6 +431,14 @@ async fn bad_subset_inputs_say_what_and_where() {
         e.contains("anonymize.toml:16:42: subset target public.comment: the server rejects \"entity_typ = 'post'\" at character 1: column \"entity_typ\" does not exist"),
         "{e}"
     );
+    // an order the server rejects: placed at the target, with what it was given
+    let e = fails(
+        "[subset]\ntargets = [{ table = \"log\", where = \"true\", order = \"nosuch\", limit = 5 }]\n",
+    );
+    assert!(
+        e.contains("anonymize.toml:16:12: subset target public.log: the server rejects it (where = \"true\", order = \"nosuch\"): column \"nosuch\" does not exist"),
+        "{e}"
+    );
     // a condition that would write to the source: the slice reads only
     let e = fails("[subset]\ntargets = [{ table = \"comment\", where = \"note()\" }]\n");
     assert!(

@@ -511,8 +511,19 @@ impl Live {
         };
         let t = &self.tables[piece.table];
         let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+        // the page range too: kept rows spread over every page are read in one pass over
+        // the range, where the planner would otherwise scan the whole table per list
+        let mut range = String::new();
+        if let Some((from, to)) = piece.pages {
+            if let Some(f) = from {
+                range.push_str(&format!("ctid >= '({f},0)'::tid AND "));
+            }
+            if let Some(t) = to {
+                range.push_str(&format!("ctid < '({t},0)'::tid AND "));
+            }
+        }
         Ok(Some(format!(
-            "COPY (SELECT {} FROM {} WHERE ctid = ANY({tids}) ORDER BY ctid) TO STDOUT",
+            "COPY (SELECT {} FROM {} WHERE {range}ctid = ANY({tids}) ORDER BY ctid) TO STDOUT",
             cols.join(", "),
             t.quoted
         )))

@@ -101,16 +101,17 @@ fn cols(prefix: &str, columns: &[String]) -> String {
         .join(", ")
 }
 
-/// An error of the server about a condition the config gives, placed in the file: the
-/// server's position in `sql` (past `head`) becomes the line and column in the string.
+/// An error of the server about a target's statement, placed in the file: a position
+/// inside the `where` condition (which follows `head` and a `(`) becomes the line and
+/// column in its string; any other error (in `order`, say) is placed at the target.
 fn rejected(
     config: &Config,
-    span: Option<&std::ops::Range<usize>>,
-    what: &str,
+    target: &crate::anonymize::subset::Target,
     head: &str,
-    condition: &str,
     e: tokio_postgres::Error,
 ) -> anyhow::Error {
+    let what = format!("subset target {}", target.table);
+    let condition = target.filter.as_deref().unwrap_or("true");
     let message = pg::describe(&e);
     let offset = e
         .as_db_error()
@@ -121,8 +122,17 @@ fn rejected(
         // 1-based, and the condition follows the head's `(`
         .and_then(|p| p.checked_sub(head.chars().count() + 2))
         .filter(|&i| i < condition.chars().count());
-    let Some(span) = span else {
-        return anyhow::anyhow!("{what}: the server rejects {condition:?}: {message}");
+    let (Some(span), Some(_)) = (&target.filter_span, offset) else {
+        return anyhow::Error::new(config.err(
+            target.span.clone(),
+            format!(
+                "{what}: the server rejects it{}: {message}",
+                match &target.order {
+                    Some(o) => format!(" (where = {condition:?}, order = {o:?})"),
+                    None => format!(" (where = {condition:?})"),
+                }
+            ),
+        ));
     };
     // inside the quotes: the opening one, then the condition's characters up to the
     // position (exact for a condition without escapes)
@@ -221,8 +231,12 @@ async fn keeper(live: &Live) -> anyhow::Result<Client> {
     ))
     .await
     .pg(|| "joining the source snapshot to compute the subset".into())?;
-    // the one thing the keeper needs beyond reading: temporary tables
-    c.batch_execute("CREATE TEMP TABLE dataforge_sample (id tid)")
+    // the one thing the keeper needs beyond reading: temporary tables (held in the
+    // session's own buffers, set before the first is made, and joined in memory where
+    // they fit)
+    c.batch_execute(
+        "SET temp_buffers = '256MB'; SET work_mem = '64MB'; CREATE TEMP TABLE dataforge_sample (id tid)",
+    )
         .await
         .map_err(|e| {
             let hint = if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE)
@@ -298,6 +312,18 @@ impl Slice {
                 }
             };
         let n = live.tables.len();
+        // a table the config truncates or skips has no rows in the copy: the closure
+        // neither keeps rows of it nor follows references through it
+        let copied: Vec<bool> = live
+            .tables
+            .iter()
+            .map(|t| {
+                config
+                    .tables
+                    .get(&t.table.name)
+                    .is_none_or(|c| c.action == crate::anonymize::config::Action::Anonymize)
+            })
+            .collect();
         let mut passthrough = vec![false; n];
         for (t, span) in &subset.passthrough {
             for i in find(t, span, "[subset] passthrough")? {
@@ -328,6 +354,18 @@ impl Slice {
                     .into());
             }
             for i in idx {
+                if !copied[i] {
+                    return Err(config
+                        .err(
+                            t.table_span.clone(),
+                            format!(
+                                "{what}: the config copies no rows of {} (its action is \
+                                 truncate or skip)",
+                                t.table
+                            ),
+                        )
+                        .into());
+                }
                 if passthrough[i] {
                     return Err(config
                         .err(
@@ -352,9 +390,10 @@ impl Slice {
         for fk in &live.foreign {
             // a partitioned table's own key is repeated on each partition, which the
             // closure follows
-            if let (Some(&c), Some(&p)) =
-                (index.get(fk.table.as_str()), index.get(fk.parent.as_str()))
-            {
+            if let (Some(&c), Some(&p)) = (
+                index.get(fk.table.as_str()).filter(|&&c| copied[c]),
+                index.get(fk.parent.as_str()).filter(|&&p| copied[p]),
+            ) {
                 edges.push(Edge {
                     name: format!("{} ({})", fk.name, fk.table),
                     child: c,
@@ -377,8 +416,8 @@ impl Slice {
             )?;
             let to = find(&r.to.0, &r.to_span, &format!("{what} to"))?;
             column(&to, &r.to.0, &r.to.1, &r.to_span, &format!("{what} to"))?;
-            for &c in &from {
-                for &p in &to {
+            for &c in from.iter().filter(|&&c| copied[c]) {
+                for &p in to.iter().filter(|&&p| copied[p]) {
                     edges.push(Edge {
                         name: format!("relation {}.{} → {}.{}", r.from.0, r.from.1, r.to.0, r.to.1),
                         child: c,
@@ -399,7 +438,7 @@ impl Slice {
             let temp = format!("pg_temp.dataforge_keep_{i}");
             keeper
                 .batch_execute(&format!(
-                    "CREATE TEMP TABLE dataforge_keep_{i} (id tid PRIMARY KEY, gen int NOT NULL DEFAULT 0)"
+                    "CREATE TEMP TABLE dataforge_keep_{i} (id tid PRIMARY KEY, gen int NOT NULL DEFAULT 0, via int NOT NULL DEFAULT -1)"
                 ))
                 .await
                 .pg(|| format!("keeping the rows of {}", t.table.name))?;
@@ -437,9 +476,10 @@ impl Slice {
                 );
                 let cond = t.filter.clone().unwrap_or_else(|| "true".into());
                 let sql = format!("{head}({cond}){order_limit} ON CONFLICT DO NOTHING");
-                fresh[i] += keeper.execute(&sql, &[]).await.map_err(|e| {
-                    rejected(config, t.filter_span.as_ref(), &what, &head, &cond, e)
-                })?;
+                fresh[i] += keeper
+                    .execute(&sql, &[])
+                    .await
+                    .map_err(|e| rejected(config, t, &head, e))?;
                 continue;
             }
             // percent: the primary key of each row (under the condition) through the PRF
@@ -469,7 +509,7 @@ impl Slice {
             let stream = reader
                 .copy_out(&sql)
                 .await
-                .map_err(|e| rejected(config, t.filter_span.as_ref(), &what, &head, &cond, e))?;
+                .map_err(|e| rejected(config, t, &head, e))?;
             let sink = keeper
                 .copy_in::<_, bytes::Bytes>("COPY dataforge_sample (id) FROM STDIN")
                 .await
@@ -509,17 +549,23 @@ impl Slice {
                 .await
                 .pg(|| format!("{what}: keeping the sample"))?;
             let sql = if order_limit.is_empty() {
-                format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM dataforge_sample ON CONFLICT DO NOTHING")
+                format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM dataforge_sample ORDER BY id ON CONFLICT DO NOTHING")
             } else {
                 format!(
                     "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ctid = ANY(ARRAY(SELECT id FROM dataforge_sample)){order_limit} ON CONFLICT DO NOTHING",
                     lt.quoted
                 )
             };
-            fresh[i] += keeper
-                .execute(&sql, &[])
-                .await
-                .pg(|| format!("{what}: keeping the sample (order = {:?})", t.order))?;
+            fresh[i] += keeper.execute(&sql, &[]).await.map_err(|e| {
+                anyhow::Error::new(config.err(
+                    t.span.clone(),
+                    format!(
+                        "{what}: the server rejects order = {:?}: {}",
+                        t.order.as_deref().unwrap_or_default(),
+                        pg::describe(&e)
+                    ),
+                ))
+            })?;
         }
         let mut total = fresh.clone();
         // down: the rows that refer to kept rows, from the targets on
@@ -528,7 +574,7 @@ impl Slice {
             loop {
                 gen += 1;
                 let mut gained = vec![0u64; n];
-                for e in &edges {
+                for (via, e) in edges.iter().enumerate() {
                     let (Some(child), Some(parent)) = (temp(e.child), temp(e.parent)) else {
                         continue;
                     };
@@ -546,12 +592,12 @@ impl Slice {
                     );
                     let sql = match subset.children {
                         Children::Max(max) => format!(
-                            "INSERT INTO {child} (id, gen) SELECT x.ctid, {gen} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY c.ctid) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} ON CONFLICT DO NOTHING",
+                            "INSERT INTO {child} (id, gen, via) SELECT x.ctid, {gen}, {via} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY c.ctid) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = x.ctid) ORDER BY x.ctid",
                             cols("c.", &e.columns),
                             c.quoted
                         ),
                         _ => format!(
-                            "INSERT INTO {child} (id, gen) SELECT c.ctid, {gen} FROM {} c WHERE {matching} ON CONFLICT DO NOTHING",
+                            "INSERT INTO {child} (id, gen, via) SELECT c.ctid, {gen}, {via} FROM {} c WHERE {matching} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = c.ctid) ORDER BY c.ctid",
                             c.quoted
                         ),
                     };
@@ -575,7 +621,7 @@ impl Slice {
         loop {
             gen += 1;
             let mut gained = vec![0u64; n];
-            for e in &edges {
+            for (via, e) in edges.iter().enumerate() {
                 let Some(parent) = temp(e.parent) else {
                     continue;
                 };
@@ -587,8 +633,10 @@ impl Slice {
                 };
                 let rows = match temp(e.child) {
                     Some(_) if new == 0 => continue,
+                    // a row kept as a child through this very reference refers to a
+                    // kept row through it: only the others need following
                     Some(child) if gen == first => {
-                        format!("c.ctid = ANY(ARRAY(SELECT id FROM {child}))")
+                        format!("c.ctid = ANY(ARRAY(SELECT id FROM {child} WHERE via <> {via}))")
                     }
                     Some(child) => {
                         format!(
@@ -600,7 +648,7 @@ impl Slice {
                     None => continue,
                 };
                 let sql = format!(
-                    "INSERT INTO {parent} (id, gen) SELECT p.ctid, {gen} FROM {} p WHERE ({}) IN (SELECT {} FROM {} c WHERE {}{rows}) ON CONFLICT DO NOTHING",
+                    "INSERT INTO {parent} (id, gen) SELECT p.ctid, {gen} FROM {} p WHERE ({}) IN (SELECT {} FROM {} c WHERE {}{rows}) AND NOT EXISTS (SELECT FROM {parent} k WHERE k.id = p.ctid) ORDER BY p.ctid",
                     p.quoted,
                     cols("p.", &e.parent_columns),
                     cols("c.", &e.columns),
