@@ -30,7 +30,9 @@ The checks:
   detector     e-mail addresses, phone numbers, IBANs, card numbers and CNPs in kept columns;
                allow one in a column with [verify.columns.\"table.column\"] allow = [...] and
                a reason.
-  rows         row counts equal the source's (at most, under a row filter; 0 if truncated).
+  rows         row counts equal the source's (at most, under a row filter; 0 if truncated;
+               with [subset], the rows the slice keeps, computed again in this run's own
+               snapshot of SRC, which must then be a database: every kept row present).
   null_rate, distinct_ratio, tvd, psi, ks, length_tvd
                per column, what its transformer is expected to keep, on a deterministic
                sample (by keyed hash of the row key).
@@ -45,6 +47,8 @@ The checks:
                restores.
   large_objects, comments
                their text searched by the detectors.
+With [subset], distributions, samples and fan-outs are those of the source's kept rows,
+and the leak search covers their values (anonymize keeps generated values off every row's).
 The report lists failures and warnings first and counts the passing checks by kind
 (--verbose lists them); dates and timestamps are shown as such.
 A check fails past its threshold and warns past half of it. Thresholds and their defaults

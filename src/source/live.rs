@@ -311,8 +311,15 @@ impl Live {
     /// Reads the `wanted` columns inside the snapshot (one COPY per table, those columns
     /// only) into their domains' sets of real values.
     pub async fn collect_real(&mut self, wanted: &Wanted) -> Result<(), PgError> {
+        self.real = self.read_real(wanted).await?;
+        Ok(())
+    }
+
+    /// The sets [`collect_real`](Self::collect_real) keeps, read without taking the
+    /// source (a subset's closure is computed meanwhile).
+    pub async fn read_real(&self, wanted: &Wanted) -> Result<RealSets, PgError> {
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(RealSets::new());
         }
         let reader = self.reader().await?;
         let mut collector = Collector::new(crate::anonymize::real::SEED);
@@ -355,8 +362,7 @@ impl Live {
                 partial.drain(..start);
             }
         }
-        self.real = collector.finish();
-        Ok(())
+        Ok(collector.finish())
     }
 
     /// The source for messages: its URL without the password.

@@ -261,8 +261,13 @@ impl Source {
                 .into());
         }
         let mut live = Live::open(from).await?;
-        live.collect_real(wanted).await?;
-        live.slice = Some(subset::Slice::compute(&live, config, s, key).await?);
+        // the real values and the slice read the snapshot on connections of their own
+        let (real, slice) = tokio::join!(
+            live.read_real(wanted),
+            subset::Slice::compute(&live, config, s, key)
+        );
+        live.slice = Some(slice?);
+        live.real = real?;
         Ok(Source::Live(Arc::new(live)))
     }
 
