@@ -252,6 +252,7 @@ async fn kill_9_at_ten_instants_of_a_subset_leaves_neither_source_nor_target_cha
         .as_i64()
         .unwrap();
     let all = one::<i64>(source.url(), "SELECT count(*) FROM clients").await;
+    let before = rows(source.url()).await;
     assert!(clients > 0 && clients < all, "{clients} of {all}");
     kill_loop(
         &target,
@@ -261,12 +262,13 @@ async fn kill_9_at_ten_instants_of_a_subset_leaves_neither_source_nor_target_cha
         make,
     )
     .await;
-    // the killed runs' temporary tables went with their sessions
+    // no session of the killed runs is left on the source (their temporary tables went
+    // with them), and the source's rows are as they were
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left: i64 = one(
             source.url(),
-            "SELECT count(*) FROM pg_class WHERE relname LIKE 'dataforge\\_keep\\_%' OR relname = 'dataforge_sample'",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
         )
         .await;
         if left == 0 {
@@ -274,10 +276,31 @@ async fn kill_9_at_ten_instants_of_a_subset_leaves_neither_source_nor_target_cha
         }
         assert!(
             Instant::now() < deadline,
-            "{left} temporary tables of killed runs are still on the source"
+            "{left} sessions of killed runs are still on the source"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(
+        rows(source.url()).await,
+        before,
+        "the source's rows changed"
+    );
+}
+
+/// A digest of every row of the demo firm's tables.
+async fn rows(url: &str) -> String {
+    let mut all = String::new();
+    for t in ["firms", "users", "clients", "cases", "documents", "tasks"] {
+        let d: String = one(
+            url,
+            &format!(
+                "SELECT md5(coalesce(string_agg(t::text, ',' ORDER BY t::text), '')) FROM {t} t"
+            ),
+        )
+        .await;
+        all.push_str(&d);
+    }
+    all
 }
 
 /// Ctrl-C and SIGTERM while the copy loads: the staging database is dropped, the message

@@ -497,42 +497,18 @@ impl Live {
         )
     }
 
-    /// The `COPY … TO STDOUT` that reads `piece`: under `filter`, or, for a table of a
-    /// subset, the piece's kept rows by TID (in TID order, so a copy is the same on
-    /// every run); `None` when the subset keeps no row of the piece.
-    pub async fn piece_sql(
-        &self,
-        piece: &Piece,
-        filter: Option<&str>,
-    ) -> anyhow::Result<Option<String>> {
-        let Some(slice) = self
-            .slice
-            .as_ref()
-            .filter(|s| s.reads(piece.table).is_some())
-        else {
-            return Ok(Some(self.copy_out(piece, filter, None)));
-        };
-        let Some(tids) = slice.tids(piece.table, piece.pages).await? else {
-            return Ok(None);
-        };
-        let t = &self.tables[piece.table];
-        let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
-        // the page range too: kept rows spread over every page are read in one pass over
-        // the range, where the planner would otherwise scan the whole table per list
-        let mut range = String::new();
-        if let Some((from, to)) = piece.pages {
-            if let Some(f) = from {
-                range.push_str(&format!("ctid >= '({f},0)'::tid AND "));
-            }
-            if let Some(t) = to {
-                range.push_str(&format!("ctid < '({t},0)'::tid AND "));
-            }
+    /// The reads of `piece`, a `COPY … TO STDOUT` at a time: one, under `filter`; or,
+    /// for a table of a subset, its kept rows by TID, some thousands a statement, in TID
+    /// order (so a copy is the same on every run), none when the subset keeps none.
+    pub fn piece_reads<'a>(&'a self, piece: &Piece, filter: Option<&str>) -> PieceReads<'a> {
+        PieceReads {
+            live: self,
+            piece: piece.clone(),
+            filter: filter.map(str::to_string),
+            limit: None,
+            after: None,
+            done: false,
         }
-        Ok(Some(format!(
-            "COPY (SELECT {} FROM {} WHERE {range}ctid = ANY({tids}) ORDER BY ctid) TO STDOUT",
-            cols.join(", "),
-            t.quoted
-        )))
     }
 
     /// The pieces of table `i` alone, in page order, for a reader that reads one at a
@@ -599,6 +575,68 @@ impl Live {
         })
         .await??;
         Ok(text)
+    }
+}
+
+/// The statements that read one piece, from [`Live::piece_reads`].
+pub struct PieceReads<'a> {
+    live: &'a Live,
+    piece: Piece,
+    filter: Option<String>,
+    limit: Option<usize>,
+    /// The last TID read, for a subset's table.
+    after: Option<String>,
+    done: bool,
+}
+
+impl PieceReads<'_> {
+    /// At most `rows` rows, in one statement (a sample).
+    pub fn limit(mut self, rows: usize) -> Self {
+        self.limit = Some(rows);
+        self
+    }
+
+    /// The next statement, or `None` when the piece is read.
+    pub async fn next(&mut self) -> anyhow::Result<Option<String>> {
+        if self.done {
+            return Ok(None);
+        }
+        let (live, piece) = (self.live, &self.piece);
+        let Some(slice) = live
+            .slice
+            .as_ref()
+            .filter(|s| s.reads(piece.table).is_some())
+        else {
+            self.done = true;
+            return Ok(Some(live.copy_out(
+                piece,
+                self.filter.as_deref(),
+                self.limit,
+            )));
+        };
+        let Some((tids, first, last)) = slice
+            .tids(piece.table, piece.pages, self.after.as_deref())
+            .await?
+        else {
+            self.done = true;
+            return Ok(None);
+        };
+        let t = &live.tables[piece.table];
+        let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
+        // the batch's own range of TIDs too: kept rows spread over every page are read in
+        // one pass over the range, where the planner would otherwise scan the whole
+        // table for each list
+        let sql = format!(
+            "COPY (SELECT {} FROM {} WHERE ctid >= {}::tid AND ctid <= {}::tid AND ctid = ANY({tids}) ORDER BY ctid{}) TO STDOUT",
+            cols.join(", "),
+            t.quoted,
+            quote_literal(&first),
+            quote_literal(&last),
+            self.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+        );
+        self.after = Some(last);
+        self.done = self.limit.is_some();
+        Ok(Some(sql))
     }
 }
 

@@ -351,14 +351,20 @@ impl Source {
                             continue;
                         }
                     }
-                    let sql = live.copy_out(
-                        &Piece {
-                            table: i,
-                            pages: None,
-                        },
-                        config.and_then(|(c, _)| filter(c, name)).as_deref(),
-                        Some(rows),
-                    );
+                    // with a subset, from the rows it keeps (none: no sample)
+                    let piece = Piece {
+                        table: i,
+                        pages: None,
+                    };
+                    let Some(sql) = live
+                        .piece_reads(&piece, config.and_then(|(c, _)| filter(c, name)).as_deref())
+                        .limit(rows)
+                        .next()
+                        .await?
+                    else {
+                        out.insert(name.clone(), Vec::new());
+                        continue;
+                    };
                     let stream = reader
                         .copy_out(&sql)
                         .await

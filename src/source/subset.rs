@@ -37,6 +37,8 @@ pub enum Kept {
     All,
     /// These rows, listed in the keeper's temporary table.
     Listed { temp: String, rows: i64 },
+    /// None: no target, passthrough table or reference reaches it.
+    Empty,
 }
 
 /// Why a table is in the slice, for the report.
@@ -91,6 +93,9 @@ struct Edge {
     parent: usize,
     parent_columns: Vec<String>,
     filter: Option<String>,
+    /// The parent columns are a unique key (a declared foreign key's are): a child
+    /// row refers to one row through it.
+    unique: bool,
 }
 
 fn cols(prefix: &str, columns: &[String]) -> String {
@@ -101,41 +106,31 @@ fn cols(prefix: &str, columns: &[String]) -> String {
         .join(", ")
 }
 
-/// An error of the server about a target's statement, placed in the file: a position
-/// inside the `where` condition (which follows `head` and a `(`) becomes the line and
-/// column in its string; any other error (in `order`, say) is placed at the target.
-fn rejected(
-    config: &Config,
-    target: &crate::anonymize::subset::Target,
-    head: &str,
-    e: tokio_postgres::Error,
-) -> anyhow::Error {
-    let what = format!("subset target {}", target.table);
-    let condition = target.filter.as_deref().unwrap_or("true");
-    let message = pg::describe(&e);
-    let offset = e
-        .as_db_error()
+/// Where in `condition` the server's error `e` points, as a character index: the
+/// statement is `head`, `(`, the condition, then the rest.
+fn position(e: &tokio_postgres::Error, head: &str, condition: &str) -> Option<usize> {
+    e.as_db_error()
         .and_then(|d| match d.position() {
             Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
             _ => None,
         })
         // 1-based, and the condition follows the head's `(`
         .and_then(|p| p.checked_sub(head.chars().count() + 2))
-        .filter(|&i| i < condition.chars().count());
-    let (Some(span), Some(_)) = (&target.filter_span, offset) else {
-        return anyhow::Error::new(config.err(
-            target.span.clone(),
-            format!(
-                "{what}: the server rejects it{}: {message}",
-                match &target.order {
-                    Some(o) => format!(" (where = {condition:?}, order = {o:?})"),
-                    None => format!(" (where = {condition:?})"),
-                }
-            ),
-        ));
-    };
-    // inside the quotes: the opening one, then the condition's characters up to the
-    // position (exact for a condition without escapes)
+        .filter(|&i| i < condition.chars().count())
+}
+
+/// An error of the server about a `where` the config gives (in `span`, a quoted
+/// string), placed at the character it points to (exact for a condition without
+/// escapes), or at the string.
+fn placed(
+    config: &Config,
+    span: &std::ops::Range<usize>,
+    what: &str,
+    head: &str,
+    condition: &str,
+    e: tokio_postgres::Error,
+) -> anyhow::Error {
+    let offset = position(&e, head, condition);
     let at = span.start
         + 1
         + offset.map_or(0, |i| {
@@ -147,8 +142,45 @@ fn rejected(
     anyhow::Error::new(config.err(
         at..at,
         format!(
-            "{what}: the server rejects {condition:?}{}: {message}",
-            offset.map_or(String::new(), |i| format!(" at character {}", i + 1))
+            "{what}: the server rejects {condition:?}{}: {}",
+            offset.map_or(String::new(), |i| format!(" at character {}", i + 1)),
+            pg::describe(&e)
+        ),
+    ))
+}
+
+/// An error of the server about a target's statement: placed in its `where` when it
+/// points there, else at the target, quoting what it was given.
+fn rejected(
+    config: &Config,
+    target: &crate::anonymize::subset::Target,
+    head: &str,
+    e: tokio_postgres::Error,
+) -> anyhow::Error {
+    let what = format!("subset target {}", target.table);
+    let condition = target.filter.as_deref().unwrap_or("true");
+    if let Some(span) = &target.filter_span {
+        if !head.is_empty() && position(&e, head, condition).is_some() {
+            return placed(config, span, &what, head, condition, e);
+        }
+    }
+    let mut given = Vec::new();
+    if let Some(f) = &target.filter {
+        given.push(format!("where = {f:?}"));
+    }
+    if let Some(o) = &target.order {
+        given.push(format!("order = {o:?}"));
+    }
+    anyhow::Error::new(config.err(
+        target.span.clone(),
+        format!(
+            "{what}: the server rejects it{}: {}",
+            if given.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", given.join(", "))
+            },
+            pg::describe(&e)
         ),
     ))
 }
@@ -179,7 +211,10 @@ async fn names(live: &Live, keeper: &Client) -> anyhow::Result<HashMap<String, V
             .iter()
             .filter_map(|l| out.get(l).and_then(|v| v.first().copied()))
             .collect();
-        out.insert(r.get(0), idx);
+        // a partitioned table with no partition holds no rows to keep or refer to
+        if !idx.is_empty() {
+            out.insert(r.get(0), idx);
+        }
     }
     Ok(out)
 }
@@ -220,7 +255,7 @@ async fn keeper(live: &Live) -> anyhow::Result<Client> {
         anyhow::bail!(
             "{} is a standby (in recovery): a subset is computed in temporary tables on the \
              source, which a standby cannot hold. Point --from at the primary (the slice \
-             reads inside one snapshot and writes nothing but its session's temporary \
+             reads inside one snapshot and creates nothing but its session's temporary \
              tables), or copy without [subset]",
             live.name()
         );
@@ -287,7 +322,8 @@ impl Slice {
                 known.sort();
                 let close = known
                     .iter()
-                    .find(|k| k.rsplit('.').next() == table.rsplit('.').next())
+                    .min_by_key(|k| crate::anonymize::transformers::strsim_distance(k, table))
+                    .filter(|k| crate::anonymize::transformers::strsim_distance(k, table) <= 3)
                     .map(|k| format!(" (did you mean {k}?)"))
                     .unwrap_or_default();
                 config.err(
@@ -327,6 +363,17 @@ impl Slice {
         let mut passthrough = vec![false; n];
         for (t, span) in &subset.passthrough {
             for i in find(t, span, "[subset] passthrough")? {
+                if !copied[i] {
+                    return Err(config
+                        .err(
+                            span.clone(),
+                            format!(
+                                "[subset] passthrough: the config copies no rows of {t} (its \
+                                 action is truncate or skip); leave it out of passthrough"
+                            ),
+                        )
+                        .into());
+                }
                 passthrough[i] = true;
             }
         }
@@ -380,28 +427,30 @@ impl Slice {
                 targets.push((i, t));
             }
         }
-        let mut edges = Vec::new();
-        let index: HashMap<&str, usize> = live
-            .tables
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.table.name.as_str(), i))
-            .collect();
+        let mut edges: Vec<Edge> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for fk in &live.foreign {
-            // a partitioned table's own key is repeated on each partition, which the
-            // closure follows
-            if let (Some(&c), Some(&p)) = (
-                index.get(fk.table.as_str()).filter(|&&c| copied[c]),
-                index.get(fk.parent.as_str()).filter(|&&p| copied[p]),
-            ) {
-                edges.push(Edge {
-                    name: format!("{} ({})", fk.name, fk.table),
-                    child: c,
-                    columns: fk.columns.clone(),
-                    parent: p,
-                    parent_columns: fk.parent_columns.clone(),
-                    filter: None,
-                });
+            // a key of or to a partitioned table holds between its partitions: the
+            // catalog lists it at the partitioned ends (and again per partition), so
+            // each end stands for its partitions, once per pair
+            let (Some(children), Some(parents)) = (names.get(&fk.table), names.get(&fk.parent))
+            else {
+                continue;
+            };
+            for &c in children.iter().filter(|&&c| copied[c]) {
+                for &p in parents.iter().filter(|&&p| copied[p]) {
+                    if seen.insert((c, p, fk.columns.clone(), fk.parent_columns.clone())) {
+                        edges.push(Edge {
+                            name: format!("{} ({})", fk.name, fk.table),
+                            child: c,
+                            columns: fk.columns.clone(),
+                            parent: p,
+                            parent_columns: fk.parent_columns.clone(),
+                            filter: None,
+                            unique: true,
+                        });
+                    }
+                }
             }
         }
         for r in &subset.relations {
@@ -416,6 +465,15 @@ impl Slice {
             )?;
             let to = find(&r.to.0, &r.to_span, &format!("{what} to"))?;
             column(&to, &r.to.0, &r.to.1, &r.to_span, &format!("{what} to"))?;
+            if let (Some(f), Some(span)) = (&r.filter, &r.filter_span) {
+                // on the referring table alone, so a name it lacks is an error here and
+                // never a column of the other side in the closure's statements
+                let head = format!("SELECT FROM {} WHERE ", live.tables[from[0]].quoted);
+                keeper
+                    .execute(&format!("{head}({f}) LIMIT 0"), &[])
+                    .await
+                    .map_err(|e| placed(config, span, &format!("{what} where"), &head, f, e))?;
+            }
             for &c in from.iter().filter(|&&c| copied[c]) {
                 for &p in to.iter().filter(|&&p| copied[p]) {
                     edges.push(Edge {
@@ -425,16 +483,35 @@ impl Slice {
                         parent: p,
                         parent_columns: vec![r.to.1.clone()],
                         filter: r.filter.clone(),
+                        // nothing says `to` is unique: a child may match several rows
+                        unique: false,
                     });
                 }
             }
         }
+        // a list (a temporary table and its index) only for the tables a target or a
+        // reference can reach; each of those is locked against a rewrite (VACUUM FULL,
+        // CLUSTER) that would move the rows its list names before they are read
+        let mut reachable = vec![false; n];
+        for (i, _) in &targets {
+            reachable[*i] = true;
+        }
+        for e in &edges {
+            reachable[e.child] = true;
+            reachable[e.parent] = true;
+        }
         let mut kept = Vec::with_capacity(n);
+        let mut lock = Vec::new();
         for (i, t) in live.tables.iter().enumerate() {
             if passthrough[i] {
                 kept.push(Kept::All);
                 continue;
             }
+            if !reachable[i] {
+                kept.push(Kept::Empty);
+                continue;
+            }
+            lock.push(t.quoted.clone());
             let temp = format!("pg_temp.dataforge_keep_{i}");
             keeper
                 .batch_execute(&format!(
@@ -447,13 +524,22 @@ impl Slice {
         // from here on the keeper writes nothing but its temporary tables, which a
         // read-only transaction allows: a condition of the config that would write to
         // the source (a function with side effects) fails instead
+        if !lock.is_empty() {
+            keeper
+                .batch_execute(&format!(
+                    "LOCK TABLE {} IN ACCESS SHARE MODE",
+                    lock.join(", ")
+                ))
+                .await
+                .pg(|| "locking the subset's tables against a rewrite".into())?;
+        }
         keeper
             .batch_execute("SET TRANSACTION READ ONLY")
             .await
             .pg(|| "preparing the subset's sample".into())?;
         let temp = |i: usize| match &kept[i] {
             Kept::Listed { temp, .. } => Some(temp.clone()),
-            Kept::All => None,
+            Kept::All | Kept::Empty => None,
         };
         // the targets, round 0; then, per round, the rows each table gained in the one
         // before (a reference from a table that gained none has nothing new to follow)
@@ -496,22 +582,28 @@ impl Slice {
                 if threshold >= 1.0 {
                     return true;
                 }
-                let mut input = lt.table.name.as_bytes().to_vec();
+                // the table as the config names it (a partitioned table's, not a
+                // partition's: a row moved between partitions stays in or out)
+                let mut input = t.table.as_bytes().to_vec();
                 input.push(0);
                 input.extend_from_slice(pk_text);
                 (sampler.hash_u64(&input) as f64) < threshold * (u64::MAX as f64)
             };
             keeper
-                .batch_execute("DELETE FROM dataforge_sample")
+                .batch_execute("DELETE FROM pg_temp.dataforge_sample")
                 .await
                 .pg(|| "preparing the subset's sample".into())?;
             let reader = live.reader().await?;
+            reader
+                .batch_execute("SET bytea_output = 'hex'")
+                .await
+                .pg(|| "pinning how the sample reads keys".into())?;
             let stream = reader
                 .copy_out(&sql)
                 .await
                 .map_err(|e| rejected(config, t, &head, e))?;
             let sink = keeper
-                .copy_in::<_, bytes::Bytes>("COPY dataforge_sample (id) FROM STDIN")
+                .copy_in::<_, bytes::Bytes>("COPY pg_temp.dataforge_sample (id) FROM STDIN")
                 .await
                 .pg(|| format!("{what}: keeping the sample"))?;
             futures_util::pin_mut!(stream);
@@ -549,23 +641,17 @@ impl Slice {
                 .await
                 .pg(|| format!("{what}: keeping the sample"))?;
             let sql = if order_limit.is_empty() {
-                format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM dataforge_sample ORDER BY id ON CONFLICT DO NOTHING")
+                format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM pg_temp.dataforge_sample ORDER BY id ON CONFLICT DO NOTHING")
             } else {
                 format!(
-                    "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ctid = ANY(ARRAY(SELECT id FROM dataforge_sample)){order_limit} ON CONFLICT DO NOTHING",
+                    "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ctid = ANY(ARRAY(SELECT id FROM pg_temp.dataforge_sample)){order_limit} ON CONFLICT DO NOTHING",
                     lt.quoted
                 )
             };
-            fresh[i] += keeper.execute(&sql, &[]).await.map_err(|e| {
-                anyhow::Error::new(config.err(
-                    t.span.clone(),
-                    format!(
-                        "{what}: the server rejects order = {:?}: {}",
-                        t.order.as_deref().unwrap_or_default(),
-                        pg::describe(&e)
-                    ),
-                ))
-            })?;
+            fresh[i] += keeper
+                .execute(&sql, &[])
+                .await
+                .map_err(|e| rejected(config, t, "", e))?;
         }
         let mut total = fresh.clone();
         // down: the rows that refer to kept rows, from the targets on
@@ -590,10 +676,17 @@ impl Slice {
                         p.quoted,
                         gen - 1
                     );
+                    // (the climb back up this reference is skipped for these rows only
+                    // when it leads to one row, the one kept)
+                    let via = if e.unique { via as i64 } else { -1 };
                     let sql = match subset.children {
+                        // the first N by primary key (by position only without one), so
+                        // the same rows on every run, whatever VACUUM moved
                         Children::Max(max) => format!(
-                            "INSERT INTO {child} (id, gen, via) SELECT x.ctid, {gen}, {via} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY c.ctid) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = x.ctid) ORDER BY x.ctid",
+                            "INSERT INTO {child} (id, gen, via) SELECT x.ctid, {gen}, {via} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY {}) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = x.ctid) ORDER BY x.ctid",
                             cols("c.", &e.columns),
+                            pks.get(&c.table.name)
+                                .map_or("c.ctid".to_string(), |pk| cols("c.", pk)),
                             c.quoted
                         ),
                         _ => format!(
@@ -689,6 +782,7 @@ impl Slice {
             let size = sizes.get(&t.table.name).copied().unwrap_or(0);
             let (why, rows) = match k {
                 Kept::All => (Why::Passthrough, t.rows_estimate),
+                Kept::Empty => (Why::Empty, 0),
                 Kept::Listed { temp, rows } => {
                     let row = keeper
                         .query_one(
@@ -747,17 +841,23 @@ impl Slice {
         })
     }
 
-    /// The kept rows of `table` whose TIDs fall in the page range `pages`, as an array
-    /// literal (`'{"(0,1)",…}'::tid[]`), or `None` when there are none.
+    /// The next [`ROWS_PER_READ`] kept rows of `table` whose TIDs fall in the page
+    /// range `pages`, past the TID `after`: an array literal (`'{"(0,1)",…}'::tid[]`),
+    /// the first TID and the last, or `None` when there are no more. However the kept
+    /// rows cluster, a read holds at most that many.
     pub async fn tids(
         &self,
         table: usize,
         pages: Option<(Option<i64>, Option<i64>)>,
-    ) -> anyhow::Result<Option<String>> {
+        after: Option<&str>,
+    ) -> anyhow::Result<Option<(String, String, String)>> {
         let Kept::Listed { temp, .. } = &self.kept[table] else {
-            anyhow::bail!("a passthrough table has no row list");
+            return Ok(None);
         };
         let mut conds = vec!["true".to_string()];
+        if let Some(a) = after {
+            conds.push(format!("id > {}::tid", quote_literal(a)));
+        }
         if let Some((from, to)) = pages {
             if let Some(f) = from {
                 conds.push(format!("id >= '({f},0)'::tid"));
@@ -770,7 +870,10 @@ impl Slice {
             .keeper
             .query_one(
                 &format!(
-                    "SELECT count(*), coalesce(array_agg(id ORDER BY id)::text, '{{}}') FROM {temp} WHERE {}",
+                    "SELECT count(*), coalesce(array_agg(id ORDER BY id)::text, '{{}}'),
+                            (array_agg(id ORDER BY id))[1]::text,
+                            (array_agg(id ORDER BY id DESC))[1]::text
+                     FROM (SELECT id FROM {temp} WHERE {} ORDER BY id LIMIT {ROWS_PER_READ}) s",
                     conds.join(" AND ")
                 ),
                 &[],
@@ -778,13 +881,20 @@ impl Slice {
             .await
             .pg(|| "listing the kept rows to read".into())?;
         let n: i64 = row.get(0);
-        Ok((n > 0).then(|| format!("{}::tid[]", quote_literal(row.get::<_, &str>(1)))))
+        Ok((n > 0).then(|| {
+            (
+                format!("{}::tid[]", quote_literal(row.get::<_, &str>(1))),
+                row.get(2),
+                row.get(3),
+            )
+        }))
     }
 
     /// How many pieces to read table `i` in: about [`ROWS_PER_READ`] kept rows each.
     pub fn reads(&self, i: usize) -> Option<i64> {
         match &self.kept[i] {
             Kept::All => None,
+            Kept::Empty => Some(0),
             Kept::Listed { rows, .. } => Some((rows + ROWS_PER_READ - 1) / ROWS_PER_READ),
         }
     }

@@ -192,16 +192,30 @@ async fn read_live(
         };
         visit(Ev::Table(&t.table.name, &columns))?;
         let mut carry: Vec<u8> = Vec::with_capacity(BATCH + 4096);
-        let pieces = match sliced {
-            true => live.table_pieces(i, 2048).into_iter().map(Some).collect(),
-            false => vec![None],
-        };
-        for piece in pieces {
-            let sql = match piece {
-                None => sql.clone(),
-                Some(p) => match live.piece_sql(&p, None).await? {
+        // the whole table in one statement, or each piece's reads of its kept rows
+        let mut pieces = match sliced {
+            true => live.table_pieces(i, 2048),
+            false => Vec::new(),
+        }
+        .into_iter();
+        let mut whole = (!sliced).then_some(sql);
+        let mut reads = None;
+        loop {
+            let sql = match (whole.take(), reads.as_mut()) {
+                (Some(sql), _) => sql,
+                (None, Some(r)) => match crate::source::live::PieceReads::next(r).await? {
                     Some(sql) => sql,
-                    None => continue,
+                    None => {
+                        reads = None;
+                        continue;
+                    }
+                },
+                (None, None) => match pieces.next() {
+                    Some(p) => {
+                        reads = Some(live.piece_reads(&p, None));
+                        continue;
+                    }
+                    None => break,
                 },
             };
             let stream = reader

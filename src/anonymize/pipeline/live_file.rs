@@ -35,24 +35,21 @@ pub(super) async fn live_dump(
             let mut rows = 0;
             // one piece, or a subset's kept rows a range of pages at a time
             for piece in live.table_pieces(i, split_pages) {
-                let Some(sql) = live
-                    .piece_sql(&piece, filter(config, &t.table.name).as_deref())
-                    .await?
-                else {
-                    continue;
-                };
-                let stream = reader
-                    .copy_out(&sql)
-                    .await
-                    .pg(|| format!("reading {}", t.table.name))?;
-                futures_util::pin_mut!(stream);
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
-                    rows += memchr::memchr_iter(b'\n', &chunk).count() as u64;
-                    buf.extend_from_slice(&chunk);
-                    if buf.len() >= 256 << 10 {
-                        tx.send(std::mem::take(&mut buf)).map_err(|_| stopped())?;
-                        bar.set_position(rows);
+                let mut reads = live.piece_reads(&piece, filter(config, &t.table.name).as_deref());
+                while let Some(sql) = reads.next().await? {
+                    let stream = reader
+                        .copy_out(&sql)
+                        .await
+                        .pg(|| format!("reading {}", t.table.name))?;
+                    futures_util::pin_mut!(stream);
+                    while let Some(chunk) = stream.next().await {
+                        let chunk = chunk.pg(|| format!("reading {}", t.table.name))?;
+                        rows += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+                        buf.extend_from_slice(&chunk);
+                        if buf.len() >= 256 << 10 {
+                            tx.send(std::mem::take(&mut buf)).map_err(|_| stopped())?;
+                            bar.set_position(rows);
+                        }
                     }
                 }
             }

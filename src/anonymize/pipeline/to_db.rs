@@ -174,25 +174,23 @@ pub(super) async fn live_to_db(
                     .table(&t.table.name)
                     .expect("pieces are of planned tables");
                 let bar = &bars[&t.table.name];
-                let Some(sql) = live
-                    .piece_sql(&piece, filters.get(&t.table.name).map(String::as_str))
-                    .await?
-                else {
-                    continue;
-                };
                 let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
                 let into = format!("COPY {} ({}) FROM STDIN", t.quoted, cols.join(", "));
-                let n = copy_piece(&reader, &writer, &sql, &into, tp, bar)
-                    .await
-                    .with_context(|| match filters.get(&t.table.name) {
-                        Some(f) => format!("copying {} (where = {f:?})", t.table.name),
-                        None => format!("copying {}", t.table.name),
-                    })?;
-                *counts
-                    .lock()
-                    .expect("not poisoned")
-                    .entry(t.table.name.clone())
-                    .or_default() += n;
+                let mut reads =
+                    live.piece_reads(&piece, filters.get(&t.table.name).map(String::as_str));
+                while let Some(sql) = reads.next().await? {
+                    let n = copy_piece(&reader, &writer, &sql, &into, tp, bar)
+                        .await
+                        .with_context(|| match filters.get(&t.table.name) {
+                            Some(f) => format!("copying {} (where = {f:?})", t.table.name),
+                            None => format!("copying {}", t.table.name),
+                        })?;
+                    *counts
+                        .lock()
+                        .expect("not poisoned")
+                        .entry(t.table.name.clone())
+                        .or_default() += n;
+                }
             }
         });
     }

@@ -391,7 +391,7 @@ pub fn nearest(name: &str) -> Option<&'static str> {
 }
 
 /// Levenshtein distance (the registry is small; no crate needed for this).
-fn strsim_distance(a: &str, b: &str) -> usize {
+pub(crate) fn strsim_distance(a: &str, b: &str) -> usize {
     let b: Vec<char> = b.chars().collect();
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for (i, ca) in a.chars().enumerate() {
