@@ -64,6 +64,12 @@ pub(in crate::verify) fn checks(
             Some(src_t.rows as f64),
             if filtered {
                 format!("{out_rows} of {} source rows (row filter)", src_t.rows)
+            } else if config.subset.is_some() {
+                // the source side was read through the slice, recomputed by this run
+                format!(
+                    "{out_rows} rows, the subset keeps {} of the source's",
+                    src_t.rows
+                )
             } else {
                 format!("{out_rows} rows, source {}", src_t.rows)
             },
