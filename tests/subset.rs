@@ -454,6 +454,53 @@ async fn a_key_between_partitioned_tables_is_followed() {
     );
 }
 
+/// A table with inheritance children: a query of it reads theirs too, which a TID then
+/// confuses with its own; the slice reads each table alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_inheritance_child_stays_in_its_own_table() {
+    let dir = shared_tempdir();
+    let src = empty_database().await.unwrap();
+    exec(
+        src.url(),
+        "CREATE TABLE animal (id int PRIMARY KEY, name text);
+         CREATE TABLE dog (breed text) INHERITS (animal);
+         ALTER TABLE dog ADD PRIMARY KEY (id);
+         INSERT INTO animal SELECT i, 'animal' || i FROM generate_series(1, 10) i;
+         INSERT INTO dog SELECT i, 'dog' || i, 'lab' FROM generate_series(101, 110) i;
+         ANALYZE;",
+    )
+    .await;
+    let path = write(
+        dir.path(),
+        "anonymize.toml",
+        "[tables.animal]\ncolumns.id = \"keep\"\ncolumns.name = \"keep\"\n\n\
+         [tables.dog]\ncolumns.id = \"keep\"\ncolumns.name = \"keep\"\ncolumns.breed = \"keep\"\n\n\
+         [subset]\ntargets = [{ table = \"animal\", where = \"id <= 3 OR id >= 105\" }, { table = \"dog\", percent = 50 }]\n",
+    );
+    let to = empty_database().await.unwrap();
+    anonymize(
+        dir.path(),
+        KEY,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--from",
+            src.url(),
+            "--to",
+            to.url(),
+        ],
+        0,
+    );
+    let names: String = one(
+        to.url(),
+        "SELECT string_agg(name, ',' ORDER BY id) FROM ONLY animal",
+    )
+    .await;
+    assert_eq!(names, "animal1,animal2,animal3");
+    let dogs: i64 = one(to.url(), "SELECT count(*) FROM dog").await;
+    assert!(dogs > 0 && dogs < 10, "{dogs}");
+}
+
 /// Every bad input of the section: named, placed, and with what to do.
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_subset_inputs_say_what_and_where() {
@@ -578,6 +625,14 @@ async fn bad_subset_inputs_say_what_and_where() {
     );
     assert!(
         e.contains("anonymize.toml:21:25: [[subset.relations]] where: the server rejects \"body = 'x' AND kind = 'post'\" at character 16: column \"kind\" does not exist"),
+        "{e}"
+    );
+    // a relation between columns that do not compare
+    let e = fails(
+        "[subset]\ntargets = [{ table = \"post\", where = \"id < 5\" }]\n\n[[subset.relations]]\nfrom = \"comment.entity_type\"\nto = \"post.id\"\n",
+    );
+    assert!(
+        e.contains("anonymize.toml:19:8: [[subset.relations]]: public.comment.entity_type and public.post.id cannot be compared: operator does not exist: text = integer"),
         "{e}"
     );
     // a percent target without a primary key

@@ -434,7 +434,8 @@ pub async fn check_copy(
     for (table, rows) in tables {
         let n: i64 = client
             .query_one(
-                &format!("SELECT count(*) FROM {}", pg::quote_qualified(table)),
+                // ONLY: a table's inheritance children hold rows of their own
+                &format!("SELECT count(*) FROM ONLY {}", pg::quote_qualified(table)),
                 &[],
             )
             .await

@@ -127,6 +127,46 @@ fn column_ref(s: &str) -> Option<(String, String)> {
     }
 }
 
+/// Why `sql`, a condition or an ORDER BY list the config gives, cannot be put into a
+/// statement as one expression: a `;`, a comment, or a parenthesis that closes what it
+/// did not open (which would make the rest of the statement part of it, or it part of
+/// the statement). Quoted text and names are skipped.
+fn fragment_problem(sql: &str) -> Option<&'static str> {
+    let (mut depth, mut chars) = (0i32, sql.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                // to the closing quote (a doubled one stays inside)
+                loop {
+                    match chars.next() {
+                        None => return Some("a quote is not closed"),
+                        Some(q) if q == c => {
+                            if chars.peek() == Some(&c) {
+                                chars.next();
+                            } else {
+                                break;
+                            }
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return Some("a `)` closes a parenthesis it did not open");
+                }
+            }
+            ';' => return Some("it holds a `;`: one expression only"),
+            '-' if chars.peek() == Some(&'-') => return Some("it holds a `--` comment"),
+            '/' if chars.peek() == Some(&'*') => return Some("it holds a `/*` comment"),
+            _ => {}
+        }
+    }
+    (depth != 0).then_some("a `(` is not closed")
+}
+
 impl Subset {
     pub(super) fn parse(cfg: &Config, raw: Spanned<RawSubset>) -> Result<Subset, ConfigError> {
         let span = raw.span();
@@ -198,11 +238,21 @@ impl Subset {
                 ));
             }
             if let Some(o) = &t.order {
-                if o.get_ref().trim().is_empty() || o.get_ref().contains(';') {
+                if o.get_ref().trim().is_empty() {
                     return Err(cfg.err(
                         o.span(),
                         format!(
                             "subset target {table}: `order` must be an ORDER BY list, e.g. \"id\""
+                        ),
+                    ));
+                }
+            }
+            for (key, v) in [("where", &t.filter), ("order", &t.order)] {
+                if let Some(why) = v.as_ref().and_then(|v| fragment_problem(v.get_ref())) {
+                    return Err(cfg.err(
+                        v.as_ref().expect("checked").span(),
+                        format!(
+                            "subset target {table}: `{key}` must be one SQL expression, and {why}"
                         ),
                     ));
                 }
@@ -261,6 +311,16 @@ impl Subset {
                     )
                 })
             };
+            if let Some(f) = &r.filter {
+                if let Some(why) = fragment_problem(f.get_ref()) {
+                    return Err(cfg.err(
+                        f.span(),
+                        format!(
+                            "[[subset.relations]] `where` must be one SQL expression, and {why}"
+                        ),
+                    ));
+                }
+            }
             relations.push(Relation {
                 from: parse(&r.from, "from")?,
                 to: parse(&r.to, "to")?,
@@ -324,6 +384,43 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("order = \"id\""), "{e}");
+    }
+
+    #[test]
+    fn a_fragment_that_would_reach_past_its_place_is_refused() {
+        for (sql, why) in [
+            ("rental_id -- newest", "`--` comment"),
+            ("id /* x", "`/*` comment"),
+            (
+                "false) union all (select ctid from mail",
+                "closes a parenthesis",
+            ),
+            ("true; drop table t", "`;`"),
+            ("(a = 1", "not closed"),
+            ("name = 'it''s", "quote is not closed"),
+        ] {
+            assert!(
+                fragment_problem(sql).is_some_and(|w| w.contains(why)),
+                "{sql}"
+            );
+        }
+        for sql in [
+            "a = ';--)' AND \"we\"\"ird\" = 1",
+            "(x IN (1, 2))",
+            "created_at desc, id",
+        ] {
+            assert_eq!(fragment_problem(sql), None, "{sql}");
+        }
+        let e = Config::parse(
+            "[subset]\ntargets = [{ table = \"r\", where = \"true\", order = \"id -- newest\", limit = 3 }]\n",
+            "a.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("a.toml:2:51: subset target public.r: `order` must be one SQL expression, and it holds a `--` comment"),
+            "{e}"
+        );
     }
 
     #[test]

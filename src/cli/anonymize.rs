@@ -99,7 +99,8 @@ pub struct RunArgs {
     pub replace: bool,
     /// Print the run report as JSON: config hash, key id, rows per table and per
     /// transformer, refused statements, checks, duration, the subset (on stdout; on
-    /// stderr when DST is stdout). With --dry-run: the config hash, key id and subset
+    /// stderr when DST is stdout). With `anonymize --dry-run`: the config hash, key id and
+    /// subset
     #[arg(long)]
     pub json: bool,
     /// Skip the verification of the output (`dataforge verify`) that otherwise runs at

@@ -31,8 +31,8 @@ The checks:
                allow one in a column with [verify.columns.\"table.column\"] allow = [...] and
                a reason.
   rows         row counts equal the source's (at most, under a row filter; 0 if truncated;
-               with [subset], the rows the slice keeps, computed again in this run's own
-               snapshot of SRC, which must then be a database: every kept row present).
+               with [subset], as many as the slice keeps, computed again in this run's own
+               snapshot of SRC, which must then be a database and unchanged since).
   null_rate, distinct_ratio, tvd, psi, ks, length_tvd
                per column, what its transformer is expected to keep, on a deterministic
                sample (by keyed hash of the row key).

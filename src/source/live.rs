@@ -40,6 +40,14 @@ pub struct Live {
     pub slice: Option<super::subset::Slice>,
 }
 
+impl LiveTable {
+    /// The table alone, for a query's FROM: `ONLY "schema"."table"` (not its
+    /// inheritance children, which are tables of their own).
+    pub fn only(&self) -> String {
+        format!("ONLY {}", self.quoted)
+    }
+}
+
 pub struct LiveTable {
     pub table: SourceTable,
     /// `"schema"."table"`.
@@ -535,7 +543,9 @@ impl Live {
         if conds.is_empty() && limit.is_none() {
             return format!("COPY {} ({}) TO STDOUT", t.quoted, cols.join(", "));
         }
-        let mut select = format!("SELECT {} FROM {}", cols.join(", "), t.quoted);
+        // ONLY: a query of a table with inheritance children reads theirs too, where
+        // `COPY t` reads the table alone
+        let mut select = format!("SELECT {} FROM {}", cols.join(", "), t.only());
         if !conds.is_empty() {
             select.push_str(&format!(" WHERE {}", conds.join(" AND ")));
         }
@@ -629,7 +639,7 @@ impl PieceReads<'_> {
         let sql = format!(
             "COPY (SELECT {} FROM {} WHERE ctid >= {}::tid AND ctid <= {}::tid AND ctid = ANY({tids}) ORDER BY ctid{}) TO STDOUT",
             cols.join(", "),
-            t.quoted,
+            t.only(),
             quote_literal(&first),
             quote_literal(&last),
             self.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()

@@ -261,7 +261,7 @@ async fn keeper(live: &Live) -> anyhow::Result<Client> {
         );
     }
     c.batch_execute(&format!(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ; SET TRANSACTION SNAPSHOT {}",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ WRITE; SET TRANSACTION SNAPSHOT {}",
         quote_literal(&live.snapshot)
     ))
     .await
@@ -465,10 +465,37 @@ impl Slice {
             )?;
             let to = find(&r.to.0, &r.to_span, &format!("{what} to"))?;
             column(&to, &r.to.0, &r.to.1, &r.to_span, &format!("{what} to"))?;
+            // the two columns must compare, which the closure's joins need
+            keeper
+                .execute(
+                    &format!(
+                        "SELECT FROM {} c WHERE c.{} IN (SELECT p.{} FROM {} p) LIMIT 0",
+                        live.tables[from[0]].only(),
+                        quote_ident(&r.from.1),
+                        quote_ident(&r.to.1),
+                        live.tables[to[0]].only()
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| {
+                    config.err(
+                        r.from_span.clone(),
+                        format!(
+                            "{what}: {}.{} and {}.{} cannot be compared: {}. Relate columns of \
+                             types that compare (bigint and integer do; text and integer do not)",
+                            r.from.0,
+                            r.from.1,
+                            r.to.0,
+                            r.to.1,
+                            pg::describe(&e)
+                        ),
+                    )
+                })?;
             if let (Some(f), Some(span)) = (&r.filter, &r.filter_span) {
                 // on the referring table alone, so a name it lacks is an error here and
                 // never a column of the other side in the closure's statements
-                let head = format!("SELECT FROM {} WHERE ", live.tables[from[0]].quoted);
+                let head = format!("SELECT FROM {} WHERE ", live.tables[from[0]].only());
                 keeper
                     .execute(&format!("{head}({f}) LIMIT 0"), &[])
                     .await
@@ -558,7 +585,7 @@ impl Slice {
             if t.percent.is_none() {
                 let head = format!(
                     "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ",
-                    lt.quoted
+                    lt.only()
                 );
                 let cond = t.filter.clone().unwrap_or_else(|| "true".into());
                 let sql = format!("{head}({cond}){order_limit} ON CONFLICT DO NOTHING");
@@ -573,7 +600,7 @@ impl Slice {
             let head = format!(
                 "COPY (SELECT ctid, {} FROM {} WHERE ",
                 cols("", pk),
-                lt.quoted
+                lt.only()
             );
             let cond = t.filter.clone().unwrap_or_else(|| "true".into());
             let sql = format!("{head}({cond})) TO STDOUT");
@@ -645,7 +672,7 @@ impl Slice {
             } else {
                 format!(
                     "INSERT INTO {into} (id) SELECT ctid FROM {} WHERE ctid = ANY(ARRAY(SELECT id FROM pg_temp.dataforge_sample)){order_limit} ON CONFLICT DO NOTHING",
-                    lt.quoted
+                    lt.only()
                 )
             };
             fresh[i] += keeper
@@ -673,9 +700,20 @@ impl Slice {
                         e.filter.as_ref().map(|f| format!("({f}) AND ")).unwrap_or_default(),
                         cols("c.", &e.columns),
                         cols("p.", &e.parent_columns),
-                        p.quoted,
+                        p.only(),
                         gen - 1
                     );
+                    // rows the list does not hold yet (each query names a row once, so
+                    // into a list still empty, all are new: no probe per row)
+                    let new_only = |alias: &str| {
+                        if total[e.child] + gained[e.child] == 0 {
+                            String::new()
+                        } else {
+                            format!(
+                                " AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = {alias}.ctid)"
+                            )
+                        }
+                    };
                     // (the climb back up this reference is skipped for these rows only
                     // when it leads to one row, the one kept)
                     let via = if e.unique { via as i64 } else { -1 };
@@ -683,15 +721,17 @@ impl Slice {
                         // the first N by primary key (by position only without one), so
                         // the same rows on every run, whatever VACUUM moved
                         Children::Max(max) => format!(
-                            "INSERT INTO {child} (id, gen, via) SELECT x.ctid, {gen}, {via} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY {}) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = x.ctid) ORDER BY x.ctid",
+                            "INSERT INTO {child} (id, gen, via) SELECT x.ctid, {gen}, {via} FROM (SELECT c.ctid, row_number() OVER (PARTITION BY {} ORDER BY {}) AS n FROM {} c WHERE {matching}) x WHERE x.n <= {max}{} ORDER BY x.ctid",
                             cols("c.", &e.columns),
                             pks.get(&c.table.name)
                                 .map_or("c.ctid".to_string(), |pk| cols("c.", pk)),
-                            c.quoted
+                            c.only(),
+                            new_only("x")
                         ),
                         _ => format!(
-                            "INSERT INTO {child} (id, gen, via) SELECT c.ctid, {gen}, {via} FROM {} c WHERE {matching} AND NOT EXISTS (SELECT FROM {child} k WHERE k.id = c.ctid) ORDER BY c.ctid",
-                            c.quoted
+                            "INSERT INTO {child} (id, gen, via) SELECT c.ctid, {gen}, {via} FROM {} c WHERE {matching}{} ORDER BY c.ctid",
+                            c.only(),
+                            new_only("c")
                         ),
                     };
                     gained[e.child] += keeper
@@ -741,12 +781,17 @@ impl Slice {
                     None => continue,
                 };
                 let sql = format!(
-                    "INSERT INTO {parent} (id, gen) SELECT p.ctid, {gen} FROM {} p WHERE ({}) IN (SELECT {} FROM {} c WHERE {}{rows}) AND NOT EXISTS (SELECT FROM {parent} k WHERE k.id = p.ctid) ORDER BY p.ctid",
-                    p.quoted,
+                    "INSERT INTO {parent} (id, gen) SELECT p.ctid, {gen} FROM {} p WHERE ({}) IN (SELECT {} FROM {} c WHERE {}{rows}){} ORDER BY p.ctid",
+                    p.only(),
                     cols("p.", &e.parent_columns),
                     cols("c.", &e.columns),
-                    c.quoted,
+                    c.only(),
                     e.filter.as_ref().map(|f| format!("({f}) AND ")).unwrap_or_default(),
+                    if total[e.parent] + gained[e.parent] == 0 {
+                        String::new()
+                    } else {
+                        format!(" AND NOT EXISTS (SELECT FROM {parent} k WHERE k.id = p.ctid)")
+                    }
                 );
                 gained[e.parent] += keeper
                     .execute(&sql, &[])
@@ -781,7 +826,15 @@ impl Slice {
             let t = &live.tables[i];
             let size = sizes.get(&t.table.name).copied().unwrap_or(0);
             let (why, rows) = match k {
-                Kept::All => (Why::Passthrough, t.rows_estimate),
+                Kept::All => {
+                    // counted: the planner's estimate may be stale or, unanalyzed, 0
+                    let rows: i64 = keeper
+                        .query_one(&format!("SELECT count(*) FROM {}", t.only()), &[])
+                        .await
+                        .pg(|| format!("counting the rows of {}", t.table.name))?
+                        .get(0);
+                    (Why::Passthrough, rows)
+                }
                 Kept::Empty => (Why::Empty, 0),
                 Kept::Listed { temp, rows } => {
                     let row = keeper
