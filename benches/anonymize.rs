@@ -19,32 +19,7 @@ use dataforge::fixtures::empty_database;
 mod support;
 use support::{best_of, measure};
 
-const CONFIG: &str = r#"
-[tables.people]
-columns.id = "keep"
-columns.first_name = "first-name"
-columns.last_name = "last-name"
-columns.email = "email"
-columns.phone = "phone"
-columns.street = "street"
-columns.city = "city"
-columns.birth = "date-shift"
-columns.created_at = "keep"
-columns.notes = "keep"
-columns.status = "keep"
-columns.score = "keep"
-
-# The table's names, streets and cities ("First123", "7 Strada Lunga", "City42") are
-# not shaped like the generators' real ones, so their lengths differ by design.
-[verify.columns."people.first_name"]
-length_tvd = 1.0
-[verify.columns."people.last_name"]
-length_tvd = 1.0
-[verify.columns."people.street"]
-length_tvd = 1.0
-[verify.columns."people.city"]
-length_tvd = 1.0
-"#;
+use support::PEOPLE_CONFIG as CONFIG;
 
 /// The floor the determinism contract sets (mapping 2): every distinct value costs a
 /// keyed blake3 hash and a xoshiro256++ stream seeded from it, before any parsing,

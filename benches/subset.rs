@@ -15,23 +15,9 @@ use dataforge::fixtures::empty_database;
 
 #[path = "support.rs"]
 mod support;
-use support::{best_of, measure, Measured};
+use support::{best_of, measure, Measured, PEOPLE_CONFIG};
 
-const CONFIG: &str = r#"
-[tables.people]
-columns.id = "keep"
-columns.first_name = "first-name"
-columns.last_name = "last-name"
-columns.email = "email"
-columns.phone = "phone"
-columns.street = "street"
-columns.city = "city"
-columns.birth = "date-shift"
-columns.created_at = "keep"
-columns.notes = "keep"
-columns.status = "keep"
-columns.score = "keep"
-
+const ORDERS: &str = r#"
 [tables.orders]
 columns.id = "keep"
 columns.person = "keep"
@@ -85,8 +71,9 @@ async fn main() {
     drop(c);
 
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("full.toml"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("subset.toml"), format!("{CONFIG}{SUBSET}")).unwrap();
+    let config = format!("{PEOPLE_CONFIG}{ORDERS}");
+    std::fs::write(dir.path().join("full.toml"), &config).unwrap();
+    std::fs::write(dir.path().join("subset.toml"), format!("{config}{SUBSET}")).unwrap();
     let copy = |config: &str| {
         best_of(2, || {
             let target = tokio::task::block_in_place(|| {

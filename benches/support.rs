@@ -3,6 +3,36 @@
 #![allow(dead_code)]
 
 use std::process::{Command, Stdio};
+
+/// The config of the shared people table (`../shared/bench/people.sql`): its 7
+/// personal columns anonymized.
+pub const PEOPLE_CONFIG: &str = r#"
+[tables.people]
+columns.id = "keep"
+columns.first_name = "first-name"
+columns.last_name = "last-name"
+columns.email = "email"
+columns.phone = "phone"
+columns.street = "street"
+columns.city = "city"
+columns.birth = "date-shift"
+columns.created_at = "keep"
+columns.notes = "keep"
+columns.status = "keep"
+columns.score = "keep"
+
+# The table's names, streets and cities ("First123", "7 Strada Lunga", "City42") are
+# not shaped like the generators' real ones, so their lengths differ by design.
+[verify.columns."people.first_name"]
+length_tvd = 1.0
+[verify.columns."people.last_name"]
+length_tvd = 1.0
+[verify.columns."people.street"]
+length_tvd = 1.0
+[verify.columns."people.city"]
+length_tvd = 1.0
+"#;
+
 use std::time::{Duration, Instant};
 
 /// The middle of `v` (the upper middle for an even count).

@@ -57,6 +57,29 @@ fn anonymize(dir: &Path, key: &str, args: &[&str], code: i32) -> std::process::O
     )
 }
 
+/// `anonymize --dry-run --json` of `from` under the config at `path`: its report.
+fn dry_run(dir: &Path, path: &str, from: &str) -> serde_json::Value {
+    let o = anonymize(
+        dir,
+        KEY,
+        &["--config", path, "--from", from, "--dry-run", "--json"],
+        0,
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The rows a dry run's report says the subset keeps of `table`.
+fn kept(report: &serde_json::Value, table: &str) -> i64 {
+    report["subset"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == table)
+        .unwrap_or_else(|| panic!("{table} in {report}"))["rows"]
+        .as_i64()
+        .unwrap()
+}
+
 /// The ids `sql` lists on `url`, joined by commas (for an `IN (…)` on the other side).
 async fn ids(url: &str, sql: &str) -> String {
     one::<Option<String>>(url, sql).await.unwrap_or_default()
@@ -116,23 +139,7 @@ async fn pagila_ten_percent_of_customers_keeps_their_rentals_payments_and_all_fi
             .any(|l| l.contains("public.film_actor") && l.contains("not reached: schema only")),
         "{text}"
     );
-    let dry = anonymize(
-        dir.path(),
-        KEY,
-        &["--config", path, "--from", src.url(), "--dry-run", "--json"],
-        0,
-    );
-    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
-    let kept = |report: &serde_json::Value, table: &str| -> i64 {
-        report["subset"]["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["table"] == table)
-            .unwrap_or_else(|| panic!("{table} in {report}"))["rows"]
-            .as_i64()
-            .unwrap()
-    };
+    let dry = dry_run(dir.path(), path, src.url());
     let customers = kept(&dry, "public.customer");
     assert!(
         (35..=95).contains(&customers),
@@ -348,27 +355,8 @@ async fn a_self_reference_and_a_mutual_pair_close_and_restore() {
         .replace("where = \"id = 300\"", "where = \"id = 295\"")
         .replace("children = \"none\"", "children = \"all\"");
     let path = write(dir.path(), "anonymize.toml", &config);
-    let dry = anonymize(
-        dir.path(),
-        KEY,
-        &[
-            "--config",
-            path.to_str().unwrap(),
-            "--from",
-            src.url(),
-            "--dry-run",
-            "--json",
-        ],
-        0,
-    );
-    let dry: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
-    let employees = dry["subset"]["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == "public.employee")
-        .unwrap()["rows"]
-        .clone();
+    let dry = dry_run(dir.path(), path.to_str().unwrap(), src.url());
+    let employees = kept(&dry, "public.employee");
     // down from 295: 296..300, and through their departments (children of nothing
     // kept by the target), then up: managers 1..294 — the whole chain
     assert_eq!(employees, 300, "{dry}");
@@ -720,28 +708,10 @@ async fn bad_subset_inputs_say_what_and_where() {
                  [[subset.relations]]\nfrom = \"comment.entity_id\"\nto = \"post.id\"\nwhere = \"entity_type = 'post'\"\n"
             ),
         );
-        let o = anonymize(
-            dir.path(),
-            KEY,
-            &[
-                "--config",
-                path.to_str().unwrap(),
-                "--from",
-                src.url(),
-                "--dry-run",
-                "--json",
-            ],
-            0,
-        );
-        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        v["subset"]["tables"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|t| t["table"] == "public.comment")
-            .unwrap()["rows"]
-            .as_i64()
-            .unwrap()
+        kept(
+            &dry_run(dir.path(), path.to_str().unwrap(), src.url()),
+            "public.comment",
+        )
     };
     assert_eq!(comments("\"all\""), 12);
     assert_eq!(comments("{ max = 1 }"), 3);

@@ -616,10 +616,15 @@ impl Slice {
                 input.extend_from_slice(pk_text);
                 (sampler.hash_u64(&input) as f64) < threshold * (u64::MAX as f64)
             };
-            keeper
-                .batch_execute("DELETE FROM pg_temp.dataforge_sample")
-                .await
-                .pg(|| "preparing the subset's sample".into())?;
+            // into the target's own list when it is still empty and nothing orders or
+            // limits the sample (each row comes once); else through the sample table
+            let direct = order_limit.is_empty() && fresh[i] == 0;
+            if !direct {
+                keeper
+                    .batch_execute("DELETE FROM pg_temp.dataforge_sample")
+                    .await
+                    .pg(|| "preparing the subset's sample".into())?;
+            }
             let reader = live.reader().await?;
             reader
                 .batch_execute("SET bytea_output = 'hex'")
@@ -630,12 +635,17 @@ impl Slice {
                 .await
                 .map_err(|e| rejected(config, t, &head, e))?;
             let sink = keeper
-                .copy_in::<_, bytes::Bytes>("COPY pg_temp.dataforge_sample (id) FROM STDIN")
+                .copy_in::<_, bytes::Bytes>(&if direct {
+                    format!("COPY {into} (id) FROM STDIN")
+                } else {
+                    "COPY pg_temp.dataforge_sample (id) FROM STDIN".to_string()
+                })
                 .await
                 .pg(|| format!("{what}: keeping the sample"))?;
             futures_util::pin_mut!(stream);
             futures_util::pin_mut!(sink);
             let (mut partial, mut out) = (Vec::new(), Vec::with_capacity(1 << 20));
+            let mut sampled = 0u64;
             use futures_util::{SinkExt as _, StreamExt as _};
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk.pg(|| format!("{what}: reading its primary keys"))?;
@@ -647,6 +657,7 @@ impl Slice {
                         if take(&line[tab + 1..]) {
                             out.extend_from_slice(&line[..tab]);
                             out.push(b'\n');
+                            sampled += 1;
                         }
                     }
                     start += nl + 1;
@@ -667,6 +678,10 @@ impl Slice {
                 .finish()
                 .await
                 .pg(|| format!("{what}: keeping the sample"))?;
+            if direct {
+                fresh[i] += sampled;
+                continue;
+            }
             let sql = if order_limit.is_empty() {
                 format!("INSERT INTO {into} (id) SELECT DISTINCT id FROM pg_temp.dataforge_sample ORDER BY id ON CONFLICT DO NOTHING")
             } else {
