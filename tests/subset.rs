@@ -217,6 +217,17 @@ async fn pagila_ten_percent_of_customers_keeps_their_rentals_payments_and_all_fi
     let (want, got): (i64, i64) = (one(src.url(), fks).await, one(t, fks).await);
     assert!(want > 30, "pagila has its foreign keys: {want}");
     assert_eq!(want, got, "validated foreign keys");
+    // a run that fails still reports the slice it computed (the target holds tables
+    // and --replace was not given)
+    let refused = anonymize(
+        dir.path(),
+        KEY,
+        &["--config", path, "--from", src.url(), "--to", t, "--json"],
+        2,
+    );
+    let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert!(refused["error"].as_str().is_some(), "{refused}");
+    assert_eq!(refused["subset"]["tables"], dry["subset"]["tables"], "{refused}");
     // verify compares the copy with the source's kept rows: a kept rental missing fails
     exec(
         t,

@@ -319,6 +319,7 @@ async fn anonymize(
                     "key_id": key.id(),
                     "mapping_version": MAPPING_VERSION,
                     "verify": failed,
+                    "subset": subset,
                 }))?;
                 if to == "-" {
                     eprintln!("{text}");
