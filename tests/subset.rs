@@ -227,7 +227,10 @@ async fn pagila_ten_percent_of_customers_keeps_their_rentals_payments_and_all_fi
     );
     let refused: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
     assert!(refused["error"].as_str().is_some(), "{refused}");
-    assert_eq!(refused["subset"]["tables"], dry["subset"]["tables"], "{refused}");
+    assert_eq!(
+        refused["subset"]["tables"], dry["subset"]["tables"],
+        "{refused}"
+    );
     // verify compares the copy with the source's kept rows: a kept rental missing fails
     exec(
         t,
