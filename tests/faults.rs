@@ -128,6 +128,26 @@ async fn kill_loop(
         *seen.entry(s).or_default() += 1;
         let _ = out;
     }
+    // a statement a killed run had sent (the DROP of a replaced copy) runs on in the
+    // server until it notices the client gone: what is left is what remains after
+    let c = dataforge::pg::connect(target.url()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let busy: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid()
+                 AND state = 'active' AND strpos(query, $1) > 0",
+                &[&target.name()],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if busy == 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(c);
     let left = leftovers(target).await;
     eprintln!("{what}: after 10 kills the target held {seen:?}; left beside it: {left:?}");
     assert!(
