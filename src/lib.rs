@@ -24,6 +24,7 @@ pub mod progress;
 pub mod seed;
 pub mod snapshot;
 pub mod source;
+pub mod subset;
 pub mod verify;
 
 /// An error and its causes on one line, each cause said once: a cause whose text the

@@ -98,7 +98,7 @@ pub struct Config {
     /// (keep, the default) or left out (drop).
     pub keep_grants: bool,
     /// `[subset]`: a slice of a live source instead of all of it.
-    pub subset: Option<super::subset::Subset>,
+    pub subset: Option<crate::subset::config::Subset>,
 }
 
 /// A config the user must fix.
@@ -135,7 +135,7 @@ struct RawConfig {
     comments: Option<Spanned<RawAction>>,
     materialized_views: Option<RawMaterializedViews>,
     grants: Option<RawAction>,
-    subset: Option<Spanned<super::subset::RawSubset>>,
+    subset: Option<Spanned<crate::subset::config::RawSubset>>,
 }
 
 #[derive(Deserialize)]
@@ -318,7 +318,7 @@ impl Config {
             });
         }
         if let Some(s) = raw.subset {
-            cfg.subset = Some(super::subset::Subset::parse(&cfg, s)?);
+            cfg.subset = Some(crate::subset::config::Subset::parse(&cfg, s)?);
         }
         if let Some(k) = raw.key {
             cfg.key = match (k.env, k.file) {

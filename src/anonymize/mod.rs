@@ -15,7 +15,6 @@ mod memo;
 pub mod pipeline;
 pub mod plan;
 pub mod real;
-pub mod subset;
 pub mod suggest;
 pub mod transformers;
 

@@ -291,11 +291,11 @@ async fn anonymize(
                     s.tables.len(),
                     s.tables
                         .iter()
-                        .filter(|t| t.why == crate::source::subset::Why::Passthrough)
+                        .filter(|t| t.why == crate::subset::Why::Passthrough)
                         .count(),
                     s.tables
                         .iter()
-                        .filter(|t| t.why == crate::source::subset::Why::Empty)
+                        .filter(|t| t.why == crate::subset::Why::Empty)
                         .count(),
                 )),
             ),
@@ -424,7 +424,7 @@ async fn dry_run(
 
 /// A subset's tables for `--json`: per table, why it is in the slice, the rows it keeps
 /// and the size they take in the source, estimated.
-fn subset_report(slice: &crate::source::subset::Slice) -> serde_json::Value {
+fn subset_report(slice: &crate::subset::Slice) -> serde_json::Value {
     serde_json::json!({
         "tables": slice.tables,
         "rows": slice.tables.iter().map(|t| t.rows).sum::<i64>(),
@@ -434,8 +434,8 @@ fn subset_report(slice: &crate::source::subset::Slice) -> serde_json::Value {
 }
 
 /// The same as a table to read.
-fn subset_text(slice: &crate::source::subset::Slice) -> String {
-    use crate::source::subset::Why;
+fn subset_text(slice: &crate::subset::Slice) -> String {
+    use crate::subset::Why;
     let width = slice
         .tables
         .iter()

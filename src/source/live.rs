@@ -37,7 +37,7 @@ pub struct Live {
     /// The text of its comments on its own objects (the first 10,000).
     pub comments: Vec<String>,
     /// The slice `[subset]` keeps, when the config has one.
-    pub slice: Option<super::subset::Slice>,
+    pub slice: Option<crate::subset::Slice>,
 }
 
 impl LiveTable {

@@ -9,7 +9,6 @@ pub mod catalog;
 pub mod dump;
 pub mod live;
 pub mod schema_objects;
-pub mod subset;
 pub mod types;
 pub mod valid;
 
@@ -264,7 +263,7 @@ impl Source {
         // the real values and the slice read the snapshot on connections of their own
         let (real, slice) = tokio::join!(
             live.read_real(wanted),
-            subset::Slice::compute(&live, config, s, key)
+            crate::subset::Slice::compute(&live, config, s, key)
         );
         live.slice = Some(slice?);
         live.real = real?;

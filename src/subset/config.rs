@@ -22,14 +22,14 @@
 //! through declared foreign keys and `[[subset.relations]]`, nullable ones included,
 //! transitively (integrity is not optional). Cycles are followed to a fixed point.
 //! Tables neither reached nor passed through are copied empty. This module reads the
-//! section; [`crate::source::subset`] computes the slice inside the source's snapshot.
+//! section; [`crate::subset`] computes the slice inside the source's snapshot.
 
 use std::ops::Range;
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::config::{qualified, split_qualified, Config, ConfigError};
+use crate::anonymize::config::{qualified, split_qualified, Config, ConfigError};
 
 /// The `[subset]` section, read.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ pub struct Relation {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawSubset {
+pub(crate) struct RawSubset {
     #[serde(default)]
     targets: Vec<Spanned<RawTarget>>,
     children: Option<Spanned<toml::Value>>,
@@ -168,7 +168,7 @@ fn fragment_problem(sql: &str) -> Option<&'static str> {
 }
 
 impl Subset {
-    pub(super) fn parse(cfg: &Config, raw: Spanned<RawSubset>) -> Result<Subset, ConfigError> {
+    pub(crate) fn parse(cfg: &Config, raw: Spanned<RawSubset>) -> Result<Subset, ConfigError> {
         let span = raw.span();
         let raw = raw.into_inner();
         if raw.targets.is_empty() {
