@@ -256,10 +256,9 @@ impl Slice {
             .keeper
             .query_one(
                 &format!(
-                    "SELECT count(*), coalesce(array_agg(id ORDER BY id)::text, '{{}}'),
-                            (array_agg(id ORDER BY id))[1]::text,
-                            (array_agg(id ORDER BY id DESC))[1]::text
-                     FROM (SELECT id FROM {temp} WHERE {} ORDER BY id LIMIT {ROWS_PER_READ}) s",
+                    "SELECT coalesce(cardinality(a), 0)::int8, a::text, a[1]::text, a[cardinality(a)]::text
+                     FROM (SELECT array_agg(id ORDER BY id) a
+                           FROM (SELECT id FROM {temp} WHERE {} ORDER BY id LIMIT {ROWS_PER_READ}) s) l",
                     conds.join(" AND ")
                 ),
                 &[],
