@@ -484,6 +484,9 @@ fn list_archive(path: &Path) -> Result<(), BackupError> {
 /// Appends one JSON line to `audit.log` in `dir`.
 pub fn audit(dir: &Path, mut event: serde_json::Value) -> Result<(), BackupError> {
     use std::io::Write as _;
+    if !dir.exists() {
+        private_dir(dir)?;
+    }
     event["at"] = serde_json::Value::String(
         time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)

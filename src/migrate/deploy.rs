@@ -1,12 +1,15 @@
 //! The deploy runbook as one call: verify (history and folder agree, every pending
-//! migration may run) → back up (verified) → up → verify again; with
+//! migration may run) → back up (verified) → up → verify again → the health checks; with
 //! `restore_on_failure`, a migration that failed outside a transaction brings the
-//! pre-deploy backup back. Every step reports through `on` as it starts, finishes or
-//! fails, and a run ends with [`DeployEvent::Done`] naming the state it left and what to
-//! do next; the CLI renders them as text or JSON lines. Nothing here prints.
+//! pre-deploy backup back, and a health check that fails after `up` rolls the deploy back
+//! (by the migrations' `down.sql` when each has one, else by the backup) and runs the
+//! checks again. Every step reports through `on` as it starts, finishes or fails, is
+//! written to the audit log, and a run ends with [`DeployEvent::Done`] naming the state it
+//! left and what to do next; the CLI renders them as text or JSON lines and hands them to
+//! the alert receivers. Nothing here prints.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::*;
 use crate::pg;
@@ -30,6 +33,19 @@ pub struct DeployOptions<'a> {
     /// The run's own options (lock waits, `--allow-destructive`, its event sink); the
     /// monitor's URL and the backup are filled in here.
     pub run: RunOptions,
+    /// The checks after `up`, and what a failing one does.
+    pub health: HealthOptions,
+}
+
+/// The health gate after `up`.
+#[derive(Debug, Clone)]
+pub struct HealthOptions {
+    /// Each must pass within `timeout`, tried every `every`.
+    pub checks: Vec<health::Check>,
+    pub timeout: Duration,
+    pub every: Duration,
+    /// Roll back when a check fails (off: only report).
+    pub rollback: bool,
 }
 
 /// What a deploy reports as it goes. `n` is the step's number (of four; a restore, when
@@ -51,6 +67,17 @@ pub enum DeployEvent {
         step: &'static str,
         n: usize,
         error: String,
+        /// What the step found, when it has more to say than the error (the health
+        /// checks' outcomes); `null` otherwise.
+        detail: serde_json::Value,
+    },
+    /// One health check attempt ended.
+    HealthAttempt(health::Attempt),
+    /// This deploy's migrations were undone: `how` is `down` (their `down.sql`, newest
+    /// first) or `restore` (the pre-deploy backup).
+    RolledBack {
+        how: &'static str,
+        migrations: Vec<String>,
     },
     /// `up` is about to run on the session with this backend pid (for a live view from a
     /// second connection).
@@ -59,10 +86,12 @@ pub enum DeployEvent {
     },
     /// `up` has stopped, applied or failed.
     Stopped,
-    /// The end: the state the database is in, and what to do next ("" when nothing).
+    /// The end: the state the database is in, and what to do next ("" when nothing);
+    /// `ok` when no step failed.
     Done {
         state: String,
         next: String,
+        ok: bool,
     },
 }
 
@@ -80,6 +109,11 @@ pub enum DeployOutcome {
 struct Steps<'a> {
     n: usize,
     on: &'a mut (dyn FnMut(DeployEvent) + Send),
+    /// Where each step's end is appended (`audit.log`).
+    audit: PathBuf,
+    /// Where a failure to write the audit log is said.
+    warn: fn(&str),
+    any_failed: bool,
 }
 
 impl Steps<'_> {
@@ -89,6 +123,14 @@ impl Steps<'_> {
         Instant::now()
     }
 
+    fn audit(&self, event: serde_json::Value) {
+        if let Err(e) = crate::backup::audit(&self.audit, event) {
+            (self.warn)(&format!(
+                "warning: the deploy's audit line was not written: {e}"
+            ));
+        }
+    }
+
     fn finished(
         &mut self,
         step: &'static str,
@@ -96,6 +138,9 @@ impl Steps<'_> {
         detail: serde_json::Value,
         text: String,
     ) {
+        self.audit(
+            serde_json::json!({"event": "deploy step finished", "step": step, "detail": &detail}),
+        );
         (self.on)(DeployEvent::StepFinished {
             step,
             n: self.n,
@@ -106,17 +151,26 @@ impl Steps<'_> {
     }
 
     fn failed(&mut self, step: &'static str, error: String) {
+        self.failed_with(step, error, serde_json::Value::Null);
+    }
+
+    fn failed_with(&mut self, step: &'static str, error: String, detail: serde_json::Value) {
+        self.any_failed = true;
+        self.audit(serde_json::json!({"event": "deploy step failed", "step": step, "error": &error, "detail": &detail}));
         (self.on)(DeployEvent::StepFailed {
             step,
             n: self.n,
             error,
+            detail,
         });
     }
 
     fn done(&mut self, state: &str, next: &str) {
+        self.audit(serde_json::json!({"event": "deploy done", "state": state, "next": next, "ok": !self.any_failed}));
         (self.on)(DeployEvent::Done {
             state: state.to_string(),
             next: next.to_string(),
+            ok: !self.any_failed,
         });
     }
 }
@@ -127,7 +181,13 @@ pub async fn deploy(
     opts: DeployOptions<'_>,
     on: &mut (dyn FnMut(DeployEvent) + Send),
 ) -> anyhow::Result<DeployOutcome> {
-    let mut steps = Steps { n: 0, on };
+    let mut steps = Steps {
+        n: 0,
+        on,
+        audit: opts.backup_dir.clone(),
+        warn: opts.run.notify,
+        any_failed: false,
+    };
     // 1. verify: history and files agree, and every pending migration may run.
     let t = steps.started("verify");
     let migrations = load_dir(&opts.dir)?;
@@ -194,6 +254,27 @@ pub async fn deploy(
         steps.failed("verify", e.to_string());
         steps.done("nothing changed", "see the findings above");
         return Err(e.into());
+    }
+    let restore_needed = !opts.health.checks.is_empty()
+        && opts.health.rollback
+        && pending.iter().any(|m| m.down.is_none());
+    if restore_needed && !keys.recipients.is_empty() && keys.identity.is_none() {
+        let without: Vec<&str> = pending
+            .iter()
+            .filter(|m| m.down.is_none())
+            .map(|m| m.name.as_str())
+            .collect();
+        let e = anyhow::anyhow!(
+            "a failed health check rolls this deploy back by restoring the pre-deploy backup \
+             ({} has no down.sql), and the backup is encrypted ([backup] recipients in \
+             dataforge.toml): give the identity that opens it (--identity FILE or \
+             DATAFORGE_BACKUP_IDENTITY), write the down.sql, or pass --no-rollback; nothing \
+             was done",
+            without.join(", ")
+        );
+        steps.failed("verify", e.to_string());
+        steps.done("nothing changed", "see the error above");
+        return Err(e);
     }
     steps.finished(
         "verify",
@@ -345,8 +426,281 @@ pub async fn deploy(
         serde_json::json!({}),
         "history matches the folder".into(),
     );
-    steps.done(&format!("deployed {} migration(s)", applied.len()), "");
-    Ok(DeployOutcome::Deployed(applied))
+    if opts.health.checks.is_empty() {
+        steps.done(&format!("deployed {} migration(s)", applied.len()), "");
+        return Ok(DeployOutcome::Deployed(applied));
+    }
+    let deployed = Deployed {
+        migrations: &migrations,
+        applied,
+        backup: backup.path,
+        url,
+    };
+    after_up(
+        &opts.health,
+        &opts.backup_dir,
+        &mut steps,
+        client,
+        &keys,
+        &run,
+        deployed,
+    )
+    .await
+}
+
+/// What `up` left, for the health checks and a rollback.
+struct Deployed<'a> {
+    migrations: &'a [Migration],
+    applied: Vec<String>,
+    backup: PathBuf,
+    url: String,
+}
+
+/// 5. the health checks; when one fails, 6. the rollback and 7. the checks again.
+async fn after_up(
+    opts: &HealthOptions,
+    backup_dir: &std::path::Path,
+    steps: &mut Steps<'_>,
+    mut client: tokio_postgres::Client,
+    keys: &crate::backup::Keys,
+    run: &RunOptions,
+    d: Deployed<'_>,
+) -> anyhow::Result<DeployOutcome> {
+    let n = d.applied.len();
+    let newest = d
+        .migrations
+        .iter()
+        .find(|m| d.applied.last() == Some(&m.name))
+        .expect("an applied migration is in the folder");
+    let t = steps.started("health");
+    let checks = check_health(opts, steps).await;
+    let detail = serde_json::json!({ "checks": &checks });
+    let failing = failing_of(&checks);
+    let started = Instant::now();
+    if failing.is_empty() {
+        history::log(
+            &client,
+            &newest.name,
+            history::Action::HealthPassed,
+            &newest.checksum,
+            started,
+            &history::Facts::default(),
+        )
+        .await?;
+        steps.finished(
+            "health",
+            t,
+            detail,
+            format!("{} check(s) passed", checks.len()),
+        );
+        steps.done(
+            &format!("deployed {n} migration(s); the health checks pass"),
+            "",
+        );
+        return Ok(DeployOutcome::Deployed(d.applied));
+    }
+    steps.failed_with("health", format!("failing after up: {failing}"), detail);
+    let log_failed = async |client: &tokio_postgres::Client, failing: &str| {
+        history::log_error(
+            client,
+            &newest.name,
+            history::Action::HealthFailed,
+            &newest.checksum,
+            started,
+            &history::Facts::default(),
+            &format!("after up: {failing}"),
+        )
+        .await
+    };
+    if !opts.rollback {
+        log_failed(&client, &failing).await?;
+        steps.done(
+            &format!(
+                "deployed {n} migration(s), but the health checks fail; not rolled back (--no-rollback)"
+            ),
+            &format!(
+                "look at {failing}; to undo the deploy: dataforge migrate down --steps {n}, or dataforge restore {}",
+                d.backup.display()
+            ),
+        );
+        anyhow::bail!(
+            "the health checks failed after up: {failing}; nothing was rolled back (--no-rollback)"
+        );
+    }
+
+    // 6. roll back: every migration's down.sql when each has one, else the backup
+    let t = steps.started("rollback");
+    let all_down = d.applied.iter().all(|a| {
+        d.migrations
+            .iter()
+            .any(|m| &m.name == a && m.down.is_some())
+    });
+    let mut note = String::new();
+    let mut how = None;
+    if all_down {
+        let cancel = client.cancel_token();
+        let down = down(&mut client, d.migrations, DownTo::Steps(n), run);
+        match interruptible(&d.url, cancel, down).await {
+            Ok(names) => how = Some(("down", names)),
+            Err(e) => {
+                note = format!(
+                    "down.sql failed ({}); restoring the pre-deploy backup instead. ",
+                    crate::describe(&e)
+                )
+            }
+        }
+    }
+    let client = match how {
+        Some(_) => client,
+        None => {
+            drop(client);
+            match crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await {
+                Ok(_) => how = Some(("restore", d.applied.clone())),
+                Err(e) => {
+                    steps.failed("rollback", format!("{note}the restore failed: {e}"));
+                    steps.done(
+                        "DEPLOYED BUT UNHEALTHY, and the rollback failed",
+                        &format!("restore by hand: dataforge restore {}", d.backup.display()),
+                    );
+                    anyhow::bail!(
+                        "the health checks failed after up ({failing}) and the rollback failed: \
+                         restore by hand: dataforge restore {}",
+                        d.backup.display()
+                    );
+                }
+            }
+            // the restore replaced the database, and this session with it
+            pg::connect(&d.url).await?
+        }
+    };
+    let (how, undone) = how.expect("set above");
+    let said = match how {
+        "down" => format!("ran down.sql of {}", undone.join(", ")),
+        _ => format!(
+            "{note}restored the pre-deploy backup {}",
+            d.backup.display()
+        ),
+    };
+    // after a restore the log is the backup's: the failed checks and the rollback are
+    // written now, so they are there either way
+    history::ensure_log_table(&client).await?;
+    log_failed(&client, &failing).await?;
+    history::log_error(
+        &client,
+        &newest.name,
+        history::Action::DeployRolledBack,
+        &newest.checksum,
+        started,
+        &history::Facts {
+            backup: Some(d.backup.display().to_string()),
+            ..Default::default()
+        },
+        &format!("health checks failed after up ({failing}): {said}"),
+    )
+    .await?;
+    steps.finished(
+        "rollback",
+        t,
+        serde_json::json!({"how": how, "migrations": &undone}),
+        said.clone(),
+    );
+    (steps.on)(DeployEvent::RolledBack {
+        how,
+        migrations: undone,
+    });
+
+    // 7. the checks again, against the database as it was
+    let t = steps.started("health again");
+    let again = check_health(opts, steps).await;
+    let detail = serde_json::json!({ "checks": &again });
+    let still = failing_of(&again);
+    let started = Instant::now();
+    let (action, error) = if still.is_empty() {
+        (history::Action::HealthPassed, None)
+    } else {
+        (
+            history::Action::HealthFailed,
+            Some(format!("after the rollback: {still}")),
+        )
+    };
+    history::log_error(
+        &client,
+        &newest.name,
+        action,
+        &newest.checksum,
+        started,
+        &history::Facts::default(),
+        error.as_deref().unwrap_or(""),
+    )
+    .await?;
+    let after = if still.is_empty() {
+        steps.finished(
+            "health again",
+            t,
+            detail,
+            format!("{} check(s) pass after the rollback", again.len()),
+        );
+        "they pass after the rollback"
+    } else {
+        steps.failed_with("health again", format!("still failing: {still}"), detail);
+        "they still fail after it"
+    };
+    let names = |checks: &[health::Outcome]| {
+        checks
+            .iter()
+            .filter(|o| !o.passed)
+            .map(|o| o.check.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    steps.done(
+        &format!(
+            "rolled back ({said}): the schema and history are as before the deploy; the health checks failed after up, and {after}"
+        ),
+        &if still.is_empty() {
+            format!(
+                "find why {} failed with the new schema, fix it, and deploy again",
+                names(&checks)
+            )
+        } else {
+            "the checks fail without this deploy too: look at the services before deploying again"
+                .to_string()
+        },
+    );
+    anyhow::bail!(
+        "the health checks failed after up ({}); the deploy was rolled back ({}), and {after}",
+        names(&checks),
+        if how == "down" {
+            "down.sql"
+        } else {
+            "backup restored"
+        }
+    )
+}
+
+/// Runs the health checks on threads of their own; each attempt is reported as it ends.
+async fn check_health(opts: &HealthOptions, steps: &mut Steps<'_>) -> Vec<health::Outcome> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let checks = opts.checks.clone();
+    let (timeout, every) = (opts.timeout, opts.every);
+    let task = tokio::task::spawn_blocking(move || {
+        health::run_all(&checks, timeout, every, &|a| {
+            let _ = tx.send(a.clone());
+        })
+    });
+    while let Some(a) = rx.recv().await {
+        (steps.on)(DeployEvent::HealthAttempt(a));
+    }
+    task.await.unwrap_or_default()
+}
+
+fn failing_of(checks: &[health::Outcome]) -> String {
+    checks
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| format!("{} ({} after {} attempt(s))", o.check, o.result, o.attempts))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs `work` (an `up`, `down` or `resolve` on the connection whose cancel token is

@@ -235,6 +235,12 @@ pub enum Action {
     Down,
     ResolveApplied,
     ResolveRolledBack,
+    /// A deploy's health checks passed (the row names its newest migration).
+    HealthPassed,
+    /// A deploy's health checks failed (which, in the row's `error`).
+    HealthFailed,
+    /// A deploy was rolled back after its health checks failed (how, in `error`).
+    DeployRolledBack,
 }
 
 impl Action {
@@ -245,6 +251,9 @@ impl Action {
             Action::Down => "down",
             Action::ResolveApplied => "resolve-applied",
             Action::ResolveRolledBack => "resolve-rolled-back",
+            Action::HealthPassed => "health-check",
+            Action::HealthFailed => "health-check-failed",
+            Action::DeployRolledBack => "deploy-rolled-back",
         }
     }
 }
@@ -349,10 +358,32 @@ pub async fn log_failed(
     facts: &Facts,
     error: &str,
 ) -> Result<(), PgError> {
+    log_error(
+        client,
+        name,
+        Action::UpFailed,
+        checksum,
+        started,
+        facts,
+        error,
+    )
+    .await
+}
+
+/// Records one action with what went wrong (`error`; empty for none), on its own.
+pub async fn log_error(
+    client: &impl GenericClient,
+    name: &str,
+    action: Action,
+    checksum: &str,
+    started: std::time::Instant,
+    facts: &Facts,
+    error: &str,
+) -> Result<(), PgError> {
     let ms = started.elapsed().as_millis() as i64;
     let sql = log_insert(
         name,
-        Action::UpFailed,
+        action,
         checksum,
         facts,
         &format!("clock_timestamp() - make_interval(secs => {ms} / 1000.0)"),
@@ -363,12 +394,16 @@ pub async fn log_failed(
     let sql = format!(
         "{sql};\nUPDATE \"_dataforge_migration_log\" SET error = {} \
          WHERE id = currval(pg_get_serial_sequence('\"_dataforge_migration_log\"', 'id'))",
-        crate::pg::quote_literal(error)
+        if error.is_empty() {
+            "NULL".to_string()
+        } else {
+            crate::pg::quote_literal(error)
+        }
     );
     client
         .batch_execute(&sql)
         .await
-        .pg(|| format!("logging the failed attempt of {name}"))
+        .pg(|| format!("logging {} of {name}", action.as_str()))
 }
 
 /// Marks the applied row of `name` rolled back, as `prisma migrate resolve --rolled-back`

@@ -4,11 +4,13 @@
 //! The algorithm is written once over small primitives ([`source`], [`history`],
 //! [`plan_status`]) so that linting, approval and rollback can be added around it.
 
+pub mod alert;
 pub mod approval;
 pub mod backfill;
 pub mod deploy;
 mod error;
 pub mod fix;
+pub mod health;
 pub mod history;
 pub mod lint;
 mod lock;

@@ -1,6 +1,7 @@
-//! `dataforge migrate deploy`: verify → backup (verified) → up → verify, each step
-//! reported; on a terminal a live view of the running statement, with `--json` one event
-//! per line for alerting.
+//! `dataforge migrate deploy`: verify → backup (verified) → up → verify → health checks
+//! (with a rollback when one fails), each step reported; on a terminal a live view of the
+//! running statement, with `--json` one event per line, and the events POSTed to the
+//! `--notify` receivers.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -12,7 +13,9 @@ use clap::Args;
 
 use super::{DirArg, RunArgs};
 use crate::cli::{emit, say, Target, EXIT_FOUND};
-use crate::migrate::deploy::{DeployEvent, DeployOptions, DeployOutcome};
+use crate::migrate::alert::{DeployAlerts, Hook};
+use crate::migrate::deploy::{DeployEvent, DeployOptions, DeployOutcome, HealthOptions};
+use crate::migrate::health::Check;
 use crate::migrate::{self, RunEvent};
 use crate::pg;
 
@@ -23,9 +26,32 @@ Examples:
   dataforge migrate deploy --json | tee deploy.log      one JSON event per line, for alerting
   dataforge migrate deploy --restore-on-failure         restore the backup if a migration that runs
                                                         outside a transaction fails midway
+  dataforge migrate deploy \
+      --notify https://hooks.slack.com/services/T0/B0/XXXX \
+      --notify https://ops.example.com/deploy-events \
+      --health-check https://api.example.com/health \
+      --health-check \"psql $DATABASE_URL -c 'select 1'\"
+                                                        the whole runbook: chat messages and JSON
+                                                        events, then each check must pass within
+                                                        2m, else the deploy is rolled back
 
-Exit codes: 0 deployed (or nothing pending); 1 the pre-deploy check found failed, modified
-or missing migrations; 2 a step failed (the output says the state it left and what to do).")]
+Alerts (--notify URL, repeatable, or [deploy] notify = [\"URL\", …] in dataforge.toml): every
+event as JSON (deploy_started, step_*, migration_finished, rolled_back, done) POSTed to URL;
+Slack's hooks.slack.com and Teams' *.webhook.office.com, or any URL given as slack:URL or
+teams:URL, get a short message instead: what, where, who, how long, what next. Delivery is
+retried briefly, never holds up or fails the deploy, and the summary names every receiver
+that missed an event. A URL is shown as its scheme, host and port only.
+
+Health checks (--health-check URL|COMMAND, repeatable, or [deploy] health_check = […]): after
+up, a URL must answer a GET with 2xx, a command (run by sh -c) must exit 0, within
+--health-timeout, tried every --health-interval, each answer shown as it comes. When one
+fails, the deploy is rolled back: each migration's down.sql (newest first) when every one
+this deploy applied has one, else the pre-deploy backup is restored. The checks then run
+again and both results are reported; exit 2. --no-rollback only reports.
+
+Exit codes: 0 deployed (or nothing pending), health checks passed; 1 the pre-deploy check
+found failed, modified or missing migrations; 2 a step or a health check failed (the output
+says the state it left and what to do).")]
 pub struct DeployArgs {
     #[command(flatten)]
     pub dir: DirArg,
@@ -48,6 +74,23 @@ pub struct DeployArgs {
     /// One JSON event per line on stdout
     #[arg(long)]
     pub json: bool,
+    /// POST the deploy's events to URL (repeatable): JSON, or a short message for a
+    /// Slack/Teams webhook (by its host, or slack:URL / teams:URL)
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
+    /// After up, URL must answer 2xx or COMMAND exit 0, else the deploy is rolled back
+    /// (repeatable)
+    #[arg(long, value_name = "URL|COMMAND")]
+    pub health_check: Vec<String>,
+    /// How long each health check has to pass, e.g. 30s, 2m
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = migrate::parse_duration)]
+    pub health_timeout: Duration,
+    /// How often a failing health check is tried again
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = migrate::parse_duration)]
+    pub health_interval: Duration,
+    /// When a health check fails, only report: do not roll back
+    #[arg(long)]
+    pub no_rollback: bool,
     #[command(flatten)]
     pub target: Target,
     #[command(flatten)]
@@ -63,10 +106,13 @@ fn json_line(v: serde_json::Value) {
 
 /// Where `up`'s own events go: the current migration noted, then a JSON line or a text
 /// line.
-fn run_events(json: bool, current: Current) -> migrate::OnEvent {
+fn run_events(json: bool, current: Current, alerts: Option<Arc<DeployAlerts>>) -> migrate::OnEvent {
     migrate::OnEvent::new(move |e| {
         if let RunEvent::MigrationStarted { name, .. } = e {
             *current.lock().unwrap_or_else(|p| p.into_inner()) = name.clone();
+        }
+        if let (Some(a), RunEvent::MigrationFinished { name, ms }) = (&alerts, e) {
+            a.migration_finished(name, *ms);
         }
         if json {
             json_line(serde_json::to_value(e).unwrap_or_default());
@@ -89,17 +135,73 @@ struct Render {
     url: Arc<Mutex<String>>,
     current: Current,
     watching: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Steps in this deploy: 4, 5 with health checks, 7 once a rollback starts.
+    total: usize,
+    alerts: Option<Arc<DeployAlerts>>,
+}
+
+/// The event as `--json` prints it and the alert receivers get it; `None` for the live
+/// view's own signals.
+fn event_json(e: &DeployEvent) -> Option<serde_json::Value> {
+    Some(match e {
+        DeployEvent::StepStarted { step, .. } => {
+            serde_json::json!({"event": "step_started", "step": step})
+        }
+        DeployEvent::StepFinished {
+            step, ms, detail, ..
+        } => {
+            serde_json::json!({"event": "step_finished", "step": step, "ms": ms, "detail": detail})
+        }
+        DeployEvent::StepFailed {
+            step,
+            error,
+            detail,
+            ..
+        } => {
+            let mut v = serde_json::json!({"event": "step_failed", "step": step, "error": error});
+            if !detail.is_null() {
+                v["detail"] = detail.clone();
+            }
+            v
+        }
+        DeployEvent::HealthAttempt(a) => {
+            let mut v = serde_json::to_value(a).unwrap_or_default();
+            v["event"] = "health_attempt".into();
+            v
+        }
+        DeployEvent::RolledBack { how, migrations } => {
+            serde_json::json!({"event": "rolled_back", "how": how, "migrations": migrations})
+        }
+        DeployEvent::Done { state, next, ok } => {
+            serde_json::json!({"event": "done", "state": state, "next": next, "ok": ok})
+        }
+        DeployEvent::Running { .. } | DeployEvent::Stopped => return None,
+    })
 }
 
 impl Render {
     fn event(&mut self, e: DeployEvent) {
         let json = self.json;
+        let as_json = event_json(&e);
+        if let (Some(alerts), Some(v)) = (&self.alerts, &as_json) {
+            alerts.deploy(&e, v.clone());
+        }
+        if json {
+            if let Some(v) = as_json {
+                json_line(v);
+            }
+        }
+        if let DeployEvent::StepStarted {
+            step: "rollback", ..
+        } = e
+        {
+            self.total = 7;
+        }
+        let total = self.total;
         match e {
             DeployEvent::StepStarted { step, n } => {
-                if json {
-                    json_line(serde_json::json!({"event": "step_started", "step": step}));
-                } else {
-                    say(&format!("[{n}/4] {step}"));
+                if !json {
+                    say(&format!("[{n}/{total}] {step}"));
                 }
             }
             DeployEvent::StepFinished {
@@ -109,23 +211,29 @@ impl Render {
                 detail,
                 text,
             } => {
-                if json {
-                    json_line(
-                        serde_json::json!({"event": "step_finished", "step": step, "ms": ms, "detail": detail}),
-                    );
-                } else {
-                    say(&format!("[{n}/4] {step}: {text} ({ms} ms)"));
+                let _ = detail;
+                if !json {
+                    say(&format!("[{n}/{total}] {step}: {text} ({ms} ms)"));
                 }
             }
-            DeployEvent::StepFailed { step, n, error } => {
-                if json {
-                    json_line(
-                        serde_json::json!({"event": "step_failed", "step": step, "error": error}),
-                    );
-                } else {
-                    say(&format!("[{n}/4] {step} FAILED: {error}"));
+            DeployEvent::StepFailed { step, n, error, .. } => {
+                if !json {
+                    say(&format!("[{n}/{total}] {step} FAILED: {error}"));
                 }
             }
+            DeployEvent::HealthAttempt(a) => {
+                if !json {
+                    say(&format!(
+                        "  {}: {}{} (attempt {}, {:.1} s)",
+                        a.check,
+                        if a.passed { "ok, " } else { "" },
+                        a.result,
+                        a.attempt,
+                        a.ms as f64 / 1000.0
+                    ));
+                }
+            }
+            DeployEvent::RolledBack { .. } => {}
             DeployEvent::Running { pid } => {
                 let url = self.url.lock().map(|u| u.clone()).unwrap_or_default();
                 self.watching = watch(url, pid, json, self.current.clone());
@@ -135,10 +243,8 @@ impl Render {
                     let _ = stop.send(());
                 }
             }
-            DeployEvent::Done { state, next } => {
-                if json {
-                    json_line(serde_json::json!({"event": "done", "state": state, "next": next}));
-                } else {
+            DeployEvent::Done { state, next, .. } => {
+                if !json {
                     say(&format!("final state: {state}"));
                     if !next.is_empty() {
                         say(&format!("next: {next}"));
@@ -199,15 +305,121 @@ fn watch(
     Some(stop)
 }
 
+/// `[deploy]` in dataforge.toml: receivers and checks every deploy from this folder has.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Config {
+    #[serde(default)]
+    deploy: DeployConfig,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeployConfig {
+    #[serde(default)]
+    notify: Vec<String>,
+    #[serde(default)]
+    health_check: Vec<String>,
+}
+
+/// The receivers and checks: dataforge.toml's, then the command line's. A bad one stops
+/// the deploy before anything runs.
+fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)> {
+    let (config, path) =
+        crate::backup::production::read_config::<Config>(&std::env::current_dir()?)?
+            .map(|(c, p)| (c, Some(p)))
+            .unwrap_or_default();
+    let mut hooks = Vec::new();
+    let mut checks = Vec::new();
+    let at = |i: usize, key: &str| match &path {
+        Some(p) => format!("{}: [deploy] {key} entry {}", p.display(), i + 1),
+        None => String::new(),
+    };
+    for (i, spec) in config.deploy.notify.iter().enumerate() {
+        hooks.push(Hook::parse(spec).map_err(|e| anyhow::anyhow!("{}: {e}", at(i, "notify")))?);
+    }
+    for spec in &args.notify {
+        hooks.push(
+            Hook::parse(spec).map_err(|e| anyhow::anyhow!("--notify: {e}; nothing was done"))?,
+        );
+    }
+    for (i, spec) in config.deploy.health_check.iter().enumerate() {
+        checks.push(
+            Check::parse(spec).map_err(|e| anyhow::anyhow!("{}: {e}", at(i, "health_check")))?,
+        );
+    }
+    for spec in &args.health_check {
+        checks.push(
+            Check::parse(spec)
+                .map_err(|e| anyhow::anyhow!("--health-check: {e}; nothing was done"))?,
+        );
+    }
+    if args.no_rollback && checks.is_empty() {
+        anyhow::bail!(
+            "--no-rollback applies to a failed health check, and there is none: add \
+             --health-check URL|COMMAND, or leave --no-rollback out; nothing was done"
+        );
+    }
+    Ok((hooks, checks))
+}
+
+/// The summary's last lines: how each alert receiver fared (also in the audit log).
+fn report_deliveries(alerts: Option<Arc<DeployAlerts>>, json: bool, audit_dir: &std::path::Path) {
+    let Some(alerts) = alerts.and_then(Arc::into_inner) else {
+        return;
+    };
+    let deliveries = alerts.finish();
+    let _ = crate::backup::audit(
+        audit_dir,
+        serde_json::json!({"event": "deploy alerts", "receivers": &deliveries}),
+    );
+    if json {
+        json_line(serde_json::json!({"event": "notify", "receivers": deliveries}));
+        return;
+    }
+    for d in &deliveries {
+        if d.failed.is_empty() {
+            say(&format!(
+                "notify: {} ({}): {} message(s) delivered",
+                d.receiver, d.kind, d.delivered
+            ));
+        } else {
+            // why, once per reason, with the events it cost
+            let mut reasons: Vec<(&str, Vec<&str>)> = Vec::new();
+            for m in &d.failed {
+                match reasons.iter_mut().find(|(e, _)| *e == m.error) {
+                    Some((_, events)) => events.push(&m.event),
+                    None => reasons.push((&m.error, vec![&m.event])),
+                }
+            }
+            let reasons: Vec<String> = reasons
+                .iter()
+                .map(|(e, events)| format!("{e} ({})", events.join(", ")))
+                .collect();
+            say(&format!(
+                "notify: {} ({}): NOT DELIVERED: {} of {} message(s) missed: {}; the deploy went on without it",
+                d.receiver,
+                d.kind,
+                d.failed.len(),
+                d.failed.len() + d.delivered,
+                reasons.join("; ")
+            ));
+        }
+    }
+}
+
 pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
+    let (hooks, checks) = hooks_and_checks(&args)?;
+    let alerts = (!hooks.is_empty()).then(|| Arc::new(DeployAlerts::new(hooks)));
     let current = Current::default();
     let url = Arc::new(Mutex::new(String::new()));
     let mut run = args.run.options("");
     run.monitor_url = None;
     run.allow_destructive = args.allow_destructive.clone();
-    run.on_event = run_events(args.json, current.clone());
+    run.on_event = run_events(args.json, current.clone(), alerts.clone());
     let target = args.target;
     let seen = url.clone();
+    let started = alerts.clone();
+    let audit_dir = args.backup_dir.clone();
     let opts = DeployOptions {
         dir: args.dir.path(),
         to: args.to,
@@ -222,17 +434,31 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
         url: Box::pin(async move {
             let resolved = target.resolve().await?;
             *seen.lock().unwrap_or_else(|p| p.into_inner()) = resolved.clone();
+            if let Some(a) = &started {
+                a.started(&resolved);
+            }
             Ok(resolved)
         }),
         run,
+        health: HealthOptions {
+            checks,
+            timeout: args.health_timeout,
+            every: args.health_interval,
+            rollback: !args.no_rollback,
+        },
     };
     let mut render = Render {
         json: args.json,
         url,
         current,
         watching: None,
+        total: if opts.health.checks.is_empty() { 4 } else { 5 },
+        alerts: alerts.clone(),
     };
-    match migrate::deploy::deploy(opts, &mut |e| render.event(e)).await? {
+    let outcome = migrate::deploy::deploy(opts, &mut |e| render.event(e)).await;
+    drop(render);
+    report_deliveries(alerts, args.json, &audit_dir);
+    match outcome? {
         DeployOutcome::Deployed(_) => Ok(ExitCode::SUCCESS),
         DeployOutcome::HistoryDisagrees | DeployOutcome::DisagreesAfter => {
             Ok(ExitCode::from(EXIT_FOUND))

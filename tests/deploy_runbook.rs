@@ -1,0 +1,555 @@
+//! `migrate deploy` as the whole runbook, against a real server and real HTTP receivers
+//! started here: alerts to JSON and chat webhooks (one of them down), health checks by URL
+//! and by command, and the rollback a failing check triggers: by `down.sql`, or by the
+//! pre-deploy backup.
+
+mod common;
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{count, dataforge, run, shared_tempdir, stderr, stdout, write_migration};
+use dataforge::fixtures::empty_database;
+
+/// A local HTTP server: records each request's body and answers with `status`.
+struct Receiver {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start(status: u16) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let (b, s) = (bodies.clone(), Arc::new(AtomicU16::new(status)));
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (b, s) = (b.clone(), s.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut conn = conn;
+                    // requests on one connection, until the client closes it
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0;
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if h.trim().is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                if k.eq_ignore_ascii_case("content-length") {
+                                    length = v.trim().parse().unwrap();
+                                }
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        reader.read_exact(&mut body).unwrap();
+                        if line.starts_with("POST") {
+                            b.lock().unwrap().push(String::from_utf8(body).unwrap());
+                        }
+                        let code = s.load(Ordering::SeqCst);
+                        let answer = format!(
+                            "HTTP/1.1 {code} X\r\ncontent-length: 2\r\ncontent-type: text/plain\r\n\r\nok"
+                        );
+                        if conn.write_all(answer.as_bytes()).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { url, bodies }
+    }
+
+    fn json(&self) -> Vec<serde_json::Value> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{b}: {e}")))
+            .collect()
+    }
+}
+
+/// A URL nothing listens on.
+fn dead_url() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/dead-secret-path", l.local_addr().unwrap());
+    drop(l);
+    url
+}
+
+fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}
+
+fn psql() -> String {
+    dataforge::backup::find_tool("psql")
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+fn with_down(dir: &std::path::Path, name: &str, up: &str, down: &str) {
+    write_migration(dir, name, up);
+    std::fs::write(dir.join(name).join("down.sql"), down).unwrap();
+}
+
+#[tokio::test]
+async fn alerts_reach_json_and_chat_receivers_in_order_and_a_dead_one_is_named() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE t (id int);");
+    write_migration(&dir, "20240102000000_b", "ALTER TABLE t ADD COLUMN v text;");
+    let events_hook = Receiver::start(200);
+    let chat = Receiver::start(200);
+    let health = Receiver::start(200);
+    let dead = dead_url();
+    // one receiver from dataforge.toml, the others on the command line
+    std::fs::write(
+        tmp.path().join("dataforge.toml"),
+        format!(
+            "[deploy]\nnotify = [\"{}/events/secret-token-1\"]\n",
+            events_hook.url
+        ),
+    )
+    .unwrap();
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b"])
+            .arg(format!(
+                "--notify=slack:{}/services/T0/B0/secret-token-2",
+                chat.url
+            ))
+            .arg(format!("--notify={dead}"))
+            .arg(format!("--health-check={}/health", health.url))
+            .arg(format!(
+                "--health-check={} -X -q {} -c 'select 1'",
+                psql(),
+                db.url()
+            ))
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let err = stderr(&out);
+    // the receivers' secrets are never shown
+    assert!(
+        !err.contains("secret-token") && !err.contains("dead-secret-path"),
+        "{err}"
+    );
+    assert!(err.contains("[5/5] health: 2 check(s) passed"), "{err}");
+    assert!(
+        err.contains("final state: deployed 2 migration(s); the health checks pass"),
+        "{err}"
+    );
+    // a receiver that is down did not fail the deploy, and the summary names it
+    let dead_shown = format!("{}/…", dead.trim_end_matches("/dead-secret-path"));
+    assert!(
+        err.contains(&format!("notify: {dead_shown} (json): NOT DELIVERED")),
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "notify: {}/… (chat): 2 message(s) delivered",
+            chat.url
+        )),
+        "{err}"
+    );
+
+    // the JSON receiver: every event, in order: started, the migrations, done
+    let got = events_hook.json();
+    let kinds: Vec<String> = got
+        .iter()
+        .map(|e| {
+            let k = e["event"].as_str().unwrap().to_string();
+            match e["migration"].as_str() {
+                Some(m) => format!("{k} {m}"),
+                None => k,
+            }
+        })
+        .filter(|k| !k.starts_with("step_"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "deploy_started",
+            "migration_finished 20240101000000_a",
+            "migration_finished 20240102000000_b",
+            "done"
+        ]
+    );
+    assert_eq!(got[0]["event"], "deploy_started");
+    let last = got.last().unwrap();
+    assert_eq!(last["ok"], true);
+    assert!(
+        last["database"].as_str().unwrap().contains(" on "),
+        "{last}"
+    );
+    assert!(!last["by"].as_str().unwrap().is_empty());
+    let health_done = got
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "health")
+        .expect("the health step's outcome");
+    assert_eq!(health_done["detail"]["checks"].as_array().unwrap().len(), 2);
+    // the chat receiver: short messages for people, started and done
+    let texts: Vec<String> = chat
+        .json()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts.len(), 2, "{texts:?}");
+    assert!(
+        texts[0].starts_with("dataforge deploy started on "),
+        "{texts:?}"
+    );
+    assert!(
+        texts[1].contains(" done in ")
+            && texts[1].contains("deployed 2 migration(s)")
+            && texts[1].contains("(by "),
+        "{texts:?}"
+    );
+    // the audit log has every step, the health checks included
+    let audit = std::fs::read_to_string(tmp.path().join("b/audit.log")).unwrap();
+    assert!(
+        audit.contains(r#""event":"deploy step finished","step":"health""#),
+        "{audit}"
+    );
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _dataforge_migration_log
+             WHERE action = 'health-check' AND migration_name = '20240102000000_b'"
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_failing_health_check_rolls_back_by_down_sql_and_checks_again() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_a", "CREATE TABLE t (id int);");
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    with_down(
+        &dir,
+        "20240102000000_widgets",
+        "CREATE TABLE widgets (id int);",
+        "DROP TABLE widgets;",
+    );
+    with_down(
+        &dir,
+        "20240103000000_t_note",
+        "ALTER TABLE t ADD COLUMN note text;",
+        "ALTER TABLE t DROP COLUMN note;",
+    );
+    let hook = Receiver::start(200);
+    // a command check that fails while the deploy's table exists, and passes without it
+    let check = format!(
+        "{} -X -q -v ON_ERROR_STOP=1 {} -c \"SELECT 1 / (to_regclass('public.widgets') IS NULL)::int\"",
+        psql(),
+        db.url()
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--json", "--backup-dir", "b"])
+            .args(["--health-timeout", "3s", "--health-interval", "1s"])
+            .arg(format!("--notify={}/hook", hook.url))
+            .arg(format!("--health-check={check}"))
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let ev = events(&out);
+    let attempts = ev.iter().filter(|e| e["event"] == "health_attempt").count();
+    assert!(attempts >= 3, "retried within the timeout: {attempts}");
+    let failed = ev
+        .iter()
+        .find(|e| e["event"] == "step_failed" && e["step"] == "health")
+        .expect("the health step failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("division by zero"),
+        "{failed}"
+    );
+    let rolled = ev.iter().find(|e| e["event"] == "rolled_back").unwrap();
+    assert_eq!(rolled["how"], "down");
+    assert_eq!(
+        rolled["migrations"],
+        serde_json::json!(["20240103000000_t_note", "20240102000000_widgets"])
+    );
+    // the second run of the checks, reported: it passes against the schema as it was
+    let again = ev
+        .iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "health again")
+        .expect("the checks ran again and passed");
+    assert_eq!(again["detail"]["checks"][0]["passed"], true);
+    let done = ev.iter().find(|e| e["event"] == "done").unwrap();
+    assert_eq!(done["ok"], false);
+    assert!(
+        done["state"]
+            .as_str()
+            .unwrap()
+            .contains("the schema and history are as before the deploy"),
+        "{done}"
+    );
+    assert!(stderr(&out).contains("the deploy was rolled back (down.sql)"));
+    // schema and history as before the deploy
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname = 'widgets'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM information_schema.columns WHERE table_name = 't' AND column_name = 'note'"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
+        )
+        .await,
+        1
+    );
+    // every step in the log: the checks that failed, both downs, the rollback, the checks again
+    let actions: Vec<String> = c
+        .query(
+            "SELECT action FROM _dataforge_migration_log WHERE action <> 'up' ORDER BY id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "down",
+            "down",
+            "health-check-failed",
+            "deploy-rolled-back",
+            "health-check"
+        ]
+    );
+    // the receiver heard the rollback
+    let heard: Vec<String> = hook
+        .json()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect();
+    assert!(heard.contains(&"rolled_back".to_string()), "{heard:?}");
+    assert_eq!(heard.last().unwrap(), "done");
+}
+
+#[tokio::test]
+async fn without_down_sql_the_pre_deploy_backup_is_restored() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2);",
+    );
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    // no down.sql: only the backup can undo it
+    write_migration(&dir, "20240102000000_drop", "DELETE FROM t WHERE id = 2;");
+    let health = Receiver::start(500);
+    let chat = Receiver::start(200);
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b"])
+            .args(["--health-timeout", "2s", "--health-interval", "1s"])
+            .arg(format!("--notify=teams:{}/webhookb2/secret", chat.url))
+            .arg(format!("--health-check={}/health", health.url))
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    // a health URL keeps its path (it names the service); a webhook's is its secret
+    assert!(
+        err.contains(&format!("{}/health: HTTP 500", health.url)),
+        "{err}"
+    );
+    assert!(!err.contains("webhookb2/secret"), "{err}");
+    assert!(
+        err.contains("[5/5] health FAILED: failing after up"),
+        "{err}"
+    );
+    assert!(err.contains("[6/7] rollback"), "{err}");
+    assert!(err.contains("restored the pre-deploy backup"), "{err}");
+    assert!(
+        err.contains("[7/7] health again FAILED: still failing"),
+        "{err}"
+    );
+    assert!(err.contains("they still fail after it"), "{err}");
+    let c = dataforge::pg::connect(db.url()).await.unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM t").await, 2);
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '20240102000000_drop'"
+        )
+        .await,
+        0
+    );
+    // the log, written after the restore, says what happened
+    let why: String = c
+        .query_one(
+            "SELECT error FROM _dataforge_migration_log WHERE action = 'deploy-rolled-back'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(why.contains("restored the pre-deploy backup"), "{why}");
+    let texts: Vec<String> = chat
+        .json()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("was rolled back, by restoring the pre-deploy backup")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.last().unwrap().contains("FAILED after") && texts.last().unwrap().contains("Next: "),
+        "{texts:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_rollback_only_reports_a_failing_check() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    with_down(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int);",
+        "DROP TABLE t;",
+    );
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b", "--no-rollback"])
+            .args(["--health-timeout", "1s", "--health-check", "exit 7"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("exit 7: exit 7") || err.contains("exit 7 after"),
+        "{err}"
+    );
+    assert!(err.contains("not rolled back (--no-rollback)"), "{err}");
+    assert!(err.contains("dataforge migrate down --steps 1"), "{err}");
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_class WHERE relname = 't'").await,
+        1
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _dataforge_migration_log WHERE action = 'health-check-failed'"
+        )
+        .await,
+        1
+    );
+}
+
+#[test]
+fn bad_receivers_and_checks_are_refused_before_anything_runs() {
+    let tmp = shared_tempdir();
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/x",
+            "--notify",
+            "ftp://files.example.com/secret",
+        ]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("--notify: `ftp://files.example.com/…` is not an http(s) URL")
+            && !err.contains("secret"),
+        "{err}"
+    );
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/x",
+            "--no-rollback",
+        ]),
+        2,
+    );
+    assert!(
+        stderr(&out).contains("--no-rollback applies to a failed health check, and there is none"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        tmp.path().join("dataforge.toml"),
+        "[deploy]\nnotify = [\"https://ok.example.com/x\"]\nhealth_checks = [\"true\"]\n",
+    )
+    .unwrap();
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/x",
+        ]),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("dataforge.toml") && err.contains("3:1") && err.contains("health_checks"),
+        "{err}"
+    );
+}
