@@ -197,7 +197,10 @@ async fn alerts_reach_json_and_chat_receivers_in_order_and_a_dead_one_is_named()
     let last = got.last().unwrap();
     assert_eq!(last["ok"], true);
     assert!(
-        last["database"].as_str().unwrap().contains(" on "),
+        last["database"]
+            .as_str()
+            .unwrap()
+            .contains(" at 127.0.0.1:"),
         "{last}"
     );
     assert!(!last["by"].as_str().unwrap().is_empty());
@@ -220,6 +223,7 @@ async fn alerts_reach_json_and_chat_receivers_in_order_and_a_dead_one_is_named()
     assert!(
         texts[1].contains(" done in ")
             && texts[1].contains("deployed 2 migration(s)")
+            && texts[1].contains("(applied: 20240101000000_a, 20240102000000_b)")
             && texts[1].contains("(by "),
         "{texts:?}"
     );

@@ -295,6 +295,8 @@ pub struct DeployAlerts {
     started: Instant,
     /// Events before the target is known, held so that `deploy_started` comes first.
     held: Mutex<Option<Vec<Message>>>,
+    /// The migrations applied, for the closing message.
+    applied: Mutex<Vec<String>>,
 }
 
 impl DeployAlerts {
@@ -305,6 +307,7 @@ impl DeployAlerts {
             by: super::history::os_user(),
             started: Instant::now(),
             held: Mutex::new(Some(Vec::new())),
+            applied: Mutex::new(Vec::new()),
         }
     }
 
@@ -358,6 +361,9 @@ impl DeployAlerts {
 
     /// One migration was applied.
     pub fn migration_finished(&self, name: &str, ms: u64) {
+        if let Ok(mut a) = self.applied.lock() {
+            a.push(name.to_string());
+        }
         self.send(
             serde_json::json!({"event": "migration_finished", "migration": name, "ms": ms}),
             None,
@@ -390,6 +396,14 @@ impl DeployAlerts {
                 } else {
                     format!("dataforge deploy on {db} FAILED after {took:.1} s: {state}")
                 };
+                let applied = self
+                    .applied
+                    .lock()
+                    .map(|a| a.join(", "))
+                    .unwrap_or_default();
+                if *ok && !applied.is_empty() {
+                    t.push_str(&format!(" (applied: {applied})"));
+                }
                 if !next.is_empty() {
                     t.push_str(&format!(". Next: {next}"));
                 }
@@ -411,7 +425,7 @@ impl DeployAlerts {
     }
 }
 
-/// `app on db.example.com:5432`: the database and its server, without credentials.
+/// `app at db.example.com:5432`: the database and its server, without credentials.
 pub fn place(url: &str) -> String {
     match url.parse::<tokio_postgres::Config>() {
         Ok(c) => {
@@ -422,7 +436,7 @@ pub fn place(url: &str) -> String {
             };
             let port = c.get_ports().first().copied().unwrap_or(5432);
             format!(
-                "{} on {host}:{port}",
+                "{} at {host}:{port}",
                 c.get_dbname().or(c.get_user()).unwrap_or("postgres")
             )
         }
