@@ -423,7 +423,6 @@ async fn a_key_between_partitioned_tables_is_followed() {
             src.url(),
             "--to",
             to.url(),
-            "--no-verify",
         ],
         0,
     );

@@ -725,3 +725,83 @@ fn an_original_postal_code_left_in_its_own_row_fails_verify() {
         "{failed:#?}"
     );
 }
+
+#[tokio::test]
+async fn keys_of_and_to_partitioned_tables_are_checked_on_their_partitions_rows() {
+    let dir = shared_tempdir();
+    let src = empty_database().await.unwrap();
+    exec(
+        src.url(),
+        "CREATE TABLE account (id int, region int, name text, PRIMARY KEY (id, region))
+           PARTITION BY LIST (region);
+         CREATE TABLE account_1 PARTITION OF account FOR VALUES IN (1);
+         CREATE TABLE account_2 PARTITION OF account FOR VALUES IN (2);
+         CREATE TABLE invoice (id int, region int, account int, total int,
+                               PRIMARY KEY (id, region),
+                               FOREIGN KEY (account, region) REFERENCES account (id, region))
+           PARTITION BY LIST (region);
+         CREATE TABLE invoice_1 PARTITION OF invoice FOR VALUES IN (1);
+         CREATE TABLE invoice_2 PARTITION OF invoice FOR VALUES IN (2);
+         CREATE TABLE note (id int PRIMARY KEY, account int, region int, body text,
+                            FOREIGN KEY (account, region) REFERENCES account (id, region));
+         INSERT INTO account SELECT i, 1 + i % 2, 'a' || i FROM generate_series(1, 100) i;
+         INSERT INTO invoice SELECT i, 1 + (i % 100) % 2, i % 100, i FROM generate_series(1, 1000) i
+           WHERE i % 100 > 0;
+         INSERT INTO note SELECT i, i % 100, 1 + (i % 100) % 2, 'n' FROM generate_series(1, 300) i
+           WHERE i % 100 > 0;",
+    )
+    .await;
+    let mut config = String::new();
+    for p in ["1", "2"] {
+        config += &format!(
+            "[tables.account_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.name = \"keep\"\n\n\
+             [tables.invoice_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.account = \"keep\"\ncolumns.total = \"keep\"\n\n"
+        );
+    }
+    config += "[tables.note]\ncolumns.id = \"keep\"\ncolumns.account = \"keep\"\ncolumns.region = \"keep\"\ncolumns.body = \"keep\"\n";
+    std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
+    // verify runs as part of the copy, and passes: each key is checked once, on the rows
+    // of the partitions, not per partition of the referenced table
+    let dst = empty_database().await.unwrap();
+    cli(
+        dir.path(),
+        &["anonymize", "--from", src.url(), "--to", dst.url()],
+        0,
+    );
+    let o = cli(
+        dir.path(),
+        &["verify", "--json", "--from", src.url(), "--to", dst.url()],
+        0,
+    );
+    let r = report(&o);
+    let fks: Vec<String> = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"] == "foreign_key")
+        .map(|c| c["detail"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(fks.len(), 2, "one check per declared key: {fks:?}\n{r:#}");
+    // one account gone from a partition: both keys that refer to it say so, with the rows
+    exec(
+        dst.url(),
+        "SET session_replication_role = replica; DELETE FROM account WHERE id = 7",
+    )
+    .await;
+    let o = cli(
+        dir.path(),
+        &["verify", "--from", src.url(), "--to", dst.url()],
+        1,
+    );
+    let text = stdout(&o);
+    let orphans: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("FAIL") && l.contains("refer to no public.account(id, region)"))
+        .collect();
+    assert_eq!(orphans.len(), 2, "{text}");
+    assert!(
+        orphans.iter().any(|l| l.contains("10 row(s)"))
+            && orphans.iter().any(|l| l.contains("3 row(s)")),
+        "10 invoices and 3 notes of account 7: {orphans:?}"
+    );
+}

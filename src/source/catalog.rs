@@ -43,6 +43,13 @@ static CONSTRAINT: LazyLock<Regex> = LazyLock::new(|| {
 static FOREIGN: LazyLock<Regex> = LazyLock::new(|| {
     pattern(r"^\s+ADD CONSTRAINT (NAME) FOREIGN KEY \((.*?)\) REFERENCES (NAME)\((.*?)\)")
 });
+/// pg_dump's `ALTER TABLE ONLY parent ATTACH PARTITION child …` and the
+/// `CREATE TABLE child PARTITION OF parent …` a hand-written schema uses.
+static ATTACH: LazyLock<Regex> =
+    LazyLock::new(|| pattern(r"^ALTER TABLE (?:ONLY )?(NAME) ATTACH PARTITION (NAME) "));
+static PARTITION_OF: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(r"^CREATE (?:UNLOGGED )?TABLE (?:IF NOT EXISTS )?(NAME) PARTITION OF (NAME)[ ;(]")
+});
 static CREATE: LazyLock<Regex> =
     LazyLock::new(|| pattern(r"^CREATE (?:UNLOGGED |FOREIGN )?TABLE (NAME) \("));
 /// pg_dump's `--inserts` forms: a row per statement, or (`--rows-per-insert`) the rows on
@@ -63,12 +70,64 @@ pub struct ForeignKey {
     pub parent_columns: Vec<String>,
 }
 
+/// Which table each partition belongs to, up the chain: a key declared on a partitioned
+/// table holds for the rows of its partitions, which is where the rows are.
+#[derive(Debug, Default, Clone)]
+pub struct Partitions {
+    parent: std::collections::HashMap<String, String>,
+}
+
+impl Partitions {
+    pub fn new<'a>(pairs: impl IntoIterator<Item = &'a (String, String)>) -> Partitions {
+        Partitions {
+            parent: pairs.into_iter().cloned().collect(),
+        }
+    }
+
+    /// Whether `table` is `of` or one of its partitions, at any depth.
+    pub fn within(&self, table: &str, of: &str) -> bool {
+        let mut t = table;
+        // a chain longer than the tables there are is a cycle: stop
+        for _ in 0..=self.parent.len() {
+            if t == of {
+                return true;
+            }
+            match self.parent.get(t) {
+                Some(p) => t = p,
+                None => return false,
+            }
+        }
+        false
+    }
+
+    /// The keys without the copies the catalog keeps per partition: a key of (or to) a
+    /// partitioned table is listed again for each partition, and each copy would check
+    /// only part of the rows (the rows of one partition of the referenced table, so the
+    /// others' rows look like orphans).
+    pub fn declared(&self, keys: &[ForeignKey]) -> Vec<ForeignKey> {
+        keys.iter()
+            .filter(|k| {
+                !keys.iter().any(|d| {
+                    d != *k
+                        && d.columns == k.columns
+                        && d.parent_columns == k.parent_columns
+                        && self.within(&k.table, &d.table)
+                        && self.within(&k.parent, &d.parent)
+                })
+            })
+            .cloned()
+            .collect()
+    }
+}
+
 /// Reads DDL a line at a time (pg_dump puts `ALTER TABLE ONLY t` and its
 /// `ADD CONSTRAINT …` on two lines).
 #[derive(Debug, Default)]
 pub struct DdlScan {
     pub unique: Vec<UniqueKey>,
     pub foreign: Vec<ForeignKey>,
+    /// Partition → the table it is a partition of.
+    pub partitions: Vec<(String, String)>,
     pub created: BTreeSet<String>,
     /// Tables whose rows come as INSERT statements (`pg_dump --inserts`), with the line
     /// of the first one: rows the transformers never see.
@@ -153,6 +212,8 @@ impl DdlScan {
             self.unique.push(k);
         } else if let Some(c) = ALTER.captures(line) {
             self.altering = Some(table_name(&c[1]));
+        } else if let Some(c) = ATTACH.captures(line) {
+            self.partitions.push((table_name(&c[2]), table_name(&c[1])));
         } else if let (Some(table), Some(c)) = (altering.clone(), FOREIGN.captures(line)) {
             self.foreign.push(ForeignKey {
                 table,
@@ -169,6 +230,9 @@ impl DdlScan {
             });
         } else if let Some(c) = CREATE.captures(line) {
             self.created.insert(table_name(&c[1]));
+        } else if let Some(c) = PARTITION_OF.captures(line) {
+            self.created.insert(table_name(&c[1]));
+            self.partitions.push((table_name(&c[1]), table_name(&c[2])));
         }
     }
 }
@@ -376,6 +440,57 @@ mod tests {
                     "users_email".into(),
                     vec!["lower".into(), "email".into(), "text".into()]
                 ),
+            ]
+        );
+    }
+
+    #[test]
+    fn partitions_are_read_in_both_forms_and_a_key_is_checked_once() {
+        let mut s = DdlScan::default();
+        for (i, l) in [
+            "CREATE TABLE public.account (",
+            "CREATE TABLE public.account_1 (",
+            "ALTER TABLE ONLY public.account ATTACH PARTITION public.account_1 FOR VALUES IN (1);",
+            "CREATE TABLE public.\"account 2\" PARTITION OF public.account FOR VALUES IN (2);",
+            "CREATE TABLE public.a2_x PARTITION OF public.\"account 2\" FOR VALUES FROM (1) TO (5);",
+        ]
+        .iter()
+        .enumerate()
+        {
+            s.line(l, i as u64 + 1);
+        }
+        assert_eq!(
+            s.partitions,
+            [
+                ("public.account_1".to_string(), "public.account".to_string()),
+                ("public.account 2".into(), "public.account".into()),
+                ("public.a2_x".into(), "public.account 2".into()),
+            ]
+        );
+        assert!(s.created.contains("public.account 2"));
+        let p = Partitions::new(&s.partitions);
+        assert!(p.within("public.a2_x", "public.account"));
+        assert!(p.within("public.account", "public.account"));
+        assert!(!p.within("public.account", "public.a2_x"));
+        let key = |table: &str, parent: &str| ForeignKey {
+            table: table.into(),
+            name: "fk".into(),
+            columns: vec!["a".into()],
+            parent: parent.into(),
+            parent_columns: vec!["id".into()],
+        };
+        // the catalog's copies per partition go; a key between two plain tables stays
+        let keys = [
+            key("public.note", "public.account"),
+            key("public.note", "public.account_1"),
+            key("public.note", "public.a2_x"),
+            key("public.other", "public.account_1"),
+        ];
+        assert_eq!(
+            p.declared(&keys),
+            [
+                key("public.note", "public.account"),
+                key("public.other", "public.account_1")
             ]
         );
     }

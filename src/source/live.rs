@@ -23,6 +23,8 @@ pub struct Live {
     pub tables: Vec<LiveTable>,
     pub unique: Vec<UniqueKey>,
     pub foreign: Vec<ForeignKey>,
+    /// Partition → the table it is a partition of.
+    pub partitions: Vec<(String, String)>,
     /// `SELECT pg_catalog.setval(…)` for every sequence, as the snapshot saw it, and the
     /// table whose identity column it is (`schema.table`), if it is one.
     pub sequences: Vec<(String, Option<String>)>,
@@ -156,6 +158,15 @@ WHERE k.contype = 'f'
   AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
 ORDER BY 1, 2";
 
+/// Each partition and the table it is a partition of (one level; a chain is followed by
+/// [`crate::source::catalog::Partitions`]).
+const PARTITIONS: &str = "
+SELECT cn.nspname || '.' || c.relname, pn.nspname || '.' || p.relname
+FROM pg_inherits i
+JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace
+JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = p.relnamespace
+WHERE c.relispartition";
+
 const SEQUENCES: &str = "
 SELECT format('SELECT pg_catalog.setval(%L, %s, true);',
               quote_ident(s.schemaname) || '.' || quote_ident(s.sequencename), s.last_value),
@@ -273,6 +284,13 @@ impl Live {
                 parent_columns: r.get(4),
             })
             .collect();
+        let partitions = holder
+            .query(PARTITIONS, &[])
+            .await
+            .pg(|| "reading the source's partitions".into())?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
         let sequences = holder
             .query(SEQUENCES, &[])
             .await
@@ -307,6 +325,7 @@ impl Live {
             tables,
             unique,
             foreign,
+            partitions,
             sequences,
             matviews,
             large_objects,

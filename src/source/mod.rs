@@ -322,6 +322,14 @@ impl Source {
         }
     }
 
+    /// Which table each partition belongs to.
+    pub fn partitions(&self) -> catalog::Partitions {
+        match self {
+            Source::Dump(_, scan) => catalog::Partitions::new(&scan.ddl.partitions),
+            Source::Live(live) => catalog::Partitions::new(&live.partitions),
+        }
+    }
+
     pub fn tables(&self) -> Vec<SourceTable> {
         match self {
             Source::Dump(_, scan) => scan.tables.clone(),

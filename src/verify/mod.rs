@@ -93,6 +93,9 @@ pub(crate) struct Run<'a> {
     pub seed: u64,
     pub jobs: usize,
     pub fks: &'a [ForeignKey],
+    /// Which table each partition belongs to: a key of a partitioned table is checked
+    /// on its partitions' rows.
+    pub partitions: &'a crate::source::catalog::Partitions,
     pub searched: &'a HashMap<String, Searched>,
     pub names: &'a [String],
 }
@@ -131,7 +134,8 @@ pub async fn verify(
         .into());
     }
     let seed = key.domain("dataforge verify").hash_u64(b"seed");
-    let fks = dst.foreign_keys().to_vec();
+    let partitions = dst.partitions();
+    let fks = partitions.declared(dst.foreign_keys());
     let (searched, names) = searched(config, &src_tables);
     let run = Run {
         config,
@@ -139,6 +143,7 @@ pub async fn verify(
         seed,
         jobs,
         fks: &fks,
+        partitions: &partitions,
         searched: &searched,
         names: &names,
     };

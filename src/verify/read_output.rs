@@ -255,6 +255,7 @@ pub(super) fn read_output(
         config,
         settings,
         fks,
+        partitions,
         seed,
         jobs,
         ..
@@ -307,13 +308,13 @@ pub(super) fn read_output(
             child: fks
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.table == name)
+                .filter(|(_, f)| partitions.within(name, &f.table))
                 .filter_map(|(n, f)| Some((n, positions(columns, &f.columns)?)))
                 .collect(),
             parent: fks
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.parent == name)
+                .filter(|(_, f)| partitions.within(name, &f.parent))
                 .filter_map(|(n, f)| Some((n, positions(columns, &f.parent_columns)?)))
                 .collect(),
         }

@@ -162,6 +162,7 @@ pub(super) fn read_source(
         settings,
         searched,
         fks,
+        partitions,
         seed,
         jobs,
         ..
@@ -188,7 +189,7 @@ pub(super) fn read_source(
         fks: fks
             .iter()
             .enumerate()
-            .filter(|(_, f)| f.table == name)
+            .filter(|(_, f)| partitions.within(name, &f.table))
             .filter_map(|(n, f)| Some((n, positions(columns, &f.columns)?)))
             .collect(),
     };
