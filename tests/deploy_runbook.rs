@@ -557,3 +557,107 @@ fn bad_receivers_and_checks_are_refused_before_anything_runs() {
         "{err}"
     );
 }
+
+/// Each migration's table exists exactly when the history says it is applied.
+async fn consistent(url: &str) -> Result<String, String> {
+    let c = dataforge::pg::connect(url).await.unwrap();
+    let history = count(
+        &c,
+        "SELECT count(*) FROM pg_class WHERE relname = '_prisma_migrations'",
+    )
+    .await
+        > 0;
+    let mut state = String::new();
+    for (name, table) in [("20240101000000_w1", "w1"), ("20240102000000_w2", "w2")] {
+        let exists = count(
+            &c,
+            &format!("SELECT count(*) FROM pg_class WHERE relname = '{table}'"),
+        )
+        .await
+            > 0;
+        let applied = history
+            && count(
+                &c,
+                &format!(
+                    "SELECT count(*) FROM _prisma_migrations WHERE migration_name = '{name}'
+                     AND finished_at IS NOT NULL AND rolled_back_at IS NULL"
+                ),
+            )
+            .await
+                > 0;
+        if exists != applied {
+            return Err(format!(
+                "{name}: table {} but history says {}",
+                if exists { "exists" } else { "missing" },
+                if applied { "applied" } else { "not applied" }
+            ));
+        }
+        state.push(if applied { 'A' } else { '-' });
+    }
+    Ok(state)
+}
+
+#[tokio::test]
+async fn kill_9_during_the_health_checks_and_the_rollback_leaves_each_migration_whole() {
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    // each down.sql takes a second, so a kill lands inside one
+    with_down(
+        &dir,
+        "20240101000000_w1",
+        "CREATE TABLE w1 (id int);",
+        "SELECT pg_sleep(1);\nDROP TABLE w1;",
+    );
+    with_down(
+        &dir,
+        "20240102000000_w2",
+        "CREATE TABLE w2 (id int);",
+        "SELECT pg_sleep(1);\nDROP TABLE w2;",
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for ms in [300u64, 900, 1500, 2100, 2700, 3300, 3900, 4800] {
+        let db = empty_database().await.unwrap();
+        let mut child = dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b"])
+            .args([
+                "--health-timeout",
+                "1s",
+                "--health-check",
+                "sleep 1; exit 1",
+            ])
+            .env("DATABASE_URL", db.url())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        child.kill().unwrap(); // SIGKILL: nothing runs after this in dataforge
+        let _ = child.wait();
+        let state = consistent(db.url())
+            .await
+            .unwrap_or_else(|e| panic!("killed at {ms} ms: {e}"));
+        seen.insert(state);
+        // the next deploy, with a check that passes, finishes the job
+        let out = run(
+            dataforge(tmp.path())
+                .args([
+                    "migrate",
+                    "deploy",
+                    "--backup-dir",
+                    "b",
+                    "--health-check",
+                    "true",
+                ])
+                .env("DATABASE_URL", db.url()),
+            0,
+        );
+        assert_eq!(
+            consistent(db.url()).await.unwrap(),
+            "AA",
+            "after a kill at {ms} ms: {}",
+            stderr(&out)
+        );
+    }
+    // the kills landed before up, during the checks and between the two rollbacks
+    assert!(seen.contains("AA") && seen.contains("A-"), "{seen:?}");
+}
