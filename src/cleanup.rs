@@ -10,7 +10,7 @@
 //! live run (on any host) is left alone.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use tokio_postgres::Client;
@@ -28,7 +28,7 @@ enum Item {
 
 static ITEMS: Mutex<Vec<(u64, Item)>> = Mutex::new(Vec::new());
 static NEXT: AtomicU64 = AtomicU64::new(1);
-static OWN_SIGNALS: AtomicBool = AtomicBool::new(false);
+static OWN_SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 /// Something registered for cleanup; dropping it (when the run finished with it, either
 /// way) takes it off the list.
@@ -133,17 +133,18 @@ pub struct OwnSignals(());
 
 impl Drop for OwnSignals {
     fn drop(&mut self) {
-        OWN_SIGNALS.store(false, Ordering::SeqCst);
+        OWN_SIGNALS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
+/// Guards nest: the binary's handling is back when the last one is dropped.
 pub fn own_signals() -> OwnSignals {
-    OWN_SIGNALS.store(true, Ordering::SeqCst);
+    OWN_SIGNALS.fetch_add(1, Ordering::SeqCst);
     OwnSignals(())
 }
 
 pub fn handles_signals() -> bool {
-    OWN_SIGNALS.load(Ordering::SeqCst)
+    OWN_SIGNALS.load(Ordering::SeqCst) > 0
 }
 
 /// The first of Ctrl-C (SIGINT) and SIGTERM: its name and the exit code it calls for.

@@ -361,9 +361,9 @@ async fn a_failing_health_check_rolls_back_by_down_sql_and_checks_again() {
     assert_eq!(
         actions,
         [
-            "down",
-            "down",
             "health-check-failed",
+            "down",
+            "down",
             "deploy-rolled-back",
             "health-check"
         ]
@@ -420,6 +420,11 @@ async fn without_down_sql_the_pre_deploy_backup_is_restored() {
     );
     assert!(err.contains("[6/7] rollback"), "{err}");
     assert!(err.contains("restored the pre-deploy backup"), "{err}");
+    // what a restore costs is said: writes since the backup are in the pre-restore one
+    assert!(
+        err.contains("Anything written to the database since the backup is not in it; the database as it was before the restore is in "),
+        "{err}"
+    );
     assert!(
         err.contains("[7/7] health again FAILED: still failing"),
         "{err}"
@@ -476,14 +481,27 @@ async fn no_rollback_only_reports_a_failing_check() {
     let out = run(
         dataforge(tmp.path())
             .args(["migrate", "deploy", "--backup-dir", "b", "--no-rollback"])
-            .args(["--health-timeout", "1s", "--health-check", "exit 7"])
+            .args([
+                "--health-timeout",
+                "1s",
+                "--health-check",
+                "API_TOKEN=abc123 sh -c 'echo token=abc123 >&2; exit 7'",
+            ])
             .env("DATABASE_URL", db.url()),
         2,
     );
     let err = stderr(&out);
     assert!(
-        err.contains("exit 7: exit 7") || err.contains("exit 7 after"),
+        err.contains("exit 7: token=*** (exit 7: token=*** after 1 attempt(s))")
+            || err.contains("(exit 7: token=*** after"),
         "{err}"
+    );
+    // the token is nowhere: not on stderr, not in the audit log, not in the history
+    assert!(!err.contains("abc123"), "{err}");
+    let audit = std::fs::read_to_string(tmp.path().join("b/audit.log")).unwrap();
+    assert!(
+        audit.contains("API_TOKEN=***") && !audit.contains("abc123"),
+        "{audit}"
     );
     assert!(err.contains("not rolled back (--no-rollback)"), "{err}");
     assert!(err.contains("dataforge migrate down --steps 1"), "{err}");
@@ -495,10 +513,25 @@ async fn no_rollback_only_reports_a_failing_check() {
     assert_eq!(
         count(
             &c,
-            "SELECT count(*) FROM _dataforge_migration_log WHERE action = 'health-check-failed'"
+            "SELECT count(*) FROM _dataforge_migration_log WHERE action = 'health-check-failed'
+             AND error NOT LIKE '%abc123%'"
         )
         .await,
         1
+    );
+    // nothing pending: the checks run all the same, and their failure is not hidden
+    let out = run(
+        dataforge(tmp.path())
+            .args(["migrate", "deploy", "--backup-dir", "b"])
+            .args(["--health-timeout", "1s", "--health-check", "exit 3"])
+            .env("DATABASE_URL", db.url()),
+        2,
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("final state: up to date: nothing to deploy, but the health checks fail")
+            && err.contains("nothing to deploy, and the health checks fail: exit 3"),
+        "{err}"
     );
 }
 
@@ -555,6 +588,156 @@ fn bad_receivers_and_checks_are_refused_before_anything_runs() {
     assert!(
         err.contains("dataforge.toml") && err.contains("3:1") && err.contains("health_checks"),
         "{err}"
+    );
+    // a toml error that quotes a webhook does not show its secret
+    std::fs::write(
+        tmp.path().join("dataforge.toml"),
+        "[deploy]\nnotify = \"https://hooks.slack.com/services/T0/B0/SUPERSECRET\"\n",
+    )
+    .unwrap();
+    let err = stderr(&run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/x",
+        ]),
+        2,
+    ));
+    assert!(
+        err.contains("dataforge.toml") && !err.contains("SUPERSECRET"),
+        "{err}"
+    );
+    std::fs::remove_file(tmp.path().join("dataforge.toml")).unwrap();
+    // a receiver URL that cannot be sent to is refused up front, and a flood too
+    let err = stderr(&run(
+        dataforge(tmp.path()).args(["migrate", "deploy", "--notify", "http://127.0.0.1:99999/x"]),
+        2,
+    ));
+    assert!(err.contains("its port `99999` is not a port"), "{err}");
+    let err = stderr(&run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--health-check",
+            "true",
+            "--health-interval",
+            "0s",
+        ]),
+        2,
+    ));
+    assert!(
+        err.contains("--health-interval 0ns would flood the service"),
+        "{err}"
+    );
+    // a deploy that cannot start still ends its JSON stream with the step that failed and
+    // a done, and so its receivers hear it
+    let out = run(
+        dataforge(tmp.path()).args([
+            "migrate",
+            "deploy",
+            "--json",
+            "--dir",
+            "nothere",
+            "--database-url",
+            "postgresql://nobody@127.0.0.1:1/x",
+        ]),
+        2,
+    );
+    let ev = events(&out);
+    assert_eq!(ev[ev.len() - 2]["event"], "step_failed", "{ev:?}");
+    assert_eq!(ev[ev.len() - 2]["step"], "verify");
+    assert_eq!(ev.last().unwrap()["event"], "done");
+    assert_eq!(ev.last().unwrap()["state"], "nothing changed");
+}
+
+#[tokio::test]
+async fn a_second_deploy_waits_for_the_first_ones_checks_and_its_rollback_undoes_only_its_own() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    with_down(
+        &dir,
+        "20240101000000_m1",
+        "CREATE TABLE m1 (id int);",
+        "DROP TABLE m1;",
+    );
+    with_down(
+        &dir,
+        "20240102000000_m2",
+        "CREATE TABLE m2 (id int);",
+        "DROP TABLE m2;",
+    );
+    // the first deploy goes to m1, and its check fails after 2 s
+    let first = dataforge(tmp.path())
+        .args([
+            "migrate",
+            "deploy",
+            "--json",
+            "--backup-dir",
+            "b1",
+            "--to",
+            "20240101000000_m1",
+        ])
+        .args([
+            "--health-timeout",
+            "1s",
+            "--health-check",
+            "sleep 2; exit 1",
+        ])
+        .env("DATABASE_URL", db.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // once m1 is applied, a second deploy of everything starts
+    let c = db.connect().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while count(&c, "SELECT count(*) FROM pg_class WHERE relname = 'm1'").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "m1 was never applied");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let second = run(
+        dataforge(tmp.path())
+            .args([
+                "migrate",
+                "deploy",
+                "--backup-dir",
+                "b2",
+                "--health-check",
+                "true",
+            ])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(2), "{}", stderr(&first));
+    // the first rolled back its own m1 and nothing else; the second waited, then applied both
+    let rolled = events(&first)
+        .into_iter()
+        .find(|e| e["event"] == "rolled_back")
+        .expect("the first deploy rolled back");
+    assert_eq!(
+        rolled["migrations"],
+        serde_json::json!(["20240101000000_m1"])
+    );
+    assert!(
+        stderr(&second).contains("waiting for the migration lock"),
+        "{}",
+        stderr(&second)
+    );
+    assert!(
+        stderr(&second).contains("deployed 2 migration(s)"),
+        "{}",
+        stderr(&second)
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname IN ('m1', 'm2')"
+        )
+        .await,
+        2
     );
 }
 

@@ -12,7 +12,7 @@
 //! that missed an event. A receiver's URL is a secret (a Slack webhook's path is its
 //! key): only [`Hook::shown`], scheme, host and port, is ever printed or logged.
 
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::deploy::DeployEvent;
@@ -25,7 +25,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(5);
 pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// What a receiver is sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum HookKind {
     /// Every event, as JSON.
     Json,
@@ -60,13 +60,15 @@ impl Hook {
                 mask(spec)
             ));
         };
-        if !matches!(scheme, "http" | "https") || rest.is_empty() {
+        if !matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https") || rest.is_empty() {
             return Err(format!(
                 "`{}` is not an http(s) URL: give `https://host/path`, or \
                  `slack:https://…` for a chat webhook",
                 mask(spec)
             ));
         }
+        check_url(url)
+            .map_err(|why| format!("`{}` is not a URL dataforge can send to: {why}", mask(spec)))?;
         let host = host_of(url);
         let chat = host == "hooks.slack.com"
             || host.ends_with(".webhook.office.com")
@@ -76,6 +78,39 @@ impl Hook {
             kind: forced.unwrap_or(if chat { HookKind::Chat } else { HookKind::Json }),
             shown: mask(url),
         })
+    }
+}
+
+/// What is wrong with an http(s) URL, in words that do not repeat it: a host, a port
+/// that is a port, nothing a request line cannot carry.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|_| "it does not parse (a space, a bracket left open?)".to_string())?;
+    let Some(authority) = uri.authority() else {
+        return Err("it names no host".into());
+    };
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("it names no host".into());
+    }
+    // the port as written (the parser drops one that is not a u16)
+    let hostport = authority.as_str().rsplit('@').next().unwrap_or("");
+    let port = match hostport.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map(|(_, p)| p),
+        None => hostport.split_once(':').map(|(_, p)| p),
+    };
+    match port {
+        Some(p) if !p.parse::<u16>().is_ok_and(|n| n > 0) => {
+            Err(format!("its port `{p}` is not a port (1-65535)"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl Hook {
+    /// What makes two receivers one: the URL and what it is sent.
+    pub fn key(&self) -> (String, HookKind) {
+        (self.url.clone(), self.kind)
     }
 }
 
@@ -145,73 +180,102 @@ pub struct Missed {
 
 /// The receivers of one deploy, each fed by its own thread.
 pub struct Notifier {
-    senders: Vec<mpsc::Sender<Message>>,
-    results: Mutex<mpsc::Receiver<(usize, Delivery)>>,
-    hooks: Vec<Hook>,
+    receivers: Vec<Receiver>,
+}
+
+/// One receiver's queue, and how far its thread has got (read at the end, also when the
+/// thread is still sending).
+struct Receiver {
+    hook: Hook,
+    tx: mpsc::Sender<Message>,
+    progress: Arc<Mutex<Delivery>>,
+    /// The events queued for it, in order.
+    queued: Mutex<Vec<String>>,
+    done: Mutex<mpsc::Receiver<()>>,
 }
 
 impl Notifier {
     pub fn new(hooks: Vec<Hook>) -> Notifier {
-        let (done, results) = mpsc::channel();
-        let senders = hooks
-            .iter()
-            .enumerate()
-            .map(|(i, hook)| {
+        let receivers = hooks
+            .into_iter()
+            .map(|hook| {
                 let (tx, rx) = mpsc::channel::<Message>();
-                let hook = hook.clone();
-                let done = done.clone();
+                let (finished, done) = mpsc::channel();
+                let progress = Arc::new(Mutex::new(Delivery {
+                    receiver: hook.shown.clone(),
+                    kind: kind_name(hook.kind),
+                    delivered: 0,
+                    failed: Vec::new(),
+                }));
+                let (h, p) = (hook.clone(), progress.clone());
                 std::thread::spawn(move || {
-                    let _ = done.send((i, deliver(&hook, rx)));
+                    deliver(&h, rx, &p);
+                    let _ = finished.send(());
                 });
-                tx
+                Receiver {
+                    hook,
+                    tx,
+                    progress,
+                    queued: Mutex::new(Vec::new()),
+                    done: Mutex::new(done),
+                }
             })
             .collect();
-        Notifier {
-            senders,
-            results: Mutex::new(results),
-            hooks,
-        }
+        Notifier { receivers }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.hooks.is_empty()
+        self.receivers.is_empty()
     }
 
-    /// Hands `m` to every receiver; returns at once.
+    /// Hands `m` to every receiver that takes it; returns at once.
     pub fn send(&self, m: Message) {
-        for s in &self.senders {
-            let _ = s.send(m.clone());
+        for r in &self.receivers {
+            if r.hook.kind == HookKind::Chat && m.text.is_none() {
+                continue;
+            }
+            if let Ok(mut q) = r.queued.lock() {
+                q.push(m.json["event"].as_str().unwrap_or("?").to_string());
+            }
+            let _ = r.tx.send(m.clone());
         }
     }
 
-    /// Waits at most `within` for the queued events, and says how each receiver fared.
-    /// A receiver still sending then is reported with what it had not delivered.
+    /// Waits at most `within` for the queued events, and says how each receiver fared:
+    /// a receiver still sending then has the events it had not sent listed as missed.
     pub fn finish(self, within: Duration) -> Vec<Delivery> {
-        drop(self.senders);
         let deadline = Instant::now() + within;
-        let mut got: Vec<Option<Delivery>> = vec![None; self.hooks.len()];
-        let results = self.results.into_inner().unwrap_or_else(|p| p.into_inner());
-        while got.iter().any(Option::is_none) {
+        // closing the queues ends each thread once its queue is empty
+        let waiting: Vec<_> = self
+            .receivers
+            .into_iter()
+            .map(|r| (r.progress, r.queued, r.done))
+            .collect();
+        let mut out = Vec::new();
+        for (progress, queued, done) in waiting {
             let left = deadline.saturating_duration_since(Instant::now());
-            match results.recv_timeout(left) {
-                Ok((i, d)) => got[i] = Some(d),
-                Err(_) => break,
+            let done = done.into_inner().unwrap_or_else(|p| p.into_inner());
+            let finished = done.recv_timeout(left).is_ok();
+            let mut d = progress
+                .lock()
+                .map(|d| d.clone())
+                .unwrap_or_else(|p| p.into_inner().clone());
+            if !finished {
+                let queued = queued.into_inner().unwrap_or_else(|p| p.into_inner());
+                let handled = d.delivered + d.failed.len();
+                for event in queued.into_iter().skip(handled) {
+                    d.failed.push(Missed {
+                        event,
+                        error: format!(
+                            "not sent: the receiver was still busy when the deploy's {} s for alerts ran out",
+                            within.as_secs()
+                        ),
+                    });
+                }
             }
+            out.push(d);
         }
-        got.into_iter()
-            .zip(&self.hooks)
-            .map(|(d, h)| {
-                d.unwrap_or_else(|| Delivery {
-                    receiver: h.shown.clone(),
-                    kind: kind_name(h.kind),
-                    delivered: 0,
-                    failed: vec![Missed {
-                        event: "(the rest)".into(),
-                        error: format!("still sending after {} s; given up", within.as_secs()),
-                    }],
-                })
-            })
-            .collect()
+        out
     }
 }
 
@@ -222,19 +286,14 @@ fn kind_name(k: HookKind) -> &'static str {
     }
 }
 
-/// The sender thread of one receiver: every event in order, until the deploy is done.
-fn deliver(hook: &Hook, rx: mpsc::Receiver<Message>) -> Delivery {
+/// The sender thread of one receiver: every event in order, until the deploy is done;
+/// `progress` says how far it got after each.
+fn deliver(hook: &Hook, rx: mpsc::Receiver<Message>, progress: &Mutex<Delivery>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(TIMEOUT))
         .http_status_as_error(false)
         .build()
         .into();
-    let mut d = Delivery {
-        receiver: hook.shown.clone(),
-        kind: kind_name(hook.kind),
-        delivered: 0,
-        failed: Vec::new(),
-    };
     let mut answering = true;
     for m in rx {
         let body = match (hook.kind, &m.text) {
@@ -257,6 +316,7 @@ fn deliver(hook: &Hook, rx: mpsc::Receiver<Message>) -> Delivery {
             }
         }
         answering = error.is_empty();
+        let Ok(mut d) = progress.lock() else { return };
         if answering {
             d.delivered += 1;
         } else {
@@ -266,7 +326,6 @@ fn deliver(hook: &Hook, rx: mpsc::Receiver<Message>) -> Delivery {
             });
         }
     }
-    d
 }
 
 /// One POST; an error says why without the URL.
@@ -282,7 +341,7 @@ fn post(agent: &ureq::Agent, hook: &Hook, body: &str) -> Result<(), String> {
     match r {
         Ok(resp) if resp.status().is_success() => Ok(()),
         Ok(resp) => Err(format!("answered HTTP {}", resp.status().as_u16())),
-        Err(e) => Err(why(&e, &hook.url)),
+        Err(e) => Err(why(&e, &hook.url, TIMEOUT)),
     }
 }
 
@@ -445,14 +504,14 @@ pub fn place(url: &str) -> String {
 }
 
 /// An HTTP client error in words that do not repeat the URL (its secret).
-pub fn why(e: &ureq::Error, url: &str) -> String {
+pub fn why(e: &ureq::Error, url: &str, timeout: Duration) -> String {
     let text = match e {
         ureq::Error::Io(io) => match io.kind() {
             std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
             std::io::ErrorKind::TimedOut => "timed out".to_string(),
             _ => io.to_string(),
         },
-        ureq::Error::Timeout(_) => format!("no answer within {} s", TIMEOUT.as_secs()),
+        ureq::Error::Timeout(_) => format!("no answer within {:.1} s", timeout.as_secs_f64()),
         ureq::Error::HostNotFound => "host not found".to_string(),
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         other => other.to_string(),
@@ -502,5 +561,15 @@ mod tests {
         );
         let e = Hook::parse("hooks.slack.com/services/x").unwrap_err();
         assert!(e.contains("not an http(s) URL"), "{e}");
+        assert_eq!(k("HTTPS://alerts.example.com/deploy"), HookKind::Json);
+        for (bad, why) in [
+            ("http://exa mple.com/x", "does not parse"),
+            ("http://127.0.0.1:99999/x", "port `99999` is not a port"),
+            ("http://:5621/x", "names no host"),
+            ("http://[::1/x", "does not parse"),
+        ] {
+            let e = Hook::parse(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

@@ -114,11 +114,17 @@ struct Steps<'a> {
     /// Where a failure to write the audit log is said.
     warn: fn(&str),
     any_failed: bool,
+    /// The step started and not yet ended, and whether the run's end was said: an error
+    /// that comes back without either is said by [`deploy`], so every run ends in a
+    /// `step_failed` and a `done` whatever went wrong.
+    open: Option<&'static str>,
+    ended: bool,
 }
 
 impl Steps<'_> {
     fn started(&mut self, step: &'static str) -> Instant {
         self.n += 1;
+        self.open = Some(step);
         (self.on)(DeployEvent::StepStarted { step, n: self.n });
         Instant::now()
     }
@@ -138,6 +144,7 @@ impl Steps<'_> {
         detail: serde_json::Value,
         text: String,
     ) {
+        self.open = None;
         self.audit(
             serde_json::json!({"event": "deploy step finished", "step": step, "detail": &detail}),
         );
@@ -156,6 +163,7 @@ impl Steps<'_> {
 
     fn failed_with(&mut self, step: &'static str, error: String, detail: serde_json::Value) {
         self.any_failed = true;
+        self.open = None;
         self.audit(serde_json::json!({"event": "deploy step failed", "step": step, "error": &error, "detail": &detail}));
         (self.on)(DeployEvent::StepFailed {
             step,
@@ -166,6 +174,7 @@ impl Steps<'_> {
     }
 
     fn done(&mut self, state: &str, next: &str) {
+        self.ended = true;
         self.audit(serde_json::json!({"event": "deploy done", "state": state, "next": next, "ok": !self.any_failed}));
         (self.on)(DeployEvent::Done {
             state: state.to_string(),
@@ -187,7 +196,34 @@ pub async fn deploy(
         audit: opts.backup_dir.clone(),
         warn: opts.run.notify,
         any_failed: false,
+        open: None,
+        ended: false,
     };
+    let result = run_steps(opts, &mut steps).await;
+    if let Err(e) = &result {
+        if let Some(step) = steps.open {
+            steps.failed(step, crate::describe(e));
+        }
+        if !steps.ended {
+            // before the backup nothing has changed; after it, the error says where it
+            // stopped, and the history says what is applied
+            if steps.n <= 2 {
+                steps.done("nothing changed", "fix the error above and deploy again");
+            } else {
+                steps.done(
+                    "stopped by the error above",
+                    "see what is applied: dataforge migrate status",
+                );
+            }
+        }
+    }
+    result
+}
+
+async fn run_steps(
+    opts: DeployOptions<'_>,
+    steps: &mut Steps<'_>,
+) -> anyhow::Result<DeployOutcome> {
     // 1. verify: history and files agree, and every pending migration may run.
     let t = steps.started("verify");
     let migrations = load_dir(&opts.dir)?;
@@ -283,8 +319,13 @@ pub async fn deploy(
         format!("{} migration(s) pending, checksums match", pending.len()),
     );
     if pending.is_empty() {
-        steps.done("up to date: nothing to deploy", "");
-        return Ok(DeployOutcome::Deployed(Vec::new()));
+        if opts.health.checks.is_empty() {
+            steps.done("up to date: nothing to deploy", "");
+            return Ok(DeployOutcome::Deployed(Vec::new()));
+        }
+        // nothing to apply, but the services are checked all the same: a deploy
+        // interrupted during its checks left them unchecked, and this run says so
+        return check_only(&opts.health, steps).await;
     }
 
     // 2. backup, verified before anything changes.
@@ -312,6 +353,12 @@ pub async fn deploy(
     let mut run = opts.run.clone();
     run.monitor_url = Some(url.clone());
     run.backup = Some(backup.path.display().to_string());
+    if !opts.health.checks.is_empty() {
+        // the lock is held from here to the end of the checks and of any rollback, so
+        // no other run applies a migration in between and the rollback undoes exactly
+        // this deploy's (up and down take it again on this session, which nests)
+        lock::lock(&client, &run).await?;
+    }
     let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .await?
@@ -439,7 +486,7 @@ pub async fn deploy(
     after_up(
         &opts.health,
         &opts.backup_dir,
-        &mut steps,
+        steps,
         client,
         &keys,
         &run,
@@ -456,7 +503,8 @@ struct Deployed<'a> {
     url: String,
 }
 
-/// 5. the health checks; when one fails, 6. the rollback and 7. the checks again.
+/// The health checks (step 5); when one fails, the rollback (6) and the checks again
+/// (7). The migration lock is held throughout (taken before `up`).
 async fn after_up(
     opts: &HealthOptions,
     backup_dir: &std::path::Path,
@@ -472,11 +520,38 @@ async fn after_up(
         .iter()
         .find(|m| d.applied.last() == Some(&m.name))
         .expect("an applied migration is in the folder");
+    let all_down = d.applied.iter().all(|a| {
+        d.migrations
+            .iter()
+            .any(|m| &m.name == a && m.down.is_some())
+    });
+    let undo_by_hand = if all_down {
+        format!(
+            "dataforge migrate down --steps {n} (each has a down.sql), or dataforge restore {}",
+            d.backup.display()
+        )
+    } else {
+        format!("dataforge restore {}", d.backup.display())
+    };
+    // Ctrl-C and SIGTERM are this command's own until it ends: what they interrupt
+    // decides what is true afterwards
+    let _own = crate::cleanup::own_signals();
     let t = steps.started("health");
-    let checks = check_health(opts, steps).await;
+    let started = Instant::now();
+    let Some(checks) = checked(opts, steps).await else {
+        steps.failed("health", "interrupted".into());
+        steps.done(
+            &format!(
+                "deployed {n} migration(s); the health checks were interrupted, so nothing was rolled back"
+            ),
+            &format!("check the services; to undo the deploy: {undo_by_hand}"),
+        );
+        anyhow::bail!(
+            "interrupted during the health checks: the deploy's {n} migration(s) stay applied, unchecked"
+        );
+    };
     let detail = serde_json::json!({ "checks": &checks });
     let failing = failing_of(&checks);
-    let started = Instant::now();
     if failing.is_empty() {
         history::log(
             &client,
@@ -499,7 +574,7 @@ async fn after_up(
         );
         return Ok(DeployOutcome::Deployed(d.applied));
     }
-    steps.failed_with("health", format!("failing after up: {failing}"), detail);
+    // in the history before anything else, so a run killed from here on leaves it said
     let log_failed = async |client: &tokio_postgres::Client, failing: &str| {
         history::log_error(
             client,
@@ -512,16 +587,14 @@ async fn after_up(
         )
         .await
     };
+    log_failed(&client, &failing).await?;
+    steps.failed_with("health", format!("failing after up: {failing}"), detail);
     if !opts.rollback {
-        log_failed(&client, &failing).await?;
         steps.done(
             &format!(
                 "deployed {n} migration(s), but the health checks fail; not rolled back (--no-rollback)"
             ),
-            &format!(
-                "look at {failing}; to undo the deploy: dataforge migrate down --steps {n}, or dataforge restore {}",
-                d.backup.display()
-            ),
+            &format!("look at {}; to undo the deploy: {undo_by_hand}", names(&checks)),
         );
         anyhow::bail!(
             "the health checks failed after up: {failing}; nothing was rolled back (--no-rollback)"
@@ -530,32 +603,53 @@ async fn after_up(
 
     // 6. roll back: every migration's down.sql when each has one, else the backup
     let t = steps.started("rollback");
-    let all_down = d.applied.iter().all(|a| {
-        d.migrations
-            .iter()
-            .any(|m| &m.name == a && m.down.is_some())
-    });
     let mut note = String::new();
     let mut how = None;
     if all_down {
         let cancel = client.cancel_token();
-        let down = down(&mut client, d.migrations, DownTo::Steps(n), run);
-        match interruptible(&d.url, cancel, down).await {
-            Ok(names) => how = Some(("down", names)),
-            Err(e) => {
-                note = format!(
-                    "down.sql failed ({}); restoring the pre-deploy backup instead. ",
-                    crate::describe(&e)
-                )
+        let only = DownTo::Only(d.applied.iter().rev().cloned().collect());
+        tokio::select! {
+            r = down(&mut client, d.migrations, only, run) => match r {
+                Ok(names) => how = Some(("down", names)),
+                Err(e) => {
+                    note = format!(
+                        "down.sql failed ({}); restoring the pre-deploy backup instead. ",
+                        crate::describe(&e.into())
+                    )
+                }
+            },
+            _ = crate::cleanup::interrupted() => {
+                pg::cancel(&d.url, &cancel).await;
+                steps.failed(
+                    "rollback",
+                    "interrupted: the running down.sql was cancelled and rolled back".into(),
+                );
+                steps.done(
+                    "PARTLY ROLLED BACK: some of this deploy's migrations may still be applied",
+                    &format!(
+                        "see which: dataforge migrate status; then finish by hand: {undo_by_hand}"
+                    ),
+                );
+                anyhow::bail!(
+                    "interrupted during the rollback: `dataforge migrate status` shows which of this deploy's migrations are still applied"
+                );
             }
         }
     }
     let client = match how {
         Some(_) => client,
         None => {
+            // the restore replaces the database, and this session (and the lock) with it
             drop(client);
             match crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await {
-                Ok(_) => how = Some(("restore", d.applied.clone())),
+                Ok(r) => {
+                    note.push_str(&format!(
+                        "Anything written to the database since the backup is not in it; the \
+                         database as it was before the restore is in {}. ",
+                        r.pre_restore_backup.display()
+                    ));
+                    how = Some(("restore", d.applied.clone()))
+                }
                 Err(e) => {
                     steps.failed("rollback", format!("{note}the restore failed: {e}"));
                     steps.done(
@@ -563,13 +657,13 @@ async fn after_up(
                         &format!("restore by hand: dataforge restore {}", d.backup.display()),
                     );
                     anyhow::bail!(
-                        "the health checks failed after up ({failing}) and the rollback failed: \
+                        "the health checks failed after up ({}) and the rollback failed: \
                          restore by hand: dataforge restore {}",
+                        names(&checks),
                         d.backup.display()
                     );
                 }
             }
-            // the restore replaced the database, and this session with it
             pg::connect(&d.url).await?
         }
     };
@@ -577,14 +671,17 @@ async fn after_up(
     let said = match how {
         "down" => format!("ran down.sql of {}", undone.join(", ")),
         _ => format!(
-            "{note}restored the pre-deploy backup {}",
-            d.backup.display()
+            "restored the pre-deploy backup {}. {}",
+            d.backup.display(),
+            note.trim_end()
         ),
     };
-    // after a restore the log is the backup's: the failed checks and the rollback are
-    // written now, so they are there either way
+    // after a restore the log is the backup's: the failed checks are written again, and
+    // the rollback, so they are there either way
     history::ensure_log_table(&client).await?;
-    log_failed(&client, &failing).await?;
+    if how == "restore" {
+        log_failed(&client, &failing).await?;
+    }
     history::log_error(
         &client,
         &newest.name,
@@ -611,10 +708,17 @@ async fn after_up(
 
     // 7. the checks again, against the database as it was
     let t = steps.started("health again");
-    let again = check_health(opts, steps).await;
+    let started = Instant::now();
+    let Some(again) = checked(opts, steps).await else {
+        steps.failed("health again", "interrupted".into());
+        steps.done(
+            &format!("rolled back ({said}); the checks after the rollback were interrupted"),
+            "check the services",
+        );
+        anyhow::bail!("interrupted during the health checks after the rollback");
+    };
     let detail = serde_json::json!({ "checks": &again });
     let still = failing_of(&again);
-    let started = Instant::now();
     let (action, error) = if still.is_empty() {
         (history::Action::HealthPassed, None)
     } else {
@@ -645,14 +749,6 @@ async fn after_up(
         steps.failed_with("health again", format!("still failing: {still}"), detail);
         "they still fail after it"
     };
-    let names = |checks: &[health::Outcome]| {
-        checks
-            .iter()
-            .filter(|o| !o.passed)
-            .map(|o| o.check.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     steps.done(
         &format!(
             "rolled back ({said}): the schema and history are as before the deploy; the health checks failed after up, and {after}"
@@ -676,6 +772,60 @@ async fn after_up(
             "backup restored"
         }
     )
+}
+
+/// Nothing was pending: the checks run all the same, and a failing one is reported
+/// (there is nothing of this run's to roll back).
+async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Result<DeployOutcome> {
+    let _own = crate::cleanup::own_signals();
+    let t = steps.started("health");
+    let Some(checks) = checked(opts, steps).await else {
+        steps.failed("health", "interrupted".into());
+        steps.done(
+            "up to date: nothing to deploy; the checks were interrupted",
+            "",
+        );
+        anyhow::bail!("interrupted during the health checks");
+    };
+    let failing = failing_of(&checks);
+    let detail = serde_json::json!({ "checks": &checks });
+    if failing.is_empty() {
+        steps.finished(
+            "health",
+            t,
+            detail,
+            format!("{} check(s) passed", checks.len()),
+        );
+        steps.done("up to date: nothing to deploy; the health checks pass", "");
+        return Ok(DeployOutcome::Deployed(Vec::new()));
+    }
+    steps.failed_with("health", format!("failing: {failing}"), detail);
+    steps.done(
+        "up to date: nothing to deploy, but the health checks fail; nothing of this run's to roll back",
+        "look at the services; `dataforge migrate history` shows the last deploy and its checks",
+    );
+    anyhow::bail!(
+        "nothing to deploy, and the health checks fail: {}",
+        names(&checks)
+    )
+}
+
+/// The checks' outcomes, or `None` when Ctrl-C or SIGTERM came first.
+async fn checked(opts: &HealthOptions, steps: &mut Steps<'_>) -> Option<Vec<health::Outcome>> {
+    tokio::select! {
+        c = check_health(opts, steps) => Some(c),
+        _ = crate::cleanup::interrupted() => None,
+    }
+}
+
+/// The failing checks' names.
+fn names(checks: &[health::Outcome]) -> String {
+    checks
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.check.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs the health checks on threads of their own; each attempt is reported as it ends.

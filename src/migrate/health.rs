@@ -62,15 +62,35 @@ fn shown_url(url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
+/// `scheme://user:password@`: the password.
 static PASSWORD_IN_URL: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r"(://[^:/@\s]+:)[^@\s]+@").expect("a valid pattern"));
-static PASSWORD_SETTING: LazyLock<regex::Regex> = LazyLock::new(|| {
-    regex::Regex::new(r"(?i)\b(password=|PGPASSWORD=)('[^']*'|\S+)").expect("a valid pattern")
+    LazyLock::new(|| regex::Regex::new(r#"(://[^:/@\s'"]+:)[^@\s'"]+@"#).expect("a valid pattern"));
+/// A URL's query: its values may be tokens.
+static QUERY: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new(r#"(://[^\s'"?]*\?)[^\s'"]+"#).expect("a valid pattern"));
+/// `password=…`, `PGPASSWORD=…`, `token=…`, `api_key: …`, quoted or not.
+static SECRET_SETTING: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(
+        r#"(?i)\b([a-z_]*(?:password|passwd|pwd|token|secret|api[_-]?key|apikey)[a-z_]*\s*[=:]\s*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
+    )
+    .expect("a valid pattern")
+});
+/// `Authorization: Bearer …`, `Basic …`, and curl's `-u user:password` / `--user`.
+static CREDENTIAL: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(
+        r#"(?i)(\b(?:bearer|basic)\s+|(?:^|\s)(?:-u|--user)[\s=]*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
+    )
+    .expect("a valid pattern")
 });
 
-fn mask_command(c: &str) -> String {
+/// A command or its output as it may be shown: passwords in URLs, query strings,
+/// `password=`/`token=`-like settings and credentials after `Bearer`, `Basic`, `-u`
+/// become `***`.
+pub fn mask_command(c: &str) -> String {
     let c = PASSWORD_IN_URL.replace_all(c, "${1}***@");
-    PASSWORD_SETTING.replace_all(&c, "${1}***").into_owned()
+    let c = QUERY.replace_all(&c, "${1}***");
+    let c = SECRET_SETTING.replace_all(&c, "${1}***");
+    CREDENTIAL.replace_all(&c, "${1}***").into_owned()
 }
 
 /// One attempt of one check, as it ends.
@@ -169,8 +189,9 @@ fn run_one(
 }
 
 fn http(url: &str, within: Duration) -> (bool, String) {
+    let within = within.min(Duration::from_secs(10));
     let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(within.min(Duration::from_secs(10))))
+        .timeout_global(Some(within))
         .http_status_as_error(false)
         .build()
         .into();
@@ -186,16 +207,20 @@ fn http(url: &str, within: Duration) -> (bool, String) {
             r.status().is_success(),
             format!("HTTP {}", r.status().as_u16()),
         ),
-        Err(e) => (false, super::alert::why(&e, url)),
+        Err(e) => (false, super::alert::why(&e, url, within)),
     }
 }
 
 fn command_check(command: &str, within: Duration) -> (bool, String) {
+    use std::os::unix::process::CommandExt as _;
+    // a group of its own: at the timeout the whole group goes, the programs the shell
+    // started too (they hold the output pipes open)
     let child = Command::new("sh")
         .args(["-c", command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn();
     let mut child = match child {
         Ok(c) => c,
@@ -218,7 +243,9 @@ fn command_check(command: &str, within: Duration) -> (bool, String) {
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                // SAFETY: kill takes plain integers; the group is the child's own
+                // (process_group(0) above), so this signals nothing else
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
                 break None;
             }
@@ -242,7 +269,10 @@ fn command_check(command: &str, within: Duration) -> (bool, String) {
     match status {
         None => (
             false,
-            format!("no exit within {} s; stopped", within.as_secs()),
+            format!(
+                "still running at the timeout ({:.1} s); stopped",
+                within.as_secs_f64()
+            ),
         ),
         Some(s) if s.success() => (true, "exit 0".into()),
         Some(s) => {
@@ -292,6 +322,24 @@ mod tests {
     }
 
     #[test]
+    fn tokens_headers_and_user_passwords_are_masked_too() {
+        assert_eq!(
+            mask_command("psql 'host=db password=\"a b\"'"),
+            "psql 'host=db password=***'"
+        );
+        assert_eq!(
+            mask_command(
+                "curl -sf 'http://h:1/health?token=T0K' -u admin:CURLPASS -H 'Authorization: Bearer B3AR'"
+            ),
+            "curl -sf 'http://h:1/health?***' -u *** -H 'Authorization: Bearer ***'"
+        );
+        assert_eq!(
+            mask_command("ready; token=OUT api_key: K3Y"),
+            "ready; token=*** api_key: ***"
+        );
+    }
+
+    #[test]
     fn a_command_check_passes_on_exit_0_and_says_why_it_failed() {
         assert_eq!(
             command_check("true", Duration::from_secs(5)),
@@ -303,8 +351,14 @@ mod tests {
         );
         assert!(!ok);
         assert_eq!(why, "exit 3: not ready");
-        let (ok, why) = command_check("sleep 5", Duration::from_millis(300));
-        assert!(!ok && why.starts_with("no exit within"), "{why}");
+        // the programs the shell started go too: the check ends at its timeout
+        let t = Instant::now();
+        let (ok, why) = command_check("sleep 5; echo done", Duration::from_millis(300));
+        assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+        assert!(
+            !ok && why.starts_with("still running at the timeout (0.3 s)"),
+            "{why}"
+        );
     }
 
     #[test]

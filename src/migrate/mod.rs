@@ -114,6 +114,8 @@ pub enum DownTo {
     Steps(usize),
     /// Every applied migration after this one (which stays applied).
     After(String),
+    /// Exactly these, newest first, which must be the newest applied (a deploy's own).
+    Only(Vec<String>),
 }
 
 /// Rolls back applied migrations, newest first, each by its `down.sql` in one transaction
@@ -152,6 +154,20 @@ async fn down_locked(
     match to {
         DownTo::Steps(n) => targets.truncate(*n),
         DownTo::After(name) => targets.retain(|e| e.name.as_str() > name.as_str()),
+        DownTo::Only(names) => {
+            targets.truncate(names.len());
+            let got: Vec<&str> = targets.iter().map(|e| e.name.as_str()).collect();
+            if got != names.iter().map(String::as_str).collect::<Vec<_>>() {
+                return Err(MigrateError::CannotRollBack {
+                    name: names.join(", "),
+                    why: format!(
+                        "they are not the newest applied migrations (those are {}): another \
+                         run applied or undid migrations since",
+                        got.join(", ")
+                    ),
+                });
+            }
+        }
     }
     // check every target before changing anything
     let mut plan = Vec::new();

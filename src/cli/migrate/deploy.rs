@@ -26,28 +26,33 @@ Examples:
   dataforge migrate deploy --json | tee deploy.log      one JSON event per line, for alerting
   dataforge migrate deploy --restore-on-failure         restore the backup if a migration that runs
                                                         outside a transaction fails midway
-  dataforge migrate deploy \
-      --notify https://hooks.slack.com/services/T0/B0/XXXX \
-      --notify https://ops.example.com/deploy-events \
-      --health-check https://api.example.com/health \
+  dataforge migrate deploy \\
+      --notify https://hooks.slack.com/services/T0/B0/XXXX \\
+      --notify https://ops.example.com/deploy-events \\
+      --health-check https://api.example.com/health \\
       --health-check \"psql $DATABASE_URL -c 'select 1'\"
-                                                        the whole runbook: chat messages and JSON
-                                                        events, then each check must pass within
-                                                        2m, else the deploy is rolled back
+                                  the whole runbook: chat messages and JSON events, then each
+                                  check must pass within 2m, else the deploy is rolled back
 
 Alerts (--notify URL, repeatable, or [deploy] notify = [\"URL\", …] in dataforge.toml): every
 event as JSON (deploy_started, step_*, migration_finished, rolled_back, done) POSTed to URL;
 Slack's hooks.slack.com and Teams' *.webhook.office.com, or any URL given as slack:URL or
-teams:URL, get a short message instead: what, where, who, how long, what next. Delivery is
-retried briefly, never holds up or fails the deploy, and the summary names every receiver
-that missed an event. A URL is shown as its scheme, host and port only.
+teams:URL, get a short message instead: what, where, who, how long, what next (json:URL
+forces JSON). Each receiver has a sender of its own, tried 3 times per event: the steps never
+wait for it and it never fails the deploy. At the end the deploy waits at most 10 s for what
+is queued, and the summary names every receiver that missed an event, with why. A URL is
+shown as its scheme, host and port only.
 
 Health checks (--health-check URL|COMMAND, repeatable, or [deploy] health_check = […]): after
-up, a URL must answer a GET with 2xx, a command (run by sh -c) must exit 0, within
---health-timeout, tried every --health-interval, each answer shown as it comes. When one
-fails, the deploy is rolled back: each migration's down.sql (newest first) when every one
-this deploy applied has one, else the pre-deploy backup is restored. The checks then run
-again and both results are reported; exit 2. --no-rollback only reports.
+up, a URL must answer a GET with 2xx, a command (run by sh -c; at the timeout its whole
+process group is stopped) must exit 0, within --health-timeout, tried every
+--health-interval, each answer shown as it comes. The migration lock is held from up to
+the end of the checks and any rollback. When one fails, the deploy is rolled back: each
+migration's down.sql (newest first) when every one this deploy applied has one, else the
+pre-deploy backup is restored (writes made since the backup are then only in the
+pre-restore backup, which the summary names). The checks then run again and both results
+are reported; exit 2. --no-rollback only reports. With nothing pending, the checks still
+run (a deploy interrupted during its checks left them unchecked) and a failure exits 2.
 
 Exit codes: 0 deployed (or nothing pending), health checks passed; 1 the pre-deploy check
 found failed, modified or missing migrations; 2 a step or a health check failed (the output
@@ -324,10 +329,19 @@ struct DeployConfig {
 /// The receivers and checks: dataforge.toml's, then the command line's. A bad one stops
 /// the deploy before anything runs.
 fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)> {
+    // a toml error may quote the value, and a webhook's URL is its secret
     let (config, path) =
-        crate::backup::production::read_config::<Config>(&std::env::current_dir()?)?
+        crate::backup::production::read_config::<Config>(&std::env::current_dir()?)
+            .map_err(|e| anyhow::anyhow!(mask_urls(&e.to_string())))?
             .map(|(c, p)| (c, Some(p)))
             .unwrap_or_default();
+    if args.health_interval < Duration::from_millis(100) {
+        anyhow::bail!(
+            "--health-interval {:?} would flood the service: give 100ms or more (the default \
+             is 3s); nothing was done",
+            args.health_interval
+        );
+    }
     let mut hooks = Vec::new();
     let mut checks = Vec::new();
     let at = |i: usize, key: &str| match &path {
@@ -341,6 +355,16 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
         hooks.push(
             Hook::parse(spec).map_err(|e| anyhow::anyhow!("--notify: {e}; nothing was done"))?,
         );
+    }
+    // one receiver named twice (in the file and on the command line) gets each event once
+    let mut seen = std::collections::HashSet::new();
+    hooks.retain(|h| seen.insert(h.key()));
+    // receivers that show alike are told apart by their place in the list
+    for i in 0..hooks.len() {
+        let alike = hooks.iter().filter(|h| h.shown == hooks[i].shown).count();
+        if alike > 1 {
+            hooks[i].shown = format!("{} (receiver {})", hooks[i].shown, i + 1);
+        }
     }
     for (i, spec) in config.deploy.health_check.iter().enumerate() {
         checks.push(
@@ -360,6 +384,17 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
         );
     }
     Ok((hooks, checks))
+}
+
+/// `text` with every http(s) URL in it shown as scheme, host and port.
+fn mask_urls(text: &str) -> String {
+    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)https?://[^\s"'`]+"#).expect("a valid pattern")
+    });
+    URL.replace_all(text, |c: &regex::Captures| {
+        crate::migrate::alert::mask(&c[0])
+    })
+    .into_owned()
 }
 
 /// The summary's last lines: how each alert receiver fared (also in the audit log).

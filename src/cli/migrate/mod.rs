@@ -207,7 +207,7 @@ that cannot be read or parsed (the others are still linted).")]
         #[command(flatten)]
         target: Target,
     },
-    /// Verify, back up (verified), apply, verify: the whole deploy runbook, each step reported
+    /// Verify, back up (verified), apply, verify, health checks: the whole deploy runbook, each step reported
     Deploy(deploy::DeployArgs),
     /// Approve a migration's high-risk findings, bound to its checksum (writes approval.toml beside it)
     #[command(after_help = "Examples:
