@@ -34,8 +34,8 @@ pub enum HookKind {
     Chat,
 }
 
-/// One `--notify` receiver.
-#[derive(Debug, Clone)]
+/// One `--notify` receiver. Its `Debug` shows [`Hook::shown`], never the URL.
+#[derive(Clone)]
 pub struct Hook {
     url: String,
     pub kind: HookKind,
@@ -105,6 +105,24 @@ pub fn check_url(url: &str) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hook")
+            .field("kind", &self.kind)
+            .field("shown", &self.shown)
+            .finish()
+    }
+}
+
+/// `text` with every http(s) URL in it shown as [`mask`] shows it.
+pub fn mask_urls(text: &str) -> String {
+    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#"(?i)https?://[^\s"'`]+"#).expect("a valid pattern")
+    });
+    URL.replace_all(text, |c: &regex::Captures| mask(&c[0]))
+        .into_owned()
 }
 
 impl Hook {
@@ -348,7 +366,8 @@ fn post(agent: &ureq::Agent, hook: &Hook, body: &str) -> Result<(), String> {
 /// A deploy's alerts: its events with where and who, and a person's message for each
 /// milestone.
 pub struct DeployAlerts {
-    notifier: Notifier,
+    /// Taken by [`DeployAlerts::finish`].
+    notifier: Mutex<Option<Notifier>>,
     database: Mutex<String>,
     by: String,
     started: Instant,
@@ -361,7 +380,7 @@ pub struct DeployAlerts {
 impl DeployAlerts {
     pub fn new(hooks: Vec<Hook>) -> DeployAlerts {
         DeployAlerts {
-            notifier: Notifier::new(hooks),
+            notifier: Mutex::new(Some(Notifier::new(hooks))),
             database: Mutex::new(String::new()),
             by: super::history::os_user(),
             started: Instant::now(),
@@ -375,7 +394,15 @@ impl DeployAlerts {
     fn release(&self) {
         let held = self.held.lock().ok().and_then(|mut h| h.take());
         for m in held.into_iter().flatten() {
-            self.notifier.send(m);
+            self.deliver(m);
+        }
+    }
+
+    fn deliver(&self, m: Message) {
+        if let Ok(n) = self.notifier.lock() {
+            if let Some(n) = n.as_ref() {
+                n.send(m);
+            }
         }
     }
 
@@ -397,7 +424,7 @@ impl DeployAlerts {
                 return;
             }
         }
-        self.notifier.send(m);
+        self.deliver(m);
     }
 
     /// The target is known: the deploy has started.
@@ -414,7 +441,7 @@ impl DeployAlerts {
         self.send(serde_json::json!({"event": "deploy_started"}), Some(text));
         for mut m in held.into_iter().flatten() {
             m.json["database"] = self.database().into();
-            self.notifier.send(m);
+            self.deliver(m);
         }
     }
 
@@ -434,7 +461,15 @@ impl DeployAlerts {
         let db = self.database();
         let text = match e {
             DeployEvent::StepFailed { step, error, .. } => {
-                let error: String = error.chars().take(600).collect();
+                // the headline only: a server's DETAIL lines may quote row values, which
+                // have no place in a chat room
+                let error: String = error
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(400)
+                    .collect();
                 Some(format!(
                     "dataforge deploy on {db} FAILED at {step}: {error}"
                 ))
@@ -478,9 +513,10 @@ impl DeployAlerts {
     }
 
     /// Waits at most [`DRAIN`] for what is queued; how each receiver fared.
-    pub fn finish(self) -> Vec<Delivery> {
+    pub fn finish(&self) -> Vec<Delivery> {
         self.release();
-        self.notifier.finish(DRAIN)
+        let notifier = self.notifier.lock().ok().and_then(|mut n| n.take());
+        notifier.map(|n| n.finish(DRAIN)).unwrap_or_default()
     }
 }
 
@@ -516,7 +552,7 @@ pub fn why(e: &ureq::Error, url: &str, timeout: Duration) -> String {
         ureq::Error::ConnectionFailed => "connection failed".to_string(),
         other => other.to_string(),
     };
-    text.replace(url, &mask(url))
+    mask_urls(&text.replace(url, &mask(url)))
 }
 
 #[cfg(test)]

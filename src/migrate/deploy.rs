@@ -129,6 +129,16 @@ impl Steps<'_> {
         Instant::now()
     }
 
+    /// A write to `_dataforge_migration_log` that failed is said, and the run goes on:
+    /// the history is a record, and a failure to keep it must not change what is done.
+    fn logged(&self, r: Result<(), PgError>) {
+        if let Err(e) = r {
+            (self.warn)(&format!(
+                "warning: the deploy's step was not written to _dataforge_migration_log: {e}"
+            ));
+        }
+    }
+
     fn audit(&self, event: serde_json::Value) {
         if let Err(e) = crate::backup::audit(&self.audit, event) {
             (self.warn)(&format!(
@@ -330,6 +340,13 @@ async fn run_steps(
 
     // 2. backup, verified before anything changes.
     let t = steps.started("backup");
+    if !opts.health.checks.is_empty() {
+        // with health checks the lock is held from here to the end of the checks and of
+        // any rollback: no other run applies or undoes a migration in between, so the
+        // backup is the database as this deploy found it and a rollback undoes exactly
+        // this deploy's (up and down take the lock again on this session, which nests)
+        lock::lock(&client, &opts.run).await?;
+    }
     let backup = match crate::backup::backup(&url, &opts.backup_dir, &keys.recipients).await {
         Ok(b) => b,
         Err(e) => {
@@ -353,12 +370,6 @@ async fn run_steps(
     let mut run = opts.run.clone();
     run.monitor_url = Some(url.clone());
     run.backup = Some(backup.path.display().to_string());
-    if !opts.health.checks.is_empty() {
-        // the lock is held from here to the end of the checks and of any rollback, so
-        // no other run applies a migration in between and the rollback undoes exactly
-        // this deploy's (up and down take it again on this session, which nests)
-        lock::lock(&client, &run).await?;
-    }
     let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .await?
@@ -465,6 +476,10 @@ async fn run_steps(
             "verify after",
             "history and folder disagree after the deploy".into(),
         );
+        steps.done(
+            "history and folder disagree after the deploy",
+            "see which migrations: dataforge migrate status",
+        );
         return Ok(DeployOutcome::DisagreesAfter);
     }
     steps.finished(
@@ -476,6 +491,10 @@ async fn run_steps(
     if opts.health.checks.is_empty() {
         steps.done(&format!("deployed {} migration(s)", applied.len()), "");
         return Ok(DeployOutcome::Deployed(applied));
+    }
+    if applied.is_empty() {
+        // another run applied them while this one waited for the lock
+        return check_only(&opts.health, steps).await;
     }
     let deployed = Deployed {
         migrations: &migrations,
@@ -539,6 +558,17 @@ async fn after_up(
     let t = steps.started("health");
     let started = Instant::now();
     let Some(checks) = checked(opts, steps).await else {
+        let logged = history::log_error(
+            &client,
+            &newest.name,
+            history::Action::HealthFailed,
+            &newest.checksum,
+            started,
+            &history::Facts::default(),
+            "interrupted: the checks did not finish, and nothing was rolled back",
+        )
+        .await;
+        steps.logged(logged);
         steps.failed("health", "interrupted".into());
         steps.done(
             &format!(
@@ -553,7 +583,7 @@ async fn after_up(
     let detail = serde_json::json!({ "checks": &checks });
     let failing = failing_of(&checks);
     if failing.is_empty() {
-        history::log(
+        let logged = history::log(
             &client,
             &newest.name,
             history::Action::HealthPassed,
@@ -561,7 +591,8 @@ async fn after_up(
             started,
             &history::Facts::default(),
         )
-        .await?;
+        .await;
+        steps.logged(logged);
         steps.finished(
             "health",
             t,
@@ -587,7 +618,8 @@ async fn after_up(
         )
         .await
     };
-    log_failed(&client, &failing).await?;
+    let logged = log_failed(&client, &failing).await;
+    steps.logged(logged);
     steps.failed_with("health", format!("failing after up: {failing}"), detail);
     if !opts.rollback {
         steps.done(
@@ -639,9 +671,15 @@ async fn after_up(
     let client = match how {
         Some(_) => client,
         None => {
-            // the restore replaces the database, and this session (and the lock) with it
+            // this session keeps the lock until the restore's swap ends it; then a new
+            // one takes it again for the second run of the checks
+            (run.notify)(
+                "restoring the pre-deploy backup: this runs to its end (Ctrl-C waits for it)",
+            );
+            let restored =
+                crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await;
             drop(client);
-            match crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await {
+            match restored {
                 Ok(r) => {
                     note.push_str(&format!(
                         "Anything written to the database since the backup is not in it; the \
@@ -653,7 +691,11 @@ async fn after_up(
                 Err(e) => {
                     steps.failed("rollback", format!("{note}the restore failed: {e}"));
                     steps.done(
-                        "DEPLOYED BUT UNHEALTHY, and the rollback failed",
+                        if note.is_empty() {
+                            "DEPLOYED BUT UNHEALTHY, and the rollback failed"
+                        } else {
+                            "PARTLY ROLLED BACK (a down.sql failed), and the restore failed"
+                        },
                         &format!("restore by hand: dataforge restore {}", d.backup.display()),
                     );
                     anyhow::bail!(
@@ -664,7 +706,9 @@ async fn after_up(
                     );
                 }
             }
-            pg::connect(&d.url).await?
+            let client = pg::connect(&d.url).await?;
+            lock::lock(&client, run).await?;
+            client
         }
     };
     let (how, undone) = how.expect("set above");
@@ -678,11 +722,13 @@ async fn after_up(
     };
     // after a restore the log is the backup's: the failed checks are written again, and
     // the rollback, so they are there either way
-    history::ensure_log_table(&client).await?;
+    let logged = history::ensure_log_table(&client).await;
+    steps.logged(logged);
     if how == "restore" {
-        log_failed(&client, &failing).await?;
+        let logged = log_failed(&client, &failing).await;
+        steps.logged(logged);
     }
-    history::log_error(
+    let logged = history::log_error(
         &client,
         &newest.name,
         history::Action::DeployRolledBack,
@@ -694,7 +740,8 @@ async fn after_up(
         },
         &format!("health checks failed after up ({failing}): {said}"),
     )
-    .await?;
+    .await;
+    steps.logged(logged);
     steps.finished(
         "rollback",
         t,
@@ -710,6 +757,17 @@ async fn after_up(
     let t = steps.started("health again");
     let started = Instant::now();
     let Some(again) = checked(opts, steps).await else {
+        let logged = history::log_error(
+            &client,
+            &newest.name,
+            history::Action::HealthFailed,
+            &newest.checksum,
+            started,
+            &history::Facts::default(),
+            "interrupted: the checks after the rollback did not finish",
+        )
+        .await;
+        steps.logged(logged);
         steps.failed("health again", "interrupted".into());
         steps.done(
             &format!("rolled back ({said}); the checks after the rollback were interrupted"),
@@ -727,7 +785,7 @@ async fn after_up(
             Some(format!("after the rollback: {still}")),
         )
     };
-    history::log_error(
+    let logged = history::log_error(
         &client,
         &newest.name,
         action,
@@ -736,7 +794,8 @@ async fn after_up(
         &history::Facts::default(),
         error.as_deref().unwrap_or(""),
     )
-    .await?;
+    .await;
+    steps.logged(logged);
     let after = if still.is_empty() {
         steps.finished(
             "health again",
@@ -810,11 +869,16 @@ async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Resu
     )
 }
 
-/// The checks' outcomes, or `None` when Ctrl-C or SIGTERM came first.
+/// The checks' outcomes, or `None` when Ctrl-C or SIGTERM came first (the checks are
+/// then stopped: a running command's process group goes at once).
 async fn checked(opts: &HealthOptions, steps: &mut Steps<'_>) -> Option<Vec<health::Outcome>> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     tokio::select! {
-        c = check_health(opts, steps) => Some(c),
-        _ = crate::cleanup::interrupted() => None,
+        c = check_health(opts, steps, stop.clone()) => Some(c),
+        _ = crate::cleanup::interrupted() => {
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            None
+        }
     }
 }
 
@@ -829,19 +893,35 @@ fn names(checks: &[health::Outcome]) -> String {
 }
 
 /// Runs the health checks on threads of their own; each attempt is reported as it ends.
-async fn check_health(opts: &HealthOptions, steps: &mut Steps<'_>) -> Vec<health::Outcome> {
+async fn check_health(
+    opts: &HealthOptions,
+    steps: &mut Steps<'_>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<health::Outcome> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let checks = opts.checks.clone();
     let (timeout, every) = (opts.timeout, opts.every);
     let task = tokio::task::spawn_blocking(move || {
-        health::run_all(&checks, timeout, every, &|a| {
+        health::run_all(&checks, timeout, every, &stop, &|a| {
             let _ = tx.send(a.clone());
         })
     });
     while let Some(a) = rx.recv().await {
         (steps.on)(DeployEvent::HealthAttempt(a));
     }
-    task.await.unwrap_or_default()
+    // a check that could not run is a check that did not pass
+    task.await.unwrap_or_else(|_| {
+        opts.checks
+            .iter()
+            .map(|c| health::Outcome {
+                check: c.shown(),
+                passed: false,
+                attempts: 0,
+                result: "the checks' thread failed".into(),
+                ms: 0,
+            })
+            .collect()
+    })
 }
 
 fn failing_of(checks: &[health::Outcome]) -> String {

@@ -7,6 +7,7 @@
 
 use std::io::Read as _;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,14 @@ impl Check {
         if spec.is_empty() {
             return Err("an empty health check: give a URL or a command".into());
         }
-        if spec.starts_with("http://") || spec.starts_with("https://") {
+        let lower = spec.to_ascii_lowercase();
+        if lower.starts_with("http://") || lower.starts_with("https://") {
+            super::alert::check_url(spec).map_err(|why| {
+                format!(
+                    "`{}` is not a URL dataforge can check: {why}",
+                    shown_url(spec)
+                )
+            })?;
             Ok(Check::Http { url: spec.into() })
         } else {
             Ok(Check::Command {
@@ -121,6 +129,7 @@ pub fn run_all(
     checks: &[Check],
     timeout: Duration,
     every: Duration,
+    stop: &AtomicBool,
     on: &(dyn Fn(&Attempt) + Sync),
 ) -> Vec<Outcome> {
     let start = Instant::now();
@@ -128,7 +137,7 @@ pub fn run_all(
     std::thread::scope(|s| {
         let running: Vec<_> = checks
             .iter()
-            .map(|c| s.spawn(move || run_one(c, start, deadline, every, on)))
+            .map(|c| s.spawn(move || run_one(c, start, deadline, every, stop, on)))
             .collect();
         running
             .into_iter()
@@ -151,6 +160,7 @@ fn run_one(
     start: Instant,
     deadline: Instant,
     every: Duration,
+    stop: &AtomicBool,
     on: &(dyn Fn(&Attempt) + Sync),
 ) -> Outcome {
     let shown = check.shown();
@@ -164,7 +174,7 @@ fn run_one(
             .max(Duration::from_secs(1));
         let (passed, result) = match check {
             Check::Http { url } => http(url, left),
-            Check::Command { command } => command_check(command, left),
+            Check::Command { command } => command_check(command, left, stop),
         };
         let ms = start.elapsed().as_millis() as u64;
         on(&Attempt {
@@ -175,7 +185,7 @@ fn run_one(
             ms,
         });
         let next = began + every;
-        if passed || next >= deadline {
+        if passed || next >= deadline || stop.load(Ordering::SeqCst) {
             return Outcome {
                 check: shown,
                 passed,
@@ -184,7 +194,10 @@ fn run_one(
                 ms,
             };
         }
-        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        // the wait for the next attempt ends early when the deploy is interrupted
+        while Instant::now() < next && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50).min(next - Instant::now()));
+        }
     }
 }
 
@@ -211,7 +224,7 @@ fn http(url: &str, within: Duration) -> (bool, String) {
     }
 }
 
-fn command_check(command: &str, within: Duration) -> (bool, String) {
+fn command_check(command: &str, within: Duration, stop: &AtomicBool) -> (bool, String) {
     use std::os::unix::process::CommandExt as _;
     // a group of its own: at the timeout the whole group goes, the programs the shell
     // started too (they hold the output pipes open)
@@ -242,7 +255,7 @@ fn command_check(command: &str, within: Duration) -> (bool, String) {
     let status = loop {
         match child.try_wait() {
             Ok(Some(s)) => break Some(s),
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if Instant::now() >= deadline || stop.load(Ordering::SeqCst) => {
                 // SAFETY: kill takes plain integers; the group is the child's own
                 // (process_group(0) above), so this signals nothing else
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
@@ -253,6 +266,10 @@ fn command_check(command: &str, within: Duration) -> (bool, String) {
             Err(_) => break None,
         }
     };
+    // what the check left running in the background goes too: it would hold the pipes
+    // open, and the check would never end
+    // SAFETY: as above; the group may be gone already, which kill reports and we ignore
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     let text = [out.join(), err.join()]
         .into_iter()
         .flatten()
@@ -342,22 +359,47 @@ mod tests {
     #[test]
     fn a_command_check_passes_on_exit_0_and_says_why_it_failed() {
         assert_eq!(
-            command_check("true", Duration::from_secs(5)),
+            command_check("true", Duration::from_secs(5), &AtomicBool::new(false)),
             (true, "exit 0".into())
         );
         let (ok, why) = command_check(
             "echo starting; echo 'not ready' >&2; exit 3",
             Duration::from_secs(5),
+            &AtomicBool::new(false),
         );
         assert!(!ok);
         assert_eq!(why, "exit 3: not ready");
         // the programs the shell started go too: the check ends at its timeout
         let t = Instant::now();
-        let (ok, why) = command_check("sleep 5; echo done", Duration::from_millis(300));
+        let (ok, why) = command_check(
+            "sleep 5; echo done",
+            Duration::from_millis(300),
+            &AtomicBool::new(false),
+        );
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         assert!(
             !ok && why.starts_with("still running at the timeout (0.3 s)"),
             "{why}"
+        );
+        // a check that passes but leaves a program behind holding its output ends too
+        let t = Instant::now();
+        let (ok, _) = command_check(
+            "(sleep 30 &); exit 0",
+            Duration::from_secs(5),
+            &AtomicBool::new(false),
+        );
+        assert!(
+            ok && t.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
+        );
+        // an interrupted deploy stops a running check at once
+        let t = Instant::now();
+        let (ok, _) = command_check("sleep 30", Duration::from_secs(60), &AtomicBool::new(true));
+        assert!(
+            !ok && t.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            t.elapsed()
         );
     }
 
@@ -368,6 +410,7 @@ mod tests {
             &[Check::parse("false").unwrap()],
             Duration::from_millis(700),
             Duration::from_millis(200),
+            &AtomicBool::new(false),
             &|a| seen.lock().unwrap().push(a.attempt),
         );
         assert!(!out[0].passed);

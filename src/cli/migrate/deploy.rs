@@ -332,7 +332,11 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
     // a toml error may quote the value, and a webhook's URL is its secret
     let (config, path) =
         crate::backup::production::read_config::<Config>(&std::env::current_dir()?)
-            .map_err(|e| anyhow::anyhow!(mask_urls(&e.to_string())))?
+            .map_err(|e| {
+                anyhow::anyhow!(crate::migrate::health::mask_command(
+                    &crate::migrate::alert::mask_urls(&e.to_string())
+                ))
+            })?
             .map(|(c, p)| (c, Some(p)))
             .unwrap_or_default();
     if args.health_interval < Duration::from_millis(100) {
@@ -360,10 +364,13 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
     let mut seen = std::collections::HashSet::new();
     hooks.retain(|h| seen.insert(h.key()));
     // receivers that show alike are told apart by their place in the list
-    for i in 0..hooks.len() {
-        let alike = hooks.iter().filter(|h| h.shown == hooks[i].shown).count();
-        if alike > 1 {
-            hooks[i].shown = format!("{} (receiver {})", hooks[i].shown, i + 1);
+    let alike: Vec<bool> = hooks
+        .iter()
+        .map(|h| hooks.iter().filter(|o| o.shown == h.shown).count() > 1)
+        .collect();
+    for (i, (h, alike)) in hooks.iter_mut().zip(alike).enumerate() {
+        if alike {
+            h.shown = format!("{} (receiver {})", h.shown, i + 1);
         }
     }
     for (i, spec) in config.deploy.health_check.iter().enumerate() {
@@ -386,20 +393,9 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
     Ok((hooks, checks))
 }
 
-/// `text` with every http(s) URL in it shown as scheme, host and port.
-fn mask_urls(text: &str) -> String {
-    static URL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-        regex::Regex::new(r#"(?i)https?://[^\s"'`]+"#).expect("a valid pattern")
-    });
-    URL.replace_all(text, |c: &regex::Captures| {
-        crate::migrate::alert::mask(&c[0])
-    })
-    .into_owned()
-}
-
 /// The summary's last lines: how each alert receiver fared (also in the audit log).
 fn report_deliveries(alerts: Option<Arc<DeployAlerts>>, json: bool, audit_dir: &std::path::Path) {
-    let Some(alerts) = alerts.and_then(Arc::into_inner) else {
+    let Some(alerts) = alerts else {
         return;
     };
     let deliveries = alerts.finish();
