@@ -451,11 +451,15 @@ impl Live {
     /// A new connection reading inside the run's snapshot.
     pub async fn reader(&self) -> Result<Client, PgError> {
         let c = pg::connect(&self.url).await?;
-        // a subset's reads come back in TID order without a sort per read: its TID
-        // range and TID scans return that order, and so does any sequential scan the
-        // planner may choose instead once it starts at the first page and runs alone
+        // a subset's reads fetch their kept rows by TID: a TID scan, which returns
+        // them in TID order without a sort and visits only their pages (a sequential or
+        // TID-range scan would read every row of the range to keep a tenth). The
+        // planner prices a TID scan of 50,000 rows above a scan, so scans are priced out,
+        // and JIT, which that price would switch on, is off. Were a sequential scan
+        // chosen anyway, it returns TID order too once it runs alone from the first page.
         let in_tid_order = if self.slice.is_some() {
-            "; SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0"
+            "; SET LOCAL enable_seqscan = off; SET LOCAL jit = off; \
+             SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0"
         } else {
             ""
         };
@@ -651,7 +655,7 @@ impl PieceReads<'_> {
                 self.limit,
             )));
         };
-        let Some((tids, first, last)) = slice
+        let Some((tids, last)) = slice
             .tids(piece.table, piece.pages, self.after.as_deref())
             .await?
         else {
@@ -660,16 +664,13 @@ impl PieceReads<'_> {
         };
         let t = &live.tables[piece.table];
         let cols: Vec<String> = t.table.columns.iter().map(|c| quote_ident(c)).collect();
-        // the batch's own range of TIDs too: kept rows spread over every page are read in
-        // one pass over the range, where the planner would otherwise scan the whole
-        // table for each list
         let sql = format!(
-            "COPY (SELECT {} FROM {} WHERE ctid >= {}::tid AND ctid <= {}::tid AND ctid = ANY({tids}){}) TO STDOUT",
+            "COPY (SELECT {} FROM {} WHERE ctid = ANY({tids}){}) TO STDOUT",
             cols.join(", "),
             t.only(),
-            quote_literal(&first),
-            quote_literal(&last),
-            self.limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default()
+            self.limit
+                .map(|n| format!(" LIMIT {n}"))
+                .unwrap_or_default()
         );
         self.after = Some(last);
         self.done = self.limit.is_some();

@@ -228,15 +228,15 @@ impl Slice {
     }
 
     /// The next [`ROWS_PER_READ`] kept rows of `table` whose TIDs fall in the page
-    /// range `pages`, past the TID `after`: an array literal (`'{"(0,1)",…}'::tid[]`),
-    /// the first TID and the last, or `None` when there are no more. However the kept
+    /// range `pages`, past the TID `after`: an array literal (`'{"(0,1)",…}'::tid[]`)
+    /// and the last TID, or `None` when there are no more. However the kept
     /// rows cluster, a read holds at most that many.
     pub async fn tids(
         &self,
         table: usize,
         pages: Option<(Option<i64>, Option<i64>)>,
         after: Option<&str>,
-    ) -> anyhow::Result<Option<(String, String, String)>> {
+    ) -> anyhow::Result<Option<(String, String)>> {
         let Kept::Listed { temp, .. } = &self.kept[table] else {
             return Ok(None);
         };
@@ -256,7 +256,7 @@ impl Slice {
             .keeper
             .query_one(
                 &format!(
-                    "SELECT coalesce(cardinality(a), 0)::int8, a::text, a[1]::text, a[cardinality(a)]::text
+                    "SELECT coalesce(cardinality(a), 0)::int8, a::text, a[cardinality(a)]::text
                      FROM (SELECT array_agg(id ORDER BY id) a
                            FROM (SELECT id FROM {temp} WHERE {} ORDER BY id LIMIT {ROWS_PER_READ}) s) l",
                     conds.join(" AND ")
@@ -270,7 +270,6 @@ impl Slice {
             (
                 format!("{}::tid[]", quote_literal(row.get::<_, &str>(1))),
                 row.get(2),
-                row.get(3),
             )
         }))
     }
