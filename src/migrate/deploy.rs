@@ -129,16 +129,6 @@ impl Steps<'_> {
         Instant::now()
     }
 
-    /// A write to `_dataforge_migration_log` that failed is said, and the run goes on:
-    /// the history is a record, and a failure to keep it must not change what is done.
-    fn logged(&self, r: Result<(), PgError>) {
-        if let Err(e) = r {
-            (self.warn)(&format!(
-                "warning: the deploy's step was not written to _dataforge_migration_log: {e}"
-            ));
-        }
-    }
-
     fn audit(&self, event: serde_json::Value) {
         if let Err(e) = crate::backup::audit(&self.audit, event) {
             (self.warn)(&format!(
@@ -558,17 +548,16 @@ async fn after_up(
     let t = steps.started("health");
     let started = Instant::now();
     let Some(checks) = checked(opts, steps).await else {
-        let logged = history::log_error(
+        record(
+            steps.warn,
             &client,
-            &newest.name,
+            newest,
             history::Action::HealthFailed,
-            &newest.checksum,
             started,
-            &history::Facts::default(),
+            None,
             "interrupted: the checks did not finish, and nothing was rolled back",
         )
         .await;
-        steps.logged(logged);
         steps.failed("health", "interrupted".into());
         steps.done(
             &format!(
@@ -583,16 +572,16 @@ async fn after_up(
     let detail = serde_json::json!({ "checks": &checks });
     let failing = failing_of(&checks);
     if failing.is_empty() {
-        let logged = history::log(
+        record(
+            steps.warn,
             &client,
-            &newest.name,
+            newest,
             history::Action::HealthPassed,
-            &newest.checksum,
             started,
-            &history::Facts::default(),
+            None,
+            "",
         )
         .await;
-        steps.logged(logged);
         steps.finished(
             "health",
             t,
@@ -606,20 +595,17 @@ async fn after_up(
         return Ok(DeployOutcome::Deployed(d.applied));
     }
     // in the history before anything else, so a run killed from here on leaves it said
-    let log_failed = async |client: &tokio_postgres::Client, failing: &str| {
-        history::log_error(
-            client,
-            &newest.name,
-            history::Action::HealthFailed,
-            &newest.checksum,
-            started,
-            &history::Facts::default(),
-            &format!("after up: {failing}"),
-        )
-        .await
-    };
-    let logged = log_failed(&client, &failing).await;
-    steps.logged(logged);
+    let after_up = format!("after up: {failing}");
+    record(
+        steps.warn,
+        &client,
+        newest,
+        history::Action::HealthFailed,
+        started,
+        None,
+        &after_up,
+    )
+    .await;
     steps.failed_with("health", format!("failing after up: {failing}"), detail);
     if !opts.rollback {
         steps.done(
@@ -723,25 +709,29 @@ async fn after_up(
     // after a restore the log is the backup's: the failed checks are written again, and
     // the rollback, so they are there either way
     let logged = history::ensure_log_table(&client).await;
-    steps.logged(logged);
+    log_warning(steps.warn, logged);
     if how == "restore" {
-        let logged = log_failed(&client, &failing).await;
-        steps.logged(logged);
+        record(
+            steps.warn,
+            &client,
+            newest,
+            history::Action::HealthFailed,
+            started,
+            None,
+            &after_up,
+        )
+        .await;
     }
-    let logged = history::log_error(
+    record(
+        steps.warn,
         &client,
-        &newest.name,
+        newest,
         history::Action::DeployRolledBack,
-        &newest.checksum,
         started,
-        &history::Facts {
-            backup: Some(d.backup.display().to_string()),
-            ..Default::default()
-        },
+        Some(&d.backup),
         &format!("health checks failed after up ({failing}): {said}"),
     )
     .await;
-    steps.logged(logged);
     steps.finished(
         "rollback",
         t,
@@ -757,17 +747,16 @@ async fn after_up(
     let t = steps.started("health again");
     let started = Instant::now();
     let Some(again) = checked(opts, steps).await else {
-        let logged = history::log_error(
+        record(
+            steps.warn,
             &client,
-            &newest.name,
+            newest,
             history::Action::HealthFailed,
-            &newest.checksum,
             started,
-            &history::Facts::default(),
+            None,
             "interrupted: the checks after the rollback did not finish",
         )
         .await;
-        steps.logged(logged);
         steps.failed("health again", "interrupted".into());
         steps.done(
             &format!("rolled back ({said}); the checks after the rollback were interrupted"),
@@ -785,17 +774,16 @@ async fn after_up(
             Some(format!("after the rollback: {still}")),
         )
     };
-    let logged = history::log_error(
+    record(
+        steps.warn,
         &client,
-        &newest.name,
+        newest,
         action,
-        &newest.checksum,
         started,
-        &history::Facts::default(),
+        None,
         error.as_deref().unwrap_or(""),
     )
     .await;
-    steps.logged(logged);
     let after = if still.is_empty() {
         steps.finished(
             "health again",
@@ -831,6 +819,44 @@ async fn after_up(
             "backup restored"
         }
     )
+}
+
+/// A write to `_dataforge_migration_log` that failed is said, and the run goes on.
+fn log_warning(warn: fn(&str), r: Result<(), PgError>) {
+    if let Err(e) = r {
+        warn(&format!(
+            "warning: the deploy's step was not written to _dataforge_migration_log: {e}"
+        ));
+    }
+}
+
+/// One row of this deploy's checks or rollback in `_dataforge_migration_log`, under its
+/// newest migration; a failed write is a warning (the history is a record, and keeping
+/// it must not change what is done).
+async fn record(
+    warn: fn(&str),
+    client: &tokio_postgres::Client,
+    newest: &Migration,
+    action: history::Action,
+    started: Instant,
+    backup: Option<&std::path::Path>,
+    error: &str,
+) {
+    let facts = history::Facts {
+        backup: backup.map(|b| b.display().to_string()),
+        ..Default::default()
+    };
+    let r = history::log_error(
+        client,
+        &newest.name,
+        action,
+        &newest.checksum,
+        started,
+        &facts,
+        error,
+    )
+    .await;
+    log_warning(warn, r);
 }
 
 /// Nothing was pending: the checks run all the same, and a failing one is reported
