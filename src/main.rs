@@ -75,8 +75,13 @@ fn main() -> ExitCode {
             }
         }
     });
+    // a blocking task the command let go of (a health check's HTTP attempt after
+    // Ctrl-C) must not hold up the exit: the runtime is let go without waiting for it
     let code = match end {
-        End::Done(Ok(code)) => return code,
+        End::Done(Ok(code)) => {
+            runtime.shutdown_background();
+            return code;
+        }
         // the reader of stdout went away (`| head`): nothing more to say to anyone
         End::Done(Err(e))
             if e.chain().any(|c| {
@@ -84,12 +89,14 @@ fn main() -> ExitCode {
                     .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
             }) =>
         {
+            runtime.shutdown_background();
             return ExitCode::SUCCESS;
         }
         End::Done(Err(e)) => {
             let message = cli::describe(&e);
             json_error(json, &message);
             cli::say(&message);
+            runtime.shutdown_background();
             return ExitCode::from(cli::EXIT_ERROR);
         }
         End::Panicked => {

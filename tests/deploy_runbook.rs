@@ -429,7 +429,7 @@ async fn without_down_sql_the_pre_deploy_backup_is_restored() {
     assert!(err.contains("restored the pre-deploy backup"), "{err}");
     // what a restore costs is said: writes since the backup are in the pre-restore one
     assert!(
-        err.contains("Anything written to the database since the backup is not in it; the database as it was before the restore is in "),
+        err.contains("anything written to the database since the backup is not in it; the database as it was before the restore is in "),
         "{err}"
     );
     assert!(
@@ -633,7 +633,7 @@ fn bad_receivers_and_checks_are_refused_before_anything_runs() {
         2,
     ));
     assert!(
-        err.contains("--health-interval 0ns would flood the service"),
+        err.contains("--health-interval under 100ms would flood the service"),
         "{err}"
     );
     // a deploy that cannot start still ends its JSON stream with the step that failed and
@@ -849,4 +849,110 @@ async fn kill_9_during_the_health_checks_and_the_rollback_leaves_each_migration_
     }
     // the kills landed before up, during the checks and between the two rollbacks
     assert!(seen.contains("AA") && seen.contains("A-"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_rollback_says_what_is_left_and_how_to_finish_it() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    write_migration(&dir, "20240101000000_init", "CREATE TABLE t (id int);");
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "up"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    // the older of the deploy's two takes its time to undo
+    with_down(
+        &dir,
+        "20240102000000_m2",
+        "CREATE TABLE m2 (id int);",
+        "DROP TABLE m2;\nSELECT pg_sleep(3);",
+    );
+    with_down(
+        &dir,
+        "20240103000000_m3",
+        "CREATE TABLE m3 (id int);",
+        "DROP TABLE m3;",
+    );
+    let mut child = dataforge(tmp.path())
+        .args(["migrate", "deploy", "--backup-dir", "b"])
+        .args(["--health-timeout", "1s", "--health-check", "exit 1"])
+        .env("DATABASE_URL", db.url())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr_pipe = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
+            if line.contains("[6/7] rollback") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the rollback started");
+    // m3 is undone at once; m2's down.sql sleeps: interrupt it there
+    let c = db.connect().await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(&c, "SELECT count(*) FROM pg_class WHERE relname = 'm3'").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "m3 was never rolled back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let signalled = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let err = reader.join().unwrap();
+    assert!(
+        signalled.elapsed() < std::time::Duration::from_secs(10),
+        "the interrupt took {:?}",
+        signalled.elapsed()
+    );
+    assert_eq!(status.code(), Some(2), "{err}");
+    // what is true, and a way to finish that undoes this deploy's and nothing older
+    assert!(err.contains("PARTLY ROLLED BACK"), "{err}");
+    assert!(
+        err.contains("finish by hand: dataforge migrate down --to 20240101000000_init"),
+        "{err}"
+    );
+    assert!(!err.contains("nothing was left half-done"), "{err}");
+    // m2's down.sql was cancelled and rolled back with its history: m2 applied, m3 not
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM pg_class WHERE relname IN ('t', 'm2')"
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL"
+        )
+        .await,
+        2
+    );
+    // the lock went with the session: the advice runs
+    run(
+        dataforge(tmp.path())
+            .args(["migrate", "down", "--to", "20240101000000_init"])
+            .env("DATABASE_URL", db.url()),
+        0,
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM pg_class WHERE relname = 'm2'").await,
+        0
+    );
 }

@@ -128,7 +128,14 @@ pub fn mask_urls(text: &str) -> String {
 impl Hook {
     /// What makes two receivers one: the URL and what it is sent.
     pub fn key(&self) -> (String, HookKind) {
-        (self.url.clone(), self.kind)
+        // `http://h:1` and `http://h:1/` are one receiver
+        let bare = self.url.split_once("://").map_or("", |(_, r)| r);
+        let url = if bare.trim_end_matches('/').contains('/') {
+            self.url.clone()
+        } else {
+            self.url.trim_end_matches('/').to_ascii_lowercase()
+        };
+        (url, self.kind)
     }
 }
 
@@ -407,7 +414,12 @@ impl DeployAlerts {
     }
 
     fn database(&self) -> String {
-        self.database.lock().map(|d| d.clone()).unwrap_or_default()
+        let d = self.database.lock().map(|d| d.clone()).unwrap_or_default();
+        if d.is_empty() {
+            "(a database not reached)".into()
+        } else {
+            d
+        }
     }
 
     fn send(&self, mut json: serde_json::Value, text: Option<String>) {

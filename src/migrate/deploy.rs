@@ -534,9 +534,22 @@ async fn after_up(
             .iter()
             .any(|m| &m.name == a && m.down.is_some())
     });
+    // by hand, `down --to` the migration applied before this deploy undoes this deploy's
+    // and nothing older, however many of them a rollback already undid
+    let before = status(&client, d.migrations)
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.state, State::Applied { .. }) && !d.applied.contains(&e.name))
+        .map(|e| e.name)
+        .next_back();
+    let down_by_hand = match &before {
+        Some(b) => format!("dataforge migrate down --to {b}"),
+        // every applied migration is this deploy's
+        None => format!("dataforge migrate down --steps {n}"),
+    };
     let undo_by_hand = if all_down {
         format!(
-            "dataforge migrate down --steps {n} (each has a down.sql), or dataforge restore {}",
+            "{down_by_hand} (each has a down.sql), or dataforge restore {}",
             d.backup.display()
         )
     } else {
@@ -631,7 +644,7 @@ async fn after_up(
                 Ok(names) => how = Some(("down", names)),
                 Err(e) => {
                     note = format!(
-                        "down.sql failed ({}); restoring the pre-deploy backup instead. ",
+                        "down.sql failed ({}), so the backup was restored instead; ",
                         crate::describe(&e.into())
                     )
                 }
@@ -645,7 +658,8 @@ async fn after_up(
                 steps.done(
                     "PARTLY ROLLED BACK: some of this deploy's migrations may still be applied",
                     &format!(
-                        "see which: dataforge migrate status; then finish by hand: {undo_by_hand}"
+                        "see which: dataforge migrate status; then finish by hand: {down_by_hand}{}",
+                        if before.is_none() { " (fewer steps for those already rolled back)" } else { "" }
                     ),
                 );
                 anyhow::bail!(
@@ -662,14 +676,34 @@ async fn after_up(
             (run.notify)(
                 "restoring the pre-deploy backup: this runs to its end (Ctrl-C waits for it)",
             );
+            // a signal during the restore is kept, and honoured once it has ended
+            let signalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let listener = tokio::spawn({
+                let signalled = signalled.clone();
+                async move {
+                    crate::cleanup::interrupted().await;
+                    signalled.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
             let restored =
                 crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await;
+            listener.abort();
             drop(client);
+            if restored.is_ok() && signalled.load(std::sync::atomic::Ordering::SeqCst) {
+                steps.failed("rollback", "interrupted after the restore".into());
+                steps.done(
+                    "rolled back: the pre-deploy backup was restored; interrupted before the checks ran again",
+                    "check the services",
+                );
+                anyhow::bail!(
+                    "interrupted during the restore: the pre-deploy backup was restored, and the checks did not run again"
+                );
+            }
             match restored {
                 Ok(r) => {
                     note.push_str(&format!(
-                        "Anything written to the database since the backup is not in it; the \
-                         database as it was before the restore is in {}. ",
+                        "anything written to the database since the backup is not in it; the \
+                         database as it was before the restore is in {}",
                         r.pre_restore_backup.display()
                     ));
                     how = Some(("restore", d.applied.clone()))
@@ -701,9 +735,8 @@ async fn after_up(
     let said = match how {
         "down" => format!("ran down.sql of {}", undone.join(", ")),
         _ => format!(
-            "restored the pre-deploy backup {}. {}",
-            d.backup.display(),
-            note.trim_end()
+            "restored the pre-deploy backup {} ({note})",
+            d.backup.display()
         ),
     };
     // after a restore the log is the backup's: the failed checks are written again, and

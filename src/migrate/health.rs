@@ -71,8 +71,9 @@ fn shown_url(url: &str) -> String {
 }
 
 /// `scheme://user:password@`: the password.
+/// `scheme://user:password@`: the password (up to the last `@`, which may be in it).
 static PASSWORD_IN_URL: LazyLock<regex::Regex> =
-    LazyLock::new(|| regex::Regex::new(r#"(://[^:/@\s'"]+:)[^@\s'"]+@"#).expect("a valid pattern"));
+    LazyLock::new(|| regex::Regex::new(r#"(://[^:/@\s'"]+:)[^\s'"]*@"#).expect("a valid pattern"));
 /// A URL's query: its values may be tokens.
 static QUERY: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r#"(://[^\s'"?]*\?)[^\s'"]+"#).expect("a valid pattern"));
@@ -83,10 +84,11 @@ static SECRET_SETTING: LazyLock<regex::Regex> = LazyLock::new(|| {
     )
     .expect("a valid pattern")
 });
-/// `Authorization: Bearer …`, `Basic …`, and curl's `-u user:password` / `--user`.
+/// `Authorization: Bearer …` (`Basic`, `token`), `Cookie: …`, and `-u user:password`,
+/// `--user`, `--password`, `-p` (sshpass) arguments.
 static CREDENTIAL: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(
-        r#"(?i)(\b(?:bearer|basic)\s+|(?:^|\s)(?:-u|--user)[\s=]*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
+        r#"(?i)(\b(?:bearer|basic|token)\s+|\bcookie:\s*|(?:^|\s)(?:-u|--user|--password|-p)[\s=]*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
     )
     .expect("a valid pattern")
 });
@@ -168,10 +170,13 @@ fn run_one(
     loop {
         n += 1;
         let began = Instant::now();
-        // an attempt gets what is left, but at least a second to answer
-        let left = deadline
-            .saturating_duration_since(began)
-            .max(Duration::from_secs(1));
+        // an attempt gets what is left of the timeout (the first, a second at least)
+        let left = deadline.saturating_duration_since(began);
+        let left = if n == 1 {
+            left.max(Duration::from_secs(1))
+        } else {
+            left
+        };
         let (passed, result) = match check {
             Check::Http { url } => http(url, left),
             Check::Command { command } => command_check(command, left, stop),
@@ -185,7 +190,8 @@ fn run_one(
             ms,
         });
         let next = began + every;
-        if passed || next >= deadline || stop.load(Ordering::SeqCst) {
+        // no attempt starts in the last tenth of a second: it would have no time to answer
+        if passed || next + Duration::from_millis(100) >= deadline || stop.load(Ordering::SeqCst) {
             return Outcome {
                 check: shown,
                 passed,
@@ -287,7 +293,7 @@ fn command_check(command: &str, within: Duration, stop: &AtomicBool) -> (bool, S
         None => (
             false,
             format!(
-                "still running at the timeout ({:.1} s); stopped",
+                "still running when its time ran out ({:.1} s into the attempt); stopped",
                 within.as_secs_f64()
             ),
         ),
@@ -354,6 +360,12 @@ mod tests {
             mask_command("ready; token=OUT api_key: K3Y"),
             "ready; token=*** api_key: ***"
         );
+        assert_eq!(
+            mask_command(
+                "x --password PW -H 'Authorization: token GH' -H 'Cookie: s=X' sshpass -p P2 postgres://u:p@SS7@h/db"
+            ),
+            "x --password *** -H 'Authorization: token ***' -H 'Cookie: ***' sshpass -p *** postgres://u:***@h/db"
+        );
     }
 
     #[test]
@@ -378,7 +390,7 @@ mod tests {
         );
         assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
         assert!(
-            !ok && why.starts_with("still running at the timeout (0.3 s)"),
+            !ok && why.starts_with("still running when its time ran out (0.3 s into the attempt)"),
             "{why}"
         );
         // a check that passes but leaves a program behind holding its output ends too

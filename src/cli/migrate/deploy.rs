@@ -46,8 +46,8 @@ shown as its scheme, host and port only.
 Health checks (--health-check URL|COMMAND, repeatable, or [deploy] health_check = […]): after
 up, a URL must answer a GET with 2xx, a command (run by sh -c; at the timeout its whole
 process group is stopped) must exit 0, within --health-timeout, tried every
---health-interval, each answer shown as it comes. The migration lock is held from up to
-the end of the checks and any rollback. When one fails, the deploy is rolled back: each
+--health-interval, each answer shown as it comes. The migration lock is held from the
+backup to the end of the checks and any rollback. When one fails, the deploy is rolled back: each
 migration's down.sql (newest first) when every one this deploy applied has one, else the
 pre-deploy backup is restored (writes made since the backup are then only in the
 pre-restore backup, which the summary names). The checks then run again and both results
@@ -341,9 +341,14 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
             .unwrap_or_default();
     if args.health_interval < Duration::from_millis(100) {
         anyhow::bail!(
-            "--health-interval {:?} would flood the service: give 100ms or more (the default \
-             is 3s); nothing was done",
-            args.health_interval
+            "--health-interval under 100ms would flood the service: give 100ms or more (the \
+             default is 3s); nothing was done"
+        );
+    }
+    if args.health_timeout < Duration::from_secs(1) {
+        anyhow::bail!(
+            "--health-timeout under 1s leaves a check no time to answer: give 1s or more (the \
+             default is 2m); nothing was done"
         );
     }
     let mut hooks = Vec::new();
@@ -394,11 +399,19 @@ fn hooks_and_checks(args: &DeployArgs) -> anyhow::Result<(Vec<Hook>, Vec<Check>)
 }
 
 /// The summary's last lines: how each alert receiver fared (also in the audit log).
-fn report_deliveries(alerts: Option<Arc<DeployAlerts>>, json: bool, audit_dir: &std::path::Path) {
+async fn report_deliveries(
+    alerts: Option<Arc<DeployAlerts>>,
+    json: bool,
+    audit_dir: &std::path::Path,
+) {
     let Some(alerts) = alerts else {
         return;
     };
-    let deliveries = alerts.finish();
+    // on a thread of its own: the wait must not hold up the runtime, which still has
+    // the deploy's connection to close (and its migration lock with it)
+    let deliveries = tokio::task::spawn_blocking(move || alerts.finish())
+        .await
+        .unwrap_or_default();
     let _ = crate::backup::audit(
         audit_dir,
         serde_json::json!({"event": "deploy alerts", "receivers": &deliveries}),
@@ -488,7 +501,7 @@ pub async fn run(args: DeployArgs) -> anyhow::Result<ExitCode> {
     };
     let outcome = migrate::deploy::deploy(opts, &mut |e| render.event(e)).await;
     drop(render);
-    report_deliveries(alerts, args.json, &audit_dir);
+    report_deliveries(alerts, args.json, &audit_dir).await;
     match outcome? {
         DeployOutcome::Deployed(_) => Ok(ExitCode::SUCCESS),
         DeployOutcome::HistoryDisagrees | DeployOutcome::DisagreesAfter => {
