@@ -535,7 +535,9 @@ async fn no_rollback_only_reports_a_failing_check() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains("final state: up to date: nothing to deploy, but the health checks fail")
+        err.contains("[2/2] health FAILED")
+            && err
+                .contains("final state: up to date: nothing to deploy, but the health checks fail")
             && err.contains("nothing to deploy, and the health checks fail: exit 3"),
         "{err}"
     );

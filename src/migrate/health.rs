@@ -234,13 +234,15 @@ fn command_check(command: &str, within: Duration, stop: &AtomicBool) -> (bool, S
     use std::os::unix::process::CommandExt as _;
     // a group of its own: at the timeout the whole group goes, the programs the shell
     // started too (they hold the output pipes open)
-    let child = Command::new("sh")
-        .args(["-c", command])
+    let mut sh = Command::new("sh");
+    sh.args(["-c", command])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    // the shell dies with dataforge, also on kill -9 (what it started in the background
+    // may outlive it then)
+    let child = crate::child::spawn(sh);
     let mut child = match child {
         Ok(c) => c,
         Err(e) => return (false, format!("could not start `sh`: {e}")),

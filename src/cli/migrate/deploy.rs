@@ -196,11 +196,16 @@ impl Render {
                 json_line(v);
             }
         }
-        if let DeployEvent::StepStarted {
-            step: "rollback", ..
-        } = e
-        {
-            self.total = 7;
+        match e {
+            DeployEvent::StepStarted {
+                step: "rollback", ..
+            } => self.total = 7,
+            // nothing was pending: verify, then the checks
+            DeployEvent::StepStarted {
+                step: "health",
+                n: 2,
+            } => self.total = 2,
+            _ => {}
         }
         let total = self.total;
         match e {
