@@ -177,7 +177,7 @@ async fn alerts_reach_json_and_chat_receivers_in_order_and_a_dead_one_is_named()
         .iter()
         .map(|e| {
             let k = e["event"].as_str().unwrap().to_string();
-            match e["migration"].as_str() {
+            match e["name"].as_str() {
                 Some(m) => format!("{k} {m}"),
                 None => k,
             }
@@ -956,5 +956,89 @@ async fn ctrl_c_during_the_rollback_says_what_is_left_and_how_to_finish_it() {
     assert_eq!(
         count(&c, "SELECT count(*) FROM pg_class WHERE relname = 'm2'").await,
         0
+    );
+}
+
+#[tokio::test]
+async fn ctrl_c_during_the_checks_stops_the_check_and_says_the_deploy_stays_unchecked() {
+    let db = empty_database().await.unwrap();
+    let tmp = shared_tempdir();
+    let dir = tmp.path().join("migrations");
+    with_down(
+        &dir,
+        "20240101000000_a",
+        "CREATE TABLE t (id int);",
+        "DROP TABLE t;",
+    );
+    // a check that would run for a minute, named so it can be looked for
+    let mut child = dataforge(tmp.path())
+        .args(["migrate", "deploy", "--json", "--backup-dir", "b"])
+        .args([
+            "--health-timeout",
+            "2m",
+            "--health-check",
+            "sleep 61.437; exit 1",
+        ])
+        .env("DATABASE_URL", db.url())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout_pipe = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout_pipe).lines().map_while(Result::ok) {
+            if line.contains(r#""step":"health""#) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the checks started");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let signalled = std::time::Instant::now();
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    let out = reader.join().unwrap();
+    assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(status.code(), Some(2), "{out}");
+    let done: serde_json::Value = serde_json::from_str(
+        out.lines()
+            .rev()
+            .find(|l| l.contains(r#""event":"done""#))
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        done["state"]
+            .as_str()
+            .unwrap()
+            .contains("the health checks were interrupted, so nothing was rolled back"),
+        "{done}"
+    );
+    // the check's program went with it
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("sleep 61.437"))
+        .collect();
+    assert!(left.is_empty(), "still running: {left:?}");
+    // and the history says the checks were interrupted
+    let c = db.connect().await.unwrap();
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _dataforge_migration_log
+             WHERE action = 'health-check-failed' AND error LIKE 'interrupted%'"
+        )
+        .await,
+        1
     );
 }

@@ -128,14 +128,8 @@ pub fn mask_urls(text: &str) -> String {
 impl Hook {
     /// What makes two receivers one: the URL and what it is sent.
     pub fn key(&self) -> (String, HookKind) {
-        // `http://h:1` and `http://h:1/` are one receiver
-        let bare = self.url.split_once("://").map_or("", |(_, r)| r);
-        let url = if bare.trim_end_matches('/').contains('/') {
-            self.url.clone()
-        } else {
-            self.url.trim_end_matches('/').to_ascii_lowercase()
-        };
-        (url, self.kind)
+        // `http://h:1/x` and `http://h:1/x/` are one receiver
+        (self.url.trim_end_matches('/').to_string(), self.kind)
     }
 }
 
@@ -463,7 +457,7 @@ impl DeployAlerts {
             a.push(name.to_string());
         }
         self.send(
-            serde_json::json!({"event": "migration_finished", "migration": name, "ms": ms}),
+            serde_json::json!({"event": "migration_finished", "name": name, "ms": ms}),
             None,
         );
     }

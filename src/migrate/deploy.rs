@@ -643,10 +643,13 @@ async fn after_up(
             r = down(&mut client, d.migrations, only, run) => match r {
                 Ok(names) => how = Some(("down", names)),
                 Err(e) => {
-                    note = format!(
-                        "down.sql failed ({}), so the backup was restored instead; ",
+                    // the error's own words say what stays applied, which the restore
+                    // then changes: it is shown as it was, and the state says the rest
+                    (run.notify)(&format!(
+                        "a down.sql failed, so the pre-deploy backup is restored instead: {}",
                         crate::describe(&e.into())
-                    )
+                    ));
+                    note = "a down.sql failed, so the backup was restored instead; ".into();
                 }
             },
             _ = crate::cleanup::interrupted() => {
@@ -668,6 +671,7 @@ async fn after_up(
             }
         }
     }
+    let mut interrupted_in_restore = false;
     let client = match how {
         Some(_) => client,
         None => {
@@ -689,16 +693,8 @@ async fn after_up(
                 crate::backup::restore(&d.backup, &d.url, backup_dir, keys, run.notify).await;
             listener.abort();
             drop(client);
-            if restored.is_ok() && signalled.load(std::sync::atomic::Ordering::SeqCst) {
-                steps.failed("rollback", "interrupted after the restore".into());
-                steps.done(
-                    "rolled back: the pre-deploy backup was restored; interrupted before the checks ran again",
-                    "check the services",
-                );
-                anyhow::bail!(
-                    "interrupted during the restore: the pre-deploy backup was restored, and the checks did not run again"
-                );
-            }
+            interrupted_in_restore =
+                restored.is_ok() && signalled.load(std::sync::atomic::Ordering::SeqCst);
             match restored {
                 Ok(r) => {
                     note.push_str(&format!(
@@ -775,6 +771,17 @@ async fn after_up(
         how,
         migrations: undone,
     });
+    if interrupted_in_restore {
+        steps.done(
+            &format!(
+                "rolled back ({said}): the schema and history are as before the deploy; interrupted before the checks ran again"
+            ),
+            "check the services",
+        );
+        anyhow::bail!(
+            "interrupted during the restore: the pre-deploy backup was restored, and the checks did not run again"
+        );
+    }
 
     // 7. the checks again, against the database as it was
     let t = steps.started("health again");
@@ -920,7 +927,7 @@ async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Resu
     steps.failed_with("health", format!("failing: {failing}"), detail);
     steps.done(
         "up to date: nothing to deploy, but the health checks fail; nothing of this run's to roll back",
-        "look at the services; `dataforge migrate history` shows the last deploy and its checks",
+        "look at the services (the last deploy's checks are rows of _dataforge_migration_log)",
     );
     anyhow::bail!(
         "nothing to deploy, and the health checks fail: {}",
@@ -928,48 +935,40 @@ async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Resu
     )
 }
 
-/// The checks' outcomes, or `None` when Ctrl-C or SIGTERM came first (the checks are
-/// then stopped: a running command's process group goes at once).
+/// Runs the health checks on threads of their own, each attempt reported as it ends:
+/// their outcomes, or `None` when Ctrl-C or SIGTERM came first. The checks are then
+/// stopped, and a running command's process group is gone before this returns.
 async fn checked(opts: &HealthOptions, steps: &mut Steps<'_>) -> Option<Vec<health::Outcome>> {
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    tokio::select! {
-        c = check_health(opts, steps, stop.clone()) => Some(c),
-        _ = crate::cleanup::interrupted() => {
-            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-            None
-        }
-    }
-}
-
-/// The failing checks' names.
-fn names(checks: &[health::Outcome]) -> String {
-    checks
-        .iter()
-        .filter(|o| !o.passed)
-        .map(|o| o.check.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Runs the health checks on threads of their own; each attempt is reported as it ends.
-async fn check_health(
-    opts: &HealthOptions,
-    steps: &mut Steps<'_>,
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-) -> Vec<health::Outcome> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let checks = opts.checks.clone();
     let (timeout, every) = (opts.timeout, opts.every);
-    let task = tokio::task::spawn_blocking(move || {
-        health::run_all(&checks, timeout, every, &stop, &|a| {
+    let halt = stop.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        health::run_all(&checks, timeout, every, &halt, &|a| {
             let _ = tx.send(a.clone());
         })
     });
-    while let Some(a) = rx.recv().await {
-        (steps.on)(DeployEvent::HealthAttempt(a));
+    let interrupted = crate::cleanup::interrupted();
+    tokio::pin!(interrupted);
+    loop {
+        tokio::select! {
+            a = rx.recv() => match a {
+                Some(a) => (steps.on)(DeployEvent::HealthAttempt(a)),
+                None => break,
+            },
+            _ = &mut interrupted => {
+                stop.store(true, Ordering::SeqCst);
+                // commands see the stop within 50 ms and kill their groups; an HTTP
+                // attempt cannot be cut short, and is not waited for
+                let _ = tokio::time::timeout(Duration::from_secs(1), &mut task).await;
+                return None;
+            }
+        }
     }
     // a check that could not run is a check that did not pass
-    task.await.unwrap_or_else(|_| {
+    Some(task.await.unwrap_or_else(|_| {
         opts.checks
             .iter()
             .map(|c| health::Outcome {
@@ -980,7 +979,17 @@ async fn check_health(
                 ms: 0,
             })
             .collect()
-    })
+    }))
+}
+
+/// The failing checks' names.
+fn names(checks: &[health::Outcome]) -> String {
+    checks
+        .iter()
+        .filter(|o| !o.passed)
+        .map(|o| o.check.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn failing_of(checks: &[health::Outcome]) -> String {

@@ -88,7 +88,7 @@ static SECRET_SETTING: LazyLock<regex::Regex> = LazyLock::new(|| {
 /// `--user`, `--password`, `-p` (sshpass) arguments.
 static CREDENTIAL: LazyLock<regex::Regex> = LazyLock::new(|| {
     regex::Regex::new(
-        r#"(?i)(\b(?:bearer|basic|token)\s+|\bcookie:\s*|(?:^|\s)(?:-u|--user|--password|-p)[\s=]*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
+        r#"(?i)(\b(?:bearer|basic|token)\s+|\bcookie:\s*|(?:^|\s)(?:(?-i:-u|-p)|--user|--password)[\s=]*)('[^']*'|"[^"]*"|[^\s'"]+)"#,
     )
     .expect("a valid pattern")
 });
@@ -189,7 +189,8 @@ fn run_one(
             result: result.clone(),
             ms,
         });
-        let next = began + every;
+        // the next attempt: `every` after this one began, or now if this one took longer
+        let next = (began + every).max(Instant::now());
         // no attempt starts in the last tenth of a second: it would have no time to answer
         if passed || next + Duration::from_millis(100) >= deadline || stop.load(Ordering::SeqCst) {
             return Outcome {
@@ -343,6 +344,14 @@ mod tests {
         assert_eq!(
             mask_command("psql \"host=db password='a b'\""),
             "psql \"host=db password=***\""
+        );
+    }
+
+    #[test]
+    fn a_user_name_and_a_port_stay_readable() {
+        assert_eq!(
+            mask_command("psql -h db -p 5432 -U app -c 'select 1'"),
+            "psql -h db -p *** -U app -c 'select 1'"
         );
     }
 
