@@ -541,6 +541,16 @@ async fn no_rollback_only_reports_a_failing_check() {
             && err.contains("nothing to deploy, and the health checks fail: exit 3"),
         "{err}"
     );
+    // and the history has them, under the newest applied migration
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM _dataforge_migration_log WHERE action = 'health-check-failed'
+             AND migration_name = '20240101000000_a' AND error LIKE 'with nothing to deploy: exit 3%'"
+        )
+        .await,
+        1
+    );
 }
 
 #[test]

@@ -325,7 +325,7 @@ async fn run_steps(
         }
         // nothing to apply, but the services are checked all the same: a deploy
         // interrupted during its checks left them unchecked, and this run says so
-        return check_only(&opts.health, steps).await;
+        return check_only(&opts.health, steps, &client, &migrations).await;
     }
 
     // 2. backup, verified before anything changes.
@@ -484,7 +484,7 @@ async fn run_steps(
     }
     if applied.is_empty() {
         // another run applied them while this one waited for the lock
-        return check_only(&opts.health, steps).await;
+        return check_only(&opts.health, steps, &client, &migrations).await;
     }
     let deployed = Deployed {
         migrations: &migrations,
@@ -901,9 +901,28 @@ async fn record(
 
 /// Nothing was pending: the checks run all the same, and a failing one is reported
 /// (there is nothing of this run's to roll back).
-async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Result<DeployOutcome> {
+async fn check_only(
+    opts: &HealthOptions,
+    steps: &mut Steps<'_>,
+    client: &tokio_postgres::Client,
+    migrations: &[Migration],
+) -> anyhow::Result<DeployOutcome> {
+    // the rows go under the newest applied migration (none applied: no row)
+    let newest = status(client, migrations)
+        .await?
+        .into_iter()
+        .filter(|e| matches!(e.state, State::Applied { .. }))
+        .filter_map(|e| migrations.iter().find(|m| m.name == e.name))
+        .next_back();
     let _own = crate::cleanup::own_signals();
     let t = steps.started("health");
+    let started = Instant::now();
+    let warn = steps.warn;
+    let record_checks = async |action, error: &str| {
+        if let Some(newest) = newest {
+            record(warn, client, newest, action, started, None, error).await;
+        }
+    };
     let Some(checks) = checked(opts, steps).await else {
         steps.failed("health", "interrupted".into());
         steps.done(
@@ -915,6 +934,7 @@ async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Resu
     let failing = failing_of(&checks);
     let detail = serde_json::json!({ "checks": &checks });
     if failing.is_empty() {
+        record_checks(history::Action::HealthPassed, "").await;
         steps.finished(
             "health",
             t,
@@ -924,6 +944,11 @@ async fn check_only(opts: &HealthOptions, steps: &mut Steps<'_>) -> anyhow::Resu
         steps.done("up to date: nothing to deploy; the health checks pass", "");
         return Ok(DeployOutcome::Deployed(Vec::new()));
     }
+    record_checks(
+        history::Action::HealthFailed,
+        &format!("with nothing to deploy: {failing}"),
+    )
+    .await;
     steps.failed_with("health", format!("failing: {failing}"), detail);
     steps.done(
         "up to date: nothing to deploy, but the health checks fail; nothing of this run's to roll back",
