@@ -33,7 +33,16 @@ pub mod verify;
 pub fn describe(e: &anyhow::Error) -> String {
     let mut out = e.to_string();
     for cause in e.chain().skip(1) {
-        let text = cause.to_string();
+        // the server's own words are what a driver error says in its wrappings ("db
+        // error: ERROR: …"): compared by them, an error already described is not again
+        let server = cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .and_then(|pg| pg.as_db_error())
+            .or_else(|| cause.downcast_ref::<tokio_postgres::error::DbError>());
+        let text = match server {
+            Some(db) => db.message().to_string(),
+            None => cause.to_string(),
+        };
         if !text.is_empty() && !out.contains(&text) {
             out.push_str(": ");
             out.push_str(&text);
