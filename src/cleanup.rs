@@ -150,13 +150,39 @@ pub fn handles_signals() -> bool {
 /// The first of Ctrl-C (SIGINT) and SIGTERM: its name and the exit code it calls for.
 pub async fn interrupted() -> (&'static str, u8) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut term) = signal(SignalKind::terminate()) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return ("Ctrl-C", 130);
+    let got = match signal(SignalKind::terminate()) {
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            ("Ctrl-C", 130)
+        }
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
+            _ = term.recv() => ("SIGTERM", 143),
+        },
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => ("Ctrl-C", 130),
-        _ = term.recv() => ("SIGTERM", 143),
+    LAST_SIGNAL.store(got.1, Ordering::SeqCst);
+    got
+}
+
+/// The exit code of the last signal [`interrupted`] saw.
+static LAST_SIGNAL: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(130);
+
+/// A command stopped by Ctrl-C or SIGTERM after handling it itself (the message says what
+/// is true now): the binary exits with the signal's code, 130 or 143, as for any other
+/// interrupted command.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Interrupted {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Interrupted {
+    pub fn new(message: impl Into<String>) -> Interrupted {
+        Interrupted {
+            message: message.into(),
+            code: LAST_SIGNAL.load(Ordering::SeqCst),
+        }
     }
 }
 

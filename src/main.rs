@@ -97,7 +97,12 @@ fn main() -> ExitCode {
             json_error(json, &message);
             cli::say(&message);
             runtime.shutdown_background();
-            return ExitCode::from(cli::EXIT_ERROR);
+            // a command that handled Ctrl-C or SIGTERM itself exits as an interrupted one
+            let interrupted = e
+                .chain()
+                .find_map(|c| c.downcast_ref::<dataforge::cleanup::Interrupted>())
+                .map(|i| i.code);
+            return ExitCode::from(interrupted.unwrap_or(cli::EXIT_ERROR));
         }
         End::Panicked => {
             let cleaned = runtime.block_on(dataforge::cleanup::abort(dataforge::cleanup::take()));

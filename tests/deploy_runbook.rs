@@ -931,7 +931,7 @@ async fn ctrl_c_during_the_rollback_says_what_is_left_and_how_to_finish_it() {
         "the interrupt took {:?}",
         signalled.elapsed()
     );
-    assert_eq!(status.code(), Some(2), "{err}");
+    assert_eq!(status.code(), Some(130), "{err}");
     // what is true, and a way to finish that undoes this deploy's and nothing older
     assert!(err.contains("PARTLY ROLLED BACK"), "{err}");
     assert!(
@@ -1016,7 +1016,7 @@ async fn ctrl_c_during_the_checks_stops_the_check_and_says_the_deploy_stays_unch
     let status = child.wait().unwrap();
     let out = reader.join().unwrap();
     assert!(signalled.elapsed() < std::time::Duration::from_secs(5));
-    assert_eq!(status.code(), Some(2), "{out}");
+    assert_eq!(status.code(), Some(130), "{out}");
     let done: serde_json::Value = serde_json::from_str(
         out.lines()
             .rev()

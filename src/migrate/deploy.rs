@@ -578,9 +578,7 @@ async fn after_up(
             ),
             &format!("check the services; to undo the deploy: {undo_by_hand}"),
         );
-        anyhow::bail!(
-            "interrupted during the health checks: the deploy's {n} migration(s) stay applied, unchecked"
-        );
+        return Err(crate::cleanup::Interrupted::new(format!("interrupted during the health checks: the deploy's {n} migration(s) stay applied, unchecked")).into());
     };
     let detail = serde_json::json!({ "checks": &checks });
     let failing = failing_of(&checks);
@@ -665,9 +663,7 @@ async fn after_up(
                         if before.is_none() { " (fewer steps for those already rolled back)" } else { "" }
                     ),
                 );
-                anyhow::bail!(
-                    "interrupted during the rollback: `dataforge migrate status` shows which of this deploy's migrations are still applied"
-                );
+                return Err(crate::cleanup::Interrupted::new("interrupted during the rollback: `dataforge migrate status` shows which of this deploy's migrations are still applied").into());
             }
         }
     }
@@ -778,9 +774,7 @@ async fn after_up(
             ),
             "check the services",
         );
-        anyhow::bail!(
-            "interrupted during the restore: the pre-deploy backup was restored, and the checks did not run again"
-        );
+        return Err(crate::cleanup::Interrupted::new("interrupted during the restore: the pre-deploy backup was restored, and the checks did not run again").into());
     }
 
     // 7. the checks again, against the database as it was
@@ -802,7 +796,10 @@ async fn after_up(
             &format!("rolled back ({said}); the checks after the rollback were interrupted"),
             "check the services",
         );
-        anyhow::bail!("interrupted during the health checks after the rollback");
+        return Err(crate::cleanup::Interrupted::new(
+            "interrupted during the health checks after the rollback",
+        )
+        .into());
     };
     let detail = serde_json::json!({ "checks": &again });
     let still = failing_of(&again);
@@ -929,7 +926,9 @@ async fn check_only(
             "up to date: nothing to deploy; the checks were interrupted",
             "",
         );
-        anyhow::bail!("interrupted during the health checks");
+        return Err(
+            crate::cleanup::Interrupted::new("interrupted during the health checks").into(),
+        );
     };
     let failing = failing_of(&checks);
     let detail = serde_json::json!({ "checks": &checks });
@@ -1039,11 +1038,12 @@ pub async fn interruptible<T>(
         r = work => Ok(r?),
         _ = crate::cleanup::interrupted() => {
             pg::cancel(url, &cancel).await;
-            anyhow::bail!(
+            Err(crate::cleanup::Interrupted::new(
                 "interrupted: the running migration was cancelled and rolled back, and the \
                  migration lock released (a migration that runs outside a transaction keeps \
-                 the statements it finished: see `dataforge migrate status`)"
+                 the statements it finished: see `dataforge migrate status`)",
             )
+            .into())
         }
     }
 }

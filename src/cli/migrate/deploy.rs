@@ -55,9 +55,9 @@ are reported; exit 2. --no-rollback only reports. With nothing pending, the chec
 run (a deploy interrupted during its checks left them unchecked) and a failure exits 2.
 
 Exit codes: 0 deployed (or nothing pending), health checks passed; 1 the pre-deploy check
-found failed, modified or missing migrations; 2 a step or a health check failed, or the
-deploy was interrupted (the output says the state it left and what to do). With --json, a
-last `notify` event says how each --notify receiver fared.")]
+found failed, modified or missing migrations; 2 a step or a health check failed (the output
+says the state it left and what to do); 130/143 interrupted by Ctrl-C/SIGTERM (the output
+says the same). With --json, a last `notify` event says how each --notify receiver fared.")]
 pub struct DeployArgs {
     #[command(flatten)]
     pub dir: DirArg,
