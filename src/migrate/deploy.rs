@@ -513,7 +513,7 @@ struct Deployed<'a> {
 }
 
 /// The health checks (step 5); when one fails, the rollback (6) and the checks again
-/// (7). The migration lock is held throughout (taken before `up`).
+/// (7). The migration lock is held throughout (taken before the backup).
 async fn after_up(
     opts: &HealthOptions,
     backup_dir: &std::path::Path,
