@@ -10,7 +10,8 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{count, dataforge, run, shared_tempdir, stderr, stdout, write_migration};
+use common::json_lines as events;
+use common::{count, dataforge, run, shared_tempdir, stderr, write_migration};
 use dataforge::fixtures::empty_database;
 
 /// A local HTTP server: records each request's body and answers with `status`.
@@ -89,11 +90,28 @@ fn dead_url() -> String {
     url
 }
 
-fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
-    stdout(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
+/// Reads `pipe` on a thread until it closes: the receiver hears when a line holds
+/// `needle`, and the thread returns all it read.
+fn watch(
+    pipe: impl std::io::Read + Send + 'static,
+    needle: &'static str,
+) -> (
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+            if line.contains(needle) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (rx, reader)
 }
 
 fn psql() -> String {
@@ -896,19 +914,9 @@ async fn ctrl_c_during_the_rollback_says_what_is_left_and_how_to_finish_it() {
         .spawn()
         .unwrap();
     let stderr_pipe = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr_pipe).lines().map_while(Result::ok) {
-            if line.contains("[6/7] rollback") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
+    let (started, reader) = watch(stderr_pipe, "[6/7] rollback");
+    started
+        .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the rollback started");
     // m3 is undone at once; m2's down.sql sleeps: interrupt it there
     let c = db.connect().await.unwrap();
@@ -995,19 +1003,9 @@ async fn ctrl_c_during_the_checks_stops_the_check_and_says_the_deploy_stays_unch
         .spawn()
         .unwrap();
     let stdout_pipe = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout_pipe).lines().map_while(Result::ok) {
-            if line.contains(r#""step":"health""#) {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(std::time::Duration::from_secs(60))
+    let (started, reader) = watch(stdout_pipe, r#""step":"health""#);
+    started
+        .recv_timeout(std::time::Duration::from_secs(60))
         .expect("the checks started");
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let signalled = std::time::Instant::now();

@@ -6,6 +6,7 @@ mod common;
 use std::fs;
 use std::time::{Duration, Instant};
 
+use common::json_lines as events;
 use common::{count, dataforge, run, shared_tempdir, stderr, stdout, write_migration};
 use dataforge::fixtures::empty_database;
 
@@ -450,13 +451,6 @@ async fn plan_reports_locks_live_table_sizes_findings_and_risk() {
         0,
     );
     assert!(plan("text", 0).contains("risk: high  (approved)"));
-}
-
-fn events(out: &std::process::Output) -> Vec<serde_json::Value> {
-    stdout(out)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect()
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{dataforge, exec, one, pagila, run, shared_tempdir, stderr, stdout, KEY};
+use common::{
+    dataforge, exec, one, pagila, partitioned_config, run, shared_tempdir, stderr, stdout, KEY,
+    PARTITIONED_SQL,
+};
 use dataforge::fixtures::{empty_database, TestDb};
 
 /// pagila loaded into a database of its own, and `init`'s config for it with the
@@ -383,33 +386,10 @@ async fn a_self_reference_and_a_mutual_pair_close_and_restore() {
 async fn a_key_between_partitioned_tables_is_followed() {
     let dir = shared_tempdir();
     let src = empty_database().await.unwrap();
-    exec(
-        src.url(),
-        "CREATE TABLE account (id int, region int, name text, PRIMARY KEY (id, region))
-           PARTITION BY LIST (region);
-         CREATE TABLE account_1 PARTITION OF account FOR VALUES IN (1);
-         CREATE TABLE account_2 PARTITION OF account FOR VALUES IN (2);
-         CREATE TABLE invoice (id int, region int, account int, total int,
-                               PRIMARY KEY (id, region),
-                               FOREIGN KEY (account, region) REFERENCES account (id, region))
-           PARTITION BY LIST (region);
-         CREATE TABLE invoice_1 PARTITION OF invoice FOR VALUES IN (1);
-         CREATE TABLE invoice_2 PARTITION OF invoice FOR VALUES IN (2);
-         INSERT INTO account SELECT i, 1 + i % 2, 'a' || i FROM generate_series(1, 100) i;
-         INSERT INTO invoice SELECT i, 1 + (i % 100) % 2, i % 100 + 0, i FROM generate_series(1, 1000) i
-           WHERE i % 100 > 0;
-         ANALYZE;",
-    )
-    .await;
+    exec(src.url(), &format!("{PARTITIONED_SQL} ANALYZE;")).await;
     // the config names the partitions, which hold the rows; the target the partitioned
     // table
-    let mut config = String::new();
-    for p in ["1", "2"] {
-        config += &format!(
-            "[tables.account_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.name = \"keep\"\n\n\
-             [tables.invoice_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.account = \"keep\"\ncolumns.total = \"keep\"\n\n"
-        );
-    }
+    let mut config = partitioned_config();
     config += "[subset]\ntargets = [{ table = \"invoice\", where = \"total % 10 IN (0, 3)\" }]\nchildren = \"none\"\n";
     let path = write(dir.path(), "anonymize.toml", &config);
     let to = empty_database().await.unwrap();

@@ -6,7 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{dataforge, pagila, run, shared_tempdir, stderr, stdout};
+use common::{
+    dataforge, pagila, partitioned_config, run, shared_tempdir, stderr, stdout, PARTITIONED_SQL,
+};
 use dataforge::fixtures::{empty_database, TestDb};
 
 const KEY: &str = "a test key, 16+ characters";
@@ -732,32 +734,16 @@ async fn keys_of_and_to_partitioned_tables_are_checked_on_their_partitions_rows(
     let src = empty_database().await.unwrap();
     exec(
         src.url(),
-        "CREATE TABLE account (id int, region int, name text, PRIMARY KEY (id, region))
-           PARTITION BY LIST (region);
-         CREATE TABLE account_1 PARTITION OF account FOR VALUES IN (1);
-         CREATE TABLE account_2 PARTITION OF account FOR VALUES IN (2);
-         CREATE TABLE invoice (id int, region int, account int, total int,
-                               PRIMARY KEY (id, region),
-                               FOREIGN KEY (account, region) REFERENCES account (id, region))
-           PARTITION BY LIST (region);
-         CREATE TABLE invoice_1 PARTITION OF invoice FOR VALUES IN (1);
-         CREATE TABLE invoice_2 PARTITION OF invoice FOR VALUES IN (2);
-         CREATE TABLE note (id int PRIMARY KEY, account int, region int, body text,
-                            FOREIGN KEY (account, region) REFERENCES account (id, region));
-         INSERT INTO account SELECT i, 1 + i % 2, 'a' || i FROM generate_series(1, 100) i;
-         INSERT INTO invoice SELECT i, 1 + (i % 100) % 2, i % 100, i FROM generate_series(1, 1000) i
-           WHERE i % 100 > 0;
-         INSERT INTO note SELECT i, i % 100, 1 + (i % 100) % 2, 'n' FROM generate_series(1, 300) i
-           WHERE i % 100 > 0;",
+        &format!(
+            "{PARTITIONED_SQL}
+             CREATE TABLE note (id int PRIMARY KEY, account int, region int, body text,
+                                FOREIGN KEY (account, region) REFERENCES account (id, region));
+             INSERT INTO note SELECT i, i % 100, 1 + (i % 100) % 2, 'n' FROM generate_series(1, 300) i
+               WHERE i % 100 > 0;"
+        ),
     )
     .await;
-    let mut config = String::new();
-    for p in ["1", "2"] {
-        config += &format!(
-            "[tables.account_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.name = \"keep\"\n\n\
-             [tables.invoice_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.account = \"keep\"\ncolumns.total = \"keep\"\n\n"
-        );
-    }
+    let mut config = partitioned_config();
     config += "[tables.note]\ncolumns.id = \"keep\"\ncolumns.account = \"keep\"\ncolumns.region = \"keep\"\ncolumns.body = \"keep\"\n";
     std::fs::write(dir.path().join("anonymize.toml"), &config).unwrap();
     // verify runs as part of the copy, and passes: each key is checked once, on the rows

@@ -134,7 +134,7 @@ impl Hook {
 }
 
 /// `scheme://host[:port]`, without credentials, of an http(s) URL.
-fn authority(url: &str) -> String {
+pub(super) fn authority(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return String::new();
     };

@@ -54,23 +54,15 @@ impl Check {
 /// A health URL as it may be shown: its path stays (it says which service), credentials
 /// and the query's values do not.
 fn shown_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = match rest.find(['/', '?', '#']) {
-        Some(end) => {
-            let auth = &rest[..end];
-            let auth = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
-            format!("{auth}{}", &rest[end..])
-        }
-        None => rest.rsplit_once('@').map_or(rest, |(_, h)| h).to_string(),
+    let rest = url.split_once("://").map_or("", |(_, r)| r);
+    let path = rest.find(['/', '?', '#']).map_or("", |i| &rest[i..]);
+    let path = match path.split_once('?') {
+        Some((p, _)) => format!("{p}?…"),
+        None => path.to_string(),
     };
-    let rest = match rest.split_once('?') {
-        Some((path, _)) => format!("{path}?…"),
-        None => rest,
-    };
-    format!("{scheme}://{rest}")
+    format!("{}{path}", super::alert::authority(url))
 }
 
-/// `scheme://user:password@`: the password.
 /// `scheme://user:password@`: the password (up to the last `@`, which may be in it).
 static PASSWORD_IN_URL: LazyLock<regex::Regex> =
     LazyLock::new(|| regex::Regex::new(r#"(://[^:/@\s'"]+:)[^\s'"]*@"#).expect("a valid pattern"));

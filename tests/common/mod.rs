@@ -132,3 +132,42 @@ pub fn psql_strict(url: &str, file: &Path) {
 pub fn adversarial_sql() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/adversarial.sql")
 }
+
+/// Two list-partitioned tables, `account` and `invoice`, each in two partitions, with a
+/// foreign key between the partitioned tables: 100 accounts, 990 invoices.
+pub const PARTITIONED_SQL: &str = "
+CREATE TABLE account (id int, region int, name text, PRIMARY KEY (id, region))
+  PARTITION BY LIST (region);
+CREATE TABLE account_1 PARTITION OF account FOR VALUES IN (1);
+CREATE TABLE account_2 PARTITION OF account FOR VALUES IN (2);
+CREATE TABLE invoice (id int, region int, account int, total int,
+                      PRIMARY KEY (id, region),
+                      FOREIGN KEY (account, region) REFERENCES account (id, region))
+  PARTITION BY LIST (region);
+CREATE TABLE invoice_1 PARTITION OF invoice FOR VALUES IN (1);
+CREATE TABLE invoice_2 PARTITION OF invoice FOR VALUES IN (2);
+INSERT INTO account SELECT i, 1 + i % 2, 'a' || i FROM generate_series(1, 100) i;
+INSERT INTO invoice SELECT i, 1 + (i % 100) % 2, i % 100, i FROM generate_series(1, 1000) i
+  WHERE i % 100 > 0;
+";
+
+/// An anonymize config keeping every column of [`PARTITIONED_SQL`]'s partitions, which
+/// hold the rows.
+pub fn partitioned_config() -> String {
+    let mut config = String::new();
+    for p in ["1", "2"] {
+        config += &format!(
+            "[tables.account_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.name = \"keep\"\n\n\
+             [tables.invoice_{p}]\ncolumns.id = \"keep\"\ncolumns.region = \"keep\"\ncolumns.account = \"keep\"\ncolumns.total = \"keep\"\n\n"
+        );
+    }
+    config
+}
+
+/// Each line of a `--json` stream (one event per line), parsed.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    stdout(out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect()
+}

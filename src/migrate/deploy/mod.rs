@@ -51,8 +51,9 @@ pub struct HealthOptions {
     pub rollback: bool,
 }
 
-/// What a deploy reports as it goes. `n` is the step's number (of four; a restore, when
-/// it happens, takes the number after the failed `up`).
+/// What a deploy reports as it goes. `n` is the step's number: four, five with health
+/// checks, seven when a failed check is rolled back and checked again; a restore after a
+/// failed `up` takes the number after it.
 #[derive(Debug, Clone)]
 pub enum DeployEvent {
     StepStarted {
